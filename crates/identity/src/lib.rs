@@ -1,0 +1,32 @@
+//! Identity: accounts, credentials, refresh-token families, roles with
+//! per-resource permissions, and postal addresses.
+//!
+//! The crate knows nothing of HTTP or SQL. `IdentityService` holds the rules;
+//! `IdentityStore` is the storage port the `store-*` crates implement.
+
+pub mod address;
+pub mod email;
+pub mod error;
+pub mod password;
+pub mod role;
+pub mod service;
+pub mod store;
+pub mod tokens;
+pub mod user;
+
+pub use address::{Address, AddressInput, AddressPatch};
+pub use email::Email;
+pub use error::IdentityError;
+pub use password::{PasswordHasher, PasswordPolicyError};
+pub use role::{Action, Resource, Role};
+pub use password::HashParams;
+pub use service::{AuthSession, IdentityConfig, IdentityService, Registration};
+pub use store::{IdentityStore, RotateOutcome, StoreError, UserFilter};
+pub use tokens::{RefreshToken, TokenIssuer};
+pub use user::{AdminUserPatch, User, UserPatch};
+
+/// Topics this context publishes.
+pub mod topics {
+    pub const USER_REGISTERED: &str = "user.registered";
+    pub const USER_DELETED: &str = "user.deleted";
+}

@@ -1,0 +1,129 @@
+//! Money is an integer count of minor units plus an ISO 4217 currency code.
+//! Arithmetic is checked: mixing currencies or overflowing is an error, never
+//! a silently wrong total.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "USD")]
+pub struct Currency([u8; 3]);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MoneyError {
+    #[error("currency must be three upper-case letters (ISO 4217)")]
+    BadCurrency,
+    #[error("cannot combine {0} with {1}")]
+    CurrencyMismatch(Currency, Currency),
+    #[error("amount overflow")]
+    Overflow,
+}
+
+impl Currency {
+    pub fn parse(code: &str) -> Result<Self, MoneyError> {
+        let bytes = code.as_bytes();
+        if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) {
+            Ok(Currency([bytes[0], bytes[1], bytes[2]]))
+        } else {
+            Err(MoneyError::BadCurrency)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Currency::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct Money {
+    /// Amount in minor units (cents for USD).
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount: i64, currency: Currency) -> Self {
+        Money { amount, currency }
+    }
+
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
+        Ok(Money { amount, currency: self.currency })
+    }
+
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
+        Ok(Money { amount, currency: self.currency })
+    }
+
+    pub fn checked_mul(self, quantity: i64) -> Result<Money, MoneyError> {
+        let amount = self.amount.checked_mul(quantity).ok_or(MoneyError::Overflow)?;
+        Ok(Money { amount, currency: self.currency })
+    }
+
+    fn same_currency(self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(amount: i64) -> Money {
+        Money::new(amount, Currency::parse("USD").expect("valid"))
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert!(Currency::parse("EUR").is_ok());
+        for bad in ["eur", "EU", "EURO", "E1R", ""] {
+            assert_eq!(Currency::parse(bad), Err(MoneyError::BadCurrency), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        assert_eq!(usd(1999).checked_add(usd(1)), Ok(usd(2000)));
+        assert_eq!(usd(5).checked_sub(usd(7)), Ok(usd(-2)));
+        assert_eq!(usd(1999).checked_mul(3), Ok(usd(5997)));
+        assert_eq!(usd(i64::MAX).checked_add(usd(1)), Err(MoneyError::Overflow));
+        let eur = Money::new(1, Currency::parse("EUR").expect("valid"));
+        assert!(matches!(usd(1).checked_add(eur), Err(MoneyError::CurrencyMismatch(..))));
+    }
+
+    #[test]
+    fn json_shape() {
+        let json = serde_json::to_value(usd(1999)).expect("serialise");
+        assert_eq!(json, serde_json::json!({"amount": 1999, "currency": "USD"}));
+        let bad: Result<Money, _> = serde_json::from_value(serde_json::json!({"amount": 1, "currency": "usd"}));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! Events between contexts: the transactional outbox, the relay that drains
+//! it, and the bus that delivers to consumers.
+//!
+//! A context writes its state change and an outbox row in one database
+//! transaction. The [`Relay`] publishes pending rows to a [`Bus`] and marks
+//! them published only after the bus accepted them, so delivery is
+//! at-least-once. Consumers see each event id once: the bus records
+//! `(consumer, event id)` after a successful handling and skips repeats.
+
+mod bus;
+mod relay;
+
+pub use bus::{Bus, Consumer, InProcessBus};
+pub use relay::{Relay, RelayHandle};
+
+use async_trait::async_trait;
+use kernel::Event;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The storage side of messaging, implemented by each `store-*` crate.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Oldest unpublished events first, at most `limit`.
+    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<Event>>;
+    async fn mark_published(&self, ids: &[Uuid], at: OffsetDateTime) -> anyhow::Result<()>;
+    /// Counts a failed delivery attempt and keeps the error for operators.
+    async fn record_failure(&self, id: Uuid, error: &str) -> anyhow::Result<()>;
+    async fn is_processed(&self, consumer: &str, event_id: Uuid) -> anyhow::Result<bool>;
+    /// Records that `consumer` handled `event_id`; a repeat is a no-op.
+    async fn mark_processed(&self, consumer: &str, event_id: Uuid, at: OffsetDateTime) -> anyhow::Result<()>;
+}

@@ -1,0 +1,105 @@
+/// Implements `messaging::OutboxStore` and the outbox insert helper for a
+/// store type with a `pool` field.
+#[macro_export]
+macro_rules! impl_outbox_store {
+    ($store:ty, $db:ty) => {
+        /// Writes `event` to the outbox inside the caller's transaction.
+        pub(crate) async fn insert_event(
+            tx: &mut ::sqlx::Transaction<'static, $db>,
+            event: &::kernel::Event,
+        ) -> ::std::result::Result<(), ::sqlx::Error> {
+            ::sqlx::query(
+                "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(event.id)
+            .bind(&event.topic)
+            .bind(event.aggregate_id)
+            .bind(event.occurred_at)
+            .bind(::sqlx::types::Json(&event.payload))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Events are retried until this many failed attempts, then left in
+        /// the table (dead-lettered) for an operator instead of blocking
+        /// every later event forever.
+        const MAX_DELIVERY_ATTEMPTS: i64 = 20;
+
+        #[::async_trait::async_trait]
+        impl ::messaging::OutboxStore for $store {
+            async fn pending_events(&self, limit: u32) -> ::anyhow::Result<Vec<::kernel::Event>> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT id, topic, aggregate_id, occurred_at, payload FROM outbox \
+                     WHERE published_at IS NULL AND attempts < $1 ORDER BY id LIMIT $2",
+                )
+                .bind(MAX_DELIVERY_ATTEMPTS)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let payload: ::sqlx::types::Json<::serde_json::Value> = row.try_get("payload")?;
+                        Ok(::kernel::Event {
+                            id: row.try_get("id")?,
+                            topic: row.try_get("topic")?,
+                            aggregate_id: row.try_get("aggregate_id")?,
+                            occurred_at: row.try_get("occurred_at")?,
+                            payload: payload.0,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn mark_published(&self, ids: &[::uuid::Uuid], at: ::time::OffsetDateTime) -> ::anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for id in ids {
+                    ::sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
+                        .bind(at)
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_failure(&self, id: ::uuid::Uuid, error: &str) -> ::anyhow::Result<()> {
+                ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+                    .bind(error)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn is_processed(&self, consumer: &str, event_id: ::uuid::Uuid) -> ::anyhow::Result<bool> {
+                let row = ::sqlx::query("SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2")
+                    .bind(consumer)
+                    .bind(event_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn mark_processed(
+                &self,
+                consumer: &str,
+                event_id: ::uuid::Uuid,
+                at: ::time::OffsetDateTime,
+            ) -> ::anyhow::Result<()> {
+                ::sqlx::query(
+                    "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (consumer, event_id) DO NOTHING",
+                )
+                .bind(consumer)
+                .bind(event_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}

@@ -1,0 +1,78 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! SQLite allows one writer at a time. Write transactions start with
+//! `BEGIN IMMEDIATE` so they queue on the busy timeout instead of failing
+//! with `SQLITE_BUSY` when two readers try to upgrade at once.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Woken after a commit that wrote outbox rows, so the relay publishes
+    /// at once instead of at its next poll.
+    outbox_waker: Arc<Notify>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`.
+    pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode; only
+            // an OS crash or power loss can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn outbox_waker(&self) -> Arc<Notify> {
+        self.outbox_waker.clone()
+    }
+
+    /// Shares the relay's waker so that our commits wake it.
+    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Self {
+        self.outbox_waker = waker;
+        self
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    fn events_written(&self) {
+        self.outbox_waker.notify_one();
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+store_sql::impl_outbox_store!(SqliteStore, Sqlite);
+store_sql::impl_identity_store!(SqliteStore, Sqlite);
