@@ -1,1 +1,221 @@
-fn main() {}
+//! `emporium`: run the shop, migrate its database, manage users.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use emporium::settings::{LogFormat, Settings};
+use emporium::{Backend, server};
+use identity::{Registration, Role};
+use kernel::SystemClock;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "emporium", version, about = "An e-commerce platform in one binary.")]
+struct Cli {
+    /// Where the SQLite database, signing key and uploads live.
+    #[arg(long, global = true, env = "EMPORIUM_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite.
+    #[arg(long, global = true, env = "EMPORIUM_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the shop (migrating the database first).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080, or `addr` from settings].
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Create demo accounts when the shop has none.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account with any role.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "customer", value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "Emporium user")]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|e: identity::role::UnknownRole| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut settings = match Settings::load(cli.data_dir.clone(), &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("emporium: bad setting: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(url) = &cli.database_url {
+        settings.database_url = Some(emporium::settings::Secret(url.clone()));
+    }
+    init_tracing(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("emporium: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("emporium: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
+        eprintln!("emporium: EMPORIUM_LOG {:?} is not a valid filter ({e}); using \"info\"", settings.log);
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { addr, demo } => {
+            if let Some(addr) = addr {
+                settings.addr = addr;
+            }
+            serve(settings, demo).await
+        }
+        Command::Migrate => {
+            let backend = Backend::open(&settings).await?;
+            println!("{} database is up to date", backend.name());
+            backend.close().await;
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { email, password, role, name } } => {
+            let backend = Backend::open(&settings).await?;
+            let identity = server::identity_service(&settings, &backend, Arc::new(SystemClock))?;
+            let result = identity.create_user(Registration { email, password, full_name: name }, role).await;
+            backend.close().await;
+            let user = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+            Ok(())
+        }
+    }
+}
+
+fn describe(e: &identity::IdentityError) -> String {
+    match e {
+        identity::IdentityError::Validation(fields) => {
+            fields.fields.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
+    }
+}
+
+const DEMO_PASSWORD: &str = "emporium-demo";
+const DEMO_ACCOUNTS: [(&str, &str, Role); 2] = [
+    ("admin@example.com", "Demo Admin", Role::Superadmin),
+    ("customer@example.com", "Demo Customer", Role::Customer),
+];
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    let running = emporium::start(&settings, listener).await?;
+    if demo {
+        seed_demo(&running.identity).await?;
+    }
+    let url = format!("http://{}", running.addr);
+    println!("Emporium is running on {} at {url}", running.backend.name());
+    println!("  API docs:  {url}/api/docs");
+    println!("  Health:    {url}/health/ready");
+    if demo {
+        println!("  Admin:     {} / {DEMO_PASSWORD}  (demo data; do not expose this shop)", DEMO_ACCOUNTS[0].0);
+        println!("  Customer:  {} / {DEMO_PASSWORD}", DEMO_ACCOUNTS[1].0);
+        println!("  Sign in:   curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\");
+        println!("               -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'", DEMO_ACCOUNTS[0].0);
+    }
+    println!("Press Ctrl-C to stop.");
+    tracing::info!(addr = %running.addr, backend = running.backend.name(), ready_ms = started.elapsed().as_millis() as u64, "ready");
+
+    let stop = running.stop_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        stop.cancel();
+    });
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the demo accounts that do not exist yet.
+async fn seed_demo(identity: &identity::IdentityService) -> anyhow::Result<()> {
+    for (email, name, role) in DEMO_ACCOUNTS {
+        let registration =
+            Registration { email: email.to_owned(), password: DEMO_PASSWORD.to_owned(), full_name: name.to_owned() };
+        match identity.create_user(registration, role).await {
+            Ok(_) | Err(identity::IdentityError::EmailTaken) => {}
+            Err(e) => return Err(anyhow::anyhow!("creating demo account {email}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -70,3 +70,22 @@ impl Bus for InProcessBus {
         Ok(())
     }
 }
+
+/// Writes every event to the log (target `emporium::events`): a trail an
+/// operator can follow before real consumers exist.
+#[derive(Debug, Default)]
+pub struct LogConsumer;
+
+#[async_trait]
+impl Consumer for LogConsumer {
+    fn name(&self) -> &str {
+        "event-log"
+    }
+    fn wants(&self, _topic: &str) -> bool {
+        true
+    }
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        tracing::info!(target: "emporium::events", event_id = %event.id, topic = event.topic, aggregate_id = %event.aggregate_id, "event");
+        Ok(())
+    }
+}

@@ -10,7 +10,7 @@
 mod bus;
 mod relay;
 
-pub use bus::{Bus, Consumer, InProcessBus};
+pub use bus::{Bus, Consumer, InProcessBus, LogConsumer};
 pub use relay::{Relay, RelayHandle};
 
 use async_trait::async_trait;

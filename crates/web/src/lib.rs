@@ -1,1 +1,94 @@
+//! The HTTP face of Emporium: the `/api/v1` REST API with its OpenAPI
+//! document, health and metrics endpoints, and the middleware every request
+//! passes through (request ids, tracing, metrics, security headers, CORS,
+//! compression, body limits, timeouts, panic safety).
 
+pub mod error;
+pub mod extract;
+mod metrics;
+mod middleware;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+
+pub use error::{ApiError, ApiResult};
+pub use state::{AppState, WebConfig};
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Emporium API", description = "Storefront and admin API of an Emporium shop. \
+        Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`; money is integer minor units."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "identity", description = "Accounts, sign-in, profile and addresses"),
+        (name = "admin", description = "Shop administration (staff, admin, superadmin)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The `/api/v1` routes with their OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(routes::me::router())
+        .merge(routes::addresses::router())
+        .merge(routes::admin_users::router())
+}
+
+/// The authentication routes, which are rate limited per client.
+fn auth_api(state: &AppState) -> OpenApiRouter<AppState> {
+    routes::auth::router()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api().merge(routes::auth::router()))
+        .split_for_parts();
+    doc
+}
+
+/// The whole application for `state`.
+pub fn app(state: AppState) -> Router {
+    let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api().merge(auth_api(&state)))
+        .split_for_parts();
+    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    let router = api_router
+        .merge(routes::health::router())
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .merge(routes::docs::router(doc))
+        .fallback(middleware::not_found)
+        .with_state(state.clone());
+    middleware::wrap(router, &state.config)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests
+/// in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

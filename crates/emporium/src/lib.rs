@@ -1,0 +1,11 @@
+//! The Emporium binary's library half: settings, backend selection and
+//! wiring, kept out of `main.rs` so integration tests start the very same
+//! application the binary runs.
+
+pub mod backend;
+pub mod server;
+pub mod settings;
+
+pub use backend::Backend;
+pub use server::{Running, start};
+pub use settings::Settings;

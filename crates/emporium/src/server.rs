@@ -1,0 +1,127 @@
+//! Wiring: settings → stores → services → HTTP, plus the outbox relay.
+
+use crate::backend::Backend;
+use crate::settings::Settings;
+use anyhow::Context as _;
+use base64::Engine as _;
+use identity::{HashParams, IdentityConfig, IdentityService};
+use kernel::SystemClock;
+use kernel::clock::SharedClock;
+use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
+use rand::RngCore as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A started shop: where it listens and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub backend: Backend,
+    pub identity: IdentityService,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    relay: RelayHandle,
+}
+
+impl Running {
+    /// A token that, when cancelled, begins a graceful shutdown.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Runs until the stop token is cancelled, then drains requests in
+    /// flight, stops the relay and closes the database.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.server.await;
+        self.relay.shutdown().await;
+        self.backend.close().await;
+        served.context("server task failed")?.context("server failed")?;
+        Ok(())
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+}
+
+/// Builds the identity service for `settings` on `backend`.
+pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClock) -> anyhow::Result<IdentityService> {
+    let secret = match &settings.jwt_secret {
+        Some(secret) => secret.0.as_bytes().to_vec(),
+        None => load_or_create_key(&settings.data_dir)?,
+    };
+    let config = IdentityConfig {
+        jwt_secret: secret,
+        access_ttl: time::Duration::seconds(i64::try_from(settings.access_token_ttl_secs).unwrap_or(900)),
+        refresh_ttl: time::Duration::days(i64::try_from(settings.refresh_token_ttl_days).unwrap_or(30)),
+        hash: HashParams {
+            memory_kib: settings.argon2_memory_kib,
+            iterations: settings.argon2_iterations,
+            parallelism: settings.argon2_parallelism,
+        },
+    };
+    IdentityService::new(backend.identity(), clock, &config)
+}
+
+pub const JWT_KEY_FILE: &str = "jwt-signing.key";
+
+/// The token signing key kept in the data directory, generated on first
+/// start (64 random bytes, readable by the owner only).
+fn load_or_create_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let path = data_dir.join(JWT_KEY_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let key = engine.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
+        anyhow::ensure!(key.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
+        return Ok(key);
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut key = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut key);
+    write_private(&path, engine.encode(&key).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new token signing key");
+    Ok(key)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Opens the database (migrating it), starts the relay and serves HTTP on
+/// `listener`.
+pub async fn start(settings: &Settings, listener: TcpListener) -> anyhow::Result<Running> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let backend = Backend::open(settings).await?;
+
+    let bus = Arc::new(InProcessBus::new(backend.outbox(), clock.clone()));
+    bus.subscribe(Arc::new(LogConsumer));
+    let relay = Relay::new(backend.outbox(), bus, clock.clone()).with_poll_interval(Duration::from_millis(500));
+    let backend = backend.with_outbox_waker(relay.waker());
+    let relay = relay.spawn();
+
+    let identity = identity_service(settings, &backend, clock)?;
+    let web_config = web::WebConfig {
+        cors_origins: settings.cors_origins.clone(),
+        body_limit_bytes: settings.body_limit_bytes,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        auth_rate_limit_per_minute: settings.auth_rate_limit,
+        trust_forwarded_for: settings.trust_forwarded_for,
+    };
+    let app = web::app(web::AppState::new(identity.clone(), web_config));
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
+    Ok(Running { addr, backend, identity, stop, server, relay })
+}

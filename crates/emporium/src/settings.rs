@@ -1,0 +1,295 @@
+//! Typed settings: defaults, then `emporium.toml` in the data directory,
+//! then `EMPORIUM_*` environment variables, then command-line flags. A bad
+//! value stops start-up with a message naming the variable or key.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// HS256 key for access tokens. Generated and kept in the data
+    /// directory when unset; set it when several nodes share a shop.
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub auth_rate_limit: u32,
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl Settings {
+    pub fn defaults(data_dir: PathBuf) -> Settings {
+        Settings {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            database_url: None,
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            auth_rate_limit: 30,
+            cors_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            trust_forwarded_for: false,
+            log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{source_name}: invalid value {value:?}: {reason}")]
+    Invalid { source_name: String, value: String, reason: String },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// The keys of `emporium.toml`: the same names as the environment
+/// variables, lower-case and without the `EMPORIUM_` prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    addr: Option<String>,
+    database_url: Option<String>,
+    jwt_secret: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_days: Option<u64>,
+    auth_rate_limit: Option<u32>,
+    cors_origins: Option<Vec<String>>,
+    body_limit_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    trust_forwarded_for: Option<bool>,
+    log: Option<String>,
+    log_format: Option<String>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+}
+
+/// Every setting as `(key, value)` pairs from one layer, so the file and the
+/// environment share one parser.
+type Layer = Vec<(String, String, String)>; // (key, value, where it came from)
+
+pub const FILE_NAME: &str = "emporium.toml";
+
+impl Settings {
+    /// Loads settings for `data_dir` from the file and `env`.
+    pub fn load(data_dir: PathBuf, env: &[(String, String)]) -> Result<Settings, SettingsError> {
+        let mut settings = Settings::defaults(data_dir);
+        let file = read_file(&settings.data_dir.join(FILE_NAME))?;
+        settings.apply(file)?;
+        let env_layer: Layer = env
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("EMPORIUM_")?.to_ascii_lowercase();
+                KEYS.contains(&key.as_str()).then(|| (key, v.clone(), k.clone()))
+            })
+            .collect();
+        settings.apply(env_layer)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply(&mut self, layer: Layer) -> Result<(), SettingsError> {
+        for (key, value, origin) in layer {
+            let bad = |reason: &str| SettingsError::Invalid {
+                source_name: origin.clone(),
+                value: if key.contains("secret") || key == "database_url" { "[redacted]".into() } else { value.clone() },
+                reason: reason.to_owned(),
+            };
+            match key.as_str() {
+                "addr" => self.addr = value.parse().map_err(|_| bad("expected host:port, e.g. 127.0.0.1:8080"))?,
+                "database_url" => {
+                    self.database_url = (!value.is_empty()).then(|| Secret(value.clone()));
+                }
+                "jwt_secret" => {
+                    if value.len() < 32 {
+                        return Err(bad("must be at least 32 characters"));
+                    }
+                    self.jwt_secret = Some(Secret(value.clone()));
+                }
+                "access_token_ttl_secs" => self.access_token_ttl_secs = number(&value, 1, 86_400).map_err(|r| bad(&r))?,
+                "refresh_token_ttl_days" => self.refresh_token_ttl_days = number(&value, 1, 365).map_err(|r| bad(&r))?,
+                "auth_rate_limit" => self.auth_rate_limit = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?,
+                "cors_origins" => {
+                    self.cors_origins =
+                        value.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+                    if let Some(o) = self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                        return Err(bad(&format!("origin {o:?} must start with http:// or https://")));
+                    }
+                }
+                "body_limit_bytes" => self.body_limit_bytes = number(&value, 1024, 1 << 30).map_err(|r| bad(&r))?,
+                "request_timeout_secs" => self.request_timeout_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
+                "trust_forwarded_for" => self.trust_forwarded_for = boolean(&value).map_err(|r| bad(&r))?,
+                "log" => self.log = value.clone(),
+                "log_format" => {
+                    self.log_format = match value.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => return Err(bad("expected text or json")),
+                    }
+                }
+                "argon2_memory_kib" => self.argon2_memory_kib = number(&value, 1024, 4 << 20).map_err(|r| bad(&r))?,
+                "argon2_iterations" => self.argon2_iterations = number(&value, 1, 100).map_err(|r| bad(&r))?,
+                "argon2_parallelism" => self.argon2_parallelism = number(&value, 1, 64).map_err(|r| bad(&r))?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(url) = &self.database_url {
+            if !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://")) {
+                return Err(SettingsError::Invalid {
+                    source_name: "EMPORIUM_DATABASE_URL".into(),
+                    value: "[redacted]".into(),
+                    reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+const KEYS: &[&str] = &[
+    "addr",
+    "database_url",
+    "jwt_secret",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_days",
+    "auth_rate_limit",
+    "cors_origins",
+    "body_limit_bytes",
+    "request_timeout_secs",
+    "trust_forwarded_for",
+    "log",
+    "log_format",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+];
+
+fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(value: &str, min: T, max: T) -> Result<T, String> {
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
+    }
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Layer, SettingsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(SettingsError::File { path: path.display().to_string(), message: e.to_string() }),
+    };
+    let file: FileSettings = toml::from_str(&text)
+        .map_err(|e| SettingsError::File { path: path.display().to_string(), message: e.to_string() })?;
+    let origin = |key: &str| format!("{} key `{key}`", path.display());
+    let mut layer = Layer::new();
+    let mut push = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            layer.push((key.to_owned(), v, origin(key)));
+        }
+    };
+    push("addr", file.addr);
+    push("database_url", file.database_url);
+    push("jwt_secret", file.jwt_secret);
+    push("access_token_ttl_secs", file.access_token_ttl_secs.map(|v| v.to_string()));
+    push("refresh_token_ttl_days", file.refresh_token_ttl_days.map(|v| v.to_string()));
+    push("auth_rate_limit", file.auth_rate_limit.map(|v| v.to_string()));
+    push("cors_origins", file.cors_origins.map(|v| v.join(",")));
+    push("body_limit_bytes", file.body_limit_bytes.map(|v| v.to_string()));
+    push("request_timeout_secs", file.request_timeout_secs.map(|v| v.to_string()));
+    push("trust_forwarded_for", file.trust_forwarded_for.map(|v| v.to_string()));
+    push("log", file.log);
+    push("log_format", file.log_format);
+    push("argon2_memory_kib", file.argon2_memory_kib.map(|v| v.to_string()));
+    push("argon2_iterations", file.argon2_iterations.map(|v| v.to_string()));
+    push("argon2_parallelism", file.argon2_parallelism.map(|v| v.to_string()));
+    Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(FILE_NAME), "auth_rate_limit = 5\naddr = \"127.0.0.1:9000\"\n").expect("write");
+        let s = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_AUTH_RATE_LIMIT", "7")])).expect("load");
+        assert_eq!(s.auth_rate_limit, 7, "environment beats file");
+        assert_eq!(s.addr.port(), 9000, "file beats default");
+        assert_eq!(s.access_token_ttl_secs, 900, "default kept");
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_AUTH_RATE_LIMIT", "lots")]))
+            .expect_err("invalid");
+        assert!(err.to_string().starts_with("EMPORIUM_AUTH_RATE_LIMIT: invalid value \"lots\""), "{err}");
+
+        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_DATABASE_URL", "mysql://x")]))
+            .expect_err("invalid");
+        assert!(err.to_string().contains("EMPORIUM_DATABASE_URL") && !err.to_string().contains("mysql"), "{err}");
+
+        std::fs::write(dir.path().join(FILE_NAME), "colour = \"blue\"\n").expect("write");
+        let err = Settings::load(dir.path().to_owned(), &[]).expect_err("unknown key");
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret("hunter2hunter2hunter2hunter2hunter2".into());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+}

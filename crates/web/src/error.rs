@@ -1,0 +1,138 @@
+//! The one error type every handler returns. It renders the API contract's
+//! `{"error": {"code", "message", "details"}}`; the cause of a 500 is logged
+//! here, once, and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use identity::IdentityError;
+use kernel::FieldErrors;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// Logged, never rendered.
+    source: Option<anyhow::Error>,
+    retry_after: Option<u64>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Structured context, e.g. `{"fields": {"email": "..."}}`.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: None, source: None, retry_after: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn validation(errors: FieldErrors) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", errors.to_string())
+            .with_details(json!({ "fields": errors.fields }))
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(FieldErrors::single(field, message))
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down");
+        e.retry_after = Some(retry_after_secs.max(1));
+        e.details = Some(json!({ "retry_after_seconds": retry_after_secs.max(1) }));
+        e
+    }
+
+    pub fn internal(source: anyhow::Error) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side");
+        e.source = Some(source);
+        e
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        use StatusCode as S;
+        let message = e.to_string();
+        match e {
+            IdentityError::Validation(errors) => ApiError::validation(errors),
+            IdentityError::WeakPassword(rule) => ApiError::new(S::UNPROCESSABLE_ENTITY, "validation_failed", message)
+                .with_details(json!({ "fields": { "password": rule.to_string() }, "rule": rule.rule() })),
+            IdentityError::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", message),
+            IdentityError::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "invalid_credentials", message),
+            IdentityError::Suspended => ApiError::new(S::FORBIDDEN, "account_suspended", message),
+            IdentityError::TokenExpired => ApiError::new(S::UNAUTHORIZED, "token_expired", message),
+            IdentityError::InvalidToken => ApiError::new(S::UNAUTHORIZED, "invalid_token", message),
+            IdentityError::RefreshTokenReused => ApiError::new(S::UNAUTHORIZED, "refresh_token_reused", message),
+            IdentityError::Forbidden => ApiError::new(S::FORBIDDEN, "forbidden", message),
+            IdentityError::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
+            IdentityError::Conflict(_) => ApiError::new(S::CONFLICT, "conflict", message),
+            IdentityError::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+impl From<kernel::page::PageError> for ApiError {
+    fn from(e: kernel::page::PageError) -> Self {
+        let field = match e {
+            kernel::page::PageError::Page => "page",
+            kernel::page::PageError::PerPage => "per_page",
+        };
+        ApiError::field(field, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            match &self.source {
+                Some(source) => tracing::error!(error = format!("{source:#}"), code = self.code, "request failed"),
+                None => tracing::error!(code = self.code, message = self.message, "request failed"),
+            }
+        }
+        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

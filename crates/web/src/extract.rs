@@ -1,0 +1,170 @@
+//! Extractors whose rejections speak the error contract: a malformed body is
+//! 400, a missing or mistyped field 422, all as JSON with details.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use identity::User;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+/// `axum::Json` with contract-shaped rejections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field: "missing field `email`" or
+            // "invalid type: integer `5`, expected a string" at a path.
+            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+            let field = field_of(&detail);
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail.clone())
+                .with_details(json!({ "fields": { field: detail } }))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+            ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {detail}"))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a request with `Content-Type: application/json`",
+        ),
+        JsonRejection::BytesRejection(e) => {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "payload_too_large", "the request body is too large")
+            } else {
+                ApiError::bad_request("bad_request", e.body_text())
+            }
+        }
+        other => ApiError::bad_request("bad_request", other.body_text()),
+    }
+}
+
+/// Best-effort name of the offending field in a serde message.
+fn field_of(message: &str) -> String {
+    if let Some(rest) = message.split("field `").nth(1) {
+        if let Some(name) = rest.split('`').next() {
+            return name.to_owned();
+        }
+    }
+    // "path.to.field: invalid type ..." (serde_path_to_error format).
+    match message.split_once(": ") {
+        Some((path, _)) if !path.contains(' ') && !path.is_empty() => path.to_owned(),
+        _ => "body".to_owned(),
+    }
+}
+
+/// `axum::extract::Path` with contract-shaped rejections (a malformed id is
+/// a 404: no such resource can exist).
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource: {}", e.body_text())))
+            }
+            Err(other) => Err(ApiError::bad_request("bad_request", other.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` with contract-shaped rejections (422).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+                let field = field_of(&detail);
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail.clone())
+                    .with_details(json!({ "fields": { field: detail } })))
+            }
+            Err(other) => Err(ApiError::bad_request("bad_request", other.body_text())),
+        }
+    }
+}
+
+/// The signed-in user, from `Authorization: Bearer <access token>`.
+/// The account is re-read on every request, so a suspension or role change
+/// takes effect immediately rather than when the token expires.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("sign in: send `Authorization: Bearer <access_token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <access_token>`"))?;
+        let user = state.identity.authenticate(token).await?;
+        Ok(CurrentUser(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn finds_field_names() {
+        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(field_of("password: invalid type: integer `5`, expected a string"), "password");
+        assert_eq!(field_of("invalid type: integer `5`, expected a string"), "body");
+    }
+}

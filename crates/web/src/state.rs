@@ -1,0 +1,55 @@
+use crate::rate_limit::RateLimiter;
+use identity::IdentityService;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the HTTP layer needs to know from the settings.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Origins allowed by CORS; empty means cross-origin requests are refused.
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    /// Auth endpoint requests per minute per client IP; 0 turns it off.
+    pub auth_rate_limit_per_minute: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            cors_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            auth_rate_limit_per_minute: 30,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: IdentityService,
+    pub config: Arc<WebConfig>,
+    pub auth_limiter: Arc<RateLimiter>,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(identity: IdentityService, config: WebConfig) -> Self {
+        AppState {
+            identity,
+            auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_limit_per_minute)),
+            config: Arc::new(config),
+            metrics: crate::metrics::handle(),
+        }
+    }
+}
