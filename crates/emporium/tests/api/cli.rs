@@ -1,0 +1,119 @@
+//! The `emporium` binary itself: subcommands, settings errors, start-up and
+//! graceful shutdown.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn emporium(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emporium"));
+    cmd.arg("--data-dir").arg(data_dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("EMPORIUM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("EMPORIUM_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn migrate_and_user_create() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = emporium(dir.path()).arg("migrate").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("emporium.db").exists());
+
+    let create = |email: &str, password: &str, role: &str| {
+        emporium(dir.path())
+            .args(["user", "create", "--email", email, "--password", password, "--role", role])
+            .output()
+            .expect("run")
+    };
+    let out = create("boss@example.com", "a long enough password", "superadmin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created superadmin boss@example.com"));
+
+    let out = create("boss@example.com", "a long enough password", "admin");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    let out = create("other@example.com", "short", "staff");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+
+    let out = create("other@example.com", "a long enough password", "emperor");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("customer, staff, admin, superadmin"));
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = emporium(dir.path()).env("EMPORIUM_AUTH_RATE_LIMIT", "many").arg("migrate").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EMPORIUM_AUTH_RATE_LIMIT"));
+
+    std::fs::write(dir.path().join("emporium.toml"), "request_timeout_secs = 0\n").expect("write");
+    let out = emporium(dir.path()).arg("migrate").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("request_timeout_secs"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `serve --demo` prints where to go and how to sign in, is ready at once,
+/// keeps its signing key across restarts, and stops cleanly on SIGTERM.
+#[test]
+fn serve_demo_starts_ready_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let started = Instant::now();
+    let mut child = emporium(dir.path())
+        .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert!(printed.contains(&format!("http://127.0.0.1:{port}")), "{printed}");
+    assert!(printed.contains("admin@example.com"), "{printed}");
+
+    let ready = http_get(port, "/health/ready");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    eprintln!("ready {:?} after spawn (debug build)", started.elapsed());
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(dir.path().join("jwt-signing.key").exists(), "signing key kept in the data dir");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}

@@ -1,0 +1,139 @@
+//! The outbox and its relay, on the real databases: events are written with
+//! the change, published at least once, and handled once per consumer.
+
+use crate::helpers::{Db, FreshBackend, TestApp};
+use crate::on_both_databases;
+use async_trait::async_trait;
+use kernel::{Event, SystemClock};
+use messaging::{Consumer, InProcessBus, Relay};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+on_both_databases!(
+    registration_publishes_user_registered,
+    consumers_handle_each_event_once,
+    failed_deliveries_are_retried_not_lost
+);
+
+struct Counting {
+    handled: AtomicUsize,
+    fail: AtomicBool,
+}
+
+impl Counting {
+    fn new() -> Arc<Counting> {
+        Arc::new(Counting { handled: AtomicUsize::new(0), fail: AtomicBool::new(false) })
+    }
+}
+
+#[async_trait]
+impl Consumer for Counting {
+    fn name(&self) -> &str {
+        "test-counter"
+    }
+    fn wants(&self, topic: &str) -> bool {
+        topic.starts_with("user.")
+    }
+    async fn handle(&self, _event: &Event) -> anyhow::Result<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            anyhow::bail!("consumer is down");
+        }
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn published(app: &TestApp) -> i64 {
+    app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE topic = $1 AND published_at IS NOT NULL", "user.registered").await
+}
+
+async fn registration_publishes_user_registered(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let account = app.register().await;
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE topic = $1", "user.registered").await, 1);
+    // The running relay publishes it promptly (woken by the commit).
+    let mut waited = 0;
+    while published(&app).await == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(published(&app).await, 1, "the relay published the event");
+    let events = app.running().backend.outbox().pending_events(10).await.expect("pending");
+    assert!(events.is_empty(), "nothing left pending");
+    drop(account);
+}
+
+async fn consumers_handle_each_event_once(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let store = app.running().backend.outbox();
+    let bus = InProcessBus::new(store.clone(), Arc::new(SystemClock));
+    let counter = Counting::new();
+    bus.subscribe(counter.clone());
+    let event = Event::new("user.registered", kernel::new_id(), time::OffsetDateTime::now_utc(), serde_json::json!({}));
+    use messaging::Bus as _;
+    bus.publish(&event).await.expect("first delivery");
+    bus.publish(&event).await.expect("redelivery");
+    bus.publish(&event).await.expect("redelivery");
+    assert_eq!(counter.handled.load(Ordering::SeqCst), 1, "a redelivered event is handled once");
+    let other = Event::new("user.deleted", kernel::new_id(), time::OffsetDateTime::now_utc(), serde_json::json!({}));
+    bus.publish(&other).await.expect("delivery");
+    assert_eq!(counter.handled.load(Ordering::SeqCst), 2);
+}
+
+async fn failed_deliveries_are_retried_not_lost(db: Db) {
+    // A database with no app (and so no relay of its own) on it: this test
+    // drives the relay by hand.
+    let fresh = FreshBackend::open(db).await;
+    let store = fresh.backend.outbox();
+    let bus = Arc::new(InProcessBus::new(store.clone(), Arc::new(SystemClock)));
+    let counter = Counting::new();
+    bus.subscribe(counter.clone());
+    let relay = Relay::new(store.clone(), bus, Arc::new(SystemClock));
+
+    // Write an event the way a context does: through the identity store,
+    // then make the consumer fail.
+    counter.fail.store(true, Ordering::SeqCst);
+    let event = Event::new("user.test", kernel::new_id(), time::OffsetDateTime::now_utc(), serde_json::json!({"n": 1}));
+    insert_event(&fresh.backend, &event).await;
+    assert_eq!(relay.drain_once().await.expect("pass"), 0, "nothing published while the consumer fails");
+    assert!(store.pending_events(100).await.expect("pending").iter().any(|e| e.id == event.id), "still pending");
+    assert_eq!(fresh.scalar_i64("SELECT attempts FROM outbox WHERE topic = $1", "user.test").await, 1);
+
+    counter.fail.store(false, Ordering::SeqCst);
+    let mut delivered = false;
+    for _ in 0..5 {
+        relay.drain_once().await.expect("pass");
+        if !store.pending_events(100).await.expect("pending").iter().any(|e| e.id == event.id) {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "delivered once the consumer recovered");
+    assert_eq!(counter.handled.load(Ordering::SeqCst), 1);
+}
+
+async fn insert_event(backend: &emporium::Backend, event: &Event) {
+    let sql = "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)";
+    match backend {
+        emporium::Backend::Sqlite(s) => sqlx::query(sql)
+            .bind(event.id)
+            .bind(&event.topic)
+            .bind(event.aggregate_id)
+            .bind(event.occurred_at)
+            .bind(sqlx::types::Json(&event.payload))
+            .execute(s.pool())
+            .await
+            .map(|_| ()),
+        emporium::Backend::Postgres(s) => sqlx::query(sql)
+            .bind(event.id)
+            .bind(&event.topic)
+            .bind(event.aggregate_id)
+            .bind(event.occurred_at)
+            .bind(sqlx::types::Json(&event.payload))
+            .execute(s.pool())
+            .await
+            .map(|_| ()),
+    }
+    .expect("insert event");
+}
