@@ -142,10 +142,8 @@ fn describe(e: &identity::IdentityError) -> String {
 }
 
 const DEMO_PASSWORD: &str = "emporium-demo";
-const DEMO_ACCOUNTS: [(&str, &str, Role); 2] = [
-    ("admin@example.com", "Demo Admin", Role::Superadmin),
-    ("customer@example.com", "Demo Customer", Role::Customer),
-];
+const DEMO_ACCOUNTS: [(&str, &str, Role); 2] =
+    [("admin@example.com", "Demo Admin", Role::Superadmin), ("customer@example.com", "Demo Customer", Role::Customer)];
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();

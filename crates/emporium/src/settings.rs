@@ -129,7 +129,11 @@ impl Settings {
         for (key, value, origin) in layer {
             let bad = |reason: &str| SettingsError::Invalid {
                 source_name: origin.clone(),
-                value: if key.contains("secret") || key == "database_url" { "[redacted]".into() } else { value.clone() },
+                value: if key.contains("secret") || key == "database_url" {
+                    "[redacted]".into()
+                } else {
+                    value.clone()
+                },
                 reason: reason.to_owned(),
             };
             match key.as_str() {
@@ -143,13 +147,19 @@ impl Settings {
                     }
                     self.jwt_secret = Some(Secret(value.clone()));
                 }
-                "access_token_ttl_secs" => self.access_token_ttl_secs = number(&value, 1, 86_400).map_err(|r| bad(&r))?,
-                "refresh_token_ttl_days" => self.refresh_token_ttl_days = number(&value, 1, 365).map_err(|r| bad(&r))?,
+                "access_token_ttl_secs" => {
+                    self.access_token_ttl_secs = number(&value, 1, 86_400).map_err(|r| bad(&r))?
+                }
+                "refresh_token_ttl_days" => {
+                    self.refresh_token_ttl_days = number(&value, 1, 365).map_err(|r| bad(&r))?
+                }
                 "auth_rate_limit" => self.auth_rate_limit = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?,
                 "cors_origins" => {
                     self.cors_origins =
                         value.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
-                    if let Some(o) = self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                    if let Some(o) =
+                        self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+                    {
                         return Err(bad(&format!("origin {o:?} must start with http:// or https://")));
                     }
                 }
@@ -174,14 +184,14 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        if let Some(url) = &self.database_url {
-            if !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://")) {
-                return Err(SettingsError::Invalid {
-                    source_name: "EMPORIUM_DATABASE_URL".into(),
-                    value: "[redacted]".into(),
-                    reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
-                });
-            }
+        if let Some(url) = &self.database_url
+            && !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"))
+        {
+            return Err(SettingsError::Invalid {
+                source_name: "EMPORIUM_DATABASE_URL".into(),
+                value: "[redacted]".into(),
+                reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
+            });
         }
         Ok(())
     }
@@ -274,8 +284,8 @@ mod tests {
     #[test]
     fn bad_values_name_their_source() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_AUTH_RATE_LIMIT", "lots")]))
-            .expect_err("invalid");
+        let err =
+            Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_AUTH_RATE_LIMIT", "lots")])).expect_err("invalid");
         assert!(err.to_string().starts_with("EMPORIUM_AUTH_RATE_LIMIT: invalid value \"lots\""), "{err}");
 
         let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_DATABASE_URL", "mysql://x")]))

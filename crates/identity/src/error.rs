@@ -7,8 +7,10 @@ use kernel::FieldErrors;
 pub enum IdentityError {
     #[error("{0}")]
     Validation(FieldErrors),
-    #[error("password {0}")]
-    WeakPassword(PasswordPolicyError),
+    /// The password breaks a policy rule; `others` holds any other bad
+    /// fields of the same request, so one answer names them all.
+    #[error("password {rule}")]
+    WeakPassword { rule: PasswordPolicyError, others: FieldErrors },
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("email or password is wrong")]

@@ -32,7 +32,9 @@ impl PasswordPolicyError {
     }
 }
 
-pub fn check_policy(password: &str, email: &Email) -> Result<(), PasswordPolicyError> {
+/// Checks `password` against the policy; the email rule applies when the
+/// email itself is valid.
+pub fn check_policy(password: &str, email: Option<&Email>) -> Result<(), PasswordPolicyError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordPolicyError::TooLong);
     }
@@ -40,7 +42,9 @@ pub fn check_policy(password: &str, email: &Email) -> Result<(), PasswordPolicyE
         return Err(PasswordPolicyError::TooShort);
     }
     let lowered = password.trim().to_lowercase();
-    if lowered == email.as_str() || lowered == email.local_part() {
+    if let Some(email) = email
+        && (lowered == email.as_str() || lowered == email.local_part())
+    {
         return Err(PasswordPolicyError::SameAsEmail);
     }
     Ok(())
@@ -91,10 +95,8 @@ impl PasswordHasher {
     }
 
     pub fn hash_blocking(&self, password: &str) -> anyhow::Result<String> {
-        let hash = self
-            .argon2()
-            .hash_password(password.as_bytes())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+        let hash =
+            self.argon2().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
         Ok(hash.to_string())
     }
 
@@ -133,19 +135,20 @@ mod tests {
 
     #[test]
     fn policy() {
-        assert_eq!(check_policy("short", &email()), Err(PasswordPolicyError::TooShort));
-        assert_eq!(check_policy("ada@example.com", &email()), Err(PasswordPolicyError::SameAsEmail));
-        assert_eq!(check_policy("ADA@EXAMPLE.COM", &email()), Err(PasswordPolicyError::SameAsEmail));
-        assert_eq!(check_policy(&"x".repeat(2000), &email()), Err(PasswordPolicyError::TooLong));
+        assert_eq!(check_policy("short", Some(&email())), Err(PasswordPolicyError::TooShort));
+        assert_eq!(check_policy("ada@example.com", Some(&email())), Err(PasswordPolicyError::SameAsEmail));
+        assert_eq!(check_policy("ADA@EXAMPLE.COM", Some(&email())), Err(PasswordPolicyError::SameAsEmail));
+        assert_eq!(check_policy(&"x".repeat(2000), Some(&email())), Err(PasswordPolicyError::TooLong));
         // Ten characters counted as characters, not bytes.
-        assert_eq!(check_policy("ééééééééé", &email()), Err(PasswordPolicyError::TooShort));
-        assert_eq!(check_policy("correct horse", &email()), Ok(()));
+        assert_eq!(check_policy("ééééééééé", Some(&email())), Err(PasswordPolicyError::TooShort));
+        assert_eq!(check_policy("correct horse", Some(&email())), Ok(()));
+        assert_eq!(check_policy("ada@example.com", None), Ok(()), "no email rule without a valid email");
     }
 
     #[test]
     fn hash_and_verify() {
-        let hasher = PasswordHasher::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 })
-            .expect("hasher");
+        let hasher =
+            PasswordHasher::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).expect("hasher");
         let hash = hasher.hash_blocking("correct horse").expect("hash");
         assert!(hash.starts_with("$argon2id$"));
         assert!(hasher.verify_blocking("correct horse", Some(&hash)));

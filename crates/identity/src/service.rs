@@ -4,8 +4,8 @@ use crate::password::{self, HashParams};
 use crate::tokens::{self, RefreshToken, RefreshTokenRecord, TokenError};
 use crate::user::{AdminUserPatch, validate_full_name};
 use crate::{
-    Action, Address, AddressInput, AddressPatch, Email, IdentityError, IdentityStore, PasswordHasher, Resource,
-    Role, RotateOutcome, TokenIssuer, User, UserFilter, UserPatch, topics,
+    Action, Address, AddressInput, AddressPatch, Email, IdentityError, IdentityStore, PasswordHasher, Resource, Role,
+    RotateOutcome, TokenIssuer, User, UserFilter, UserPatch, topics,
 };
 use kernel::{Event, FieldErrors, Page, PageSpec, clock::SharedClock};
 use serde_json::json;
@@ -83,23 +83,18 @@ impl IdentityService {
         let mut errors = FieldErrors::new();
         let email = errors.check("email", Email::parse(&input.email));
         let full_name = errors.check("full_name", validate_full_name(&input.full_name));
+        if let Err(rule) = password::check_policy(&input.password, email.as_ref()) {
+            return Err(IdentityError::WeakPassword { rule, others: errors });
+        }
         errors.into_result().map_err(IdentityError::Validation)?;
         let (Some(email), Some(full_name)) = (email, full_name) else {
             return Err(IdentityError::Unexpected(anyhow::anyhow!("validated fields missing")));
         };
-        password::check_policy(&input.password, &email).map_err(IdentityError::WeakPassword)?;
 
         let hash = self.hasher.hash(input.password).await?;
         let now = self.clock.now();
-        let user = User {
-            id: kernel::new_id(),
-            email,
-            full_name,
-            role,
-            suspended: false,
-            created_at: now,
-            updated_at: now,
-        };
+        let user =
+            User { id: kernel::new_id(), email, full_name, role, suspended: false, created_at: now, updated_at: now };
         let event = Event::new(
             topics::USER_REGISTERED,
             user.id,
@@ -123,8 +118,8 @@ impl IdentityService {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
-        let valid = password.len() <= password::MAX_PASSWORD_BYTES
-            && self.hasher.verify(password.to_owned(), hash).await?;
+        let valid =
+            password.len() <= password::MAX_PASSWORD_BYTES && self.hasher.verify(password.to_owned(), hash).await?;
         match user {
             Some(user) if valid => {
                 if user.suspended {
@@ -145,7 +140,13 @@ impl IdentityService {
         self.session(user, family, refresh, now)
     }
 
-    fn refresh_record(&self, token: &RefreshToken, family: Uuid, user_id: Uuid, now: time::OffsetDateTime) -> RefreshTokenRecord {
+    fn refresh_record(
+        &self,
+        token: &RefreshToken,
+        family: Uuid,
+        user_id: Uuid,
+        now: time::OffsetDateTime,
+    ) -> RefreshTokenRecord {
         RefreshTokenRecord {
             id: kernel::new_id(),
             family_id: family,
@@ -156,7 +157,13 @@ impl IdentityService {
         }
     }
 
-    fn session(&self, user: User, family: Uuid, refresh: RefreshToken, now: time::OffsetDateTime) -> Result<AuthSession> {
+    fn session(
+        &self,
+        user: User,
+        family: Uuid,
+        refresh: RefreshToken,
+        now: time::OffsetDateTime,
+    ) -> Result<AuthSession> {
         let access_token = self.tokens.issue_access(user.id, family, now)?;
         Ok(AuthSession {
             user,
@@ -220,10 +227,7 @@ impl IdentityService {
         };
         let full_name = validate_full_name(&full_name)
             .map_err(|e| IdentityError::Validation(FieldErrors::single("full_name", e)))?;
-        self.store
-            .update_profile(user.id, &full_name, self.clock.now())
-            .await?
-            .ok_or(IdentityError::NotFound("user"))
+        self.store.update_profile(user.id, &full_name, self.clock.now()).await?.ok_or(IdentityError::NotFound("user"))
     }
 
     /// Erases the account's personal data and publishes `user.deleted`.
@@ -309,11 +313,8 @@ impl IdentityService {
         if target.id == actor.id && (patch.role.is_some_and(|r| r != actor.role) || patch.suspended == Some(true)) {
             return Err(IdentityError::Conflict("you cannot change your own role or suspend yourself"));
         }
-        let updated = self
-            .store
-            .admin_update_user(id, &patch, self.clock.now())
-            .await?
-            .ok_or(IdentityError::NotFound("user"))?;
+        let updated =
+            self.store.admin_update_user(id, &patch, self.clock.now()).await?.ok_or(IdentityError::NotFound("user"))?;
         tracing::info!(role = updated.role.as_str(), suspended = updated.suspended, "user updated by admin");
         Ok(updated)
     }

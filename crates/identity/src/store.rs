@@ -31,9 +31,14 @@ pub struct UserFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotateOutcome {
     /// Spent and replaced by the new token (same family).
-    Rotated { user_id: Uuid, family_id: Uuid },
+    Rotated {
+        user_id: Uuid,
+        family_id: Uuid,
+    },
     /// Already spent or revoked: the whole family has now been revoked.
-    Reused { user_id: Uuid },
+    Reused {
+        user_id: Uuid,
+    },
     Expired,
     Unknown,
 }
@@ -53,13 +58,19 @@ pub trait IdentityStore: Send + Sync + 'static {
 
     /// Applies an administrator's change; suspending also revokes every
     /// refresh token of the user, in the same transaction.
-    async fn admin_update_user(&self, id: Uuid, patch: &AdminUserPatch, at: OffsetDateTime) -> StoreResult<Option<User>>;
+    async fn admin_update_user(
+        &self,
+        id: Uuid,
+        patch: &AdminUserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>>;
 
     async fn list_users(&self, filter: &UserFilter, page: PageSpec) -> StoreResult<(Vec<User>, u64)>;
 
     /// Anonymises the account (orders elsewhere keep its id), deletes its
     /// addresses and tokens and writes `event`, in one transaction.
-    async fn erase_user(&self, id: Uuid, tombstone_email: &str, at: OffsetDateTime, event: &Event) -> StoreResult<bool>;
+    async fn erase_user(&self, id: Uuid, tombstone_email: &str, at: OffsetDateTime, event: &Event)
+    -> StoreResult<bool>;
 
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> StoreResult<()>;
 

@@ -19,12 +19,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(
-        topic: &str,
-        aggregate_id: Uuid,
-        occurred_at: OffsetDateTime,
-        payload: serde_json::Value,
-    ) -> Self {
+    pub fn new(topic: &str, aggregate_id: Uuid, occurred_at: OffsetDateTime, payload: serde_json::Value) -> Self {
         Event { id: crate::new_id(), topic: topic.to_owned(), aggregate_id, occurred_at, payload }
     }
 }

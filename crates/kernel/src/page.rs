@@ -79,10 +79,7 @@ mod tests {
         let ok = PageRequest { page: None, per_page: None }.validate();
         assert_eq!(ok, Ok(PageSpec { page: 1, per_page: 24 }));
         assert_eq!(PageRequest { page: Some(0), per_page: None }.validate(), Err(PageError::Page));
-        assert_eq!(
-            PageRequest { page: None, per_page: Some(101) }.validate(),
-            Err(PageError::PerPage)
-        );
+        assert_eq!(PageRequest { page: None, per_page: Some(101) }.validate(), Err(PageError::PerPage));
         let spec = PageRequest { page: Some(3), per_page: Some(10) }.validate();
         assert_eq!(spec.map(|s| s.offset()), Ok(20));
     }

@@ -46,10 +46,7 @@ impl InProcessBus {
     }
 
     fn interested(&self, topic: &str) -> Vec<Arc<dyn Consumer>> {
-        self.consumers
-            .read()
-            .map(|cs| cs.iter().filter(|c| c.wants(topic)).cloned().collect())
-            .unwrap_or_default()
+        self.consumers.read().map(|cs| cs.iter().filter(|c| c.wants(topic)).cloned().collect()).unwrap_or_default()
     }
 }
 

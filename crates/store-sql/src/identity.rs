@@ -230,6 +230,14 @@ macro_rules! impl_identity_store {
                 if erased == 0 {
                     return Ok(false);
                 }
+                // Personal data also sits in the payloads of this user's past
+                // events; keep the facts, drop the data.
+                ::sqlx::query("UPDATE outbox SET payload = $1 WHERE aggregate_id = $2 AND topic = 'user.registered'")
+                    .bind(::sqlx::types::Json(::serde_json::json!({ "user_id": id, "erased": true })))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
                 for sql in ["DELETE FROM addresses WHERE user_id = $1", "DELETE FROM refresh_tokens WHERE user_id = $1"] {
                     ::sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(store_error)?;
                 }

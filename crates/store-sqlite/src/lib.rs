@@ -34,11 +34,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(16)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(16).min_connections(1).connect_with(options).await?;
         Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 

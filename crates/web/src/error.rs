@@ -89,8 +89,11 @@ impl From<IdentityError> for ApiError {
         let message = e.to_string();
         match e {
             IdentityError::Validation(errors) => ApiError::validation(errors),
-            IdentityError::WeakPassword(rule) => ApiError::new(S::UNPROCESSABLE_ENTITY, "validation_failed", message)
-                .with_details(json!({ "fields": { "password": rule.to_string() }, "rule": rule.rule() })),
+            IdentityError::WeakPassword { rule, mut others } => {
+                others.add("password", rule.to_string());
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "validation_failed", others.to_string())
+                    .with_details(json!({ "fields": others.fields, "rule": rule.rule() }))
+            }
             IdentityError::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", message),
             IdentityError::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "invalid_credentials", message),
             IdentityError::Suspended => ApiError::new(S::FORBIDDEN, "account_suspended", message),

@@ -71,10 +71,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 
 /// Best-effort name of the offending field in a serde message.
 fn field_of(message: &str) -> String {
-    if let Some(rest) = message.split("field `").nth(1) {
-        if let Some(name) = rest.split('`').next() {
-            return name.to_owned();
-        }
+    if let Some(rest) = message.split("field `").nth(1)
+        && let Some(name) = rest.split('`').next()
+    {
+        return name.to_owned();
     }
     // "path.to.field: invalid type ..." (serde_path_to_error format).
     match message.split_once(": ") {

@@ -54,8 +54,7 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The authentication routes, which are rate limited per client.
 fn auth_api(state: &AppState) -> OpenApiRouter<AppState> {
-    routes::auth::router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
+    routes::auth::router().route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.
@@ -68,9 +67,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application for `state`.
 pub fn app(state: AppState) -> Router {
-    let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api().merge(auth_api(&state)))
-        .split_for_parts();
+    let (api_router, doc) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api().merge(auth_api(&state))).split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let router = api_router
         .merge(routes::health::router())

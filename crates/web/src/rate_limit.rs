@@ -79,10 +79,10 @@ pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr>
 
 /// Middleware for the authentication routes.
 pub async fn limit_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(ip) = client_ip(&request, state.config.trust_forwarded_for) {
-        if let Err(wait) = state.auth_limiter.check(ip, Instant::now()) {
-            return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
-        }
+    if let Some(ip) = client_ip(&request, state.config.trust_forwarded_for)
+        && let Err(wait) = state.auth_limiter.check(ip, Instant::now())
+    {
+        return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
     }
     next.run(request).await
 }

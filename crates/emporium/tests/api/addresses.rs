@@ -37,7 +37,11 @@ async fn address_book_crud_keeps_one_default_of_each_kind(db: Db) {
     assert_eq!(defaults(&app.addresses(token).await), (vec!["Work".into()], vec!["Home".into()]));
 
     let res = app
-        .patch(&format!("/api/v1/users/me/addresses/{home_id}"), Some(token), json!({"is_default_shipping": true, "line2": "Apt 4"}))
+        .patch(
+            &format!("/api/v1/users/me/addresses/{home_id}"),
+            Some(token),
+            json!({"is_default_shipping": true, "line2": "Apt 4"}),
+        )
         .await;
     res.assert(200);
     assert_eq!(res.body["line2"], "Apt 4");
@@ -76,7 +80,9 @@ async fn bad_addresses_are_422_and_others_are_404(db: Db) {
     app.patch(&path, Some(&bob.access), json!({"city": "Paris"})).await.assert_error(404, "not_found");
     app.delete(&path, Some(&bob.access)).await.assert_error(404, "not_found");
     app.patch(&path, Some(&alice.access), json!({"country": "ZZ"})).await.assert_error(422, "validation_failed");
-    app.patch("/api/v1/users/me/addresses/not-a-uuid", Some(&alice.access), json!({})).await.assert_error(404, "not_found");
+    app.patch("/api/v1/users/me/addresses/not-a-uuid", Some(&alice.access), json!({}))
+        .await
+        .assert_error(404, "not_found");
     let stored = app.addresses(&alice.access).await;
     assert_eq!(stored[0]["city"], "Cupertino", "failed updates changed nothing");
     app.get("/api/v1/users/me/addresses", None).await.assert_error(401, "unauthenticated");

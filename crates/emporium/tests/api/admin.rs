@@ -13,7 +13,9 @@ async fn customers_and_strangers_are_kept_out(db: Db) {
     let app = TestApp::spawn(db).await;
     let customer = app.register().await;
     app.admin_users(&customer.access, "").await.assert_error(403, "forbidden");
-    app.admin_update_user(&customer.access, &customer.id, json!({"role": "admin"})).await.assert_error(403, "forbidden");
+    app.admin_update_user(&customer.access, &customer.id, json!({"role": "admin"}))
+        .await
+        .assert_error(403, "forbidden");
     assert_eq!(app.me(&customer.access).await.body["role"], "customer", "no self-promotion");
     app.get("/api/v1/admin/users", None).await.assert_error(401, "unauthenticated");
     // Staff may look but not change.
@@ -64,7 +66,9 @@ async fn role_changes_follow_the_permission_rules(db: Db) {
 
     // Only a superadmin grants or removes admin rights.
     app.admin_update_user(&admin.access, &customer.id, json!({"role": "admin"})).await.assert_error(403, "forbidden");
-    app.admin_update_user(&admin.access, &superadmin.id, json!({"suspended": true})).await.assert_error(403, "forbidden");
+    app.admin_update_user(&admin.access, &superadmin.id, json!({"suspended": true}))
+        .await
+        .assert_error(403, "forbidden");
     app.admin_update_user(&superadmin.access, &customer.id, json!({"role": "admin"})).await.assert(200);
 
     // Nobody changes their own role or suspends themselves.

@@ -67,6 +67,12 @@ async fn registration_rejects_bad_input_and_creates_nothing(db: Db) {
     assert_eq!(res.body["error"]["details"]["rule"], "min_length");
     assert!(res.body["error"]["details"]["fields"]["password"].is_string());
 
+    // A weak password and other bad fields are reported together.
+    let res = app.register_raw("nope", "short", " ").await;
+    res.assert_error(422, "validation_failed");
+    let fields = res.body["error"]["details"]["fields"].as_object().expect("fields");
+    assert_eq!(fields.keys().collect::<Vec<_>>(), ["email", "full_name", "password"], "{}", res.text);
+
     let res = app.register_raw(&email, &email, "Ada").await;
     res.assert_error(422, "validation_failed");
     assert_eq!(res.body["error"]["details"]["rule"], "not_email");

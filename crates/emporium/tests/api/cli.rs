@@ -57,7 +57,11 @@ fn a_bad_setting_stops_start_up_naming_it() {
     std::fs::write(dir.path().join("emporium.toml"), "request_timeout_secs = 0\n").expect("write");
     let out = emporium(dir.path()).arg("migrate").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("request_timeout_secs"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("request_timeout_secs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `serve --demo` prints where to go and how to sign in, is ready at once,

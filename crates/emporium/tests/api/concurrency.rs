@@ -58,7 +58,11 @@ async fn concurrent_default_addresses_leave_exactly_one_default(db: Db) {
     }))
     .await;
     // Each either succeeded or was told to retry; never a 500.
-    assert!(results.iter().all(|r| r.status == 201 || r.status == 409), "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert!(
+        results.iter().all(|r| r.status == 201 || r.status == 409),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
     let addresses = app.addresses(&user.access).await;
     let created = results.iter().filter(|r| r.status == 201).count();
     assert_eq!(addresses.len(), created);

@@ -27,7 +27,7 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if $crate::helpers::postgres_url().is_none() {
-                        eprintln!("skipped: EMPORIUM_TEST_POSTGRES_URL is not set");
+                        $crate::helpers::skipped(concat!(module_path!(), "::postgres"));
                         return;
                     }
                     super::$name($crate::helpers::Db::Postgres).await
@@ -35,6 +35,13 @@ macro_rules! on_both_databases {
             }
         )*
     };
+}
+
+/// Says a test was skipped, past libtest's output capture (which only
+/// catches the print macros), so the run shows it.
+pub fn skipped(test: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {test} (EMPORIUM_TEST_POSTGRES_URL is not set)");
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -54,7 +61,10 @@ impl PgDatabase {
         let admin_url = postgres_url().expect("EMPORIUM_TEST_POSTGRES_URL");
         let name = format!("emporium_test_{}", uuid::Uuid::now_v7().simple());
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to EMPORIUM_TEST_POSTGRES_URL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create db");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create db");
         conn.close().await.ok();
         let url = with_database(&admin_url, &name);
         PgDatabase { admin_url, name, url }

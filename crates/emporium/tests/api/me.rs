@@ -42,6 +42,11 @@ async fn erasing_an_account_removes_personal_data(db: Db) {
         1,
         "user.deleted written with the erasure"
     );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE CAST(payload AS TEXT) LIKE $1", &format!("%{}%", account.email)).await,
+        0,
+        "no past event still carries the email"
+    );
     // The email is free again.
     app.register_raw(&account.email, PASSWORD, "New").await.assert(201);
 }

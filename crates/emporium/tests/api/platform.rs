@@ -90,14 +90,18 @@ async fn unknown_routes_wrong_methods_and_oversized_bodies_are_json_errors() {
     res.assert_error(405, "method_not_allowed");
     assert!(res.headers.contains_key("allow"));
     let big = format!(r#"{{"email":"a@example.com","password":"{}","full_name":"x"}}"#, "x".repeat(10_000));
-    app.raw(Method::POST, "/api/v1/auth/register", "application/json", big).await.assert_error(413, "payload_too_large");
+    app.raw(Method::POST, "/api/v1/auth/register", "application/json", big)
+        .await
+        .assert_error(413, "payload_too_large");
 }
 
 #[tokio::test]
 async fn every_response_has_request_id_and_security_headers() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let res = app.get("/health/live", None).await;
-    for header in ["x-request-id", "x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy"] {
+    for header in
+        ["x-request-id", "x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy"]
+    {
         assert!(res.headers.contains_key(header), "{header} missing");
     }
     assert_eq!(res.headers["x-content-type-options"], "nosniff");
@@ -122,12 +126,36 @@ async fn cors_allows_only_configured_origins_and_responses_are_compressed() {
     let other = preflight("https://evil.example").await.expect("preflight");
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 
-    let doc = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("doc");
+    let doc = app.client.get(app.url("/api/openapi.json")).header("accept-encoding", "gzip").send().await.expect("doc");
     assert_eq!(doc.headers()["content-encoding"], "gzip");
+}
+
+/// Shutdown lets a request in flight finish. A login with deliberately
+/// expensive hashing parameters is the slow request.
+#[tokio::test]
+async fn in_flight_requests_finish_on_shutdown() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.argon2_memory_kib = 64 * 1024;
+        s.argon2_iterations = 12;
+    })
+    .await;
+    let url = app.url("/api/v1/auth/login");
+    let client = app.client.clone();
+    let in_flight = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let res = client
+            .post(url)
+            .json(&serde_json::json!({"email": "nobody@example.com", "password": "whatever it is"}))
+            .send()
+            .await;
+        (res, started.elapsed())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let addr = app.addr;
+    app.shutdown().await;
+    let (res, took) = in_flight.await.expect("task");
+    let res = res.expect("the in-flight request got its answer");
+    assert_eq!(res.status(), 401, "answered normally");
+    assert!(took > std::time::Duration::from_millis(100), "it really was in flight when shutdown began ({took:?})");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting connections");
 }

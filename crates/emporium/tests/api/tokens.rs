@@ -19,7 +19,8 @@ async fn bad_access_tokens_are_401(db: Db) {
     let account = app.register().await;
     let key = app.signing_key();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = |iat: i64, exp: i64| json!({"sub": account.id, "iat": iat, "exp": exp, "iss": "emporium", "sid": account.id});
+    let claims =
+        |iat: i64, exp: i64| json!({"sub": account.id, "iat": iat, "exp": exp, "iss": "emporium", "sid": account.id});
 
     // Sanity: a token we sign ourselves with the app's key is accepted, so
     // the rejections below are about the one thing each one changes.

@@ -25,7 +25,8 @@ const PAGE: &str = r#"<!doctype html>
 </body>
 </html>"#;
 
-const INIT: &str = r##"window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui", deepLinking: true });"##;
+const INIT: &str =
+    r##"window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui", deepLinking: true });"##;
 
 /// The docs page needs its own scripts and styles; everything else on the
 /// API keeps the strict `default-src 'none'` policy.
@@ -60,4 +61,3 @@ pub fn router<S: Clone + Send + Sync + 'static>(openapi: Arc<String>) -> Router<
             axum::http::HeaderValue::from_static(DOCS_CSP),
         ))
 }
-

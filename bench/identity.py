@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Issue 2 benchmarks: auth + one read vs. a bare endpoint, login throughput,
+idle memory and time to ready, on SQLite and (when reachable) PostgreSQL.
+
+    python3 bench/identity.py            # builds the release binary first
+
+The load generator is wrk (Debian package `wrk`) on the same machine,
+64 connections, 2 threads. Figures are printed as a Markdown table for
+BENCHMARKS.md. Set EMPORIUM_BENCH_POSTGRES_URL to a server URL (default
+postgres://postgres@127.0.0.1:5432/postgres) or to "" to skip PostgreSQL.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "emporium")
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+PASSWORD = "correct horse battery"
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, body=None, token=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None)
+    if body:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def wrk(url, extra=()):
+    out = sh("wrk", "-t2", "-c64", "-d" + DURATION, "--latency", *extra, url).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"wrk saw {errors.group(1)} error responses on {url}:\n{out}")
+    return rps, lat.get("50"), lat.get("99")
+
+
+def start(env, data_dir, port):
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([BIN, "--data-dir", data_dir, "serve", "--addr", f"127.0.0.1:{port}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            status, _ = http(f"http://127.0.0.1:{port}/health/ready")
+            if status == 200:
+                return proc, time.perf_counter() - t0
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            sys.exit("serve exited during start-up")
+        time.sleep(0.002)
+
+
+def with_database(url, name):
+    """`url` with its database name replaced by `name`."""
+    scheme, rest = url.split("://", 1)
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    query = "?" + url.split("?", 1)[1] if "?" in url else ""
+    return f"{scheme}://{host}/{name}{query}"
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+    return kib / 1024
+
+
+def bench_backend(name, database_url):
+    data_dir = tempfile.mkdtemp(prefix="emporium-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
+    env.update({"EMPORIUM_LOG": "warn", "EMPORIUM_AUTH_RATE_LIMIT": "0"})
+    dbname = None
+    if database_url:
+        dbname = "emporium_bench_" + uuid.uuid4().hex[:12]
+        sh("psql", database_url, "-qc", f"CREATE DATABASE {dbname}")
+        env["EMPORIUM_DATABASE_URL"] = with_database(database_url, dbname)
+    port = free_port()
+    try:
+        # The first start creates and migrates the database; measure the second.
+        proc, _ = start(env, data_dir, port)
+        proc.terminate(); proc.wait()
+        proc, ready_s = start(env, data_dir, port)
+        time.sleep(1)
+        idle_rss = rss_mib(proc.pid)
+        base = f"http://127.0.0.1:{port}"
+        email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+        _, reg = http(base + "/api/v1/auth/register", {"email": email, "password": PASSWORD, "full_name": "Bench"})
+        token = reg["access_token"]
+        live = wrk(base + "/health/live")
+        me = wrk(base + "/api/v1/users/me", ("-H", f"Authorization: Bearer {token}"))
+        lua = os.path.join(data_dir, "login.lua")
+        with open(lua, "w") as f:
+            body = json.dumps({"email": email, "password": PASSWORD}).replace('"', '\\"')
+            f.write(f'wrk.method = "POST"\nwrk.body = "{body}"\nwrk.headers["Content-Type"] = "application/json"\n')
+        login = wrk(base + "/api/v1/auth/login", ("-s", lua))
+        loaded_rss = rss_mib(proc.pid)
+        proc.terminate(); proc.wait()
+        return {"name": name, "ready_ms": ready_s * 1000, "idle_rss": idle_rss, "loaded_rss": loaded_rss,
+                "live": live, "me": me, "login": login}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if dbname:
+            subprocess.run(["psql", database_url, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"])
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    print("building the release binary…", file=sys.stderr)
+    sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    hash_line = sh("cargo", "run", "--release", "-q", "-p", "identity", "--example", "hash_timing", cwd=ROOT).stdout.strip()
+    backends = [("SQLite", None)]
+    pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if pg:
+        backends.append(("PostgreSQL", pg))
+    results = [bench_backend(n, u) for n, u in backends]
+    print(f"\nwrk -t2 -c64 -d{DURATION} --latency, on {os.cpu_count()} cores, server and load generator on one machine\n")
+    print("| backend | endpoint | req/s | p50 | p99 | vs /health/live |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in results:
+        live_rps = r["live"][0]
+        for label, key in (("GET /health/live", "live"), ("GET /api/v1/users/me (auth + 1 read)", "me"),
+                           ("POST /api/v1/auth/login", "login")):
+            rps, p50, p99 = r[key]
+            print(f"| {r['name']} | {label} | {rps:,.0f} | {p50} | {p99} | {100 * rps / live_rps:.0f} % |")
+    print()
+    print("| backend | exec → /health/ready | idle RSS | RSS after load |")
+    print("|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['name']} | {r['ready_ms']:.0f} ms | {r['idle_rss']:.1f} MiB | {r['loaded_rss']:.1f} MiB |")
+    print(f"\n{hash_line}")
+
+
+if __name__ == "__main__":
+    main()
