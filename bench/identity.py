@@ -117,8 +117,13 @@ def bench_backend(name, database_url):
         login = wrk(base + "/api/v1/auth/login", ("-s", lua))
         loaded_rss = rss_mib(proc.pid)
         proc.terminate(); proc.wait()
+        # Again with the account cache off: every request reads the database.
+        env["EMPORIUM_ACCOUNT_CACHE_TTL_MS"] = "0"
+        proc, _ = start(env, data_dir, port)
+        me_uncached = wrk(base + "/api/v1/users/me", ("-H", f"Authorization: Bearer {token}"))
+        proc.terminate(); proc.wait()
         return {"name": name, "ready_ms": ready_s * 1000, "idle_rss": idle_rss, "loaded_rss": loaded_rss,
-                "live": live, "me": me, "login": login}
+                "live": live, "me": me, "me_uncached": me_uncached, "login": login}
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         if dbname:
@@ -141,7 +146,9 @@ def main():
     print("|---|---|---:|---:|---:|---:|")
     for r in results:
         live_rps = r["live"][0]
-        for label, key in (("GET /health/live", "live"), ("GET /api/v1/users/me (auth + 1 read)", "me"),
+        for label, key in (("GET /health/live", "live"),
+                           ("GET /api/v1/users/me (auth + account, cached)", "me"),
+                           ("GET /api/v1/users/me (auth + 1 database read)", "me_uncached"),
                            ("POST /api/v1/auth/login", "login")):
             rps, p50, p99 = r[key]
             print(f"| {r['name']} | {label} | {rps:,.0f} | {p50} | {p99} | {100 * rps / live_rps:.0f} % |")

@@ -65,6 +65,7 @@ pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClo
             iterations: settings.argon2_iterations,
             parallelism: settings.argon2_parallelism,
         },
+        account_cache_ttl: Duration::from_millis(settings.account_cache_ttl_ms),
     };
     IdentityService::new(backend.identity(), clock, &config)
 }

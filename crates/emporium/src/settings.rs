@@ -46,6 +46,8 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// How long an account read for authenticating a request may be reused.
+    pub account_cache_ttl_ms: u64,
 }
 
 impl Settings {
@@ -67,6 +69,7 @@ impl Settings {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            account_cache_ttl_ms: 2000,
         }
     }
 }
@@ -99,6 +102,7 @@ struct FileSettings {
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
+    account_cache_ttl_ms: Option<u64>,
 }
 
 /// Every setting as `(key, value)` pairs from one layer, so the file and the
@@ -177,6 +181,7 @@ impl Settings {
                 "argon2_memory_kib" => self.argon2_memory_kib = number(&value, 1024, 4 << 20).map_err(|r| bad(&r))?,
                 "argon2_iterations" => self.argon2_iterations = number(&value, 1, 100).map_err(|r| bad(&r))?,
                 "argon2_parallelism" => self.argon2_parallelism = number(&value, 1, 64).map_err(|r| bad(&r))?,
+                "account_cache_ttl_ms" => self.account_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
                 _ => {}
             }
         }
@@ -213,6 +218,7 @@ const KEYS: &[&str] = &[
     "argon2_memory_kib",
     "argon2_iterations",
     "argon2_parallelism",
+    "account_cache_ttl_ms",
 ];
 
 fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(value: &str, min: T, max: T) -> Result<T, String> {
@@ -260,6 +266,7 @@ fn read_file(path: &Path) -> Result<Layer, SettingsError> {
     push("argon2_memory_kib", file.argon2_memory_kib.map(|v| v.to_string()));
     push("argon2_iterations", file.argon2_iterations.map(|v| v.to_string()));
     push("argon2_parallelism", file.argon2_parallelism.map(|v| v.to_string()));
+    push("account_cache_ttl_ms", file.account_cache_ttl_ms.map(|v| v.to_string()));
     Ok(layer)
 }
 

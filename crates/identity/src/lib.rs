@@ -5,6 +5,7 @@
 //! `IdentityStore` is the storage port the `store-*` crates implement.
 
 pub mod address;
+pub mod cache;
 pub mod email;
 pub mod error;
 pub mod password;

@@ -1,5 +1,6 @@
 //! The identity use cases.
 
+use crate::cache::AccountCache;
 use crate::password::{self, HashParams};
 use crate::tokens::{self, RefreshToken, RefreshTokenRecord, TokenError};
 use crate::user::{AdminUserPatch, validate_full_name};
@@ -21,6 +22,9 @@ pub struct IdentityConfig {
     pub access_ttl: time::Duration,
     pub refresh_ttl: time::Duration,
     pub hash: HashParams,
+    /// How long an account read for authentication may be reused; zero
+    /// reads the database on every request.
+    pub account_cache_ttl: std::time::Duration,
 }
 
 /// A signed-in session: the user and a fresh token pair.
@@ -38,6 +42,7 @@ pub struct IdentityService {
     clock: SharedClock,
     hasher: PasswordHasher,
     tokens: TokenIssuer,
+    accounts: Arc<AccountCache>,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -59,6 +64,7 @@ impl IdentityService {
             clock,
             hasher: PasswordHasher::new(config.hash)?,
             tokens: TokenIssuer::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl),
+            accounts: Arc::new(AccountCache::new(config.account_cache_ttl)),
         })
     }
 
@@ -210,7 +216,16 @@ impl IdentityService {
             TokenError::Expired => IdentityError::TokenExpired,
             TokenError::Invalid => IdentityError::InvalidToken,
         })?;
-        let user = self.store.user_by_id(claims.sub).await?.ok_or(IdentityError::InvalidToken)?;
+        let now = std::time::Instant::now();
+        let user = match self.accounts.get(claims.sub, now) {
+            Some(user) => user,
+            None => {
+                let epoch = self.accounts.epoch();
+                let user = self.store.user_by_id(claims.sub).await?.ok_or(IdentityError::InvalidToken)?;
+                self.accounts.put(user.clone(), epoch, now);
+                user
+            }
+        };
         if user.suspended {
             return Err(IdentityError::Suspended);
         }
@@ -227,7 +242,9 @@ impl IdentityService {
         };
         let full_name = validate_full_name(&full_name)
             .map_err(|e| IdentityError::Validation(FieldErrors::single("full_name", e)))?;
-        self.store.update_profile(user.id, &full_name, self.clock.now()).await?.ok_or(IdentityError::NotFound("user"))
+        let updated = self.store.update_profile(user.id, &full_name, self.clock.now()).await;
+        self.accounts.invalidate(user.id);
+        updated?.ok_or(IdentityError::NotFound("user"))
     }
 
     /// Erases the account's personal data and publishes `user.deleted`.
@@ -236,11 +253,9 @@ impl IdentityService {
         let now = self.clock.now();
         let event = Event::new(topics::USER_DELETED, user.id, now, json!({"user_id": user.id}));
         let tombstone = format!("deleted-{}@invalid", user.id);
-        if self.store.erase_user(user.id, &tombstone, now, &event).await? {
-            Ok(())
-        } else {
-            Err(IdentityError::NotFound("user"))
-        }
+        let erased = self.store.erase_user(user.id, &tombstone, now, &event).await;
+        self.accounts.invalidate(user.id);
+        if erased? { Ok(()) } else { Err(IdentityError::NotFound("user")) }
     }
 
     pub async fn addresses(&self, user: &User) -> Result<Vec<Address>> {
@@ -313,8 +328,9 @@ impl IdentityService {
         if target.id == actor.id && (patch.role.is_some_and(|r| r != actor.role) || patch.suspended == Some(true)) {
             return Err(IdentityError::Conflict("you cannot change your own role or suspend yourself"));
         }
-        let updated =
-            self.store.admin_update_user(id, &patch, self.clock.now()).await?.ok_or(IdentityError::NotFound("user"))?;
+        let updated = self.store.admin_update_user(id, &patch, self.clock.now()).await;
+        self.accounts.invalidate(id);
+        let updated = updated?.ok_or(IdentityError::NotFound("user"))?;
         tracing::info!(role = updated.role.as_str(), suspended = updated.suspended, "user updated by admin");
         Ok(updated)
     }

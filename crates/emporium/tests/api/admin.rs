@@ -58,6 +58,7 @@ async fn role_changes_follow_the_permission_rules(db: Db) {
     let admin = app.account_with_role(Role::Admin).await;
     let superadmin = app.account_with_role(Role::Superadmin).await;
     let customer = app.register().await;
+    assert_eq!(app.me(&customer.access).await.body["role"], "customer");
 
     let res = app.admin_update_user(&admin.access, &customer.id, json!({"role": "staff"})).await;
     res.assert(200);

@@ -139,6 +139,9 @@ async fn suspended_users_cannot_sign_in_or_refresh(db: Db) {
     let app = TestApp::spawn(db).await;
     let admin = app.account_with_role(identity::Role::Admin).await;
     let customer = app.register().await;
+    // Signed-in and active: the account is now in the authentication cache,
+    // which the suspension must invalidate.
+    app.me(&customer.access).await.assert(200);
     app.admin_update_user(&admin.access, &customer.id, json!({"suspended": true})).await.assert(200);
 
     app.login_raw(&customer.email, PASSWORD).await.assert_error(403, "account_suspended");

@@ -7,6 +7,7 @@ on_both_databases!(profile_can_be_read_and_updated, erasing_an_account_removes_p
 async fn profile_can_be_read_and_updated(db: Db) {
     let app = TestApp::spawn(db).await;
     let account = app.register().await;
+    assert_eq!(app.me(&account.access).await.body["full_name"], "Test Customer");
     let res = app.patch("/api/v1/users/me", Some(&account.access), json!({"full_name": "  Grace Hopper "})).await;
     res.assert(200);
     assert_eq!(res.body["full_name"], "Grace Hopper");
@@ -43,7 +44,11 @@ async fn erasing_an_account_removes_personal_data(db: Db) {
         "user.deleted written with the erasure"
     );
     assert_eq!(
-        app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE CAST(payload AS TEXT) LIKE $1", &format!("%{}%", account.email)).await,
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM outbox WHERE CAST(payload AS TEXT) LIKE $1",
+            &format!("%{}%", account.email)
+        )
+        .await,
         0,
         "no past event still carries the email"
     );
