@@ -83,36 +83,16 @@ impl Address {
             is_default_shipping,
             is_default_billing,
         } = patch;
-        if let Some(v) = full_name {
-            self.full_name = v;
-        }
-        if let Some(v) = line1 {
-            self.line1 = v;
-        }
-        if let Some(v) = line2 {
-            self.line2 = v;
-        }
-        if let Some(v) = city {
-            self.city = v;
-        }
-        if let Some(v) = region {
-            self.region = v;
-        }
-        if let Some(v) = postal_code {
-            self.postal_code = v;
-        }
-        if let Some(v) = country {
-            self.country = v;
-        }
-        if let Some(v) = phone {
-            self.phone = v;
-        }
-        if let Some(v) = is_default_shipping {
-            self.is_default_shipping = v;
-        }
-        if let Some(v) = is_default_billing {
-            self.is_default_billing = v;
-        }
+        set(&mut self.full_name, full_name);
+        set(&mut self.line1, line1);
+        set(&mut self.line2, line2);
+        set(&mut self.city, city);
+        set(&mut self.region, region);
+        set(&mut self.postal_code, postal_code);
+        set(&mut self.country, country);
+        set(&mut self.phone, phone);
+        set(&mut self.is_default_shipping, is_default_shipping);
+        set(&mut self.is_default_billing, is_default_billing);
     }
 
     /// Normalises every field in place and reports every invalid one.
@@ -139,6 +119,12 @@ impl Address {
             }
         }
         errors.into_result()
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
     }
 }
 

@@ -33,36 +33,11 @@ impl PostgresStore {
         Ok(PostgresStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub fn outbox_waker(&self) -> Arc<Notify> {
-        self.outbox_waker.clone()
-    }
-
-    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Self {
-        self.outbox_waker = waker;
-        self
-    }
-
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
-
-    fn events_written(&self) {
-        self.outbox_waker.notify_one();
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
+store_sql::impl_store_plumbing!(PostgresStore, PgPool);
 store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);

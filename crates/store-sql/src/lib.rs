@@ -15,3 +15,42 @@
 
 mod identity;
 mod outbox;
+
+/// The plumbing every backend store has: its pool, migrations and the waker
+/// it rings after committing outbox rows. Expects fields `pool` and
+/// `outbox_waker: Arc<Notify>` and a `static MIGRATOR` at the call site.
+#[macro_export]
+macro_rules! impl_store_plumbing {
+    ($store:ty, $pool:ty) => {
+        impl $store {
+            pub async fn migrate(&self) -> ::anyhow::Result<()> {
+                MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            pub fn outbox_waker(&self) -> ::std::sync::Arc<::tokio::sync::Notify> {
+                self.outbox_waker.clone()
+            }
+
+            /// Shares the relay's waker so that this store's commits wake it.
+            pub fn with_outbox_waker(mut self, waker: ::std::sync::Arc<::tokio::sync::Notify>) -> Self {
+                self.outbox_waker = waker;
+                self
+            }
+
+            /// Called after a commit that wrote outbox rows, so the relay
+            /// publishes at once instead of at its next poll.
+            fn events_written(&self) {
+                self.outbox_waker.notify_one();
+            }
+
+            pub async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}

@@ -38,37 +38,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub fn outbox_waker(&self) -> Arc<Notify> {
-        self.outbox_waker.clone()
-    }
-
-    /// Shares the relay's waker so that our commits wake it.
-    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Self {
-        self.outbox_waker = waker;
-        self
-    }
-
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
-
-    fn events_written(&self) {
-        self.outbox_waker.notify_one();
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
+store_sql::impl_store_plumbing!(SqliteStore, SqlitePool);
 store_sql::impl_outbox_store!(SqliteStore, Sqlite);
 store_sql::impl_identity_store!(SqliteStore, Sqlite);

@@ -115,25 +115,14 @@ async fn failed_deliveries_are_retried_not_lost(db: Db) {
 
 async fn insert_event(backend: &emporium::Backend, event: &Event) {
     let sql = "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)";
-    match backend {
-        emporium::Backend::Sqlite(s) => sqlx::query(sql)
-            .bind(event.id)
-            .bind(&event.topic)
-            .bind(event.aggregate_id)
-            .bind(event.occurred_at)
-            .bind(sqlx::types::Json(&event.payload))
-            .execute(s.pool())
-            .await
-            .map(|_| ()),
-        emporium::Backend::Postgres(s) => sqlx::query(sql)
-            .bind(event.id)
-            .bind(&event.topic)
-            .bind(event.aggregate_id)
-            .bind(event.occurred_at)
-            .bind(sqlx::types::Json(&event.payload))
-            .execute(s.pool())
-            .await
-            .map(|_| ()),
-    }
-    .expect("insert event");
+    crate::with_pool!(backend, |pool| sqlx::query(sql)
+        .bind(event.id)
+        .bind(&event.topic)
+        .bind(event.aggregate_id)
+        .bind(event.occurred_at)
+        .bind(sqlx::types::Json(&event.payload))
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .expect("insert event"));
 }

@@ -107,6 +107,52 @@ impl Drop for PgDatabase {
     }
 }
 
+/// Settings for a test over a database of its own: a data directory in a
+/// temporary folder, and for PostgreSQL a database created for the test.
+struct TestDatabase {
+    settings: Settings,
+    pg: Option<PgDatabase>,
+    dir: TempDir,
+}
+
+impl TestDatabase {
+    async fn new(db: Db) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = Settings::defaults(dir.path().to_owned());
+        // Cheap hashing keeps the suite fast; the production parameters are
+        // exercised by the benchmarks and the binary tests.
+        settings.argon2_memory_kib = 1024;
+        settings.argon2_iterations = 1;
+        settings.auth_rate_limit = 0;
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(PgDatabase::create().await),
+        };
+        if let Some(pg) = &pg {
+            settings.database_url = Some(emporium::settings::Secret(pg.url.clone()));
+        }
+        TestDatabase { settings, pg, dir }
+    }
+}
+
+/// Evaluates `$body` with `$pool` bound to the backend's pool, whichever
+/// database it is.
+#[macro_export]
+macro_rules! with_pool {
+    ($backend:expr, |$pool:ident| $body:expr) => {
+        match $backend {
+            emporium::Backend::Sqlite(store) => {
+                let $pool = store.pool();
+                $body
+            }
+            emporium::Backend::Postgres(store) => {
+                let $pool = store.pool();
+                $body
+            }
+        }
+    };
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub client: reqwest::Client,
@@ -168,20 +214,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings::defaults(dir.path().to_owned());
-        // Cheap hashing keeps the suite fast; the production parameters are
-        // exercised by the benchmarks and the binary tests.
-        settings.argon2_memory_kib = 1024;
-        settings.argon2_iterations = 1;
-        settings.auth_rate_limit = 0;
-        let pg = match db {
-            Db::Sqlite => None,
-            Db::Postgres => Some(PgDatabase::create().await),
-        };
-        if let Some(pg) = &pg {
-            settings.database_url = Some(emporium::settings::Secret(pg.url.clone()));
-        }
+        let TestDatabase { mut settings, pg, dir } = TestDatabase::new(db).await;
         configure(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let running = emporium::start(&settings, listener).await.expect("start app");
@@ -371,14 +404,7 @@ fn database_urls() {
 
 pub async fn scalar_i64(backend: &emporium::Backend, sql: &'static str, bind: &str) -> i64 {
     use sqlx::Row as _;
-    match backend {
-        emporium::Backend::Sqlite(s) => {
-            sqlx::query(sql).bind(bind).fetch_one(s.pool()).await.expect("query").get::<i64, _>(0)
-        }
-        emporium::Backend::Postgres(s) => {
-            sqlx::query(sql).bind(bind).fetch_one(s.pool()).await.expect("query").get::<i64, _>(0)
-        }
-    }
+    with_pool!(backend, |pool| sqlx::query(sql).bind(bind).fetch_one(pool).await.expect("query").get::<i64, _>(0))
 }
 
 /// A migrated database with no app on it, for tests of the stores and the
@@ -391,17 +417,7 @@ pub struct FreshBackend {
 
 impl FreshBackend {
     pub async fn open(db: Db) -> FreshBackend {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings::defaults(dir.path().to_owned());
-        settings.argon2_memory_kib = 1024;
-        settings.argon2_iterations = 1;
-        let pg = match db {
-            Db::Sqlite => None,
-            Db::Postgres => Some(PgDatabase::create().await),
-        };
-        if let Some(pg) = &pg {
-            settings.database_url = Some(emporium::settings::Secret(pg.url.clone()));
-        }
+        let TestDatabase { settings, pg, dir } = TestDatabase::new(db).await;
         let backend = emporium::Backend::open(&settings).await.expect("open backend");
         FreshBackend { backend, _pg: pg, _dir: dir }
     }
