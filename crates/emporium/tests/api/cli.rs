@@ -73,7 +73,10 @@ fn serve_demo_starts_ready_and_stops_on_sigterm() {
     let started = Instant::now();
     let mut child = emporium(dir.path())
         .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}")])
+        .env("EMPORIUM_LOG", "info")
+        .env("EMPORIUM_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
@@ -106,6 +109,12 @@ fn serve_demo_starts_ready_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit:?}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut logs).expect("logs");
+    let json_lines: Vec<serde_json::Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!json_lines.is_empty() && json_lines.len() == logs.lines().count(), "JSON lines only:\n{logs}");
+    assert!(json_lines.iter().any(|l| l["message"] == "ready"), "{logs}");
+    assert!(json_lines.iter().any(|l| l["message"] == "stopped"), "a clean stop is logged: {logs}");
     assert!(dir.path().join("jwt-signing.key").exists(), "signing key kept in the data dir");
 }
 

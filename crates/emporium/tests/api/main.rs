@@ -12,4 +12,5 @@ mod concurrency;
 mod events;
 mod me;
 mod platform;
+mod store_contract;
 mod tokens;
