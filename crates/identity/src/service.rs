@@ -68,10 +68,6 @@ impl IdentityService {
         })
     }
 
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
     pub async fn ready(&self) -> Result<()> {
         Ok(self.store.ping().await?)
     }

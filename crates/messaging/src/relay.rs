@@ -24,14 +24,9 @@ pub struct Relay {
 pub struct RelayHandle {
     cancel: CancellationToken,
     task: JoinHandle<()>,
-    wake: Arc<Notify>,
 }
 
 impl RelayHandle {
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
-
     pub async fn shutdown(self) {
         self.cancel.cancel();
         if let Err(e) = self.task.await {
@@ -56,10 +51,9 @@ impl Relay {
 
     pub fn spawn(self) -> RelayHandle {
         let cancel = CancellationToken::new();
-        let wake = self.wake.clone();
         let token = cancel.clone();
         let task = tokio::spawn(async move { self.run(token).await });
-        RelayHandle { cancel, task, wake }
+        RelayHandle { cancel, task }
     }
 
     async fn run(self, cancel: CancellationToken) {

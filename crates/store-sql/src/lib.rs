@@ -32,10 +32,6 @@ macro_rules! impl_store_plumbing {
                 &self.pool
             }
 
-            pub fn outbox_waker(&self) -> ::std::sync::Arc<::tokio::sync::Notify> {
-                self.outbox_waker.clone()
-            }
-
             /// Shares the relay's waker so that this store's commits wake it.
             pub fn with_outbox_waker(mut self, waker: ::std::sync::Arc<::tokio::sync::Notify>) -> Self {
                 self.outbox_waker = waker;
