@@ -47,6 +47,9 @@ async fn admins_list_and_filter_users(db: Db) {
     // LIKE wildcards in q are taken literally.
     assert_eq!(app.admin_users(&admin.access, "?q=%25").await.body["total"], 0);
 
+    // A NUL byte would be refused by PostgreSQL: it must be a 422, not a 500.
+    app.admin_users(&admin.access, "?q=a%00b").await.assert_error(422, "validation_failed");
+    app.admin_users(&admin.access, &format!("?q={}", "x".repeat(201))).await.assert_error(422, "validation_failed");
     app.admin_users(&admin.access, "?per_page=101").await.assert_error(422, "validation_failed");
     app.admin_users(&admin.access, "?page=0").await.assert_error(422, "validation_failed");
     app.admin_users(&admin.access, "?page=abc").await.assert_error(422, "validation_failed");

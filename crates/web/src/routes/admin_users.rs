@@ -1,6 +1,6 @@
 //! `/api/v1/admin/users`: account administration.
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{CurrentUser, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
@@ -47,11 +47,13 @@ pub async fn list(
     Query(query): Query<ListUsersQuery>,
 ) -> ApiResult<Json<Page<User>>> {
     let page = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
-    let filter = UserFilter {
-        q: query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
-        role: query.role,
-        suspended: query.suspended,
-    };
+    let q = query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if let Some(q) = &q
+        && (q.chars().count() > 200 || q.chars().any(char::is_control))
+    {
+        return Err(ApiError::field("q", "must be at most 200 characters, without control characters"));
+    }
+    let filter = UserFilter { q, role: query.role, suspended: query.suspended };
     Ok(Json(state.identity.list_users(&actor, filter, page).await?))
 }
 
