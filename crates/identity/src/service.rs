@@ -137,26 +137,16 @@ impl IdentityService {
         let now = self.clock.now();
         let family = kernel::new_id();
         let refresh = RefreshToken::generate();
-        let record = self.refresh_record(&refresh, family, user.id, now);
-        self.store.insert_refresh_token(&record).await?;
-        self.session(user, family, refresh, now)
-    }
-
-    fn refresh_record(
-        &self,
-        token: &RefreshToken,
-        family: Uuid,
-        user_id: Uuid,
-        now: time::OffsetDateTime,
-    ) -> RefreshTokenRecord {
-        RefreshTokenRecord {
+        let record = RefreshTokenRecord {
             id: kernel::new_id(),
             family_id: family,
-            user_id,
-            token_hash: token.hash.clone(),
+            user_id: user.id,
+            token_hash: refresh.hash.clone(),
             created_at: now,
             expires_at: now + self.tokens.refresh_ttl,
-        }
+        };
+        self.store.insert_refresh_token(&record).await?;
+        self.session(user, family, refresh, now)
     }
 
     fn session(

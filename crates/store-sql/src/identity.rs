@@ -50,6 +50,25 @@ macro_rules! impl_identity_store {
             }
         }
 
+        async fn insert_token<'e>(
+            executor: impl ::sqlx::Executor<'e, Database = $db>,
+            record: &::identity::tokens::RefreshTokenRecord,
+        ) -> ::std::result::Result<(), ::sqlx::Error> {
+            ::sqlx::query(
+                "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(record.id)
+            .bind(record.family_id)
+            .bind(record.user_id)
+            .bind(&record.token_hash)
+            .bind(record.created_at)
+            .bind(record.expires_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         /// `LIKE` pattern matching `q` anywhere, with wildcards in `q` escaped.
         fn contains_pattern(q: &str) -> String {
             let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -251,20 +270,7 @@ macro_rules! impl_identity_store {
                 &self,
                 record: &::identity::tokens::RefreshTokenRecord,
             ) -> ::identity::store::StoreResult<()> {
-                ::sqlx::query(
-                    "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(record.id)
-                .bind(record.family_id)
-                .bind(record.user_id)
-                .bind(&record.token_hash)
-                .bind(record.created_at)
-                .bind(record.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
-                Ok(())
+                insert_token(&self.pool, record).await.map_err(store_error)
             }
 
             #[::tracing::instrument(skip_all)]
@@ -298,19 +304,15 @@ macro_rules! impl_identity_store {
                         tx.rollback().await.map_err(store_error)?;
                         return Ok(RotateOutcome::Expired);
                     }
-                    ::sqlx::query(
-                        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(::kernel::new_id())
-                    .bind(family_id)
-                    .bind(user_id)
-                    .bind(next)
-                    .bind(now)
-                    .bind(expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
+                    let record = ::identity::tokens::RefreshTokenRecord {
+                        id: ::kernel::new_id(),
+                        family_id,
+                        user_id,
+                        token_hash: next.to_vec(),
+                        created_at: now,
+                        expires_at,
+                    };
+                    insert_token(&mut *tx, &record).await.map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     return Ok(RotateOutcome::Rotated { user_id, family_id });
                 }

@@ -40,18 +40,11 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            // serde's message names the field: "missing field `email`" or
-            // "invalid type: integer `5`, expected a string" at a path.
-            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
-            let field = field_of(&detail);
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail.clone())
-                .with_details(json!({ "fields": { field: detail } }))
-        }
-        JsonRejection::JsonSyntaxError(e) => {
-            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
-            ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {detail}"))
-        }
+        JsonRejection::JsonDataError(e) => deserialize_failure(inner_message(&e, e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {}", inner_message(&e, e.body_text())),
+        ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -67,6 +60,22 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         other => ApiError::bad_request("bad_request", other.body_text()),
     }
+}
+
+/// The underlying serde message of a rejection (axum's own text prefixes it
+/// with a generic sentence), or `fallback` when there is none.
+fn inner_message(rejection: &dyn std::error::Error, fallback: String) -> String {
+    rejection.source().map_or(fallback, ToString::to_string)
+}
+
+/// A body or query string that parsed but did not fit the expected shape:
+/// 422 naming the field serde complained about.
+fn deserialize_failure(detail: String) -> ApiError {
+    // serde's message names the field: "missing field `email`" or
+    // "password: invalid type: integer `5`, expected a string".
+    let field = field_of(&detail);
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail.clone())
+        .with_details(json!({ "fields": { field: detail } }))
 }
 
 /// Best-effort name of the offending field in a serde message.
@@ -121,10 +130,7 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
-                let field = field_of(&detail);
-                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail.clone())
-                    .with_details(json!({ "fields": { field: detail } })))
+                Err(deserialize_failure(inner_message(&e, e.body_text())))
             }
             Err(other) => Err(ApiError::bad_request("bad_request", other.body_text())),
         }

@@ -16,6 +16,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(update))
 }
 
+/// The page fields repeat `kernel::PageRequest` instead of flattening it:
+/// `#[serde(flatten)]` makes serde_urlencoded hand numbers over as strings,
+/// and `?page=2` would then fail to parse.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
