@@ -72,6 +72,13 @@ impl Backend {
         }
     }
 
+    pub fn catalog(&self) -> Arc<dyn catalog::CatalogStore> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         match self {
             Backend::Sqlite(s) => Arc::new(s.clone()),

@@ -3,9 +3,10 @@
 //! application the binary runs.
 
 pub mod backend;
+pub mod seed;
 pub mod server;
 pub mod settings;
 
 pub use backend::Backend;
-pub use server::{Running, start};
+pub use server::{Running, Shop, StartOptions, start, start_with};
 pub use settings::Settings;

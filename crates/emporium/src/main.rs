@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use emporium::settings::{LogFormat, Settings};
-use emporium::{Backend, server};
+use emporium::{Backend, Shop, StartOptions, server};
 use identity::{Registration, Role};
 use kernel::SystemClock;
 use std::net::SocketAddr;
@@ -31,17 +31,41 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080, or `addr` from settings].
         #[arg(long)]
         addr: Option<SocketAddr>,
-        /// Create demo accounts when the shop has none.
+        /// Create the demo accounts, and the demo catalogue when the shop has none.
         #[arg(long)]
         demo: bool,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Fill the shop with generated data (run while the shop is stopped).
+    Seed {
+        /// The demo shop: accounts, sellers, categories, 1,000 products, reviews and stores
+        /// (the catalogue only when the shop has none yet).
+        #[arg(long, conflicts_with = "products")]
+        demo: bool,
+        /// Add this many generated products (for benchmarks).
+        #[arg(long)]
+        products: Option<usize>,
+        /// Variation of the generated data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Manage the search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SearchCommand {
+    /// Rebuild the index from the catalogue (run while the shop is stopped).
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +144,29 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             backend.close().await;
             Ok(())
         }
+        Command::Seed { demo, products, seed } => {
+            let shop = Shop::open(&settings, Arc::new(SystemClock), None).await?;
+            let started = std::time::Instant::now();
+            match (demo, products) {
+                (true, _) => {
+                    if !emporium::seed::demo(&shop, &mut Bar::default()).await? {
+                        println!("the shop already has a catalogue; only the demo accounts were ensured");
+                    }
+                }
+                (false, Some(n)) => emporium::seed::products(&shop, n, seed, true, &mut Bar::default()).await?,
+                (false, None) => anyhow::bail!("say what to seed: --demo or --products N"),
+            }
+            println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+            reindex(&shop).await?;
+            shop.backend.close().await;
+            Ok(())
+        }
+        Command::Search { command: SearchCommand::Reindex } => {
+            let shop = Shop::open(&settings, Arc::new(SystemClock), None).await?;
+            reindex(&shop).await?;
+            shop.backend.close().await;
+            Ok(())
+        }
         Command::User { command: UserCommand::Create { email, password, role, name } } => {
             let backend = Backend::open(&settings).await?;
             let identity = server::identity_service(&settings, &backend, Arc::new(SystemClock))?;
@@ -128,6 +175,54 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let user = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
             println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
             Ok(())
+        }
+    }
+}
+
+async fn reindex(shop: &Shop) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut bar = Bar::default();
+    bar.start("indexing", 0);
+    let documents = shop.feed.reindex(|read| bar.set(read)).await?;
+    bar.finish();
+    println!("search index rebuilt: {documents} products in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A terminal progress bar (hidden when stderr is not a terminal).
+#[derive(Default)]
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn set(&mut self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(n);
+        }
+    }
+}
+
+impl emporium::seed::Progress for Bar {
+    fn start(&mut self, label: &str, total: u64) {
+        let bar = if total > 0 { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::new_spinner() };
+        let template = if total > 0 {
+            "{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)"
+        } else {
+            "{msg:>10} {spinner} {pos} products read ({per_sec})"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_owned());
+        self.0 = Some(bar);
+    }
+    fn advance(&mut self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish();
         }
     }
 }
@@ -141,19 +236,14 @@ fn describe(e: &identity::IdentityError) -> String {
     }
 }
 
-const DEMO_PASSWORD: &str = "emporium-demo";
-const DEMO_ACCOUNTS: [(&str, &str, Role); 2] =
-    [("admin@example.com", "Demo Admin", Role::Superadmin), ("customer@example.com", "Demo Customer", Role::Customer)];
+use emporium::seed::{DEMO_ACCOUNTS, DEMO_PASSWORD, Progress as _};
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
-    let running = emporium::start(&settings, listener).await?;
-    if demo {
-        seed_demo(&running.identity).await?;
-    }
+    let running = emporium::start_with(&settings, listener, StartOptions { demo }).await?;
     let url = format!("http://{}", running.addr);
     println!("Emporium is running on {} at {url}", running.backend.name());
     println!("  API docs:  {url}/api/docs");
@@ -175,19 +265,6 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     });
     running.wait().await?;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// Creates the demo accounts that do not exist yet.
-async fn seed_demo(identity: &identity::IdentityService) -> anyhow::Result<()> {
-    for (email, name, role) in DEMO_ACCOUNTS {
-        let registration =
-            Registration { email: email.to_owned(), password: DEMO_PASSWORD.to_owned(), full_name: name.to_owned() };
-        match identity.create_user(registration, role).await {
-            Ok(_) | Err(identity::IdentityError::EmailTaken) => {}
-            Err(e) => return Err(anyhow::anyhow!("creating demo account {email}: {e}")),
-        }
-    }
     Ok(())
 }
 

@@ -7,7 +7,11 @@ use base64::Engine as _;
 use identity::{HashParams, IdentityConfig, IdentityService};
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
+use catalog::{CatalogService, NoOrdersYet, UntrackedStock};
+use media::{ImagePolicy, LocalDirStore, ObjectStore};
 use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
+use search::{CatalogFeed, SearchIndex};
+use tokio::sync::Notify;
 use rand::RngCore as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,12 +21,57 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The shop's services over one database, without HTTP: what `serve`
+/// runs and what the CLI's `seed` and `search reindex` work with.
+#[derive(Clone)]
+pub struct Shop {
+    pub backend: Backend,
+    pub identity: IdentityService,
+    pub catalog: CatalogService,
+    pub search: SearchIndex,
+    pub feed: CatalogFeed,
+    pub media: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for Shop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shop").field("backend", &self.backend.name()).finish_non_exhaustive()
+    }
+}
+
+impl Shop {
+    /// Opens (and migrates) the database, the search index and the image
+    /// store. Commits that write events ring `outbox_waker` when given.
+    pub async fn open(settings: &Settings, clock: SharedClock, outbox_waker: Option<Arc<Notify>>) -> anyhow::Result<Shop> {
+        let mut backend = Backend::open(settings).await?;
+        if let Some(waker) = outbox_waker {
+            backend = backend.with_outbox_waker(waker);
+        }
+        let identity = identity_service(settings, &backend, clock.clone())?;
+        let catalog = CatalogService::new(backend.catalog(), clock, Arc::new(NoOrdersYet), Arc::new(UntrackedStock));
+        catalog.ensure_default_seller(&settings.shop_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dir = settings.search_dir.clone();
+        let search = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+            .await?
+            .with_context(|| format!("opening the search index in {}", settings.search_dir.display()))?;
+        search.set_cache_capacity(settings.search_cache_entries);
+        let media: Arc<dyn ObjectStore> = Arc::new(
+            LocalDirStore::new(&settings.media_dir)
+                .with_context(|| format!("opening the image directory {}", settings.media_dir.display()))?,
+        );
+        let feed = CatalogFeed::new(catalog.clone(), search.clone());
+        Ok(Shop { backend, identity, catalog, search, feed, media })
+    }
+}
+
 /// A started shop: where it listens and how to stop it.
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
     pub backend: Backend,
     pub identity: IdentityService,
+    pub catalog: CatalogService,
+    pub search: SearchIndex,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     relay: RelayHandle,
@@ -48,6 +97,60 @@ impl Running {
         self.stop.cancel();
         self.wait().await
     }
+}
+
+/// Options of `start_with`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Fill an empty shop with the demo catalogue and accounts before serving.
+    pub demo: bool,
+}
+
+/// Opens the database (migrating it), starts the relay and serves HTTP on
+/// `listener`.
+pub async fn start(settings: &Settings, listener: TcpListener) -> anyhow::Result<Running> {
+    start_with(settings, listener, StartOptions::default()).await
+}
+
+pub async fn start_with(settings: &Settings, listener: TcpListener, options: StartOptions) -> anyhow::Result<Running> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let waker = Arc::new(Notify::new());
+    let shop = Shop::open(settings, clock.clone(), Some(waker.clone())).await?;
+    let bus = Arc::new(InProcessBus::new(shop.backend.outbox(), clock.clone()));
+    bus.subscribe(Arc::new(LogConsumer));
+    bus.subscribe(Arc::new(shop.feed.clone()));
+    let relay = Relay::new(shop.backend.outbox(), bus, clock)
+        .with_poll_interval(Duration::from_millis(500))
+        .with_waker(waker);
+    if options.demo {
+        crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
+    }
+    if let Some(n) = shop.feed.ensure_fresh().await? {
+        tracing::info!(documents = n, "search index rebuilt");
+    }
+    let relay = relay.spawn();
+
+    let web_config = web::WebConfig {
+        cors_origins: settings.cors_origins.clone(),
+        body_limit_bytes: settings.body_limit_bytes,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        auth_rate_limit_per_minute: settings.auth_rate_limit,
+        trust_forwarded_for: settings.trust_forwarded_for,
+    };
+    let services = web::Services {
+        identity: shop.identity.clone(),
+        catalog: shop.catalog.clone(),
+        search: shop.search.clone(),
+        media: shop.media.clone(),
+        image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),
+    };
+    let app = web::app(web::AppState::new(services, web_config));
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
+    let Shop { backend, identity, catalog, search, .. } = shop;
+    Ok(Running { addr, backend, identity, catalog, search, stop, server, relay })
 }
 
 /// Builds the identity service for `settings` on `backend`.
@@ -97,32 +200,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(bytes)
-}
-
-/// Opens the database (migrating it), starts the relay and serves HTTP on
-/// `listener`.
-pub async fn start(settings: &Settings, listener: TcpListener) -> anyhow::Result<Running> {
-    let clock: SharedClock = Arc::new(SystemClock);
-    let backend = Backend::open(settings).await?;
-
-    let bus = Arc::new(InProcessBus::new(backend.outbox(), clock.clone()));
-    bus.subscribe(Arc::new(LogConsumer));
-    let relay = Relay::new(backend.outbox(), bus, clock.clone()).with_poll_interval(Duration::from_millis(500));
-    let backend = backend.with_outbox_waker(relay.waker());
-    let relay = relay.spawn();
-
-    let identity = identity_service(settings, &backend, clock)?;
-    let web_config = web::WebConfig {
-        cors_origins: settings.cors_origins.clone(),
-        body_limit_bytes: settings.body_limit_bytes,
-        request_timeout: Duration::from_secs(settings.request_timeout_secs),
-        auth_rate_limit_per_minute: settings.auth_rate_limit,
-        trust_forwarded_for: settings.trust_forwarded_for,
-    };
-    let app = web::app(web::AppState::new(identity.clone(), web_config));
-    let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
-    Ok(Running { addr, backend, identity, stop, server, relay })
 }

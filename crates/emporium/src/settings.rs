@@ -48,13 +48,23 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// How long an account read for authenticating a request may be reused.
     pub account_cache_ttl_ms: u64,
+    /// Name of the shop's default seller, set when the shop is first created.
+    pub shop_name: String,
+    /// Largest accepted image upload.
+    pub image_max_bytes: usize,
+    /// Where uploaded images are kept (default `<data_dir>/media`).
+    pub media_dir: PathBuf,
+    /// Where the search index lives (default `<data_dir>/search`).
+    pub search_dir: PathBuf,
+    /// Search results kept in memory (0 turns the cache off).
+    pub search_cache_entries: usize,
 }
 
 impl Settings {
     pub fn defaults(data_dir: PathBuf) -> Settings {
         Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir,
+            data_dir: data_dir.clone(),
             database_url: None,
             jwt_secret: None,
             access_token_ttl_secs: 900,
@@ -70,6 +80,11 @@ impl Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             account_cache_ttl_ms: 2000,
+            shop_name: "Emporium".to_owned(),
+            image_max_bytes: 10 * 1024 * 1024,
+            media_dir: data_dir.join("media"),
+            search_dir: data_dir.join("search"),
+            search_cache_entries: 1024,
         }
     }
 }
@@ -182,6 +197,18 @@ impl Settings {
                 "argon2_iterations" => self.argon2_iterations = number(&value, 1, 100).map_err(|r| bad(&r))?,
                 "argon2_parallelism" => self.argon2_parallelism = number(&value, 1, 64).map_err(|r| bad(&r))?,
                 "account_cache_ttl_ms" => self.account_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
+                "shop_name" => {
+                    if value.trim().is_empty() || value.chars().count() > 200 {
+                        return Err(bad("must be 1 to 200 characters"));
+                    }
+                    self.shop_name = value.trim().to_owned();
+                }
+                "image_max_bytes" => self.image_max_bytes = number(&value, 1024, 100 << 20).map_err(|r| bad(&r))?,
+                "media_dir" => self.media_dir = PathBuf::from(&value),
+                "search_dir" => self.search_dir = PathBuf::from(&value),
+                "search_cache_entries" => {
+                    self.search_cache_entries = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?
+                }
                 _ => {}
             }
         }
@@ -219,6 +246,11 @@ const KEYS: &[&str] = &[
     "argon2_iterations",
     "argon2_parallelism",
     "account_cache_ttl_ms",
+    "shop_name",
+    "image_max_bytes",
+    "media_dir",
+    "search_dir",
+    "search_cache_entries",
 ];
 
 fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(value: &str, min: T, max: T) -> Result<T, String> {

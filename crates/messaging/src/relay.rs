@@ -45,6 +45,13 @@ impl Relay {
         self
     }
 
+    /// Wakes on `waker` instead of a waker of its own (shared with the
+    /// stores created before the relay).
+    pub fn with_waker(mut self, waker: Arc<Notify>) -> Self {
+        self.wake = waker;
+        self
+    }
+
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
     }

@@ -41,3 +41,4 @@ impl PostgresStore {
 store_sql::impl_store_plumbing!(PostgresStore, PgPool);
 store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);
+store_sql::impl_catalog_store!(PostgresStore, Postgres);

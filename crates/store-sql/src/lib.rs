@@ -13,6 +13,8 @@
 //! Every query here is exercised on both backends by the contract tests in
 //! `crates/emporium/tests`.
 
+mod catalog;
+mod catalog_impl;
 mod identity;
 mod outbox;
 

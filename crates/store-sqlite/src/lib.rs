@@ -46,3 +46,4 @@ impl SqliteStore {
 store_sql::impl_store_plumbing!(SqliteStore, SqlitePool);
 store_sql::impl_outbox_store!(SqliteStore, Sqlite);
 store_sql::impl_identity_store!(SqliteStore, Sqlite);
+store_sql::impl_catalog_store!(SqliteStore, Sqlite);

@@ -108,6 +108,22 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+impl From<catalog::CatalogError> for ApiError {
+    fn from(e: catalog::CatalogError) -> Self {
+        use StatusCode as S;
+        use catalog::CatalogError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
+            E::Duplicate { field } => ApiError::new(S::CONFLICT, "duplicate", message)
+                .with_details(json!({ "field": field })),
+            E::Conflict(_) => ApiError::new(S::CONFLICT, "conflict", message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
 impl From<kernel::page::PageError> for ApiError {
     fn from(e: kernel::page::PageError) -> Self {
         let field = match e {

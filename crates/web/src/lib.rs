@@ -12,7 +12,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::{ApiError, ApiResult};
-pub use state::{AppState, WebConfig};
+pub use state::{AppState, Services, WebConfig};
 
 use axum::Router;
 use std::future::Future;
@@ -30,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&BearerAuth),
     tags(
         (name = "identity", description = "Accounts, sign-in, profile and addresses"),
+        (name = "catalog", description = "Storefront catalogue: categories, product search, product pages, reviews, stores"),
         (name = "admin", description = "Shop administration (staff, admin, superadmin)"),
     )
 )]
@@ -45,11 +46,17 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The `/api/v1` routes with their OpenAPI description.
-fn api() -> OpenApiRouter<AppState> {
+fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(routes::me::router())
         .merge(routes::addresses::router())
         .merge(routes::admin_users::router())
+        .merge(routes::products::router())
+        .merge(routes::storefront::router())
+        .merge(routes::admin_products::router())
+        .merge(routes::admin_images::router(max_image_bytes))
+        .merge(routes::admin_taxonomy::router())
+        .merge(routes::admin_stores_reviews::router())
 }
 
 /// The authentication routes, which are rate limited per client.
@@ -60,7 +67,7 @@ fn auth_api(state: &AppState) -> OpenApiRouter<AppState> {
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api().merge(routes::auth::router()))
+        .nest("/api/v1", api(media::ImagePolicy::default().max_bytes).merge(routes::auth::router()))
         .split_for_parts();
     doc
 }
@@ -68,10 +75,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application for `state`.
 pub fn app(state: AppState) -> Router {
     let (api_router, doc) =
-        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api().merge(auth_api(&state))).split_for_parts();
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
+        .split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let router = api_router
         .merge(routes::health::router())
+        .merge(routes::media::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .merge(routes::docs::router(doc))
         .fallback(middleware::not_found)

@@ -1,8 +1,15 @@
 //! One module per area; each exposes `router() -> OpenApiRouter<AppState>`.
 
 pub mod addresses;
+pub mod admin_images;
+pub mod admin_products;
+pub mod admin_stores_reviews;
+pub mod admin_taxonomy;
 pub mod admin_users;
 pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod me;
+pub mod media;
+pub mod products;
+pub mod storefront;

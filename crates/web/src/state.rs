@@ -1,6 +1,9 @@
 use crate::rate_limit::RateLimiter;
-use identity::IdentityService;
+use catalog::CatalogService;
+use identity::{Action, IdentityService, Resource, User};
+use media::{ImagePolicy, ObjectStore};
 use metrics_exporter_prometheus::PrometheusHandle;
+use search::SearchIndex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +32,23 @@ impl Default for WebConfig {
     }
 }
 
+/// The services behind the HTTP API.
+#[derive(Clone)]
+pub struct Services {
+    pub identity: IdentityService,
+    pub catalog: CatalogService,
+    pub search: SearchIndex,
+    pub media: Arc<dyn ObjectStore>,
+    pub image_policy: Arc<ImagePolicy>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub identity: IdentityService,
+    pub catalog: CatalogService,
+    pub search: SearchIndex,
+    pub media: Arc<dyn ObjectStore>,
+    pub image_policy: Arc<ImagePolicy>,
     pub config: Arc<WebConfig>,
     pub auth_limiter: Arc<RateLimiter>,
     pub metrics: PrometheusHandle,
@@ -44,12 +61,21 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(identity: IdentityService, config: WebConfig) -> Self {
+    pub fn new(services: Services, config: WebConfig) -> Self {
         AppState {
-            identity,
+            identity: services.identity,
+            catalog: services.catalog,
+            search: services.search,
+            media: services.media,
+            image_policy: services.image_policy,
             auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_limit_per_minute)),
             config: Arc::new(config),
             metrics: crate::metrics::handle(),
         }
+    }
+
+    /// 403 unless `user`'s role may do `action` on `resource`.
+    pub fn authorize(&self, user: &User, resource: Resource, action: Action) -> Result<(), crate::ApiError> {
+        Ok(self.identity.authorize(user, resource, action)?)
     }
 }

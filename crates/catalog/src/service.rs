@@ -1,0 +1,95 @@
+//! The catalog's use cases. Authorisation is the caller's job (the web layer
+//! asks identity's permission table first); everything else — validation,
+//! slugs, tree rules, one review per customer — is here.
+
+mod categories;
+mod products;
+mod reviews;
+mod sellers;
+mod stores;
+
+pub use categories::{build_tree, descendants, path as category_path};
+pub use products::NewImage;
+pub use reviews::display_name;
+
+use crate::error::Result;
+use crate::model::{Category, Product};
+use crate::ports::{PurchaseVerifier, StockLevels};
+use crate::store::CatalogStore;
+use kernel::Event;
+use kernel::clock::SharedClock;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+/// Product pages are read far more than written: keep recently read
+/// products in memory. Writes through this node evict at once; catalog
+/// events evict on every node (see `invalidate_product`).
+const PRODUCT_CACHE_CAPACITY: usize = 10_000;
+
+#[derive(Clone)]
+pub struct CatalogService {
+    store: Arc<dyn CatalogStore>,
+    clock: SharedClock,
+    purchases: Arc<dyn PurchaseVerifier>,
+    stock: Arc<dyn StockLevels>,
+    caches: Arc<Caches>,
+}
+
+#[derive(Default)]
+struct Caches {
+    categories: RwLock<Option<Arc<Vec<Category>>>>,
+    products: RwLock<HashMap<Uuid, Arc<Product>>>,
+    slugs: RwLock<HashMap<String, Uuid>>,
+}
+
+impl std::fmt::Debug for CatalogService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogService").finish_non_exhaustive()
+    }
+}
+
+impl CatalogService {
+    pub fn new(
+        store: Arc<dyn CatalogStore>,
+        clock: SharedClock,
+        purchases: Arc<dyn PurchaseVerifier>,
+        stock: Arc<dyn StockLevels>,
+    ) -> Self {
+        CatalogService { store, clock, purchases, stock, caches: Arc::default() }
+    }
+
+    pub fn store(&self) -> &Arc<dyn CatalogStore> {
+        &self.store
+    }
+
+    /// Forgets a cached product (called for every catalog event, so other
+    /// nodes see changes made elsewhere).
+    pub fn invalidate_product(&self, id: Uuid) {
+        if let Ok(mut products) = self.caches.products.write() {
+            products.remove(&id);
+        }
+        if let Ok(mut slugs) = self.caches.slugs.write() {
+            slugs.retain(|_, v| *v != id);
+        }
+    }
+
+    pub fn invalidate_categories(&self) {
+        if let Ok(mut categories) = self.caches.categories.write() {
+            *categories = None;
+        }
+    }
+
+    fn product_event(&self, topic: &str, product_id: Uuid) -> Event {
+        self.invalidate_product(product_id);
+        Event::new(topic, product_id, self.clock.now(), json!({ "product_id": product_id }))
+    }
+
+    /// Units available per SKU; `None` for SKUs inventory does not track.
+    pub async fn availability(&self, product: &Product) -> Result<HashMap<String, Option<i64>>> {
+        let skus: Vec<String> = product.variants.iter().map(|v| v.sku.clone()).collect();
+        let levels = self.stock.available(&skus).await?;
+        Ok(skus.into_iter().map(|sku| (levels.get(&sku).copied(), sku)).map(|(n, sku)| (sku, n)).collect())
+    }
+}

@@ -1,0 +1,156 @@
+//! Keeps the index in step with the catalog: builds documents from
+//! products, rebuilds everything when the index is missing or stale, and
+//! applies catalog events as they arrive through the outbox.
+
+use crate::{SearchDoc, SearchIndex};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use catalog::{CatalogService, Category, Product, ProductCard, ProductStatus, topics};
+use kernel::Event;
+use messaging::Consumer;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// Products read from the database per batch while rebuilding.
+const BATCH: u32 = 1_000;
+
+#[derive(Clone, Debug)]
+pub struct CatalogFeed {
+    catalog: CatalogService,
+    index: SearchIndex,
+}
+
+impl CatalogFeed {
+    pub fn new(catalog: CatalogService, index: SearchIndex) -> Self {
+        CatalogFeed { catalog, index }
+    }
+
+    /// The search document of a product the storefront shows, `None` for
+    /// drafts, archived products and products without variants.
+    pub async fn document(&self, product: &Product, categories: &[Category]) -> anyhow::Result<Option<SearchDoc>> {
+        if product.status != ProductStatus::Active || product.variants.is_empty() {
+            return Ok(None);
+        }
+        let levels = self.catalog.availability(product).await?;
+        let in_stock = levels.values().any(|q| q.is_none_or(|q| q > 0));
+        let card = ProductCard::new(product, in_stock);
+        let mut options = BTreeSet::new();
+        for v in &product.variants {
+            for (name, value) in &v.options {
+                options.insert((name.to_lowercase(), value.clone()));
+            }
+        }
+        Ok(Some(SearchDoc {
+            id: product.id,
+            title: product.title.clone(),
+            description: product.description.clone(),
+            tags: product.tags.clone(),
+            seller_id: product.seller_id,
+            category_path: product.category_id.map(|c| catalog::category_path(categories, c)).unwrap_or_default(),
+            options: options.into_iter().collect(),
+            prices: product.variants.iter().map(|v| v.price.amount).collect(),
+            in_stock,
+            rating_avg: product.rating.average,
+            rating_count: product.rating.count,
+            created_at: product.created_at.unix_timestamp(),
+            summary_json: serde_json::to_string(&card)?,
+        }))
+    }
+
+    /// Rebuilds the index from every product unless it already reflects the
+    /// catalog's current revision. Returns the number of documents when it rebuilt.
+    pub async fn ensure_fresh(&self) -> anyhow::Result<Option<u64>> {
+        let current = self.catalog.store().catalog_fingerprint().await?;
+        if self.index.fingerprint().as_deref() == Some(current.as_str()) {
+            return Ok(None);
+        }
+        tracing::info!(index = ?self.index.fingerprint(), catalog = %current, "search index is missing or stale; rebuilding");
+        Ok(Some(self.reindex(|_| {}).await?))
+    }
+
+    /// Replaces the whole index with the catalog's active products.
+    /// `progress` hears the number of products read so far.
+    pub async fn reindex(&self, mut progress: impl FnMut(u64) + Send) -> anyhow::Result<u64> {
+        // Read the revision first: a change made while we read has its own
+        // event still to come, so the index can only be newer than it says.
+        let fingerprint = self.catalog.store().catalog_fingerprint().await?;
+        self.catalog.invalidate_categories();
+        let categories = self.catalog.categories().await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<SearchDoc>(4_096);
+        let index = self.index.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            let docs = std::iter::from_fn(move || rx.blocking_recv());
+            index.rebuild(docs, &fingerprint, &mut |_| {})
+        });
+        let mut after = None;
+        let mut read = 0u64;
+        let mut indexed = 0u64;
+        loop {
+            let products = self.catalog.store().products_after(after, BATCH).await?;
+            let Some(last) = products.last() else { break };
+            after = Some(last.id);
+            for product in &products {
+                if let Some(doc) = self.document(product, &categories).await? {
+                    indexed += 1;
+                    if tx.send(doc).await.is_err() {
+                        break; // The writer failed; its error is reported below.
+                    }
+                }
+            }
+            read += products.len() as u64;
+            progress(read);
+        }
+        drop(tx);
+        writer.await.context("the index writer panicked")??;
+        Ok(indexed)
+    }
+
+    /// Re-reads these products and updates or removes their documents.
+    pub async fn refresh(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        let fingerprint = self.catalog.store().catalog_fingerprint().await?;
+        let categories = self.catalog.categories().await?;
+        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        for id in ids {
+            self.catalog.invalidate_product(*id);
+            let product = self.catalog.store().product(*id).await?;
+            let doc = match &product {
+                Some(p) => self.document(p, &categories).await?,
+                None => None,
+            };
+            match doc {
+                Some(doc) => upserts.push(doc),
+                None => deletes.push(*id),
+            }
+        }
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.apply(upserts, &deletes, Some(&fingerprint)))
+            .await
+            .context("the index writer panicked")?
+    }
+}
+
+#[async_trait]
+impl Consumer for CatalogFeed {
+    fn name(&self) -> &str {
+        "search-index"
+    }
+
+    fn wants(&self, topic: &str) -> bool {
+        topic.starts_with("product.") || topic.starts_with("review.") || topic == topics::CATEGORY_CHANGED
+    }
+
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        if event.topic == topics::CATEGORY_CHANGED {
+            // A move changes the category path of every product below it.
+            self.catalog.invalidate_categories();
+            let categories = self.catalog.categories().await?;
+            let below = catalog::descendants(&categories, event.aggregate_id);
+            let ids = self.catalog.store().product_ids_in_categories(&below).await?;
+            for chunk in ids.chunks(BATCH as usize) {
+                self.refresh(chunk).await?;
+            }
+            return Ok(());
+        }
+        self.refresh(&[event.aggregate_id]).await
+    }
+}

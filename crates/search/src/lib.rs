@@ -1,0 +1,65 @@
+//! Emporium's embedded product-search index, built on [tantivy].
+//!
+//! The catalog feeds it [`SearchDoc`]s (one per product: text, seller, category path, option
+//! pairs, variant prices, stock, rating, age and an opaque listing-card JSON) through
+//! [`SearchIndex::apply`] (incremental upserts/deletes) or [`SearchIndex::rebuild`] (everything),
+//! and the storefront asks it [`SearchQuery`]s: full text with typo tolerance, filters, sorting,
+//! pagination and facet counts. Everything is in-process and blocking (call it from
+//! `spawn_blocking`); a [`SearchIndex`] is a cheap `Clone` handle that many threads can search
+//! through while one `apply` runs.
+//!
+//! # Design
+//!
+//! - **Text** (title ×3, tags ×2, description ×1) is analysed lower-cased, ASCII-folded and split on
+//!   non-alphanumerics. Every query word must match, exactly (BM25), as a prefix (last word, for
+//!   type-ahead) or within Levenshtein distance 1 (4–7 chars) / 2 (≥ 8 chars); prefix and fuzzy
+//!   matches add only a small constant so exact matches rank first.
+//! - **One pass.** Filters, facet counts, `total` and the top-k page are all computed in a single
+//!   walk over the documents the text query matches (every live document for match-all) by a
+//!   custom tantivy `Collector`. It never runs one query per facet. Per-document values come from
+//!   fast fields (columnar storage) that are decoded once per immutable segment into flat arrays
+//!   ("doc tables"), so the walk touches one small row per document; categories, sellers and
+//!   option pairs are dictionary-encoded `str` fast fields whose per-segment ordinals index plain
+//!   counter arrays. Only the page's hits are read from the doc store.
+//! - **Disjunctive facets.** Each facet's counts apply every active filter except the facet's own
+//!   (category, price range, and one facet per filtered option name; text, stock, seller and
+//!   exclusion always apply). So a facet value's count is exactly the `total` you get by setting
+//!   that facet's filter to that value — users see how many results a click will give, and can
+//!   OR more values of a facet they already filter on. The collector gets this in the same pass by
+//!   tracking which facet filters a document fails: none → hit, counted everywhere; exactly one →
+//!   counted only in that facet; more → nowhere.
+//! - **Result cache.** Results are cached per normalised query (text analysed, option names and
+//!   values case-folded and sorted, …) in a small bounded two-generation cache owned by the
+//!   current index state, so every commit starts with an empty cache and a stale result can never
+//!   be served. Storefront traffic is dominated by a few listing pages; those become a hash lookup.
+//!   [`SearchIndex::set_cache_capacity`]`(0)` disables it.
+//! - **Fingerprint & self-repair.** Each commit stores a payload with [`SCHEMA_VERSION`] and a
+//!   caller-defined fingerprint ("which catalog state this index reflects"). On start the caller
+//!   compares [`SearchIndex::fingerprint`] with its own and reindexes when they differ. An index
+//!   of another schema version, or one that cannot be read, is wiped and recreated empty (its
+//!   fingerprint is then `None`, so the caller rebuilds) instead of failing the server.
+//! - **Ownership.** One process owns the directory (an OS lock file plus tantivy's writer lock):
+//!   opening a directory in use by a running server fails with a clear error. The writer lives as
+//!   long as the index, with a single indexing thread and a 40 MB heap for `apply`; `rebuild`
+//!   briefly swaps in a two-thread writer and merges the result into a single segment.
+//!
+//! [tantivy]: https://docs.rs/tantivy
+
+mod bits;
+mod cache;
+mod collector;
+mod feed;
+mod index;
+mod query;
+mod schema;
+mod table;
+mod types;
+
+pub use feed::CatalogFeed;
+pub use index::{DEFAULT_CACHE_CAPACITY, SearchIndex};
+pub use query::{MAX_LIMIT, MAX_OPTION_FILTERS, MAX_WORDS};
+pub use schema::SCHEMA_VERSION;
+pub use types::{Facets, Hit, PriceBucket, SearchDoc, SearchQuery, SearchResults, Sort};
+
+#[cfg(test)]
+mod tests;
