@@ -11,80 +11,18 @@ postgres://postgres@127.0.0.1:5432/postgres) or to "" to skip PostgreSQL.
 """
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "emporium")
-DURATION = os.environ.get("BENCH_DURATION", "10s")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import BIN, DURATION, ROOT, http, rss_mib, sh, start, with_database, wrk, free_port  # noqa: E402
+
 PASSWORD = "correct horse battery"
-
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, text=True, capture_output=True, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(url, body=None, token=None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None)
-    if body:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.status, json.loads(r.read() or b"null")
-
-
-def wrk(url, extra=()):
-    out = sh("wrk", "-t2", "-c64", "-d" + DURATION, "--latency", *extra, url).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        sys.exit(f"wrk saw {errors.group(1)} error responses on {url}:\n{out}")
-    return rps, lat.get("50"), lat.get("99")
-
-
-def start(env, data_dir, port):
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([BIN, "--data-dir", data_dir, "serve", "--addr", f"127.0.0.1:{port}"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
-        try:
-            status, _ = http(f"http://127.0.0.1:{port}/health/ready")
-            if status == 200:
-                return proc, time.perf_counter() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            sys.exit("serve exited during start-up")
-        time.sleep(0.002)
-
-
-def with_database(url, name):
-    """`url` with its database name replaced by `name`."""
-    scheme, rest = url.split("://", 1)
-    host = rest.split("/", 1)[0].split("?", 1)[0]
-    query = "?" + url.split("?", 1)[1] if "?" in url else ""
-    return f"{scheme}://{host}/{name}{query}"
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-    return kib / 1024
 
 
 def bench_backend(name, database_url):

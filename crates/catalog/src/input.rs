@@ -243,7 +243,9 @@ pub(crate) fn attributes(
         let ok = match value {
             Value::String(s) => s.chars().count() <= 1000,
             Value::Number(_) | Value::Bool(_) => true,
-            Value::Array(items) => items.len() <= 50 && items.iter().all(|i| i.as_str().is_some_and(|s| s.len() <= 200)),
+            Value::Array(items) => {
+                items.len() <= 50 && items.iter().all(|i| i.as_str().is_some_and(|s| s.len() <= 200))
+            }
             Value::Null | Value::Object(_) => false,
         };
         if !ok {

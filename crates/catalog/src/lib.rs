@@ -23,7 +23,9 @@ pub use error::CatalogError;
 pub use input::*;
 pub use model::*;
 pub use ports::{NoOrdersYet, PurchaseVerifier, StockLevels, UntrackedStock};
-pub use service::{CatalogService, NewImage, build_tree, category_path, descendants, display_name as display_name_for_seed};
+pub use service::{
+    CatalogService, NewImage, build_tree, category_path, descendants, display_name as display_name_for_seed,
+};
 pub use store::{CatalogStore, DeleteOutcome, ProductFilter, ReviewFilter, StoreError, StoreResult};
 
 /// Topics this context publishes. Every payload carries `product_id` (or

@@ -107,8 +107,7 @@ pub struct Variant {
 impl Variant {
     /// "M / Red", or "Default" for a product without options.
     pub fn title(&self, options: &[ProductOption]) -> String {
-        let parts: Vec<&str> =
-            options.iter().filter_map(|o| self.options.get(&o.name).map(String::as_str)).collect();
+        let parts: Vec<&str> = options.iter().filter_map(|o| self.options.get(&o.name).map(String::as_str)).collect();
         if parts.is_empty() { "Default".to_owned() } else { parts.join(" / ") }
     }
 }

@@ -80,7 +80,12 @@ pub async fn demo(shop: &Shop, progress: &mut dyn Progress) -> anyhow::Result<bo
         }
     }
     let empty = shop.catalog.categories().await.map_err(anyhow_err)?.is_empty()
-        && shop.catalog.list_products(ProductFilter::default(), PageSpec { page: 1, per_page: 1 }).await.map_err(anyhow_err)?.total
+        && shop
+            .catalog
+            .list_products(ProductFilter::default(), PageSpec { page: 1, per_page: 1 })
+            .await
+            .map_err(anyhow_err)?
+            .total
             == 0;
     if !empty {
         return Ok(false);
@@ -159,14 +164,21 @@ async fn taxonomy(shop: &Shop) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
 }
 
 /// Draws, processes and stores the shared demo pictures: one per shape and hue.
-async fn pictures(shop: &Shop) -> anyhow::Result<HashMap<(DemoShape, u64), Vec<(String, u32, u32, BTreeMap<String, String>)>>> {
+async fn pictures(
+    shop: &Shop,
+) -> anyhow::Result<HashMap<(DemoShape, u64), Vec<(String, u32, u32, BTreeMap<String, String>)>>> {
     let jobs: Vec<(DemoShape, u64)> =
         DemoShape::ALL.iter().flat_map(|s| (0..HUES_PER_SHAPE).map(move |h| (*s, h))).collect();
     let handles: Vec<_> = jobs
         .into_iter()
         .map(|(shape, hue)| {
             tokio::task::spawn_blocking(move || {
-                let bytes = media::draw_demo_image(hue * 7919 + shape as u64, hue as f32 * 360.0 / HUES_PER_SHAPE as f32, shape, 800);
+                let bytes = media::draw_demo_image(
+                    hue * 7919 + shape as u64,
+                    hue as f32 * 360.0 / HUES_PER_SHAPE as f32,
+                    shape,
+                    800,
+                );
                 media::process_upload(&bytes, &ImagePolicy::default()).map(|p| ((shape, hue), p))
             })
         })
@@ -184,7 +196,12 @@ async fn pictures(shop: &Shop) -> anyhow::Result<HashMap<(DemoShape, u64), Vec<(
             }
         }
         let original = processed.rendition("original").context("no original rendition")?.key.clone();
-        out.entry((shape, hue)).or_insert_with(Vec::new).push((original, processed.width, processed.height, renditions));
+        out.entry((shape, hue)).or_insert_with(Vec::new).push((
+            original,
+            processed.width,
+            processed.height,
+            renditions,
+        ));
     }
     Ok(out)
 }
@@ -193,7 +210,13 @@ async fn pictures(shop: &Shop) -> anyhow::Result<HashMap<(DemoShape, u64), Vec<(
 /// across the demo taxonomy, `CHUNK` per transaction, then rebuilds the
 /// search index. `seed` picks the variation; with `tagged`, SKUs and slugs
 /// carry a run tag so repeated runs add rather than clash.
-pub async fn products(shop: &Shop, count: usize, seed: u64, tagged: bool, progress: &mut dyn Progress) -> anyhow::Result<()> {
+pub async fn products(
+    shop: &Shop,
+    count: usize,
+    seed: u64,
+    tagged: bool,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<()> {
     let (sellers, leaves) = taxonomy(shop).await?;
     let pictures = pictures(shop).await?;
     let kinds = taxonomy::leaves();
@@ -215,7 +238,8 @@ pub async fn products(shop: &Shop, count: usize, seed: u64, tagged: bool, progre
             let seller = sellers[leaf.seller.min(sellers.len() - 1)];
             // Spread creation dates over the past year so "newest" means something.
             let created_at = now - Duration::minutes(rng.range(0, 525_600));
-            let product = product(&mut rng, leaf, i, &tag, leaves[leaf_index], seller, created_at, usd, &pictures, &mut slugs);
+            let product =
+                product(&mut rng, leaf, i, &tag, leaves[leaf_index], seller, created_at, usd, &pictures, &mut slugs);
             for _ in 0..rng.below(7) {
                 reviews.push(review(&mut rng, product.id, created_at, now));
             }
@@ -267,7 +291,12 @@ fn product(
         if index == 1 && tag.is_empty() {
             "Zephyr Hoodie".to_owned()
         } else {
-            [brand, material, *rng.pick(kind.nouns)].iter().filter(|w| !w.is_empty()).copied().collect::<Vec<_>>().join(" ")
+            [brand, material, *rng.pick(kind.nouns)]
+                .iter()
+                .filter(|w| !w.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     };
     let mut slug = catalog::slug::slugify(&title);
@@ -288,7 +317,10 @@ fn product(
         .map(|(name, values)| {
             let keep = 1 + rng.below(values.len().min(4));
             let start = rng.below(values.len() - keep + 1);
-            ProductOption { name: (*name).to_owned(), values: values[start..start + keep].iter().map(|v| (*v).to_owned()).collect() }
+            ProductOption {
+                name: (*name).to_owned(),
+                values: values[start..start + keep].iter().map(|v| (*v).to_owned()).collect(),
+            }
         })
         .collect();
     let base = rng.range(kind.price.0, kind.price.1) / 100 * 100 + 99;
@@ -314,11 +346,21 @@ fn product(
         .map(|(i, values)| {
             // Bigger sizes and hardcovers cost a little more.
             let price = base + i as i64 * if kind.book { 500 } else { 100 };
-            let code: String = values.values().map(|v| v.chars().filter(char::is_ascii_alphanumeric).collect::<String>()).collect::<Vec<_>>().join("-");
+            let code: String = values
+                .values()
+                .map(|v| v.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("-");
             Variant {
                 id: new_id(),
                 product_id: id,
-                sku: format!("{}{}-{:06}-{}", tag.to_uppercase(), &leaf.path[2].0[..3].to_uppercase(), index, if code.is_empty() { "STD".into() } else { code.to_uppercase() }),
+                sku: format!(
+                    "{}{}-{:06}-{}",
+                    tag.to_uppercase(),
+                    &leaf.path[2].0[..3].to_uppercase(),
+                    index,
+                    if code.is_empty() { "STD".into() } else { code.to_uppercase() }
+                ),
                 options: values,
                 price: Money::new(price, currency),
                 compare_at_price: on_sale.then(|| Money::new(price + price / 4 / 100 * 100, currency)),

@@ -4,20 +4,20 @@ use crate::backend::Backend;
 use crate::settings::Settings;
 use anyhow::Context as _;
 use base64::Engine as _;
+use catalog::{CatalogService, NoOrdersYet, UntrackedStock};
 use identity::{HashParams, IdentityConfig, IdentityService};
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
-use catalog::{CatalogService, NoOrdersYet, UntrackedStock};
 use media::{ImagePolicy, LocalDirStore, ObjectStore};
 use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
-use search::{CatalogFeed, SearchIndex};
-use tokio::sync::Notify;
 use rand::RngCore as _;
+use search::{CatalogFeed, SearchIndex};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,11 @@ impl std::fmt::Debug for Shop {
 impl Shop {
     /// Opens (and migrates) the database, the search index and the image
     /// store. Commits that write events ring `outbox_waker` when given.
-    pub async fn open(settings: &Settings, clock: SharedClock, outbox_waker: Option<Arc<Notify>>) -> anyhow::Result<Shop> {
+    pub async fn open(
+        settings: &Settings,
+        clock: SharedClock,
+        outbox_waker: Option<Arc<Notify>>,
+    ) -> anyhow::Result<Shop> {
         let mut backend = Backend::open(settings).await?;
         if let Some(waker) = outbox_waker {
             backend = backend.with_outbox_waker(waker);
@@ -119,9 +123,8 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let bus = Arc::new(InProcessBus::new(shop.backend.outbox(), clock.clone()));
     bus.subscribe(Arc::new(LogConsumer));
     bus.subscribe(Arc::new(shop.feed.clone()));
-    let relay = Relay::new(shop.backend.outbox(), bus, clock)
-        .with_poll_interval(Duration::from_millis(500))
-        .with_waker(waker);
+    let relay =
+        Relay::new(shop.backend.outbox(), bus, clock).with_poll_interval(Duration::from_millis(500)).with_waker(waker);
     if options.demo {
         crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
     }

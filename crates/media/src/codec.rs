@@ -11,20 +11,14 @@ pub(crate) enum Layout {
     Rgba,
 }
 
-impl Layout {
-    pub(crate) fn channels(self) -> usize {
-        match self {
-            Layout::Luma => 1,
-            Layout::Rgb => 3,
-            Layout::Rgba => 4,
-        }
-    }
-}
-
 /// Largest side a baseline JPEG can have.
 pub(crate) const JPEG_MAX_EDGE: u32 = u16::MAX as u32;
 
-/// Baseline JPEG with 4:2:0 chroma (averaged), optimised Huffman tables. Alpha, if any, is dropped.
+/// Baseline JPEG with 4:2:0 chroma (box-averaged) and the standard Huffman tables. Alpha, if any, is dropped.
+///
+/// Not `set_optimized_huffman_tables(true)`: jpeg-encoder 0.7 then writes one scan per component, and
+/// zune-jpeg 0.5.x (the decoder `image` uses) mis-decodes such non-interleaved baseline files into
+/// green stripes, although libjpeg-turbo reads them fine. The tables would save ~10-40% of the bytes.
 pub(crate) fn encode_jpeg(
     pixels: &[u8],
     width: u32,
@@ -42,7 +36,6 @@ pub(crate) fn encode_jpeg(
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
     encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
-    encoder.set_optimized_huffman_tables(true);
     encoder.encode(pixels, w, h, color)?;
     Ok(out)
 }

@@ -73,17 +73,17 @@ impl Prim {
             Prim::RoundBox { c, half, r } => {
                 let qx = (p[0] - c[0]).abs() - half[0] + r;
                 let qy = (p[1] - c[1]).abs() - half[1] + r;
-                let outside = qx.max(0.0).hypot(qy.max(0.0));
+                let outside = len(qx.max(0.0), qy.max(0.0));
                 outside + qx.max(qy).min(0.0) - r
             }
             Prim::Ellipse { c, radii } => {
                 // First-order approximation k0 (k0 - 1) / k1: exact on the axes and at the boundary.
                 let (dx, dy) = (p[0] - c[0], p[1] - c[1]);
-                let k0 = (dx / radii[0]).hypot(dy / radii[1]);
-                let k1 = (dx / (radii[0] * radii[0])).hypot(dy / (radii[1] * radii[1]));
+                let k0 = len(dx / radii[0], dy / radii[1]);
+                let k1 = len(dx / (radii[0] * radii[0]), dy / (radii[1] * radii[1]));
                 if k1 > 1e-9 { k0 * (k0 - 1.0) / k1 } else { -radii[0].min(radii[1]) }
             }
-            Prim::Ring { c, r, half_thickness } => ((p[0] - c[0]).hypot(p[1] - c[1]) - r).abs() - half_thickness,
+            Prim::Ring { c, r, half_thickness } => (len(p[0] - c[0], p[1] - c[1]) - r).abs() - half_thickness,
             Prim::Poly { pts, r } => poly_dist(pts, p) - r,
             Prim::SmoothUnion(a, b, k) => {
                 let (da, db) = (a.dist(p), b.dist(p));
@@ -122,6 +122,11 @@ impl Prim {
             }
         }
     }
+}
+
+/// Euclidean length (`f32::hypot` guards against overflow we cannot have, and is a slow libm call).
+fn len(x: f32, y: f32) -> f32 {
+    (x * x + y * y).sqrt()
 }
 
 const EMPTY_BOUNDS: [f32; 4] = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
@@ -505,7 +510,7 @@ impl Scene {
         let b = &self.bounds;
         let dx = (b[0] - margin - q[0]).max(q[0] - b[2] - margin);
         let dy = (b[1] - margin - q[1]).max(q[1] - b[3] - margin);
-        dx.max(0.0).hypot(dy.max(0.0)) + dx.max(dy).min(0.0)
+        len(dx.max(0.0), dy.max(0.0)) + dx.max(dy).min(0.0)
     }
 
     /// Contact shadow: a flat soft ellipse where the product meets the ground (0 none … 1 black).
@@ -585,6 +590,15 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
 
     let b = scene.bounds;
     let (width, height) = ((b[2] - b[0]).max(1e-3), (b[3] - b[1]).max(1e-3));
+    // The product's bounding box (grown by `band`) in pixels: outside it only the background is drawn.
+    let to_px = |v: f32, shift: f32| (((v - band) * scene.zoom + shift + 1.0) / aa).floor().max(0.0) as usize;
+    let to_px_hi = |v: f32, shift: f32| (((v + band) * scene.zoom + shift + 1.0) / aa).ceil().max(0.0) as usize;
+    let px_range = [
+        to_px(b[0], scene.shift[0]),
+        to_px(b[1], scene.shift[1]),
+        to_px_hi(b[2], scene.shift[0]),
+        to_px_hi(b[3], scene.shift[1]),
+    ];
     let mut grain_state = splitmix64(seed ^ 0x6AA1) | 1;
     let mut out = Vec::with_capacity(n * n * 3);
     for y in 0..n {
@@ -593,7 +607,7 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
             let q = scene.to_local(p);
             let shadow = scene.contact_shadow(q).max(drop.at(x, y));
             let mut c = scale(scene.background(p), 1.0 - shadow);
-            if scene.box_dist(q, 0.0) < band {
+            if (px_range[0]..=px_range[2]).contains(&x) && (px_range[1]..=px_range[3]).contains(&y) {
                 let u = (q[0] - b[0]) / width; // 0 left … 1 right
                 let v = (q[1] - b[1]) / height; // 0 top … 1 bottom
                 let light = 1.08 - 0.20 * u - 0.08 * v; // key light from the upper left
@@ -623,7 +637,8 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
             grain_state ^= grain_state << 17;
             let grain = ((grain_state >> 56) as f32 - 127.5) / 127.5 * 1.5;
             for ch in c {
-                out.push((ch * 255.0 + grain).round().clamp(0.0, 255.0) as u8);
+                // `as` saturates; +0.5 rounds (f32::round is a slow libm call).
+                out.push((ch * 255.0 + grain + 0.5) as u8);
             }
         }
     }
@@ -663,7 +678,8 @@ mod tests {
         // Saturated red product at the centre, pale background in the corner.
         let img = decode(&draw_demo_image(3, 0.0, DemoShape::Box, 200));
         let centre = img.get_pixel(100, 130);
-        assert!(centre[0] > centre[1] + 30 && centre[0] > centre[2] + 30, "centre {centre:?}");
+        let [r, g, b] = centre.0.map(i32::from);
+        assert!(r > g + 30 && r > b + 30, "centre {centre:?}");
         let corner = img.get_pixel(3, 3);
         assert!(corner.0.iter().all(|&c| c > 180), "corner {corner:?}");
     }

@@ -1,6 +1,6 @@
 //! Search benchmark: 100,000 synthetic products, then 1,000 uncached queries of each kind.
 //!
-//! `cargo run --release -p search --example search_bench [-- --docs N --queries N --dir PATH]`
+//! `cargo run --release -p search --example search_bench [-- --docs N --queries N --dir PATH --only NAME]`
 //!
 //! By default the index lives in a temporary directory (like production: mmap'ed files).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -30,13 +30,15 @@ impl Rng {
 }
 
 fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
-    const ONSETS: &[&str] = &["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr", "pl", "br"];
+    const ONSETS: &[&str] =
+        &["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr", "pl", "br"];
     const VOWELS: &[&str] = &["a", "e", "i", "o", "u", "ai", "ou", "ee"];
     let mut words = std::collections::BTreeSet::new();
     while words.len() < n {
         let syllables = 2 + rng.below(3);
-        let w: String =
-            (0..syllables).map(|_| format!("{}{}", ONSETS[rng.below(ONSETS.len())], VOWELS[rng.below(VOWELS.len())])).collect();
+        let w: String = (0..syllables)
+            .map(|_| format!("{}{}", ONSETS[rng.below(ONSETS.len())], VOWELS[rng.below(VOWELS.len())]))
+            .collect();
         words.insert(w);
     }
     let mut words: Vec<String> = words.into_iter().collect();
@@ -81,7 +83,8 @@ fn make_docs(n: usize, vocab: &[String], seed: u64) -> impl Iterator<Item = Sear
     let colours = ["Red", "Blue", "Green", "Black", "White", "Grey", "Navy", "Pink"];
     let sellers: Vec<Uuid> = (0..200).map(|i| Uuid::from_u128(0x5E11_0000 + i)).collect();
     (0..n).map(move |i| {
-        let mut words = |k: usize| (0..k).map(|_| vocab[rng.skewed(vocab.len())].as_str()).collect::<Vec<_>>().join(" ");
+        let mut words =
+            |k: usize| (0..k).map(|_| vocab[rng.skewed(vocab.len())].as_str()).collect::<Vec<_>>().join(" ");
         let title = words(3 + i % 4);
         let description = words(20 + i % 20);
         let tags = (0..2 + i % 3).map(|_| vocab[rng.skewed(vocab.len())].clone()).collect();
@@ -108,7 +111,9 @@ fn make_docs(n: usize, vocab: &[String], seed: u64) -> impl Iterator<Item = Sear
             rating_avg: rng.below(51) as f64 / 10.0,
             rating_count: rng.below(500) as u32,
             created_at: 1_600_000_000 + rng.below(100_000_000) as i64,
-            summary_json: format!("{{\"id\":{i},\"title\":\"product {i}\",\"price\":{base},\"image\":\"/media/{i}.webp\"}}"),
+            summary_json: format!(
+                "{{\"id\":{i},\"title\":\"product {i}\",\"price\":{base},\"image\":\"/media/{i}.webp\"}}"
+            ),
         }
     })
 }
@@ -144,7 +149,12 @@ fn report(name: &str, mut times: Vec<Duration>, totals: u64) {
 
 fn rss() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")).collect::<Vec<_>>().join(", ").replace('\t', " ")
+    status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+        .collect::<Vec<_>>()
+        .join(", ")
+        .replace('\t', " ")
 }
 
 fn main() {
@@ -152,6 +162,7 @@ fn main() {
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let docs: usize = arg("--docs").map_or(100_000, |v| v.parse().unwrap());
     let queries: usize = arg("--queries").map_or(1_000, |v| v.parse().unwrap());
+    let only = arg("--only");
     let tmp = tempfile::tempdir().unwrap();
     let dir = arg("--dir").map_or_else(|| tmp.path().to_path_buf(), std::path::PathBuf::from);
 
@@ -179,6 +190,9 @@ fn main() {
         index.set_cache_capacity(if cached { 1_024 } else { 0 });
         let suffix = if cached { " (cached)" } else { "" };
         let run = |name: &str, make: &mut dyn FnMut(usize) -> SearchQuery| {
+            if only.as_deref().is_some_and(|o| !name.contains(o)) {
+                return;
+            }
             let (mut times, mut totals) = (Vec::with_capacity(queries), 0);
             for i in 0..queries {
                 let q = make(i);
@@ -191,8 +205,14 @@ fn main() {
         };
         run("match-all, facets, newest", &mut |_| facet_query(None, Sort::Newest));
         if std::env::var_os("BENCH_MORE").is_some() {
-            run("match-all, no facets, newest", &mut |_| SearchQuery { facets: false, ..facet_query(None, Sort::Newest) });
-            run("match-all, facets w/o prices, newest", &mut |_| SearchQuery { price_buckets: vec![], ..facet_query(None, Sort::Newest) });
+            run("match-all, no facets, newest", &mut |_| SearchQuery {
+                facets: false,
+                ..facet_query(None, Sort::Newest)
+            });
+            run("match-all, facets w/o prices, newest", &mut |_| SearchQuery {
+                price_buckets: vec![],
+                ..facet_query(None, Sort::Newest)
+            });
             run("match-all, facets, limit 0", &mut |_| SearchQuery { limit: 0, ..facet_query(None, Sort::Newest) });
         }
         let mut qrng = Rng(11);

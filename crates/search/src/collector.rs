@@ -154,10 +154,10 @@ impl TopK {
 }
 
 impl OnePassSegment {
-    fn evaluate(self) -> SegmentFruit {
+    fn evaluate(mut self) -> SegmentFruit {
+        let mut base = std::mem::replace(&mut self.matched, DocBits::empty(0));
         let t = &*self.view.table;
         let q = &*self.q;
-        let mut base = self.matched;
         match q.in_stock {
             Some(true) => base.and_with(&t.in_stock),
             Some(false) => base.and_not_with(&t.in_stock),
@@ -173,7 +173,7 @@ impl OnePassSegment {
             base.remove(d);
         }
 
-        let filters = facet_filters(t, q, &base);
+        let filters = facet_filters(t, q);
         let hits: Cow<'_, DocBits> = if filters.is_empty() {
             Cow::Borrowed(&base)
         } else {
@@ -279,7 +279,7 @@ impl OnePassSegment {
 }
 
 /// The active facet filters, as document sets.
-fn facet_filters(t: &SegmentTable, q: &NormQuery, base: &DocBits) -> Vec<(Group, DocBits)> {
+fn facet_filters(t: &SegmentTable, q: &NormQuery) -> Vec<(Group, DocBits)> {
     let mut filters = Vec::new();
     if let Some(cat) = q.category {
         let mut f = DocBits::empty(t.max_doc);
@@ -290,12 +290,7 @@ fn facet_filters(t: &SegmentTable, q: &NormQuery, base: &DocBits) -> Vec<(Group,
     }
     if let Some((min, max)) = q.price_range() {
         let mut f = DocBits::empty(t.max_doc);
-        // Only documents in `base` can matter.
-        for d in base.iter() {
-            if t.prices_of(d).iter().any(|p| (min..=max).contains(p)) {
-                f.insert(d);
-            }
-        }
+        t.docs_with_price_in(min, max, &mut f);
         filters.push((Group::Price, f));
     }
     for (fi, (name, values)) in q.options.iter().enumerate() {
@@ -381,7 +376,9 @@ impl<T: TableSource> Collector for OnePassCollector<'_, T> {
         let mut exclude = Vec::new();
         if let Some(id) = self.q.exclude {
             let term = Term::from_field_text(self.id_field, &id_key(&id));
-            if let Some(mut postings) = reader.inverted_index(self.id_field)?.read_postings(&term, IndexRecordOption::Basic)? {
+            if let Some(mut postings) =
+                reader.inverted_index(self.id_field)?.read_postings(&term, IndexRecordOption::Basic)?
+            {
                 while postings.doc() != TERMINATED {
                     exclude.push(postings.doc());
                     postings.advance();
@@ -407,7 +404,12 @@ impl<T: TableSource> Collector for OnePassCollector<'_, T> {
         Ok(fruits)
     }
 
-    fn collect_segment(&self, weight: &dyn Weight, seg_ord: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFruit> {
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        seg_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFruit> {
         let mut seg = self.for_segment(seg_ord, reader)?;
         if self.q.match_all() {
             // Match-all: every alive document, no scorer needed.

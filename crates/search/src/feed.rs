@@ -52,7 +52,8 @@ impl CatalogFeed {
             in_stock,
             rating_avg: product.rating.average,
             rating_count: product.rating.count,
-            created_at: product.created_at.unix_timestamp(),
+            // Microseconds: products made in the same second still sort newest first.
+            created_at: (product.created_at.unix_timestamp_nanos() / 1_000) as i64,
             summary_json: serde_json::to_string(&card)?,
         }))
     }

@@ -13,14 +13,14 @@ use tantivy::index::SegmentId;
 use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
 use tantivy::schema::Value;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
-    TantivyDocument, TantivyError, Term,
+    DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, SegmentReader, TantivyDocument,
+    TantivyError, Term,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::cache::ResultCache;
 use crate::bits::DocBits;
+use crate::cache::ResultCache;
 use crate::collector::{Candidate, OnePassCollector, SegmentFruit, SegmentView, TableSource};
 use crate::query::{NormQuery, text_query};
 use crate::schema::{Fields, SCHEMA_VERSION, build_schema, id_key, register_analyzer, to_document};
@@ -143,8 +143,10 @@ fn apply_writer(index: &Index) -> tantivy::Result<IndexWriter> {
 }
 
 fn commit(writer: &mut IndexWriter, fingerprint: Option<&str>) -> anyhow::Result<()> {
-    let payload =
-        serde_json::to_string(&Payload { schema_version: SCHEMA_VERSION, fingerprint: fingerprint.map(str::to_owned) })?;
+    let payload = serde_json::to_string(&Payload {
+        schema_version: SCHEMA_VERSION,
+        fingerprint: fingerprint.map(str::to_owned),
+    })?;
     let mut prepared = writer.prepare_commit()?;
     prepared.set_payload(&payload);
     prepared.commit()?;
@@ -159,12 +161,8 @@ fn wipe_dir(dir: &Path) -> anyhow::Result<()> {
             continue;
         }
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        }
-        .with_context(|| format!("removing {}", path.display()))?;
+        if entry.file_type()?.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) }
+            .with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
@@ -492,11 +490,8 @@ fn merge_facets(nq: &NormQuery, fruits: Vec<SegmentFruit>) -> Facets {
     for ((name, _), spellings) in opts {
         let count = spellings.values().sum();
         // Show the most common spelling (ties: the smallest).
-        let display = spellings
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(d, _)| d)
-            .unwrap_or_default();
+        let display =
+            spellings.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(d, _)| d).unwrap_or_default();
         by_name.entry(name).or_default().push((display, count));
     }
     let mut options: Vec<(String, Vec<(String, u64)>)> = by_name.into_iter().collect();

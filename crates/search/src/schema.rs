@@ -5,9 +5,7 @@
 //! numbers as numeric columns, and ids / option pairs as dictionary-encoded `str` columns whose
 //! per-segment term ordinals are what the collector counts. Only `id` and `summary` are stored.
 
-use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 use uuid::Uuid;

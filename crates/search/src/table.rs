@@ -30,8 +30,6 @@ const BUCKET_CACHE: usize = 4;
 /// An option term of one segment's dictionary.
 #[derive(Debug, Clone)]
 pub(crate) struct OptTerm {
-    /// Index into `SegmentTable::opt_names`.
-    pub name: u32,
     pub norm: String,
     pub display: String,
 }
@@ -53,6 +51,10 @@ pub(crate) struct SegmentTable {
     /// Distinct prices of each document, ascending.
     pub price_off: Vec<u32>,
     pub prices: Vec<i64>,
+    /// Every (price, doc) pair sorted by price, as two columns: a price-range filter is a binary
+    /// search plus one bit per pair in range.
+    by_price: Vec<i64>,
+    by_price_docs: Vec<u32>,
     /// Category ordinal → id, and back; documents per category.
     pub cat_ids: Vec<Uuid>,
     pub cat_ord: HashMap<Uuid, u32>,
@@ -121,6 +123,15 @@ impl SegmentTable {
         (u128::from(primary) << 64) | newest
     }
 
+    /// Adds the documents having a price in `[min, max]` to `into`.
+    pub fn docs_with_price_in(&self, min: i64, max: i64, into: &mut DocBits) {
+        let start = self.by_price.partition_point(|p| *p < min);
+        let end = self.by_price.partition_point(|p| *p <= max);
+        for &d in self.by_price_docs.get(start..end.max(start)).unwrap_or_default() {
+            into.insert(d);
+        }
+    }
+
     /// All documents best-first for a sort that does not depend on the score (`Relevance` without
     /// text ranks by newest).
     pub fn order(&self, sort: Sort) -> &[u32] {
@@ -165,6 +176,7 @@ impl SegmentTable {
         self.max_doc as usize * (8 + 8 + 4 + 4 + 12 + 16)
             + (self.cats.capacity() + self.opts.capacity()) * 4
             + self.prices.capacity() * 8
+            + self.by_price.capacity() * 12
             + sets(&self.cat_sets)
             + sets(&self.seller_sets)
             + sets(&self.opt_sets)
@@ -230,12 +242,22 @@ impl SegmentTable {
                     (opt_names.len() - 1) as u32
                 });
                 name_ords[name_id as usize].push(ord as u32);
-                opt_terms.push(OptTerm { name: name_id, norm: norm.to_string(), display: display.to_string() });
+                opt_terms.push(OptTerm { norm: norm.to_string(), display: display.to_string() });
             }
         }
 
+        let mut pairs: Vec<(i64, u32)> = (0..max_doc)
+            .flat_map(|d| {
+                let range = price_off[d as usize] as usize..price_off[d as usize + 1] as usize;
+                price_vals[range].iter().map(move |p| (*p, d))
+            })
+            .collect();
+        pairs.sort_unstable();
+        let (by_price, by_price_docs) = pairs.into_iter().unzip();
         let mut table = SegmentTable {
             max_doc,
+            by_price,
+            by_price_docs,
             cat_sets: token_sets(&cat_off, &cat_vals, cat_ids.len(), max_doc),
             seller_sets: token_sets(&seller_off, &seller_vals, seller_ord.len(), max_doc),
             opt_sets: token_sets(&opt_off, &opt_vals, opt_terms.len(), max_doc),

@@ -412,6 +412,45 @@ fn sorting_modes() {
 }
 
 #[test]
+fn sorted_pages_match_brute_force() {
+    let docs = synthetic(800, 99);
+    let index = SearchIndex::open_in_ram().unwrap();
+    for chunk in docs.chunks(300) {
+        index.apply(chunk.to_vec(), &[], None).unwrap();
+    }
+    let by_id: std::collections::HashMap<Uuid, &SearchDoc> = docs.iter().map(|d| (d.id, d)).collect();
+    let min_price = |d: &SearchDoc| d.prices.iter().min().copied().unwrap_or(i64::MAX);
+    // The value each sort orders by, as a comparable tuple (larger first).
+    let value = |sort: Sort, d: &SearchDoc| -> (i64, i64, i64) {
+        match sort {
+            Sort::Newest | Sort::Relevance => (d.created_at, 0, 0),
+            Sort::PriceAsc => (-min_price(d), d.created_at, 0),
+            Sort::PriceDesc => (min_price(d), d.created_at, 0),
+            Sort::Rating => ((d.rating_avg * 10.0).round() as i64, i64::from(d.rating_count), d.created_at),
+        }
+    };
+    for sort in [Sort::Relevance, Sort::Newest, Sort::PriceAsc, Sort::PriceDesc, Sort::Rating] {
+        for (in_stock, category) in [(None, None), (Some(true), Some(uid(10))), (None, Some(uid(120)))] {
+            let q = SearchQuery { sort, in_stock, category, limit: 40, ..Default::default() };
+            let mut expected: Vec<(i64, i64, i64)> = docs
+                .iter()
+                .filter(|d| in_stock.is_none_or(|s| d.in_stock == s))
+                .filter(|d| category.is_none_or(|c| d.category_path.contains(&c)))
+                .map(|d| value(sort, d))
+                .collect();
+            expected.sort_unstable_by(|a, b| b.cmp(a));
+            expected.truncate(40);
+            let r = index.search(&q).unwrap();
+            let got: Vec<(i64, i64, i64)> = r.hits.iter().map(|h| value(sort, by_id[&h.id])).collect();
+            assert_eq!(got, expected, "{sort:?} {in_stock:?} {category:?}");
+            // Pages tile the full ranking.
+            let page2 = index.search(&SearchQuery { offset: 20, limit: 20, ..q.clone() }).unwrap();
+            assert_eq!(ids(&page2), ids(&r)[20..].to_vec());
+        }
+    }
+}
+
+#[test]
 fn relevance_ties_break_by_newest() {
     let mut a = doc(1, "Widget");
     a.created_at = 10;
@@ -424,9 +463,8 @@ fn relevance_ties_break_by_newest() {
 #[test]
 fn pagination() {
     let index = index_with((1..=25).map(|n| doc(n, "Widget")).collect());
-    let page = |offset, limit| {
-        index.search(&SearchQuery { sort: Sort::Newest, offset, limit, ..Default::default() }).unwrap()
-    };
+    let page =
+        |offset, limit| index.search(&SearchQuery { sort: Sort::Newest, offset, limit, ..Default::default() }).unwrap();
     let all = ids(&page(0, 100));
     assert_eq!(all, (1..=25).rev().map(uid).collect::<Vec<_>>());
     let p2 = page(10, 10);
@@ -496,7 +534,8 @@ fn concurrent_searches_while_applying() {
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 20 {
-                    let q = SearchQuery { facets: true, text: (t % 2 == 0).then(|| "alpha".into()), ..Default::default() };
+                    let q =
+                        SearchQuery { facets: true, text: (t % 2 == 0).then(|| "alpha".into()), ..Default::default() };
                     let r = index.search(&q).unwrap();
                     assert!(r.total >= 1);
                     n += 1;

@@ -116,8 +116,9 @@ impl From<catalog::CatalogError> for ApiError {
         match e {
             E::Validation(errors) => ApiError::validation(errors),
             E::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
-            E::Duplicate { field } => ApiError::new(S::CONFLICT, "duplicate", message)
-                .with_details(json!({ "field": field })),
+            E::Duplicate { field } => {
+                ApiError::new(S::CONFLICT, "duplicate", message).with_details(json!({ "field": field }))
+            }
             E::Conflict(_) => ApiError::new(S::CONFLICT, "conflict", message),
             E::Unexpected(source) => ApiError::internal(source),
         }

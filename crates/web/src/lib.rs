@@ -74,8 +74,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application for `state`.
 pub fn app(state: AppState) -> Router {
-    let (api_router, doc) =
-        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
+    let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
         .split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let router = api_router

@@ -20,7 +20,11 @@ pub fn build_tree(categories: &[Category]) -> Vec<CategoryNode> {
     for list in children.values_mut() {
         list.sort_by(|a, b| a.position.cmp(&b.position).then_with(|| a.name.cmp(&b.name)));
     }
-    fn nodes(parent: Option<Uuid>, children: &HashMap<Option<Uuid>, Vec<&Category>>, depth: usize) -> Vec<CategoryNode> {
+    fn nodes(
+        parent: Option<Uuid>,
+        children: &HashMap<Option<Uuid>, Vec<&Category>>,
+        depth: usize,
+    ) -> Vec<CategoryNode> {
         // The store refuses cycles; the depth bound guards against a corrupt row anyway.
         if depth > 64 {
             return Vec::new();
@@ -137,8 +141,16 @@ impl CatalogService {
         let id = new_id();
         let order = sibling_order(&categories, input.parent_id, id, input.position);
         let position = order.iter().position(|c| *c == id).unwrap_or(0) as i32;
-        let mut category =
-            Category { id, parent_id: input.parent_id, slug, name, description, position, created_at: now, updated_at: now };
+        let mut category = Category {
+            id,
+            parent_id: input.parent_id,
+            slug,
+            name,
+            description,
+            position,
+            created_at: now,
+            updated_at: now,
+        };
         let event = self.category_event(id);
         let result = self.store.insert_category(&category, &order, &event).await;
         if let Err(crate::StoreError::Duplicate("slug")) = result

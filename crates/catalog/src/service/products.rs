@@ -179,7 +179,9 @@ impl CatalogService {
                 let cached = self.caches.slugs.read().ok().and_then(|s| s.get(id_or_slug).copied());
                 match cached {
                     Some(id) => id,
-                    None => self.store.product_id_by_slug(id_or_slug).await?.ok_or(CatalogError::NotFound("product"))?,
+                    None => {
+                        self.store.product_id_by_slug(id_or_slug).await?.ok_or(CatalogError::NotFound("product"))?
+                    }
                 }
             }
         };
@@ -296,8 +298,15 @@ impl CatalogService {
         };
         let mut errors = FieldErrors::new();
         let now = self.clock.now();
-        let mut updated =
-            variant(&mut errors, "variant", &product.options, &merged, product_id, patch.position.unwrap_or(current.position), now);
+        let mut updated = variant(
+            &mut errors,
+            "variant",
+            &product.options,
+            &merged,
+            product_id,
+            patch.position.unwrap_or(current.position),
+            now,
+        );
         updated.id = current.id;
         updated.created_at = current.created_at;
         let all: Vec<Variant> =
@@ -412,7 +421,11 @@ mod tests {
         let mut errors = FieldErrors::new();
         let a = variant(&mut errors, "variants[0]", &options, &input("A-1", 100, "s"), Uuid::nil(), 0, now);
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(a.options.get("size").map(String::as_str), Some("S"), "values are normalised to the option's spelling");
+        assert_eq!(
+            a.options.get("size").map(String::as_str),
+            Some("S"),
+            "values are normalised to the option's spelling"
+        );
         let b = variant(&mut errors, "variants[1]", &options, &input("bad sku!", -1, "XL"), Uuid::nil(), 1, now);
         for field in ["variants[1].sku", "variants[1].price", "variants[1].options"] {
             assert!(errors.fields.contains_key(field), "{field}: {errors:?}");

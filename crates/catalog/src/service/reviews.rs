@@ -20,7 +20,13 @@ pub fn display_name(full_name: &str) -> String {
 impl CatalogService {
     /// A customer's review of an active product; one per customer per
     /// product. `verified_purchase` comes from the orders context.
-    pub async fn create_review(&self, user_id: Uuid, full_name: &str, product_id: Uuid, input: ReviewInput) -> Result<Review> {
+    pub async fn create_review(
+        &self,
+        user_id: Uuid,
+        full_name: &str,
+        product_id: Uuid,
+        input: ReviewInput,
+    ) -> Result<Review> {
         let product = self.product(product_id).await?;
         if product.status != ProductStatus::Active {
             return Err(CatalogError::NotFound("product"));

@@ -59,8 +59,15 @@ impl CatalogService {
         let stripe_account_id = stripe_account(&mut errors, input.stripe_account_id.as_deref());
         errors.into_result()?;
         let now = self.clock.now();
-        let seller =
-            Seller { id: new_id(), name, payout_wallet, stripe_account_id, is_default: false, created_at: now, updated_at: now };
+        let seller = Seller {
+            id: new_id(),
+            name,
+            payout_wallet,
+            stripe_account_id,
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+        };
         self.store.insert_seller(&seller).await?;
         Ok(seller)
     }

@@ -43,7 +43,11 @@ fn store_from_input(input: StoreInput, id: Uuid, created_at: OffsetDateTime, now
 impl CatalogService {
     /// Stores nearest first when a point is given (within `radius_km` if
     /// set), else by name.
-    pub async fn stores_near(&self, point: Option<(f64, f64)>, radius_km: Option<f64>) -> Result<Vec<StoreWithDistance>> {
+    pub async fn stores_near(
+        &self,
+        point: Option<(f64, f64)>,
+        radius_km: Option<f64>,
+    ) -> Result<Vec<StoreWithDistance>> {
         let mut errors = FieldErrors::new();
         if let Some((lat, lng)) = point {
             if !geo::valid_latitude(lat) {
@@ -75,7 +79,10 @@ impl CatalogService {
             })
             .collect();
         out.sort_by(|a, b| {
-            a.distance_km.unwrap_or(0.0).total_cmp(&b.distance_km.unwrap_or(0.0)).then_with(|| a.store.name.cmp(&b.store.name))
+            a.distance_km
+                .unwrap_or(0.0)
+                .total_cmp(&b.distance_km.unwrap_or(0.0))
+                .then_with(|| a.store.name.cmp(&b.store.name))
         });
         Ok(out)
     }
@@ -89,7 +96,8 @@ impl CatalogService {
 
     /// Replaces a store's details.
     pub async fn update_store(&self, id: Uuid, input: StoreInput) -> Result<Store> {
-        let current = self.store.stores().await?.into_iter().find(|s| s.id == id).ok_or(CatalogError::NotFound("store"))?;
+        let current =
+            self.store.stores().await?.into_iter().find(|s| s.id == id).ok_or(CatalogError::NotFound("store"))?;
         let store = store_from_input(input, id, current.created_at, self.clock.now())?;
         if !self.store.update_store(&store).await? {
             return Err(CatalogError::NotFound("store"));

@@ -351,6 +351,19 @@ impl TestApp {
         scalar_i64(&self.running().backend, sql, bind).await
     }
 
+    /// Stops the app, lets `between` change things on disk (the settings say
+    /// where), and starts it again on the same data and database.
+    pub async fn restart_with(&mut self, between: impl FnOnce(&Settings)) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+        between(&self.settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = emporium::start(&self.settings, listener).await.expect("restart app");
+        self.addr = running.addr;
+        self.running = Some(running);
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await.expect("clean shutdown");

@@ -2,11 +2,15 @@
 //! on PostgreSQL when `EMPORIUM_TEST_POSTGRES_URL` is set (each test gets a
 //! database of its own, dropped afterwards).
 
+mod catalog_helpers;
 mod helpers;
 
 mod addresses;
 mod admin;
 mod auth;
+mod catalog_admin;
+mod catalog_extras;
+mod catalog_search;
 mod cli;
 mod concurrency;
 mod events;

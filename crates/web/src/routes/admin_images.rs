@@ -19,10 +19,7 @@ use uuid::Uuid;
 pub fn router(max_image_bytes: usize) -> OpenApiRouter<AppState> {
     // Room for the multipart framing and the alt text around the file.
     let upload_limit = DefaultBodyLimit::max(max_image_bytes + 64 * 1024);
-    OpenApiRouter::new()
-        .routes(routes!(upload))
-        .layer(upload_limit)
-        .routes(routes!(update, delete))
+    OpenApiRouter::new().routes(routes!(upload)).layer(upload_limit).routes(routes!(update, delete))
 }
 
 #[allow(dead_code)] // Describes the multipart form for the OpenAPI document.
@@ -110,13 +107,7 @@ pub async fn upload(
     let original = processed
         .rendition("original")
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("image processing gave no original")))?;
-    let new = NewImage {
-        key: original.key.clone(),
-        width: processed.width,
-        height: processed.height,
-        renditions,
-        alt,
-    };
+    let new = NewImage { key: original.key.clone(), width: processed.width, height: processed.height, renditions, alt };
     Ok((StatusCode::CREATED, Json(state.catalog.add_image(id, new).await?)))
 }
 

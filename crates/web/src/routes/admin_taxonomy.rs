@@ -22,7 +22,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Every category, flat, with parent ids and positions.
 #[utoipa::path(get, path = "/admin/categories", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [Category]), (status = 403, body = ErrorBody)))]
-pub async fn list_categories(State(state): State<AppState>, CurrentUser(actor): CurrentUser) -> ApiResult<Json<Vec<Category>>> {
+pub async fn list_categories(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+) -> ApiResult<Json<Vec<Category>>> {
     state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.categories().await?.as_ref().clone()))
 }
@@ -71,7 +74,10 @@ pub async fn delete_category(
 /// The shop's sellers, the default one first.
 #[utoipa::path(get, path = "/admin/sellers", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [Seller]), (status = 403, body = ErrorBody)))]
-pub async fn list_sellers(State(state): State<AppState>, CurrentUser(actor): CurrentUser) -> ApiResult<Json<Vec<Seller>>> {
+pub async fn list_sellers(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+) -> ApiResult<Json<Vec<Seller>>> {
     state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.sellers().await?))
 }

@@ -221,7 +221,13 @@ fn facets_view(categories: &[Category], results: &SearchResults) -> Option<Facet
             .iter()
             .filter_map(|(id, count)| {
                 let c = by_id.get(id)?;
-                Some(CategoryFacet { id: c.id, slug: c.slug.clone(), name: c.name.clone(), parent_id: c.parent_id, count: *count })
+                Some(CategoryFacet {
+                    id: c.id,
+                    slug: c.slug.clone(),
+                    name: c.name.clone(),
+                    parent_id: c.parent_id,
+                    count: *count,
+                })
             })
             .collect(),
         options: facets
@@ -229,7 +235,10 @@ fn facets_view(categories: &[Category], results: &SearchResults) -> Option<Facet
             .iter()
             .map(|(name, values)| OptionFacet {
                 name: name.clone(),
-                values: values.iter().map(|(value, count)| ValueCount { value: value.clone(), count: *count }).collect(),
+                values: values
+                    .iter()
+                    .map(|(value, count)| ValueCount { value: value.clone(), count: *count })
+                    .collect(),
             })
             .collect(),
         price: facets.prices.iter().map(|b| PriceFacet { min: b.min, max: b.max, count: b.count }).collect(),
@@ -239,7 +248,10 @@ fn facets_view(categories: &[Category], results: &SearchResults) -> Option<Facet
 /// Search and browse active products.
 #[utoipa::path(get, path = "/products", tag = "catalog", params(ProductSearchParams),
     responses((status = 200, body = ProductList), (status = 422, description = "Names each bad parameter", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Query(pairs): Query<Vec<(String, String)>>) -> ApiResult<Json<ProductList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<ProductList>> {
     let (query, page, per_page) = search_query(&state, pairs).await?;
     let results = run_search(&state, query).await?;
     let categories = state.catalog.categories().await?;

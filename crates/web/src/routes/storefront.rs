@@ -43,7 +43,10 @@ pub struct StoresQuery {
 /// Physical stores, nearest first when `lat` and `lng` are given.
 #[utoipa::path(get, path = "/stores", tag = "catalog", params(StoresQuery),
     responses((status = 200, body = [StoreWithDistance]), (status = 422, body = ErrorBody)))]
-pub async fn stores(State(state): State<AppState>, Query(q): Query<StoresQuery>) -> ApiResult<Json<Vec<StoreWithDistance>>> {
+pub async fn stores(
+    State(state): State<AppState>,
+    Query(q): Query<StoresQuery>,
+) -> ApiResult<Json<Vec<StoreWithDistance>>> {
     let point = match (q.lat, q.lng) {
         (Some(lat), Some(lng)) => Some((lat, lng)),
         (None, None) => None,
@@ -95,7 +98,10 @@ pub struct WishlistEntry {
 /// The signed-in customer's wishlist, most recent first.
 #[utoipa::path(get, path = "/users/me/wishlist", tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = [WishlistEntry]), (status = 401, body = ErrorBody)))]
-pub async fn wishlist(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> ApiResult<Json<Vec<WishlistEntry>>> {
+pub async fn wishlist(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> ApiResult<Json<Vec<WishlistEntry>>> {
     let items = state.catalog.wishlist(user.id).await?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
