@@ -12,6 +12,8 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use media::{DemoShape, ImagePolicy, draw_demo_image, process_upload};
 
+const RUNS: u32 = 9;
+
 fn main() -> anyhow::Result<()> {
     let out_dir = std::env::args().nth(1).map(std::path::PathBuf::from);
     if let Some(dir) = &out_dir {
@@ -26,10 +28,10 @@ fn main() -> anyhow::Result<()> {
 
     let policy = ImagePolicy::default();
     let processed = process_upload(&jpeg, &policy)?; // warm-up
-    let per_upload = time(5, || {
+    let per_upload = time(RUNS, || {
         let _ = process_upload(&jpeg, &policy);
     });
-    println!("process_upload 2000x1500 JPEG -> original + 3 JPEG thumbnails: {:.1} ms", ms(per_upload));
+    println!("process_upload 2000x1500 JPEG -> original + 3 JPEG thumbnails: {per_upload}");
     for r in &processed.renditions {
         println!("  {:<8} {:>4}x{:<4} {:>7} bytes  {}", r.name, r.width, r.height, r.bytes.len(), r.key);
         if let Some(dir) = &out_dir {
@@ -37,18 +39,19 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let mut total = Duration::ZERO;
+    let (mut total_wall, mut total_cpu) = (Duration::ZERO, Duration::ZERO);
     // A contact sheet of all shapes (PNG, 4 per row at 400 px) for a quick look.
     let mut sheet = RgbImage::from_pixel(4 * 400, 2 * 400, Rgb([255, 255, 255]));
     for (i, shape) in DemoShape::ALL.into_iter().enumerate() {
         let seed = i as u64 * 7919 + 1;
         let hue = (i as f32 * 51.0) % 360.0;
         let bytes = draw_demo_image(seed, hue, shape, 800);
-        let t = time(5, || {
+        let t = time(RUNS, || {
             let _ = draw_demo_image(seed, hue, shape, 800);
         });
-        total += t;
-        println!("draw_demo_image {shape:?} 800x800: {:.1} ms ({} KiB)", ms(t), bytes.len() / 1024);
+        total_wall += t.wall;
+        total_cpu += t.cpu.unwrap_or_default();
+        println!("draw_demo_image {shape:?} 800x800: {t} -> {} KiB", bytes.len() / 1024);
         if let Some(dir) = &out_dir {
             std::fs::write(dir.join(format!("demo-{i}-{shape:?}.jpg").to_lowercase()), &bytes)?;
             let small = image::load_from_memory(&bytes)?.thumbnail(400, 400).to_rgb8();
@@ -58,16 +61,50 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = &out_dir {
         sheet.save(dir.join("demo-sheet.png"))?;
     }
-    println!("draw_demo_image 800x800 average: {:.1} ms", ms(total) / DemoShape::ALL.len() as f64);
+    let shapes = DemoShape::ALL.len() as f64;
+    println!(
+        "draw_demo_image 800x800, mean over shapes: {:.1} ms wall, {:.1} ms CPU",
+        ms(total_wall) / shapes,
+        ms(total_cpu) / shapes
+    );
     Ok(())
 }
 
-fn time(runs: u32, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..runs {
-        f();
+/// One measurement: best wall-clock time of `runs`, and mean on-CPU time (Linux only; unlike wall
+/// time it hardly changes when other processes compete for the cores).
+struct Timing {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} ms wall (best of {RUNS})", ms(self.wall))?;
+        if let Some(cpu) = self.cpu {
+            write!(f, ", {:.1} ms CPU (mean)", ms(cpu))?;
+        }
+        Ok(())
     }
-    start.elapsed() / runs
+}
+
+fn time(runs: u32, mut f: impl FnMut()) -> Timing {
+    let cpu_start = cpu_time();
+    let wall = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    let cpu = cpu_start.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a) / runs);
+    Timing { wall, cpu }
+}
+
+/// Time this process has spent running on a CPU, from `/proc/self/schedstat` (nanoseconds).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -76,13 +76,7 @@ impl Prim {
                 let outside = len(qx.max(0.0), qy.max(0.0));
                 outside + qx.max(qy).min(0.0) - r
             }
-            Prim::Ellipse { c, radii } => {
-                // First-order approximation k0 (k0 - 1) / k1: exact on the axes and at the boundary.
-                let (dx, dy) = (p[0] - c[0], p[1] - c[1]);
-                let k0 = len(dx / radii[0], dy / radii[1]);
-                let k1 = len(dx / (radii[0] * radii[0]), dy / (radii[1] * radii[1]));
-                if k1 > 1e-9 { k0 * (k0 - 1.0) / k1 } else { -radii[0].min(radii[1]) }
-            }
+            Prim::Ellipse { c, radii } => ellipse_dist([p[0] - c[0], p[1] - c[1]], *radii),
             Prim::Ring { c, r, half_thickness } => (len(p[0] - c[0], p[1] - c[1]) - r).abs() - half_thickness,
             Prim::Poly { pts, r } => poly_dist(pts, p) - r,
             Prim::SmoothUnion(a, b, k) => {
@@ -135,6 +129,35 @@ fn union_bounds(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
     [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]
 }
 
+/// Signed distance to an axis-aligned ellipse centred at the origin, by three iterations of the
+/// trig-free closest-point refinement (accurate to well under a pixel; cheap approximations are far off
+/// near the ends of thin ellipses, which shows in soft shadows).
+fn ellipse_dist(p: V2, [a, b]: V2) -> f32 {
+    let (px, py) = (p[0].abs(), p[1].abs());
+    let (mut tx, mut ty) = (std::f32::consts::FRAC_1_SQRT_2, std::f32::consts::FRAC_1_SQRT_2);
+    for _ in 0..3 {
+        let (x, y) = (a * tx, b * ty);
+        let ex = (a * a - b * b) * tx * tx * tx / a;
+        let ey = (b * b - a * a) * ty * ty * ty / b;
+        let r = len(x - ex, y - ey);
+        let q = len(px - ex, py - ey).max(1e-12);
+        tx = (((px - ex) * r / q + ex) / a).clamp(0.0, 1.0);
+        ty = (((py - ey) * r / q + ey) / b).clamp(0.0, 1.0);
+        let t = len(tx, ty).max(1e-12);
+        tx /= t;
+        ty /= t;
+    }
+    let d = len(px - a * tx, py - b * ty);
+    if (px / a).powi(2) + (py / b).powi(2) < 1.0 { -d } else { d }
+}
+
+/// Signed distance from `q` to the box `b` (a lower bound of the distance to anything inside it).
+fn box_dist(b: &[f32; 4], q: V2) -> f32 {
+    let dx = (b[0] - q[0]).max(q[0] - b[2]);
+    let dy = (b[1] - q[1]).max(q[1] - b[3]);
+    len(dx.max(0.0), dy.max(0.0)) + dx.max(dy).min(0.0)
+}
+
 /// Exact signed distance to a closed polygon (negative inside).
 fn poly_dist(pts: &[V2], p: V2) -> f32 {
     let Some(&first) = pts.first() else { return f32::INFINITY };
@@ -174,14 +197,24 @@ struct Layer {
     prim: Prim,
     paint: Paint,
     glossy: bool,
+    /// Lies inside the silhouette of other layers, so it casts no shadow of its own.
+    detail: bool,
 }
 
 fn layer(prim: Prim, paint: Paint) -> Layer {
-    Layer { prim, paint, glossy: false }
+    Layer { prim, paint, glossy: false, detail: false }
 }
 
 fn glossy(prim: Prim, paint: Paint) -> Layer {
-    Layer { prim, paint, glossy: true }
+    Layer { prim, paint, glossy: true, detail: false }
+}
+
+fn detail(prim: Prim, paint: Paint) -> Layer {
+    Layer { prim, paint, glossy: false, detail: true }
+}
+
+fn glossy_detail(prim: Prim, paint: Paint) -> Layer {
+    Layer { prim, paint, glossy: true, detail: true }
 }
 
 fn rbox(cx: f32, cy: f32, hx: f32, hy: f32, r: f32) -> Prim {
@@ -243,7 +276,7 @@ fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
                     Paint::Base(-0.05),
                 ),
                 glossy(rbox(cx, 0.6 - hh, hw, hh, 0.06), Paint::Base(0.0)),
-                layer(ellipse(cx, top + 0.035, hw * 0.93, 0.04), Paint::Base(-0.45)),
+                detail(ellipse(cx, top + 0.035, hw * 0.93, 0.04), Paint::Base(-0.45)),
             ]
         }
         DemoShape::Bottle => {
@@ -258,8 +291,8 @@ fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
             let label_h = (0.6 - body_top) * 0.28;
             vec![
                 glossy(body, Paint::Base(0.0)),
-                glossy(rbox(0.0, 0.6 - (0.6 - body_top) * 0.45, hw + 0.002, label_h, 0.0), Paint::Grey(0.93)),
-                layer(rbox(0.0, 0.6 - (0.6 - body_top) * 0.45, hw * 0.55, label_h * 0.18, 0.01), Paint::Base(-0.2)),
+                glossy_detail(rbox(0.0, 0.6 - (0.6 - body_top) * 0.45, hw + 0.002, label_h, 0.0), Paint::Grey(0.93)),
+                detail(rbox(0.0, 0.6 - (0.6 - body_top) * 0.45, hw * 0.55, label_h * 0.18, 0.01), Paint::Base(-0.2)),
                 glossy(rbox(0.0, neck_top - 0.03, 0.085, 0.065, 0.02), Paint::Accent(-0.1)),
             ]
         }
@@ -270,9 +303,9 @@ fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
             vec![
                 layer(rbox(hw * 0.06, cy + 0.01, hw, hh - 0.01, 0.01), Paint::Grey(0.95)),
                 layer(rbox(0.0, cy, hw, hh, 0.015), Paint::Base(0.0)),
-                layer(rbox(-hw + 0.035, cy, 0.035, hh, 0.01), Paint::Base(-0.3)),
-                layer(rbox(0.03, cy - hh * 0.45, hw * 0.62, 0.045, 0.005), Paint::Accent(0.2)),
-                layer(rbox(0.03, cy - hh * 0.30, hw * 0.42, 0.018, 0.005), Paint::Accent(0.2)),
+                detail(rbox(-hw + 0.035, cy, 0.035, hh, 0.01), Paint::Base(-0.3)),
+                detail(rbox(0.03, cy - hh * 0.45, hw * 0.62, 0.045, 0.005), Paint::Accent(0.2)),
+                detail(rbox(0.03, cy - hh * 0.30, hw * 0.42, 0.018, 0.005), Paint::Accent(0.2)),
             ]
         }
         DemoShape::Shoe => {
@@ -287,12 +320,12 @@ fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
             );
             let mut layers = vec![
                 layer(upper, Paint::Base(0.0)),
-                layer(ellipse(len * 0.68, 0.47, len * 0.24, 0.09), Paint::Base(-0.15)),
+                detail(ellipse(len * 0.68, 0.47, len * 0.24, 0.09), Paint::Base(-0.15)),
                 layer(rbox(-len * 0.02, 0.55, len + 0.02, 0.045, 0.04), Paint::Grey(0.94)),
             ];
             for i in 0..4 {
                 let t = i as f32;
-                layers.push(layer(
+                layers.push(detail(
                     rbox(-len * 0.15 + t * 0.075, 0.12 + t * 0.05, 0.045, 0.012, 0.01),
                     Paint::Accent(0.1),
                 ));
@@ -346,7 +379,7 @@ fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
                 layer(poly(&left_face, 0.004), Paint::Base(0.0)),
                 layer(poly(&right_face, 0.004), Paint::Base(-0.28)),
                 layer(poly(&top_face, 0.004), Paint::Base(0.22)),
-                layer(poly(&tape, 0.0), Paint::Accent(0.1)),
+                detail(poly(&tape, 0.0), Paint::Accent(0.1)),
             ]
         }
     }
@@ -389,7 +422,7 @@ fn apparel(rng: &mut Rng) -> Vec<Layer> {
     let body = || Prim::Subtract(Box::new(outline.clone()), Box::new(neckline()));
     let mut layers = vec![layer(body(), Paint::Base(0.0))];
     if hoodie {
-        layers.push(layer(rbox(0.0, 0.38, sw * 0.62, 0.11, 0.05), Paint::Base(-0.12)));
+        layers.push(detail(rbox(0.0, 0.38, sw * 0.62, 0.11, 0.05), Paint::Base(-0.12)));
         layers.push(layer(
             Prim::Subtract(
                 Box::new(ellipse(0.0, top + 0.02, neck + 0.06, 0.12)),
@@ -397,14 +430,14 @@ fn apparel(rng: &mut Rng) -> Vec<Layer> {
             ),
             Paint::Base(-0.18),
         ));
-        layers.push(layer(rbox(-0.05, top + 0.22, 0.008, 0.1, 0.008), Paint::Grey(0.92)));
-        layers.push(layer(rbox(0.05, top + 0.22, 0.008, 0.1, 0.008), Paint::Grey(0.92)));
+        layers.push(detail(rbox(-0.05, top + 0.22, 0.008, 0.1, 0.008), Paint::Grey(0.92)));
+        layers.push(detail(rbox(0.05, top + 0.22, 0.008, 0.1, 0.008), Paint::Grey(0.92)));
     } else {
         // Collar: a band around the neckline, clipped to the shirt.
         let band = Prim::Subtract(Box::new(ellipse(0.0, top - 0.03, neck + 0.035, 0.135)), Box::new(neckline()));
-        layers.push(layer(Prim::Intersect(Box::new(band), Box::new(body())), Paint::Base(-0.2)));
+        layers.push(detail(Prim::Intersect(Box::new(band), Box::new(body())), Paint::Base(-0.2)));
         if rng.chance(0.5) {
-            layers.push(layer(rbox(0.0, -0.14, sw * 0.42, 0.08, 0.03), Paint::Accent(0.15)));
+            layers.push(detail(rbox(0.0, -0.14, sw * 0.42, 0.08, 0.03), Paint::Accent(0.15)));
         }
     }
     layers
@@ -452,7 +485,8 @@ struct Scene {
     layers: Vec<Layer>,
     /// Layer colours, precomputed.
     colours: Vec<Rgb>,
-    /// Bounding box of the product in local coordinates.
+    /// Bounding box of each layer and of the whole product, in local coordinates.
+    layer_bounds: Vec<[f32; 4]>,
     bounds: [f32; 4],
     bg_top: Rgb,
     bg_bottom: Rgb,
@@ -483,7 +517,8 @@ impl Scene {
                 Paint::Grey(g) => [g; 3],
             })
             .collect();
-        let bounds = layers.iter().map(|l| l.prim.bounds()).fold(EMPTY_BOUNDS, union_bounds);
+        let layer_bounds: Vec<[f32; 4]> = layers.iter().map(|l| l.prim.bounds()).collect();
+        let bounds = layer_bounds.iter().copied().fold(EMPTY_BOUNDS, union_bounds);
         let bg_hue = if rng.chance(0.5) { hue + rng.range(-40.0, 40.0) } else { rng.range(20.0, 50.0) };
         let bg_sat = rng.range(0.05, 0.22);
         let bg_top = hsl(bg_hue, bg_sat, rng.range(0.93, 0.97));
@@ -491,11 +526,13 @@ impl Scene {
         let zoom = rng.range(0.92, 1.04);
         let shift = [rng.range(-0.04, 0.04), 0.04 + rng.range(-0.02, 0.02)];
         let shadow_offset = [rng.range(0.03, 0.06), rng.range(0.02, 0.04)];
-        Scene { layers, colours, bounds, bg_top, bg_bottom, shadow_offset, zoom, shift }
+        Scene { layers, colours, layer_bounds, bounds, bg_top, bg_bottom, shadow_offset, zoom, shift }
     }
 
-    fn to_local(&self, p: V2) -> V2 {
-        [(p[0] - self.shift[0]) / self.zoom, (p[1] - self.shift[1]) / self.zoom]
+    /// Local (product) coordinates of the centre of pixel `(x, y)`, `aa` being the pixel size.
+    fn pixel_to_local(&self, x: usize, y: usize, aa: f32) -> V2 {
+        let w = |i: usize| (i as f32 + 0.5) * aa - 1.0;
+        [(w(x) - self.shift[0]) / self.zoom, (w(y) - self.shift[1]) / self.zoom]
     }
 
     fn background(&self, p: V2) -> Rgb {
@@ -503,14 +540,6 @@ impl Scene {
         let c = mix(self.bg_top, self.bg_bottom, t);
         let r2 = p[0] * p[0] + p[1] * p[1];
         scale(c, 1.0 - 0.10 * smoothstep(0.6, 2.0, r2))
-    }
-
-    /// Signed distance from `q` to the bounding box grown by `margin` (a lower bound of every layer's distance).
-    fn box_dist(&self, q: V2, margin: f32) -> f32 {
-        let b = &self.bounds;
-        let dx = (b[0] - margin - q[0]).max(q[0] - b[2] - margin);
-        let dy = (b[1] - margin - q[1]).max(q[1] - b[3] - margin);
-        len(dx.max(0.0), dy.max(0.0)) + dx.max(dy).min(0.0)
     }
 
     /// Contact shadow: a flat soft ellipse where the product meets the ground (0 none … 1 black).
@@ -524,10 +553,15 @@ impl Scene {
     /// Drop shadow: the silhouette shifted away from the light, heavily blurred.
     fn drop_shadow(&self, q: V2) -> f32 {
         let s = [q[0] - self.shadow_offset[0], q[1] - self.shadow_offset[1]];
-        if self.box_dist(s, 0.0) > SHADOW_BLUR {
+        if box_dist(&self.bounds, s) > SHADOW_BLUR {
             return 0.0;
         }
-        let d = self.layers.iter().fold(f32::INFINITY, |d, l| d.min(l.prim.dist(s)));
+        let mut d = f32::INFINITY;
+        for (layer, bounds) in self.layers.iter().zip(&self.layer_bounds) {
+            if !layer.detail && box_dist(bounds, s) < d.min(SHADOW_BLUR) {
+                d = d.min(layer.prim.dist(s));
+            }
+        }
         0.16 * (1.0 - smoothstep(-SHADOW_BLUR * 0.5, SHADOW_BLUR, d))
     }
 }
@@ -537,82 +571,115 @@ struct Grid {
     step: usize,
     cols: usize,
     values: Vec<f32>,
+    /// Per pixel coordinate: the grid cell it falls in and the fraction across it (the same for x and y).
+    cell: Vec<usize>,
+    frac: Vec<f32>,
 }
 
 impl Grid {
     fn sample(size: usize, step: usize, mut f: impl FnMut(usize, usize) -> f32) -> Grid {
-        let cols = size / step + 2;
-        let mut values = Vec::with_capacity(cols * cols);
-        for j in 0..cols {
-            for i in 0..cols {
-                values.push(f(i * step, j * step));
-            }
-        }
-        Grid { step, cols, values }
+        let [grid] = Grid::sample_many(size, step, |x, y| [f(x, y)]);
+        grid
     }
 
-    fn at(&self, x: usize, y: usize) -> f32 {
-        let (i, j) = (x / self.step, y / self.step);
-        let fx = (x % self.step) as f32 / self.step as f32;
-        let fy = (y % self.step) as f32 / self.step as f32;
-        let k = j * self.cols + i;
-        let top = self.values[k] + (self.values[k + 1] - self.values[k]) * fx;
-        let bottom = self.values[k + self.cols] + (self.values[k + self.cols + 1] - self.values[k + self.cols]) * fx;
-        top + (bottom - top) * fy
+    /// `K` grids sampled together from one function returning `K` values.
+    fn sample_many<const K: usize>(size: usize, step: usize, mut f: impl FnMut(usize, usize) -> [f32; K]) -> [Grid; K] {
+        let cols = size / step + 2;
+        let mut values: [Vec<f32>; K] = std::array::from_fn(|_| Vec::with_capacity(cols * cols));
+        for j in 0..cols {
+            for i in 0..cols {
+                for (vs, v) in values.iter_mut().zip(f(i * step, j * step)) {
+                    vs.push(v);
+                }
+            }
+        }
+        let cell: Vec<usize> = (0..size).map(|x| x / step).collect();
+        let frac: Vec<f32> = (0..size).map(|x| (x % step) as f32 / step as f32).collect();
+        values.map(|values| Grid { step, cols, values, cell: cell.clone(), frac: frac.clone() })
+    }
+
+    /// Interpolated values of row `y` for the columns `xs`, written to `out[xs]`.
+    fn row(&self, y: usize, xs: std::ops::Range<usize>, out: &mut [f32]) {
+        let (j, fy) = (self.cell[y], self.frac[y]);
+        let top = &self.values[j * self.cols..(j + 1) * self.cols];
+        let bottom = &self.values[(j + 1) * self.cols..(j + 2) * self.cols];
+        let column = |i: usize| top[i] + (bottom[i] - top[i]) * fy;
+        let mut x = xs.start;
+        while x < xs.end {
+            // One grid cell at a time: its two columns are interpolated once.
+            let i = self.cell[x];
+            let (left, right) = (column(i), column(i + 1));
+            let end = ((i + 1) * self.step).min(xs.end);
+            for (o, f) in out[x..end].iter_mut().zip(&self.frac[x..end]) {
+                *o = left + (right - left) * f;
+            }
+            x = end;
+        }
     }
 }
 
-/// Renders RGB8 pixels. Distances are sampled on a coarse grid; only pixels near an edge are evaluated
-/// exactly, which keeps an 800×800 picture to a few milliseconds.
+/// Renders RGB8 pixels. Everything smooth (background, shadows, distances away from edges) is sampled on
+/// a coarse grid and interpolated; distances are evaluated exactly only near edges, where anti-aliasing
+/// needs them. That keeps an 800×800 picture to a few milliseconds.
 fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
     let scene = Scene::new(seed, hue, kind);
     let n = size as usize;
     let aa = 2.0 / size as f32; // one pixel in world units
     let local_aa = aa / scene.zoom;
     let step = (n / 200).clamp(2, 8);
-    let world = |x: usize, y: usize| -> V2 { [(x as f32 + 0.5) * aa - 1.0, (y as f32 + 0.5) * aa - 1.0] };
-    // Grid interpolation of a 1-Lipschitz distance is off by well under a grid cell.
-    let band = (1.5 * step as f32 + 1.0) * local_aa;
+    // Bilinear interpolation of a 1-Lipschitz distance is off by less than a grid cell.
+    let band = (step as f32 + 1.0) * local_aa;
     let cull = band + 2.0 * step as f32 * local_aa;
 
     let fields: Vec<Grid> = scene
         .layers
         .iter()
-        .map(|layer| {
+        .zip(&scene.layer_bounds)
+        .map(|(layer, bounds)| {
             Grid::sample(n, step, |x, y| {
-                let q = scene.to_local(world(x, y));
-                let outside = scene.box_dist(q, 0.0);
+                let q = scene.pixel_to_local(x, y, aa);
+                let outside = box_dist(bounds, q);
                 if outside > cull { outside } else { layer.prim.dist(q) }
             })
         })
         .collect();
-    let drop = Grid::sample(n, step, |x, y| scene.drop_shadow(scene.to_local(world(x, y))));
+    let backdrop = Grid::sample_many(n, step, |x, y| {
+        let world = |i: usize| (i as f32 + 0.5) * aa - 1.0;
+        let q = scene.pixel_to_local(x, y, aa);
+        let shadow = scene.contact_shadow(q).max(scene.drop_shadow(q));
+        scale(scene.background([world(x), world(y)]), 1.0 - shadow)
+    });
 
     let b = scene.bounds;
     let (width, height) = ((b[2] - b[0]).max(1e-3), (b[3] - b[1]).max(1e-3));
-    // The product's bounding box (grown by `band`) in pixels: outside it only the background is drawn.
-    let to_px = |v: f32, shift: f32| (((v - band) * scene.zoom + shift + 1.0) / aa).floor().max(0.0) as usize;
-    let to_px_hi = |v: f32, shift: f32| (((v + band) * scene.zoom + shift + 1.0) / aa).ceil().max(0.0) as usize;
-    let px_range = [
-        to_px(b[0], scene.shift[0]),
-        to_px(b[1], scene.shift[1]),
-        to_px_hi(b[2], scene.shift[0]),
-        to_px_hi(b[3], scene.shift[1]),
-    ];
+    // The product's bounding box (grown by `band`) in pixels: outside it only the backdrop is drawn.
+    let to_px = |v: f32, shift: f32| ((v * scene.zoom + shift + 1.0) / aa).max(0.0) as usize;
+    let (x0, y0) = (to_px(b[0] - band, scene.shift[0]), to_px(b[1] - band, scene.shift[1]));
+    let x1 = (to_px(b[2] + band, scene.shift[0]) + 2).clamp(x0, n);
+    let y1 = (to_px(b[3] + band, scene.shift[1]) + 2).clamp(y0, n);
+    let local_x: Vec<f32> = (0..n).map(|i| scene.pixel_to_local(i, 0, aa)[0]).collect();
+
+    let mut rgb_rows = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
+    let mut field_rows = vec![vec![0.0f32; n]; fields.len()];
     let mut grain_state = splitmix64(seed ^ 0x6AA1) | 1;
-    let mut out = Vec::with_capacity(n * n * 3);
-    for y in 0..n {
-        for x in 0..n {
-            let p = world(x, y);
-            let q = scene.to_local(p);
-            let shadow = scene.contact_shadow(q).max(drop.at(x, y));
-            let mut c = scale(scene.background(p), 1.0 - shadow);
-            if (px_range[0]..=px_range[2]).contains(&x) && (px_range[1]..=px_range[3]).contains(&y) {
+    let mut out = vec![0u8; n * n * 3];
+    for (y, row) in out.chunks_exact_mut(n * 3).enumerate() {
+        for (grid, rgb_row) in backdrop.iter().zip(&mut rgb_rows) {
+            grid.row(y, 0..n, rgb_row);
+        }
+        if (y0..y1).contains(&y) {
+            for (grid, field_row) in fields.iter().zip(&mut field_rows) {
+                grid.row(y, x0..x1, field_row);
+            }
+            let qy = scene.pixel_to_local(0, y, aa)[1];
+            let v = (qy - b[1]) / height; // 0 top … 1 bottom
+            for x in x0..x1 {
+                let q = [local_x[x], qy];
                 let u = (q[0] - b[0]) / width; // 0 left … 1 right
-                let v = (q[1] - b[1]) / height; // 0 top … 1 bottom
                 let light = 1.08 - 0.20 * u - 0.08 * v; // key light from the upper left
-                for ((layer, colour), field) in scene.layers.iter().zip(&scene.colours).zip(&fields) {
-                    let approx = field.at(x, y);
+                let mut c = [rgb_rows[0][x], rgb_rows[1][x], rgb_rows[2][x]];
+                for ((layer, colour), field_row) in scene.layers.iter().zip(&scene.colours).zip(&field_rows) {
+                    let approx = field_row[x];
                     if approx > band {
                         continue;
                     }
@@ -625,21 +692,28 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
                     let rim = 0.80 + 0.20 * smoothstep(0.0, 0.10, -d);
                     let mut shaded = scale(*colour, light * rim);
                     if layer.glossy {
-                        let streak = (-((u - 0.27) / 0.05).powi(2)).exp() * smoothstep(0.0, 0.03, -d);
+                        // A vertical specular streak on the lit side.
+                        let t = ((u - 0.27) / 0.08).min(1.0);
+                        let streak = (1.0 - t * t).max(0.0).powi(2) * smoothstep(0.0, 0.03, -d);
                         shaded = mix(shaded, [1.0; 3], 0.35 * streak);
                     }
                     c = mix(c, shaded, coverage);
                 }
+                for (rgb_row, ch) in rgb_rows.iter_mut().zip(c) {
+                    rgb_row[x] = ch;
+                }
             }
+        }
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
             // A little sensor grain: breaks up banding in the gradients.
             grain_state ^= grain_state << 13;
             grain_state ^= grain_state >> 7;
             grain_state ^= grain_state << 17;
-            let grain = ((grain_state >> 56) as f32 - 127.5) / 127.5 * 1.5;
-            for ch in c {
-                // `as` saturates; +0.5 rounds (f32::round is a slow libm call).
-                out.push((ch * 255.0 + grain + 0.5) as u8);
-            }
+            let grain = ((grain_state >> 56) as f32 - 127.5) * (1.5 / 127.5) + 0.5; // +0.5 rounds
+            // `as` saturates (and is much faster than f32::round, a libm call).
+            px[0] = (rgb_rows[0][x] * 255.0 + grain) as u8;
+            px[1] = (rgb_rows[1][x] * 255.0 + grain) as u8;
+            px[2] = (rgb_rows[2][x] * 255.0 + grain) as u8;
         }
     }
     out
@@ -691,6 +765,18 @@ mod tests {
         seen.dedup();
         assert_eq!(seen, DemoShape::ALL);
         assert_eq!(DemoShape::from_seed(42), DemoShape::from_seed(42));
+    }
+
+    #[test]
+    fn ellipse_distance_is_accurate() {
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-3;
+        assert!(close(ellipse_dist([0.5, 0.0], [0.3, 0.05]), 0.2));
+        assert!(close(ellipse_dist([0.0, 0.25], [0.3, 0.05]), 0.2));
+        assert!(close(ellipse_dist([0.0, 0.0], [0.3, 0.05]), -0.05));
+        // Off the end of a thin ellipse the distance is nearly that to the tip.
+        let d = ellipse_dist([0.35, 0.05], [0.3, 0.035]);
+        assert!(d > 0.055 && d < 0.0708, "{d}");
+        assert!(close(ellipse_dist([0.6, 0.8], [1.0, 1.0]), 0.0));
     }
 
     #[test]

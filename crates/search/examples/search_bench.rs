@@ -219,6 +219,19 @@ fn main() {
         run("one word, facets, relevance", &mut |_| {
             facet_query(Some(vocab[qrng.skewed(vocab.len())].clone()), Sort::Relevance)
         });
+        if std::env::var_os("BENCH_MORE").is_some() {
+            let mut qrng = Rng(11);
+            run("one word, no facets, limit 0", &mut |_| SearchQuery {
+                facets: false,
+                limit: 0,
+                ..facet_query(Some(vocab[qrng.skewed(vocab.len())].clone()), Sort::Relevance)
+            });
+            let mut qrng = Rng(11);
+            run("one word, no facets", &mut |_| SearchQuery {
+                facets: false,
+                ..facet_query(Some(vocab[qrng.skewed(vocab.len())].clone()), Sort::Relevance)
+            });
+        }
         let mut qrng = Rng(13);
         run("two-word typo, facets, relevance", &mut |_| {
             let a = long_words[qrng.skewed(long_words.len())];
@@ -238,4 +251,20 @@ fn main() {
         });
     }
     println!("after queries: {}", rss());
+
+    // Incremental updates: one product upserted per commit, visible to the next search.
+    let mut updates = make_docs(20, &vocab, 99).collect::<Vec<_>>();
+    let started = Instant::now();
+    for (i, doc) in updates.drain(..).enumerate() {
+        let mut doc = doc;
+        doc.id = Uuid::from_u128(1 + i as u128 * 997);
+        index.apply(vec![doc], &[], Some("bench+1")).unwrap();
+    }
+    println!("apply: 20 single-product commits, mean {:.1} ms each", started.elapsed().as_secs_f64() * 1e3 / 20.0);
+
+    // Reopen from disk (what a server restart costs).
+    drop(index);
+    let started = Instant::now();
+    let index = SearchIndex::open(&dir).unwrap();
+    println!("reopen: {} docs in {:.0} ms ({})", index.num_docs(), started.elapsed().as_secs_f64() * 1e3, rss());
 }

@@ -15,10 +15,10 @@ impl DocBits {
     pub fn full(len: u32) -> DocBits {
         let mut bits = DocBits { words: vec![u64::MAX; (len as usize).div_ceil(64)], len };
         let tail = len % 64;
-        if tail != 0 {
-            if let Some(last) = bits.words.last_mut() {
-                *last = (1u64 << tail) - 1;
-            }
+        if tail != 0
+            && let Some(last) = bits.words.last_mut()
+        {
+            *last = (1u64 << tail) - 1;
         }
         bits
     }

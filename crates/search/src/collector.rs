@@ -145,10 +145,10 @@ impl TopK {
     fn offer(&mut self, cand: Candidate) {
         if self.heap.len() < self.k {
             self.heap.push(cand);
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if cand < *worst {
-                *worst = cand;
-            }
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && cand < *worst
+        {
+            *worst = cand;
         }
     }
 }
@@ -211,19 +211,29 @@ impl OnePassSegment {
                 fruit.prices = count_prices(t, &universe(Group::Price), &q.buckets);
             }
 
+            // Filtered option names count over their own universe; all others together over `hits`.
+            let per_doc = |d: u32| t.opts_of(d);
+            let mut unfiltered: Vec<u32> = Vec::new();
+            let mut counts: Vec<(u32, u64)> = Vec::new();
             for (name_id, name) in t.opt_names.iter().enumerate() {
-                let u = match q.options.iter().position(|(n, _)| n == name) {
-                    Some(fi) => universe(Group::Option(fi)),
-                    None => Cow::Borrowed(&*hits),
-                };
                 let ords = t.name_ords[name_id].iter().copied();
-                let per_doc = |d: u32| t.opts_of(d);
-                let counts = count_tokens(t, &u, ords, &t.opt_sets, per_doc, t.opts.len());
-                fruit.opts.extend(counts.into_iter().map(|(o, n)| {
-                    let term = &t.opt_terms[o as usize];
-                    (name.clone(), term.norm.clone(), term.display.clone(), n)
-                }));
+                match q.options.iter().position(|(n, _)| n == name) {
+                    Some(fi) => {
+                        let u = universe(Group::Option(fi));
+                        counts.extend(count_tokens(t, &u, ords, &t.opt_sets, per_doc, t.opts.len()));
+                    }
+                    None => unfiltered.extend(ords),
+                }
             }
+            let ords = unfiltered.iter().copied();
+            counts.extend(count_tokens(t, &hits, ords, &t.opt_sets, per_doc, t.opts.len()));
+            fruit.opts = counts
+                .into_iter()
+                .map(|(o, n)| {
+                    let term = &t.opt_terms[o as usize];
+                    (t.opt_names[term.name as usize].clone(), term.norm.clone(), term.display.clone(), n)
+                })
+                .collect();
         }
         fruit
     }
@@ -328,19 +338,14 @@ fn count_tokens<'t>(
     }
     let vals_per_doc = total_vals / (t.max_doc as usize).max(1) + 1;
     if (members as usize).saturating_mul(vals_per_doc) * 2 < set_cost {
-        let wanted: Vec<u32> = ords.collect();
-        let (lo, hi) = (wanted.iter().min().copied().unwrap_or(0), wanted.iter().max().copied().unwrap_or(0));
-        let mut counts = vec![0u64; (hi - lo + 1) as usize];
+        // Count every ordinal the universe's documents have; report only the wanted ones.
+        let mut counts = vec![0u32; sets.len()];
         for d in universe.iter() {
             for &o in per_doc(d) {
-                if (lo..=hi).contains(&o) {
-                    counts[(o - lo) as usize] += 1;
-                }
+                counts[o as usize] += 1;
             }
         }
-        // Ordinals of one option name are contiguous (the dictionary is sorted by "name␟value"), so
-        // [lo, hi] is tight; anything else in it is counted but not reported.
-        wanted.into_iter().map(|o| (o, counts[(o - lo) as usize])).filter(|(_, n)| *n > 0).collect()
+        ords.map(|o| (o, u64::from(counts[o as usize]))).filter(|(_, n)| *n > 0).collect()
     } else {
         ords.map(|o| (o, sets[o as usize].count_in(universe))).filter(|(_, n)| *n > 0).collect()
     }

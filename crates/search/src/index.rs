@@ -30,7 +30,7 @@ use crate::types::{Facets, Hit, PriceBucket, SearchDoc, SearchQuery, SearchResul
 /// Default number of cached result sets.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1_024;
 /// Indexing heap of the long-lived writer used by `apply` (one indexing thread).
-const APPLY_WRITER_HEAP: usize = 40_000_000;
+const APPLY_WRITER_HEAP: usize = 15_000_000;
 /// Indexing heap per thread (two threads) of the temporary writer used by `rebuild`.
 const REBUILD_WRITER_HEAP_PER_THREAD: usize = 60_000_000;
 /// Held (OS advisory lock) for the lifetime of a `SearchIndex` opened on a directory.
@@ -129,8 +129,15 @@ fn locked_error(dir: &Path) -> anyhow::Error {
     )
 }
 
+/// Doc-store block size: each hit on a page decompresses one block, so keep them small.
+const DOCSTORE_BLOCK: usize = 4_096;
+
 fn index_settings() -> IndexSettings {
-    IndexSettings { docstore_compression: tantivy::store::Compressor::Lz4, ..Default::default() }
+    IndexSettings {
+        docstore_compression: tantivy::store::Compressor::Lz4,
+        docstore_blocksize: DOCSTORE_BLOCK,
+        ..Default::default()
+    }
 }
 
 fn apply_writer(index: &Index) -> tantivy::Result<IndexWriter> {
@@ -147,9 +154,12 @@ fn commit(writer: &mut IndexWriter, fingerprint: Option<&str>) -> anyhow::Result
         schema_version: SCHEMA_VERSION,
         fingerprint: fingerprint.map(str::to_owned),
     })?;
+    let t0 = std::time::Instant::now();
     let mut prepared = writer.prepare_commit()?;
+    eprintln!("TIMING prepare {:?}", t0.elapsed());
     prepared.set_payload(&payload);
     prepared.commit()?;
+    eprintln!("TIMING prepare+commit {:?}", t0.elapsed());
     Ok(())
 }
 
@@ -356,7 +366,10 @@ impl SearchIndex {
             for id in deletes {
                 writer.delete_term(self.id_term(id));
             }
-            commit(writer, fingerprint)
+            let t0 = std::time::Instant::now();
+            let r = commit(writer, fingerprint);
+            eprintln!("TIMING commit {:?}", t0.elapsed());
+            r
         })();
         if let Err(e) = result {
             // Drop the pending operations so they cannot sneak into a later commit.
@@ -365,7 +378,10 @@ impl SearchIndex {
             }
             return Err(e);
         }
-        inner.publish(fingerprint.map(str::to_owned))
+        let t0 = std::time::Instant::now();
+        let r = inner.publish(fingerprint.map(str::to_owned));
+        eprintln!("TIMING publish {:?}", t0.elapsed());
+        r
     }
 
     /// Replaces the whole content with `docs` and commits with `fingerprint`. Searches keep seeing
@@ -396,7 +412,7 @@ impl SearchIndex {
             for doc in docs {
                 writer.add_document(to_document(&inner.fields, &doc))?;
                 n += 1;
-                if n % 1_000 == 0 {
+                if n.is_multiple_of(1_000) {
                     progress(n);
                 }
             }
@@ -442,7 +458,7 @@ impl SearchIndex {
 
     fn execute(&self, state: &State, nq: &Arc<NormQuery>) -> anyhow::Result<SearchResults> {
         let fields = &self.inner.fields;
-        let query = text_query(fields, &nq.words);
+        let query = text_query(fields, &nq.words)?;
         let collector =
             OnePassCollector { q: Arc::clone(nq), tables: state, id_field: fields.id, scoring: !nq.match_all() };
         let fruits = state.searcher.search(&*query, &collector)?;

@@ -1,9 +1,14 @@
 //! Query normalisation (also the result-cache key) and the full-text query.
 
+use std::sync::Arc;
+
 use anyhow::bail;
 use tantivy::Term;
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::{
+    AllQuery, AutomatonWeight, BooleanQuery, BoostQuery, DfaWrapper, EnableScoring, FuzzyTermQuery, Occur,
+    PhrasePrefixQuery, Query, TermQuery, Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption};
 use uuid::Uuid;
 
 use crate::schema::{Fields, norm_name, norm_value, tokenize};
@@ -119,43 +124,72 @@ fn fuzzy_distance(chars: usize) -> u8 {
     }
 }
 
+/// Matches the terms of one field accepted by a Levenshtein automaton that is built once per
+/// query word and shared by the three text fields (building it is the costly part).
+#[derive(Clone)]
+struct SharedFuzzyQuery {
+    field: Field,
+    dfa: Arc<DfaWrapper>,
+}
+
+impl std::fmt::Debug for SharedFuzzyQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFuzzyQuery").field("field", &self.field).finish_non_exhaustive()
+    }
+}
+
+impl Query for SharedFuzzyQuery {
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(AutomatonWeight::<DfaWrapper>::new(self.field, Arc::clone(&self.dfa))))
+    }
+}
+
 /// The full-text query: every word must match (AND); a word matches exactly, as a prefix (last
 /// word only, ≥ 2 chars) or within the fuzzy distance, in title (boost 3), tags (2) or
 /// description (1). Exact matches are BM25-scored; prefix and fuzzy matches add a small constant.
-pub(crate) fn text_query(fields: &Fields, words: &[String]) -> Box<dyn Query> {
+pub(crate) fn text_query(fields: &Fields, words: &[String]) -> anyhow::Result<Box<dyn Query>> {
     if words.is_empty() {
-        return Box::new(AllQuery);
+        return Ok(Box::new(AllQuery));
     }
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(words.len());
     for (i, word) in words.iter().enumerate() {
         let last = i + 1 == words.len();
         let chars = word.chars().count();
         let distance = fuzzy_distance(chars);
+        let dfa = if distance > 0 {
+            let probe = Term::from_field_text(fields.title, word);
+            Some(Arc::new(FuzzyTermQuery::new(probe, distance, true).automaton()?))
+        } else {
+            None
+        };
         let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, boost) in fields.text_fields() {
             let term = Term::from_field_text(field, word);
             let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
             shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
             if last && chars >= 2 {
-                let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
+                // A single-term phrase prefix is a term-range scan: every term starting with `word`.
+                let mut prefix = PhrasePrefixQuery::new(vec![term]);
+                prefix.set_max_expansions(u32::MAX);
                 shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), boost * PREFIX_SCORE))));
             }
-            if distance > 0 {
-                let fuzzy = FuzzyTermQuery::new(term, distance, true);
+            if let Some(dfa) = &dfa {
+                let fuzzy = SharedFuzzyQuery { field, dfa: Arc::clone(dfa) };
                 shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost * FUZZY_SCORE))));
             }
         }
         musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
     }
-    if musts.len() == 1 {
-        if let Some((_, q)) = musts.pop() {
-            return q;
-        }
+    if musts.len() == 1
+        && let Some((_, q)) = musts.pop()
+    {
+        return Ok(q);
     }
-    Box::new(BooleanQuery::new(musts))
+    Ok(Box::new(BooleanQuery::new(musts)))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

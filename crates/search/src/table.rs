@@ -30,6 +30,8 @@ const BUCKET_CACHE: usize = 4;
 /// An option term of one segment's dictionary.
 #[derive(Debug, Clone)]
 pub(crate) struct OptTerm {
+    /// Index into `SegmentTable::opt_names`.
+    pub name: u32,
     pub norm: String,
     pub display: String,
 }
@@ -70,8 +72,11 @@ pub(crate) struct SegmentTable {
     /// Documents best-first for `Sort::{Newest, PriceAsc, PriceDesc, Rating}` (score 0).
     orders: [Vec<u32>; 4],
     /// Price-bucket layout → documents per bucket.
-    bucket_sets: Mutex<Vec<(Vec<i64>, Arc<Vec<TokenSet>>)>>,
+    bucket_sets: Mutex<Vec<BucketSets>>,
 }
+
+/// A price-bucket layout and the documents of each of its buckets.
+type BucketSets = (Vec<i64>, Arc<Vec<TokenSet>>);
 
 #[inline]
 pub(crate) fn f32_key(x: f32) -> u32 {
@@ -242,7 +247,7 @@ impl SegmentTable {
                     (opt_names.len() - 1) as u32
                 });
                 name_ords[name_id as usize].push(ord as u32);
-                opt_terms.push(OptTerm { norm: norm.to_string(), display: display.to_string() });
+                opt_terms.push(OptTerm { name: name_id, norm: norm.to_string(), display: display.to_string() });
             }
         }
 
@@ -316,10 +321,10 @@ fn token_sets(off: &[u32], vals: &[u32], num_terms: usize, max_doc: u32) -> Vec<
     let mut docs: Vec<Vec<u32>> = vec![Vec::new(); num_terms];
     for d in 0..max_doc {
         for &o in &vals[off[d as usize] as usize..off[d as usize + 1] as usize] {
-            if let Some(list) = docs.get_mut(o as usize) {
-                if list.last() != Some(&d) {
-                    list.push(d);
-                }
+            if let Some(list) = docs.get_mut(o as usize)
+                && list.last() != Some(&d)
+            {
+                list.push(d);
             }
         }
     }

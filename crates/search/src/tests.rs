@@ -360,6 +360,107 @@ fn facet_counts_equal_totals_of_the_refined_query() {
     }
 }
 
+/// Disjunctive facet counts computed naively from the documents.
+fn brute_force_facets(docs: &[SearchDoc], q: &SearchQuery) -> crate::Facets {
+    use std::collections::{BTreeMap, BTreeSet};
+    let norm = |s: &str| s.trim().to_lowercase();
+    let filters: Vec<(String, Vec<String>)> =
+        q.options.iter().map(|(n, vs)| (norm(n), vs.iter().map(|v| norm(v)).collect())).collect();
+    let base = |d: &SearchDoc| {
+        q.in_stock.is_none_or(|s| d.in_stock == s)
+            && q.seller.is_none_or(|s| d.seller_id == s)
+            && q.exclude != Some(d.id)
+    };
+    let cat_ok = |d: &SearchDoc| q.category.is_none_or(|c| d.category_path.contains(&c));
+    let price_ok = |d: &SearchDoc| {
+        (q.min_price.is_none() && q.max_price.is_none())
+            || d.prices.iter().any(|p| *p >= q.min_price.unwrap_or(i64::MIN) && *p <= q.max_price.unwrap_or(i64::MAX))
+    };
+    let opt_ok = |d: &SearchDoc, skip: Option<&str>| {
+        filters.iter().filter(|(n, _)| Some(n.as_str()) != skip).all(|(n, vs)| {
+            d.options.iter().any(|(dn, dv)| norm(dn) == *n && vs.contains(&norm(dv)))
+        })
+    };
+    let mut cats: BTreeMap<Uuid, u64> = BTreeMap::new();
+    let mut opts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut prices = vec![0u64; q.price_buckets.len() + 1];
+    for d in docs.iter().filter(|d| base(d)) {
+        if price_ok(d) && opt_ok(d, None) {
+            for c in d.category_path.iter().collect::<BTreeSet<_>>() {
+                *cats.entry(*c).or_default() += 1;
+            }
+        }
+        if cat_ok(d) && opt_ok(d, None) {
+            let buckets: BTreeSet<usize> =
+                d.prices.iter().map(|p| q.price_buckets.iter().filter(|b| **b <= *p).count()).collect();
+            for b in buckets {
+                prices[b] += 1;
+            }
+        }
+        let pairs: BTreeSet<(String, String)> = d.options.iter().map(|(n, v)| (norm(n), norm(v))).collect();
+        for (n, v) in pairs {
+            if cat_ok(d) && price_ok(d) && opt_ok(d, Some(&n)) {
+                *opts.entry(n).or_default().entry(v).or_default() += 1;
+            }
+        }
+    }
+    let mut categories: Vec<(Uuid, u64)> = cats.into_iter().collect();
+    categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    crate::Facets {
+        categories,
+        options: opts.into_iter().map(|(n, vs)| (n, vs.into_iter().collect())).collect(),
+        prices: prices
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| crate::PriceBucket {
+                min: if i == 0 { 0 } else { q.price_buckets[i - 1] },
+                max: q.price_buckets.get(i).copied(),
+                count,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn facets_match_brute_force() {
+    let docs = synthetic(900, 5);
+    let index = SearchIndex::open_in_ram().unwrap();
+    for chunk in docs.chunks(400) {
+        index.apply(chunk.to_vec(), &[], None).unwrap();
+    }
+    let opt = |n: &str, vs: &[&str]| (n.to_string(), vs.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+    let base = SearchQuery { facets: true, price_buckets: vec![2_000, 4_000, 8_000], ..Default::default() };
+    let queries = vec![
+        base.clone(),
+        SearchQuery { in_stock: Some(false), ..base.clone() },
+        SearchQuery { category: Some(uid(12)), ..base.clone() },
+        SearchQuery { category: Some(uid(111)), seller: Some(uid(1_002)), ..base.clone() },
+        SearchQuery { min_price: Some(3_000), max_price: Some(3_900), ..base.clone() },
+        SearchQuery { options: vec![opt("colour", &["red"]), opt("size", &["XS", "xl"])], ..base.clone() },
+        SearchQuery {
+            category: Some(uid(10)),
+            min_price: Some(1_000),
+            options: vec![opt("fit", &["slim"]), opt("size", &["m"])],
+            exclude: Some(uid(7)),
+            ..base.clone()
+        },
+    ];
+    for q in &queries {
+        let mut got = index.search(q).unwrap().facets.unwrap();
+        for (_, values) in &mut got.options {
+            for (v, _) in values.iter_mut() {
+                *v = v.to_lowercase();
+            }
+            values.sort();
+        }
+        let mut expected = brute_force_facets(&docs, q);
+        for (_, values) in &mut expected.options {
+            values.sort();
+        }
+        assert_eq!(got, expected, "{q:?}");
+    }
+}
+
 #[test]
 fn totals_match_brute_force() {
     let docs = synthetic(300, 7);

@@ -109,14 +109,14 @@ impl Drop for PgDatabase {
 
 /// Settings for a test over a database of its own: a data directory in a
 /// temporary folder, and for PostgreSQL a database created for the test.
-struct TestDatabase {
-    settings: Settings,
+pub struct TestDatabase {
+    pub settings: Settings,
     pg: Option<PgDatabase>,
     dir: TempDir,
 }
 
 impl TestDatabase {
-    async fn new(db: Db) -> TestDatabase {
+    pub async fn new(db: Db) -> TestDatabase {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::defaults(dir.path().to_owned());
         // Cheap hashing keeps the suite fast; the production parameters are

@@ -81,6 +81,9 @@ pub async fn upload(
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if bytes.len() + chunk.len() > max_bytes {
+                        // Read the rest (bounded by the body limit) so the client
+                        // sees the answer instead of a reset connection.
+                        while let Ok(Some(_)) = field.chunk().await {}
                         return Err(media_error(MediaError::TooLarge { max_bytes }));
                     }
                     bytes.extend_from_slice(&chunk);
