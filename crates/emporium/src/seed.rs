@@ -163,10 +163,12 @@ async fn taxonomy(shop: &Shop) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
     Ok((sellers, leaves))
 }
 
+/// A stored demo picture: original key, width, height, rendition keys.
+type Picture = (String, u32, u32, BTreeMap<String, String>);
+type Pictures = HashMap<(DemoShape, u64), Vec<Picture>>;
+
 /// Draws, processes and stores the shared demo pictures: one per shape and hue.
-async fn pictures(
-    shop: &Shop,
-) -> anyhow::Result<HashMap<(DemoShape, u64), Vec<(String, u32, u32, BTreeMap<String, String>)>>> {
+async fn pictures(shop: &Shop) -> anyhow::Result<Pictures> {
     let jobs: Vec<(DemoShape, u64)> =
         DemoShape::ALL.iter().flat_map(|s| (0..HUES_PER_SHAPE).map(move |h| (*s, h))).collect();
     let handles: Vec<_> = jobs
@@ -270,7 +272,7 @@ fn product(
     seller: Uuid,
     created_at: OffsetDateTime,
     currency: Currency,
-    pictures: &HashMap<(DemoShape, u64), Vec<(String, u32, u32, BTreeMap<String, String>)>>,
+    pictures: &Pictures,
     slugs: &mut HashSet<String>,
 ) -> Product {
     let kind: &Kind = &leaf.kind;

@@ -30,7 +30,7 @@ use crate::types::{Facets, Hit, PriceBucket, SearchDoc, SearchQuery, SearchResul
 /// Default number of cached result sets.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1_024;
 /// Indexing heap of the long-lived writer used by `apply` (one indexing thread).
-const APPLY_WRITER_HEAP: usize = 15_000_000;
+const APPLY_WRITER_HEAP: usize = 32_000_000;
 /// Indexing heap per thread (two threads) of the temporary writer used by `rebuild`.
 const REBUILD_WRITER_HEAP_PER_THREAD: usize = 60_000_000;
 /// Held (OS advisory lock) for the lifetime of a `SearchIndex` opened on a directory.
@@ -154,12 +154,9 @@ fn commit(writer: &mut IndexWriter, fingerprint: Option<&str>) -> anyhow::Result
         schema_version: SCHEMA_VERSION,
         fingerprint: fingerprint.map(str::to_owned),
     })?;
-    let t0 = std::time::Instant::now();
     let mut prepared = writer.prepare_commit()?;
-    eprintln!("TIMING prepare {:?}", t0.elapsed());
     prepared.set_payload(&payload);
     prepared.commit()?;
-    eprintln!("TIMING prepare+commit {:?}", t0.elapsed());
     Ok(())
 }
 
@@ -366,10 +363,7 @@ impl SearchIndex {
             for id in deletes {
                 writer.delete_term(self.id_term(id));
             }
-            let t0 = std::time::Instant::now();
-            let r = commit(writer, fingerprint);
-            eprintln!("TIMING commit {:?}", t0.elapsed());
-            r
+            commit(writer, fingerprint)
         })();
         if let Err(e) = result {
             // Drop the pending operations so they cannot sneak into a later commit.
@@ -378,10 +372,7 @@ impl SearchIndex {
             }
             return Err(e);
         }
-        let t0 = std::time::Instant::now();
-        let r = inner.publish(fingerprint.map(str::to_owned));
-        eprintln!("TIMING publish {:?}", t0.elapsed());
-        r
+        inner.publish(fingerprint.map(str::to_owned))
     }
 
     /// Replaces the whole content with `docs` and commits with `fingerprint`. Searches keep seeing

@@ -14,20 +14,23 @@
 //!   non-alphanumerics. Every query word must match, exactly (BM25), as a prefix (last word, for
 //!   type-ahead) or within Levenshtein distance 1 (4–7 chars) / 2 (≥ 8 chars); prefix and fuzzy
 //!   matches add only a small constant so exact matches rank first.
-//! - **One pass.** Filters, facet counts, `total` and the top-k page are all computed in a single
-//!   walk over the documents the text query matches (every live document for match-all) by a
-//!   custom tantivy `Collector`. It never runs one query per facet. Per-document values come from
-//!   fast fields (columnar storage) that are decoded once per immutable segment into flat arrays
-//!   ("doc tables"), so the walk touches one small row per document; categories, sellers and
-//!   option pairs are dictionary-encoded `str` fast fields whose per-segment ordinals index plain
-//!   counter arrays. Only the page's hits are read from the doc store.
+//! - **One pass.** Filters, facet counts, `total` and the top-k page come from a single pass of the
+//!   text query over each segment (no pass at all for match-all queries) inside a custom tantivy
+//!   `Collector`; it never runs one query per facet. Per-document values live in fast fields
+//!   (columnar storage), decoded once per immutable segment into a "doc table": sort-key columns,
+//!   one document set per category, seller and option value (a bitset, or a posting list when that
+//!   is smaller), a price-sorted (price, doc) list, and the documents pre-sorted by each static
+//!   sort order. A search then is set algebra: the matched documents become a bitset, filters are
+//!   intersections, a facet count is `popcount(universe & docs(value))` (or a walk over the
+//!   universe's documents when it is small), and the top k of a large result set are the first k
+//!   members met along the pre-sorted order. Match-all with facets over 100k products takes about
+//!   0.1 ms. Only the page's hits are read from the doc store.
 //! - **Disjunctive facets.** Each facet's counts apply every active filter except the facet's own
 //!   (category, price range, and one facet per filtered option name; text, stock, seller and
 //!   exclusion always apply). So a facet value's count is exactly the `total` you get by setting
 //!   that facet's filter to that value — users see how many results a click will give, and can
-//!   OR more values of a facet they already filter on. The collector gets this in the same pass by
-//!   tracking which facet filters a document fails: none → hit, counted everywhere; exactly one →
-//!   counted only in that facet; more → nowhere.
+//!   OR more values of a facet they already filter on. With filters as sets this is cheap: facet
+//!   X counts over `base ∩ every filter but X's`.
 //! - **Result cache.** Results are cached per normalised query (text analysed, option names and
 //!   values case-folded and sorted, …) in a small bounded two-generation cache owned by the
 //!   current index state, so every commit starts with an empty cache and a stale result can never
@@ -40,7 +43,8 @@
 //!   fingerprint is then `None`, so the caller rebuilds) instead of failing the server.
 //! - **Ownership.** One process owns the directory (an OS lock file plus tantivy's writer lock):
 //!   opening a directory in use by a running server fails with a clear error. The writer lives as
-//!   long as the index, with a single indexing thread and a 40 MB heap for `apply`; `rebuild`
+//!   long as the index, with a single indexing thread and a 32 MB heap for `apply` (a commit costs tens of
+//!   milliseconds, mostly tantivy's per-segment setup: batch updates where possible); `rebuild`
 //!   briefly swaps in a two-thread writer and merges the result into a single segment.
 //!
 //! [tantivy]: https://docs.rs/tantivy

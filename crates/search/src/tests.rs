@@ -377,9 +377,10 @@ fn brute_force_facets(docs: &[SearchDoc], q: &SearchQuery) -> crate::Facets {
             || d.prices.iter().any(|p| *p >= q.min_price.unwrap_or(i64::MIN) && *p <= q.max_price.unwrap_or(i64::MAX))
     };
     let opt_ok = |d: &SearchDoc, skip: Option<&str>| {
-        filters.iter().filter(|(n, _)| Some(n.as_str()) != skip).all(|(n, vs)| {
-            d.options.iter().any(|(dn, dv)| norm(dn) == *n && vs.contains(&norm(dv)))
-        })
+        filters
+            .iter()
+            .filter(|(n, _)| Some(n.as_str()) != skip)
+            .all(|(n, vs)| d.options.iter().any(|(dn, dv)| norm(dn) == *n && vs.contains(&norm(dv))))
     };
     let mut cats: BTreeMap<Uuid, u64> = BTreeMap::new();
     let mut opts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();

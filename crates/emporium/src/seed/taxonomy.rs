@@ -240,8 +240,10 @@ pub const REVIEW_TEXT: [(&str, &str); 5] = [
     ("Love it", "Excellent quality and exactly as described. Highly recommended!"),
 ];
 
-/// Five stores for the locator: name, street, city, postcode, country, lat, lng, phone.
-pub const STORES: [(&str, &str, &str, &str, &str, f64, f64, &str); 5] = [
+/// A store for the locator: name, street, city, postcode, country, lat, lng, phone.
+pub type DemoStore = (&'static str, &'static str, &'static str, &'static str, &'static str, f64, f64, &'static str);
+
+pub const STORES: [DemoStore; 5] = [
     ("Emporium London", "12 Neal Street", "London", "WC2H 9PU", "GB", 51.5145, -0.1264, "+44 20 7946 0012"),
     ("Emporium Paris", "8 Rue de Rivoli", "Paris", "75004", "FR", 48.8556, 2.3590, "+33 1 84 88 00 08"),
     ("Emporium Berlin", "Oranienstraße 25", "Berlin", "10999", "DE", 52.5010, 13.4197, "+49 30 1234 5025"),

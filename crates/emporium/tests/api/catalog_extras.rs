@@ -1,3 +1,6 @@
+// Test code: a failed unwrap is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
 use crate::catalog_helpers::product_body;
 use crate::helpers::{Db, TestApp};
 use crate::on_both_databases;

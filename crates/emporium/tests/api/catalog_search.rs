@@ -1,3 +1,6 @@
+// Test code: a failed unwrap is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
 use crate::catalog_helpers::{product_body, titles};
 use crate::helpers::{Db, TestApp};
 use crate::on_both_databases;
@@ -42,7 +45,8 @@ async fn shop(app: &TestApp) -> (String, Value) {
     let tees = app.create_category(&admin.access, "Tees", tops["id"].as_str()).await;
     let hoodies = app.create_category(&admin.access, "Hoodies", tops["id"].as_str()).await;
     let home = app.create_category(&admin.access, "Home", None).await;
-    let items: [(&str, &Value, &[(&str, i64, &str)]); 6] = [
+    type Item<'a> = (&'a str, &'a Value, &'a [(&'a str, i64, &'a str)]);
+    let items: [Item; 6] = [
         ("Basic Tee", &tees, &[("T1-S", 1500, "S"), ("T1-M", 1500, "M")]),
         ("Pocket Tee", &tees, &[("T2-M", 2500, "M"), ("T2-L", 2600, "L")]),
         ("Zip Hoodie", &hoodies, &[("H1-M", 6000, "M")]),
