@@ -598,6 +598,17 @@ impl Grid {
         values.map(|values| Grid { step, cols, values, cell: cell.clone(), frac: frac.clone() })
     }
 
+    /// The interpolated value at pixel `(x, y)` (which may lie up to a cell beyond the image).
+    fn at(&self, x: usize, y: usize) -> f32 {
+        let (i, j) = ((x / self.step).min(self.cols - 2), (y / self.step).min(self.cols - 2));
+        let fx = (x as f32 / self.step as f32 - i as f32).min(1.0);
+        let fy = (y as f32 / self.step as f32 - j as f32).min(1.0);
+        let v = |i: usize, j: usize| self.values[j * self.cols + i];
+        let top = v(i, j) + (v(i + 1, j) - v(i, j)) * fx;
+        let bottom = v(i, j + 1) + (v(i + 1, j + 1) - v(i, j + 1)) * fx;
+        top + (bottom - top) * fy
+    }
+
     /// Interpolated values of row `y` for the columns `xs`, written to `out[xs]`.
     fn row(&self, y: usize, xs: std::ops::Range<usize>, out: &mut [f32]) {
         let (j, fy) = (self.cell[y], self.frac[y]);
@@ -643,10 +654,12 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
             })
         })
         .collect();
+    // The drop shadow is a wide blur: an even coarser grid is plenty.
+    let drop = Grid::sample(n, step * 2, |x, y| scene.drop_shadow(scene.pixel_to_local(x, y, aa)));
     let backdrop = Grid::sample_many(n, step, |x, y| {
         let world = |i: usize| (i as f32 + 0.5) * aa - 1.0;
         let q = scene.pixel_to_local(x, y, aa);
-        let shadow = scene.contact_shadow(q).max(scene.drop_shadow(q));
+        let shadow = scene.contact_shadow(q).max(drop.at(x, y));
         scale(scene.background([world(x), world(y)]), 1.0 - shadow)
     });
 
@@ -688,8 +701,12 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
                     if coverage <= 0.0 {
                         continue;
                     }
-                    // Darker towards the silhouette edge: reads as volume.
-                    let rim = 0.80 + 0.20 * smoothstep(0.0, 0.10, -d);
+                    // Darker towards the silhouette edge: reads as volume. Details (prints, labels) are flat.
+                    let rim = if layer.detail {
+                        0.92 + 0.08 * smoothstep(0.0, 0.015, -d)
+                    } else {
+                        0.80 + 0.20 * smoothstep(0.0, 0.10, -d)
+                    };
                     let mut shaded = scale(*colour, light * rim);
                     if layer.glossy {
                         // A vertical specular streak on the lit side.

@@ -404,6 +404,59 @@ mod tests {
         assert_standard_renditions(&p, "jpg");
     }
 
+    /// Left half red, right half blue.
+    fn two_tone(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, _| if x < w / 2 { Rgb([220, 30, 30]) } else { Rgb([30, 30, 220]) })
+    }
+
+    fn is_red(p: Rgb<u8>) -> bool {
+        p[0] > 180 && p[1] < 80 && p[2] < 80
+    }
+
+    fn is_blue(p: Rgb<u8>) -> bool {
+        p[2] > 180 && p[0] < 80 && p[1] < 80
+    }
+
+    #[test]
+    fn thumbnails_show_the_picture() {
+        for bytes in [jpeg(&two_tone(1200, 600)), png_rgb(&two_tone(1200, 600))] {
+            let p = process_upload(&bytes, &ImagePolicy::default()).unwrap();
+            for r in &p.renditions[1..] {
+                let img = image::load_from_memory(&r.bytes).unwrap().to_rgb8();
+                let (w, h) = img.dimensions();
+                assert!(is_red(*img.get_pixel(w / 4, h / 2)), "{} left {:?}", r.name, img.get_pixel(w / 4, h / 2));
+                assert!(is_blue(*img.get_pixel(3 * w / 4, h / 2)), "{} right", r.name);
+            }
+        }
+    }
+
+    /// A minimal little-endian TIFF/Exif block holding only the Orientation tag.
+    fn exif_orientation(value: u8) -> Vec<u8> {
+        let mut exif = b"II\x2a\x00\x08\x00\x00\x00".to_vec(); // header, IFD at offset 8
+        exif.extend_from_slice(&[1, 0]); // one entry
+        exif.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, value, 0, 0, 0]); // 0x0112 SHORT x1
+        exif.extend_from_slice(&[0, 0, 0, 0]); // no next IFD
+        exif
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_to_thumbnails_only() {
+        let mut bytes = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut bytes, 90);
+        encoder.set_exif_metadata(exif_orientation(6)).unwrap(); // stored landscape, shown rotated 90° clockwise
+        encoder.encode_image(&two_tone(1200, 600)).unwrap();
+        let p = process_upload(&bytes, &ImagePolicy::default()).unwrap();
+        assert_eq!((p.width, p.height), (600, 1200));
+        assert_eq!(p.renditions[0].bytes, bytes, "original untouched, EXIF and all");
+        let dims: Vec<_> = p.renditions.iter().map(|r| (r.width, r.height)).collect();
+        assert_eq!(dims, [(600, 1200), (80, 160), (200, 400), (400, 800)]);
+        let medium = image::load_from_memory(&p.rendition("medium").unwrap().bytes).unwrap().to_rgb8();
+        assert_eq!(medium.dimensions(), (400, 800));
+        // Rotating clockwise brings the left (red) half to the top.
+        assert!(is_red(*medium.get_pixel(200, 200)), "{:?}", medium.get_pixel(200, 200));
+        assert!(is_blue(*medium.get_pixel(200, 600)));
+    }
+
     #[test]
     fn portrait_is_fitted_by_height() {
         let bytes = jpeg(&photo(600, 1200, 3));

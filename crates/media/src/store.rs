@@ -294,6 +294,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn processed_renditions_round_trip_with_their_content_types() {
+        let img = image::RgbaImage::from_fn(300, 200, |x, _| image::Rgba([9, 99, 199, if x < 10 { 0 } else { 255 }]));
+        let mut png = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut png),
+            img.as_raw(),
+            300,
+            200,
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+        let processed = crate::process_upload(&png, &crate::ImagePolicy::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDirStore::new(dir.path()).unwrap();
+        for r in &processed.renditions {
+            store.put(&r.key, r.bytes.clone(), r.content_type).await.unwrap();
+        }
+        for r in &processed.renditions {
+            let got = store.get(&r.key).await.unwrap().unwrap();
+            assert_eq!(got.bytes, r.bytes);
+            assert_eq!(got.content_type, r.content_type, "{}", r.key);
+        }
+    }
+
+    #[tokio::test]
     async fn memory_store_round_trip() {
         let store = MemoryStore::new();
         round_trip(&store).await;

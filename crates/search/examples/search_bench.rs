@@ -1,8 +1,10 @@
-//! Search benchmark: 100,000 synthetic products, then 1,000 uncached queries of each kind.
+//! Search benchmark: 100,000 synthetic products, 1,000 queries of each kind (uncached, then cached),
+//! then single-product `apply` latency and reopen time.
 //!
 //! `cargo run --release -p search --example search_bench [-- --docs N --queries N --dir PATH --only NAME]`
 //!
 //! By default the index lives in a temporary directory (like production: mmap'ed files).
+//! `BENCH_MORE=1` adds breakdown runs (match-all without facets or prices, text without facets).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};

@@ -142,8 +142,12 @@ impl Consumer for CatalogFeed {
 
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
         if event.topic == topics::CATEGORY_CHANGED {
-            // A move changes the category path of every product below it.
             self.catalog.invalidate_categories();
+            // Documents hold category ids, not names: only a move (which
+            // changes the path of every product below) needs re-indexing.
+            if event.payload.get("moved").and_then(serde_json::Value::as_bool) == Some(false) {
+                return Ok(());
+            }
             let categories = self.catalog.categories().await?;
             let below = catalog::descendants(&categories, event.aggregate_id);
             let ids = self.catalog.store().product_ids_in_categories(&below).await?;

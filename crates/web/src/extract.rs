@@ -147,20 +147,23 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("sign in: send `Authorization: Bearer <access_token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <access_token>`"))?;
-        let user = state.identity.authenticate(token).await?;
-        Ok(CurrentUser(user))
+        Ok(CurrentUser(user_from_headers(&parts.headers, state).await?))
     }
+}
+
+/// The live account behind the request's bearer token.
+pub async fn user_from_headers(headers: &axum::http::HeaderMap, state: &AppState) -> Result<User, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("sign in: send `Authorization: Bearer <access_token>`"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <access_token>`"))?;
+    Ok(state.identity.authenticate(token).await?)
 }
 
 #[cfg(test)]

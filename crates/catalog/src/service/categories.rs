@@ -110,9 +110,11 @@ impl CatalogService {
         Ok(self.categories().await?.iter().find(|c| Some(c.id) == id || c.slug == id_or_slug).cloned())
     }
 
-    fn category_event(&self, id: Uuid) -> Event {
+    /// `moved` tells consumers that the paths of the products below changed
+    /// (a rename or a new category changes no product).
+    fn category_event(&self, id: Uuid, moved: bool) -> Event {
         self.invalidate_categories();
-        Event::new(topics::CATEGORY_CHANGED, id, self.clock.now(), json!({ "category_id": id }))
+        Event::new(topics::CATEGORY_CHANGED, id, self.clock.now(), json!({ "category_id": id, "moved": moved }))
     }
 
     pub async fn create_category(&self, input: CategoryInput) -> Result<Category> {
@@ -151,7 +153,7 @@ impl CatalogService {
             created_at: now,
             updated_at: now,
         };
-        let event = self.category_event(id);
+        let event = self.category_event(id, false);
         let result = self.store.insert_category(&category, &order, &event).await;
         if let Err(crate::StoreError::Duplicate("slug")) = result
             && !explicit_slug
@@ -196,14 +198,14 @@ impl CatalogService {
         let order = sibling_order(&categories, category.parent_id, id, position);
         category.position = order.iter().position(|c| *c == id).unwrap_or(0) as i32;
         category.updated_at = self.clock.now();
-        let event = self.category_event(id);
+        let event = self.category_event(id, patch.parent_id.is_some());
         self.store.update_category(&category, &order, &event).await?;
         self.invalidate_categories();
         Ok(category)
     }
 
     pub async fn delete_category(&self, id: Uuid) -> Result<()> {
-        let event = self.category_event(id);
+        let event = self.category_event(id, false);
         let outcome = self.store.delete_category(id, &event).await;
         self.invalidate_categories();
         match outcome? {

@@ -80,6 +80,13 @@ fn serve_demo_starts_ready_and_stops_on_sigterm() {
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
+    // Drain the logs while it runs: a full pipe would block the server.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log_reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut logs).expect("logs");
+        logs
+    });
     let mut lines = BufReader::new(stdout).lines();
     let mut printed = String::new();
     for line in lines.by_ref() {
@@ -109,8 +116,7 @@ fn serve_demo_starts_ready_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit:?}");
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut logs).expect("logs");
+    let logs = log_reader.join().expect("log reader");
     let json_lines: Vec<serde_json::Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(!json_lines.is_empty() && json_lines.len() == logs.lines().count(), "JSON lines only:\n{logs}");
     assert!(json_lines.iter().any(|l| l["message"] == "ready"), "{logs}");

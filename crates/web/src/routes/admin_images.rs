@@ -3,10 +3,10 @@
 //! are made at upload; files get content-hashed names.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path};
+use crate::extract::{CurrentUser, Json, Path, user_from_headers};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use catalog::{Image, ImagePatch, NewImage};
 use identity::{Action, Resource};
 use media::MediaError;
@@ -67,13 +67,40 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     ))]
 pub async fn upload(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> ApiResult<(StatusCode, Json<Image>)> {
+    // The body is read before any refusal: an HTTP/1 client still sending
+    // its upload would otherwise see a reset connection, not our answer.
+    // The route's body limit bounds what a stranger can make us read.
+    let read = read_form(form, state.image_policy.max_bytes).await;
+    let actor = user_from_headers(&headers, &state).await?;
     state.authorize(&actor, Resource::Products, Action::Write)?;
     state.catalog.product(id).await?;
-    let max_bytes = state.image_policy.max_bytes;
+    let (file, alt) = read?;
+    let file = file.ok_or_else(|| ApiError::field("file", "attach the image as the multipart field `file`"))?;
+    let policy = state.image_policy.clone();
+    let processed = tokio::task::spawn_blocking(move || media::process_upload(&file, &policy))
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .map_err(media_error)?;
+    let mut renditions = BTreeMap::new();
+    for r in &processed.renditions {
+        state.media.put(&r.key, r.bytes.clone(), r.content_type).await.map_err(ApiError::internal)?;
+        if r.name != "original" {
+            renditions.insert(r.name.clone(), r.key.clone());
+        }
+    }
+    let original = processed
+        .rendition("original")
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("image processing gave no original")))?;
+    let new = NewImage { key: original.key.clone(), width: processed.width, height: processed.height, renditions, alt };
+    Ok((StatusCode::CREATED, Json(state.catalog.add_image(id, new).await?)))
+}
+
+/// The `file` and `alt` fields of the form.
+async fn read_form(mut form: Multipart, max_bytes: usize) -> ApiResult<(Option<Vec<u8>>, Option<String>)> {
     let (mut file, mut alt) = (None, None);
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         match field.name() {
@@ -94,24 +121,7 @@ pub async fn upload(
             _ => {}
         }
     }
-    let file = file.ok_or_else(|| ApiError::field("file", "attach the image as the multipart field `file`"))?;
-    let policy = state.image_policy.clone();
-    let processed = tokio::task::spawn_blocking(move || media::process_upload(&file, &policy))
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?
-        .map_err(media_error)?;
-    let mut renditions = BTreeMap::new();
-    for r in &processed.renditions {
-        state.media.put(&r.key, r.bytes.clone(), r.content_type).await.map_err(ApiError::internal)?;
-        if r.name != "original" {
-            renditions.insert(r.name.clone(), r.key.clone());
-        }
-    }
-    let original = processed
-        .rendition("original")
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("image processing gave no original")))?;
-    let new = NewImage { key: original.key.clone(), width: processed.width, height: processed.height, renditions, alt };
-    Ok((StatusCode::CREATED, Json(state.catalog.add_image(id, new).await?)))
+    Ok((file, alt))
 }
 
 /// Change alt text or move the image (`position` 0 makes it the primary).
