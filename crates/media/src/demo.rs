@@ -4,7 +4,7 @@
 //! made of signed-distance primitives (analytically anti-aliased), some fake volume (edge darkening,
 //! side light, a specular streak on glossy things), a contact shadow and a soft drop shadow.
 
-use crate::codec::{self, Layout};
+use crate::codec;
 
 /// JPEG quality of demo images.
 const DEMO_JPEG_QUALITY: u8 = 85;
@@ -46,8 +46,8 @@ impl DemoShape {
 pub fn draw_demo_image(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
     let size = size.clamp(8, 4096);
     let pixels = render(seed, hue, kind, size);
-    codec::encode_jpeg(&pixels, size, size, Layout::Rgb, DEMO_JPEG_QUALITY)
-        .expect("encoding RGB8 of at most 4096x4096 into a Vec cannot fail")
+    codec::encode_jpeg(&pixels, size, size, DEMO_JPEG_QUALITY)
+        .expect("encoding RGBA8 of at most 4096x4096 into a Vec cannot fail")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +629,7 @@ impl Grid {
     }
 }
 
-/// Renders RGB8 pixels. Everything smooth (background, shadows, distances away from edges) is sampled on
+/// Renders RGBA8 pixels (opaque). Everything smooth (background, shadows, distances away from edges) is sampled on
 /// a coarse grid and interpolated; distances are evaluated exactly only near edges, where anti-aliasing
 /// needs them. That keeps an 800×800 picture to a few milliseconds.
 fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
@@ -675,8 +675,8 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
     let mut rgb_rows = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
     let mut field_rows = vec![vec![0.0f32; n]; fields.len()];
     let mut grain_state = splitmix64(seed ^ 0x6AA1) | 1;
-    let mut out = vec![0u8; n * n * 3];
-    for (y, row) in out.chunks_exact_mut(n * 3).enumerate() {
+    let mut out = vec![u8::MAX; n * n * 4]; // RGBA, opaque
+    for (y, row) in out.chunks_exact_mut(n * 4).enumerate() {
         for (grid, rgb_row) in backdrop.iter().zip(&mut rgb_rows) {
             grid.row(y, 0..n, rgb_row);
         }
@@ -721,7 +721,7 @@ fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
                 }
             }
         }
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+        for (x, px) in row.chunks_exact_mut(4).enumerate() {
             // A little sensor grain: breaks up banding in the gradients.
             grain_state ^= grain_state << 13;
             grain_state ^= grain_state >> 7;
@@ -752,7 +752,10 @@ mod tests {
             let img = decode(&draw_demo_image(i as u64, 40.0 * i as f32, shape, 200));
             assert_eq!(img.dimensions(), (200, 200), "{shape:?}");
         }
-        assert_eq!(decode(&draw_demo_image(1, 0.0, DemoShape::Mug, 333)).dimensions(), (333, 333));
+        for size in [8, 17, 64, 333] {
+            assert_eq!(decode(&draw_demo_image(1, 0.0, DemoShape::Mug, size)).dimensions(), (size, size));
+        }
+        assert_eq!(decode(&draw_demo_image(1, 0.0, DemoShape::Mug, 0)).dimensions(), (8, 8), "clamped");
     }
 
     #[test]

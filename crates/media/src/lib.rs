@@ -31,6 +31,14 @@
 //! and the decoders run under the same budget for their own allocations. The byte limit
 //! ([`MediaError::TooLarge`]) bounds the compressed size, the pixel limit the decoded size.
 
+//!
+//! # Dependencies
+//! Pure Rust only, no C: `image` (zune-jpeg, png and image-webp decoders; PNG encoding),
+//! `fast_image_resize` (SIMD Catmull-Rom downscaling) and `jpeg-encoder` (JPEG encoding, about 3×
+//! faster than `image`'s). `jpeg-encoder` is licensed `(MIT OR Apache-2.0) AND IJG`: documentation
+//! shipped with a binary must say *"this software is based in part on the work of the Independent
+//! JPEG Group"*.
+
 mod codec;
 mod demo;
 mod process;

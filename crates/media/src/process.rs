@@ -2,13 +2,14 @@
 
 use std::io::Cursor;
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType as ResizeFilter, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::U8x4;
+use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
-use crate::codec::{self, JPEG_MAX_EDGE, Layout};
+use crate::codec::{self, JPEG_MAX_EDGE};
 use crate::sniff::{ImageFormat, sniff};
 
 /// JPEG quality used for thumbnails.
@@ -176,22 +177,28 @@ pub fn process_upload(bytes: &[u8], policy: &ImagePolicy) -> Result<ProcessedIma
         bytes: bytes.to_vec(),
     });
 
-    let (layout, pixels) = normalise_pixels(decoded);
-    let thumb_format = if layout == Layout::Rgba { ImageFormat::Png } else { ImageFormat::Jpeg };
+    // Everything is resized as RGBA: one pixel type keeps the (monomorphised, SIMD-heavy) resizer
+    // code small. JPEG thumbnails are encoded straight from RGBA, ignoring the alpha channel.
+    let has_alpha = decoded.color().has_alpha();
+    let pixels = decoded.into_rgba8().into_raw();
+    let transparent = has_alpha && pixels.chunks_exact(4).any(|p| p[3] != u8::MAX);
+    let thumb_format = if transparent { ImageFormat::Png } else { ImageFormat::Jpeg };
     let mut resizer = Resizer::new();
     for spec in &policy.thumbnails {
-        let max_edge = if thumb_format == ImageFormat::Jpeg { spec.max_edge.min(JPEG_MAX_EDGE) } else { spec.max_edge };
+        let max_edge = if transparent { spec.max_edge } else { spec.max_edge.min(JPEG_MAX_EDGE) };
         let (tw, th) = fit_within(width, height, max_edge);
         let resized;
         let thumb = if (tw, th) == (width, height) {
             &pixels[..]
         } else {
-            resized = resize(&mut resizer, &pixels, (width, height), (tw, th), layout)?;
+            resized = resize(&mut resizer, &pixels, (width, height), (tw, th), transparent)
+                .map_err(|e| MediaError::Unexpected(anyhow::anyhow!("resizing failed: {e}")))?;
             &resized[..]
         };
-        let bytes = match thumb_format {
-            ImageFormat::Png => codec::encode_png(thumb, tw, th, layout),
-            ImageFormat::Jpeg | ImageFormat::Webp => codec::encode_jpeg(thumb, tw, th, layout, THUMB_JPEG_QUALITY),
+        let bytes = if transparent {
+            codec::encode_png(thumb, tw, th)
+        } else {
+            codec::encode_jpeg(thumb, tw, th, THUMB_JPEG_QUALITY)
         }
         .map_err(|e| MediaError::Unexpected(e.context(format!("encoding the {} thumbnail", spec.name))))?;
         renditions.push(Rendition {
@@ -289,41 +296,21 @@ fn jpeg_has_eoi(bytes: &[u8]) -> bool {
     }
 }
 
-/// 8-bit pixels in the layout the encoders take: RGB, grey, or RGBA when transparency is visible.
-fn normalise_pixels(img: DynamicImage) -> (Layout, Vec<u8>) {
-    if img.color().has_alpha() {
-        let rgba = img.into_rgba8();
-        if rgba.pixels().any(|p| p[3] != u8::MAX) {
-            return (Layout::Rgba, rgba.into_raw());
-        }
-        return (Layout::Rgb, DynamicImage::ImageRgba8(rgba).into_rgb8().into_raw());
-    }
-    if img.color().has_color() {
-        (Layout::Rgb, img.into_rgb8().into_raw())
-    } else {
-        (Layout::Luma, img.into_luma8().into_raw())
-    }
-}
-
-/// Downscales with a Catmull-Rom convolution (alpha-premultiplied for RGBA).
+/// Downscales RGBA8 with a Catmull-Rom convolution, premultiplying alpha when there is transparency.
 fn resize(
     resizer: &mut Resizer,
     pixels: &[u8],
     (width, height): (u32, u32),
     (tw, th): (u32, u32),
-    layout: Layout,
-) -> Result<Vec<u8>, MediaError> {
-    let pixel_type = match layout {
-        Layout::Luma => PixelType::U8,
-        Layout::Rgb => PixelType::U8x3,
-        Layout::Rgba => PixelType::U8x4,
-    };
-    let unexpected = |e: &dyn std::fmt::Display| MediaError::Unexpected(anyhow::anyhow!("resizing failed: {e}"));
-    let src = ImageRef::new(width, height, pixels, pixel_type).map_err(|e| unexpected(&e))?;
-    let mut dst = Image::new(tw, th, pixel_type);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(ResizeFilter::CatmullRom));
-    resizer.resize(&src, &mut dst, &options).map_err(|e| unexpected(&e))?;
-    Ok(dst.into_vec())
+    transparent: bool,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let src = TypedImageRef::<U8x4>::from_buffer(width, height, pixels)?;
+    let mut out = vec![0u8; tw as usize * th as usize * 4];
+    let mut dst = TypedImage::<U8x4>::from_buffer(tw, th, &mut out)?;
+    let options =
+        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(ResizeFilter::CatmullRom)).use_alpha(transparent);
+    resizer.resize_typed(&src, &mut dst, &options)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -98,6 +98,9 @@ CREATE TABLE reviews (
     UNIQUE (product_id, user_id)
 );
 CREATE INDEX reviews_status ON reviews (status, created_at);
+-- Ratings and review lists of a product (the UNIQUE index above leads with
+-- product_id too, but the planner must not prefer the status index).
+CREATE INDEX reviews_product ON reviews (product_id, status);
 
 CREATE TABLE wishlist_items (
     user_id    UUID NOT NULL,
