@@ -186,7 +186,7 @@ macro_rules! catalog_store_impl {
 
             async fn insert_product(&self, p: &Product, event: &Event) -> StoreResult<()> {
                 let mut tx = self.begin_write().await.map_err(err)?;
-                insert_product_row(&mut tx, p).await.map_err(err)?;
+                insert_products(&mut tx, &[p]).await.map_err(err)?;
                 catalog_event(&mut tx, event).await.map_err(err)?;
                 tx.commit().await.map_err(err)?;
                 self.events_written();
@@ -355,7 +355,7 @@ macro_rules! catalog_store_impl {
 
             async fn insert_variant(&self, v: &Variant, event: &Event) -> StoreResult<()> {
                 let mut tx = self.begin_write().await.map_err(err)?;
-                insert_variant_row(&mut tx, v).await.map_err(err)?;
+                insert_variants(&mut tx, &[v]).await.map_err(err)?;
                 touch_product(&mut tx, v.product_id, v.updated_at).await.map_err(err)?;
                 catalog_event(&mut tx, event).await.map_err(err)?;
                 tx.commit().await.map_err(err)?;
@@ -412,7 +412,7 @@ macro_rules! catalog_store_impl {
 
             async fn insert_image(&self, image: &Image, order: &[Uuid], event: &Event) -> StoreResult<()> {
                 let mut tx = self.begin_write().await.map_err(err)?;
-                insert_image_row(&mut tx, image).await.map_err(err)?;
+                insert_images(&mut tx, &[image]).await.map_err(err)?;
                 renumber(&mut tx, "product_images", order).await.map_err(err)?;
                 touch_product(&mut tx, image.product_id, event.occurred_at).await.map_err(err)?;
                 catalog_event(&mut tx, event).await.map_err(err)?;
@@ -468,7 +468,7 @@ macro_rules! catalog_store_impl {
 
             async fn insert_review(&self, review: &Review, event: &Event) -> StoreResult<()> {
                 let mut tx = self.begin_write().await.map_err(err)?;
-                insert_review_row(&mut tx, review).await.map_err(err)?;
+                insert_reviews(&mut tx, std::slice::from_ref(review)).await.map_err(err)?;
                 catalog_event(&mut tx, event).await.map_err(err)?;
                 tx.commit().await.map_err(err)?;
                 self.events_written();
@@ -640,90 +640,10 @@ macro_rules! catalog_store_impl {
             }
 
             async fn seed(&self, products: &[Product], reviews: &[Review]) -> StoreResult<()> {
-                // Multi-row inserts: one statement per few hundred rows, not one per row
-                // (a round trip per row makes 100,000 products take minutes on PostgreSQL).
-                const ROWS: usize = 400;
                 let mut tx = self.begin_write().await.map_err(err)?;
-                for chunk in products.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO products (id, slug, title, description, status, seller_id, category_id, attributes, \
-                         tags, options, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, p| {
-                        b.push_bind(p.id)
-                            .push_bind(p.slug.clone())
-                            .push_bind(p.title.clone())
-                            .push_bind(p.description.clone())
-                            .push_bind(p.status.as_str())
-                            .push_bind(p.seller_id)
-                            .push_bind(p.category_id)
-                            .push_bind(to_json(&p.attributes))
-                            .push_bind(to_json(&p.tags))
-                            .push_bind(to_json(&p.options))
-                            .push_bind(p.created_at)
-                            .push_bind(p.updated_at);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(err)?;
-                }
-                let variants: Vec<&Variant> = products.iter().flat_map(|p| &p.variants).collect();
-                for chunk in variants.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO variants (id, product_id, sku, options, price_amount, currency, compare_at_amount, \
-                         weight_grams, position, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, v| {
-                        b.push_bind(v.id)
-                            .push_bind(v.product_id)
-                            .push_bind(v.sku.clone())
-                            .push_bind(to_json(&v.options))
-                            .push_bind(v.price.amount)
-                            .push_bind(v.price.currency.as_str().to_owned())
-                            .push_bind(v.compare_at_price.map(|m| m.amount))
-                            .push_bind(v.weight_grams)
-                            .push_bind(v.position)
-                            .push_bind(v.created_at)
-                            .push_bind(v.updated_at);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(err)?;
-                }
-                let images: Vec<&Image> = products.iter().flat_map(|p| &p.images).collect();
-                for chunk in images.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO product_images (id, product_id, key, alt, width, height, renditions, position, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, i| {
-                        b.push_bind(i.id)
-                            .push_bind(i.product_id)
-                            .push_bind(i.key.clone())
-                            .push_bind(i.alt.clone())
-                            .push_bind(i.width as i32)
-                            .push_bind(i.height as i32)
-                            .push_bind(to_json(&i.renditions))
-                            .push_bind(i.position)
-                            .push_bind(i.created_at);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(err)?;
-                }
-                for chunk in reviews.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO reviews (id, product_id, user_id, author_name, rating, title, body, verified_purchase, \
-                         status, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.id)
-                            .push_bind(r.product_id)
-                            .push_bind(r.user_id)
-                            .push_bind(r.author_name.clone())
-                            .push_bind(i32::from(r.rating))
-                            .push_bind(r.title.clone())
-                            .push_bind(r.body.clone())
-                            .push_bind(r.verified_purchase)
-                            .push_bind(r.status.as_str())
-                            .push_bind(r.created_at)
-                            .push_bind(r.updated_at);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(err)?;
-                }
+                let products: Vec<&Product> = products.iter().collect();
+                insert_products(&mut tx, &products).await.map_err(err)?;
+                insert_reviews(&mut tx, reviews).await.map_err(err)?;
                 ::sqlx::query("UPDATE catalog_revision SET revision = revision + 1 WHERE id = 1")
                     .execute(&mut *tx)
                     .await
