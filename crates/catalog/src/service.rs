@@ -37,11 +37,26 @@ pub struct CatalogService {
     caches: Arc<Caches>,
 }
 
+/// Every invalidation bumps `generation`. A reader notes it before going to
+/// the store and fills the cache only if it has not moved, so a read that
+/// raced a write can never put the old row back after the write evicted it.
 #[derive(Default)]
 struct Caches {
+    generation: std::sync::atomic::AtomicU64,
     categories: RwLock<Option<Arc<Vec<Category>>>>,
     products: RwLock<HashMap<Uuid, Arc<Product>>>,
     slugs: RwLock<HashMap<String, Uuid>>,
+}
+
+impl Caches {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Called with the evicted cache's write lock held.
+    fn bump(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for CatalogService {
@@ -67,17 +82,17 @@ impl CatalogService {
     /// Forgets a cached product (called for every catalog event, so other
     /// nodes see changes made elsewhere).
     pub fn invalidate_product(&self, id: Uuid) {
-        if let Ok(mut products) = self.caches.products.write() {
+        if let (Ok(mut products), Ok(mut slugs)) = (self.caches.products.write(), self.caches.slugs.write()) {
             products.remove(&id);
-        }
-        if let Ok(mut slugs) = self.caches.slugs.write() {
             slugs.retain(|_, v| *v != id);
+            self.caches.bump();
         }
     }
 
     pub fn invalidate_categories(&self) {
         if let Ok(mut categories) = self.caches.categories.write() {
             *categories = None;
+            self.caches.bump();
         }
     }
 

@@ -79,6 +79,13 @@ impl Backend {
         }
     }
 
+    pub fn inventory(&self) -> Arc<dyn inventory::InventoryStore> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         match self {
             Backend::Sqlite(s) => Arc::new(s.clone()),

@@ -1,14 +1,15 @@
 //! Wiring: settings → stores → services → HTTP, plus the outbox relay.
 
 use crate::backend::Backend;
-use crate::settings::Settings;
+use crate::settings::{MediaStoreKind, Settings};
 use anyhow::Context as _;
 use base64::Engine as _;
-use catalog::{CatalogService, NoOrdersYet, UntrackedStock};
+use catalog::{CatalogService, NoOrdersYet};
 use identity::{HashParams, IdentityConfig, IdentityService};
+use inventory::InventoryService;
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
-use media::{ImagePolicy, LocalDirStore, ObjectStore};
+use media::{ImagePolicy, LocalDirStore, ObjectStore, S3Store};
 use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
 use rand::RngCore as _;
 use search::{CatalogFeed, SearchIndex};
@@ -28,6 +29,7 @@ pub struct Shop {
     pub backend: Backend,
     pub identity: IdentityService,
     pub catalog: CatalogService,
+    pub inventory: InventoryService,
     pub search: SearchIndex,
     pub feed: CatalogFeed,
     pub media: Arc<dyn ObjectStore>,
@@ -47,24 +49,41 @@ impl Shop {
         clock: SharedClock,
         outbox_waker: Option<Arc<Notify>>,
     ) -> anyhow::Result<Shop> {
+        // Before any HTTP client is built (image storage now; payments and OAuth later).
+        media::install_tls_provider();
         let mut backend = Backend::open(settings).await?;
         if let Some(waker) = outbox_waker {
             backend = backend.with_outbox_waker(waker);
         }
         let identity = identity_service(settings, &backend, clock.clone())?;
-        let catalog = CatalogService::new(backend.catalog(), clock, Arc::new(NoOrdersYet), Arc::new(UntrackedStock));
+        let inventory = InventoryService::new(backend.inventory(), clock.clone());
+        let stock = Arc::new(InventoryStock(inventory.clone()));
+        let catalog = CatalogService::new(backend.catalog(), clock, Arc::new(NoOrdersYet), stock);
         catalog.ensure_default_seller(&settings.shop_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = settings.search_dir.clone();
         let search = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
             .await?
             .with_context(|| format!("opening the search index in {}", settings.search_dir.display()))?;
         search.set_cache_capacity(settings.search_cache_entries);
-        let media: Arc<dyn ObjectStore> = Arc::new(
-            LocalDirStore::new(&settings.media_dir)
-                .with_context(|| format!("opening the image directory {}", settings.media_dir.display()))?,
-        );
+        let media: Arc<dyn ObjectStore> = match settings.media_store {
+            MediaStoreKind::Local => Arc::new(
+                LocalDirStore::new(&settings.media_dir)
+                    .with_context(|| format!("opening the image directory {}", settings.media_dir.display()))?,
+            ),
+            MediaStoreKind::S3 => Arc::new(S3Store::new(settings.s3.config()).context("EMPORIUM_S3_*")?),
+        };
         let feed = CatalogFeed::new(catalog.clone(), search.clone());
-        Ok(Shop { backend, identity, catalog, search, feed, media })
+        Ok(Shop { backend, identity, catalog, inventory, search, feed, media })
+    }
+}
+
+/// The catalog asks inventory what can be sold (its `StockLevels` port).
+struct InventoryStock(InventoryService);
+
+#[async_trait::async_trait]
+impl catalog::StockLevels for InventoryStock {
+    async fn available(&self, skus: &[String]) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+        self.0.available(skus).await.map_err(|e| anyhow::anyhow!(e))
     }
 }
 
@@ -143,6 +162,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let services = web::Services {
         identity: shop.identity.clone(),
         catalog: shop.catalog.clone(),
+        inventory: shop.inventory.clone(),
         search: shop.search.clone(),
         media: shop.media.clone(),
         image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),

@@ -58,6 +58,42 @@ pub struct Settings {
     pub search_dir: PathBuf,
     /// Search results kept in memory (0 turns the cache off).
     pub search_cache_entries: usize,
+    /// Where image bytes are stored: the local `media_dir` or an S3-compatible bucket.
+    pub media_store: MediaStoreKind,
+    /// The bucket when `media_store` is `s3`.
+    pub s3: S3Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaStoreKind {
+    Local,
+    S3,
+}
+
+/// `EMPORIUM_S3_*`: an S3-compatible bucket (AWS S3, R2, MinIO, Ceph, Garage…).
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Option<Secret>,
+    pub prefix: String,
+    pub virtual_hosted: bool,
+}
+
+impl S3Settings {
+    pub fn config(&self) -> media::S3Config {
+        media::S3Config {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            prefix: self.prefix.clone(),
+            virtual_hosted: self.virtual_hosted,
+        }
+    }
 }
 
 impl Settings {
@@ -85,6 +121,8 @@ impl Settings {
             media_dir: data_dir.join("media"),
             search_dir: data_dir.join("search"),
             search_cache_entries: 1024,
+            media_store: MediaStoreKind::Local,
+            s3: S3Settings { region: "us-east-1".to_owned(), ..S3Settings::default() },
         }
     }
 }
@@ -95,29 +133,6 @@ pub enum SettingsError {
     Invalid { source_name: String, value: String, reason: String },
     #[error("{path}: {message}")]
     File { path: String, message: String },
-}
-
-/// The keys of `emporium.toml`: the same names as the environment
-/// variables, lower-case and without the `EMPORIUM_` prefix.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    addr: Option<String>,
-    database_url: Option<String>,
-    jwt_secret: Option<String>,
-    access_token_ttl_secs: Option<u64>,
-    refresh_token_ttl_days: Option<u64>,
-    auth_rate_limit: Option<u32>,
-    cors_origins: Option<Vec<String>>,
-    body_limit_bytes: Option<usize>,
-    request_timeout_secs: Option<u64>,
-    trust_forwarded_for: Option<bool>,
-    log: Option<String>,
-    log_format: Option<String>,
-    argon2_memory_kib: Option<u32>,
-    argon2_iterations: Option<u32>,
-    argon2_parallelism: Option<u32>,
-    account_cache_ttl_ms: Option<u64>,
 }
 
 /// Every setting as `(key, value)` pairs from one layer, so the file and the
@@ -209,6 +224,22 @@ impl Settings {
                 "search_cache_entries" => {
                     self.search_cache_entries = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?
                 }
+                "media_store" => {
+                    self.media_store = match value.trim() {
+                        "local" => MediaStoreKind::Local,
+                        "s3" => MediaStoreKind::S3,
+                        _ => return Err(bad("expected local or s3")),
+                    }
+                }
+                "s3_endpoint" => self.s3.endpoint = value.trim().to_owned(),
+                "s3_bucket" => self.s3.bucket = value.trim().to_owned(),
+                "s3_region" => self.s3.region = value.trim().to_owned(),
+                "s3_access_key_id" => self.s3.access_key_id = value.trim().to_owned(),
+                "s3_secret_access_key" => {
+                    self.s3.secret_access_key = (!value.is_empty()).then(|| Secret(value.clone()));
+                }
+                "s3_prefix" => self.s3.prefix = value.trim().to_owned(),
+                "s3_virtual_hosted" => self.s3.virtual_hosted = boolean(&value).map_err(|r| bad(&r))?,
                 _ => {}
             }
         }
@@ -224,6 +255,28 @@ impl Settings {
                 value: "[redacted]".into(),
                 reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
             });
+        }
+        if self.media_store == MediaStoreKind::S3 {
+            let s3 = &self.s3;
+            let missing = [
+                ("EMPORIUM_S3_ENDPOINT", s3.endpoint.is_empty()),
+                ("EMPORIUM_S3_BUCKET", s3.bucket.is_empty()),
+                ("EMPORIUM_S3_REGION", s3.region.is_empty()),
+                ("EMPORIUM_S3_ACCESS_KEY_ID", s3.access_key_id.is_empty()),
+                ("EMPORIUM_S3_SECRET_ACCESS_KEY", s3.secret_access_key.is_none()),
+            ];
+            if let Some((name, _)) = missing.iter().find(|(_, missing)| *missing) {
+                return Err(SettingsError::Invalid {
+                    source_name: (*name).into(),
+                    value: String::new(),
+                    reason: "must be set when EMPORIUM_MEDIA_STORE is s3".into(),
+                });
+            }
+            s3.config().base_url().map_err(|e| SettingsError::Invalid {
+                source_name: "EMPORIUM_S3_*".into(),
+                value: String::new(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -251,6 +304,14 @@ const KEYS: &[&str] = &[
     "media_dir",
     "search_dir",
     "search_cache_entries",
+    "media_store",
+    "s3_endpoint",
+    "s3_bucket",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_prefix",
+    "s3_virtual_hosted",
 ];
 
 fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(value: &str, min: T, max: T) -> Result<T, String> {
@@ -268,37 +329,34 @@ fn boolean(value: &str) -> Result<bool, String> {
     }
 }
 
+/// Reads `emporium.toml`: every key must be one of [`KEYS`]; strings, numbers and booleans are taken
+/// as written, arrays of strings are joined with commas (as in the environment).
 fn read_file(path: &Path) -> Result<Layer, SettingsError> {
+    let file_error = |message: String| SettingsError::File { path: path.display().to_string(), message };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(SettingsError::File { path: path.display().to_string(), message: e.to_string() }),
+        Err(e) => return Err(file_error(e.to_string())),
     };
-    let file: FileSettings = toml::from_str(&text)
-        .map_err(|e| SettingsError::File { path: path.display().to_string(), message: e.to_string() })?;
-    let origin = |key: &str| format!("{} key `{key}`", path.display());
+    let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
     let mut layer = Layer::new();
-    let mut push = |key: &str, value: Option<String>| {
-        if let Some(v) = value {
-            layer.push((key.to_owned(), v, origin(key)));
+    for (key, value) in table {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(file_error(format!("unknown key `{key}`")));
         }
-    };
-    push("addr", file.addr);
-    push("database_url", file.database_url);
-    push("jwt_secret", file.jwt_secret);
-    push("access_token_ttl_secs", file.access_token_ttl_secs.map(|v| v.to_string()));
-    push("refresh_token_ttl_days", file.refresh_token_ttl_days.map(|v| v.to_string()));
-    push("auth_rate_limit", file.auth_rate_limit.map(|v| v.to_string()));
-    push("cors_origins", file.cors_origins.map(|v| v.join(",")));
-    push("body_limit_bytes", file.body_limit_bytes.map(|v| v.to_string()));
-    push("request_timeout_secs", file.request_timeout_secs.map(|v| v.to_string()));
-    push("trust_forwarded_for", file.trust_forwarded_for.map(|v| v.to_string()));
-    push("log", file.log);
-    push("log_format", file.log_format);
-    push("argon2_memory_kib", file.argon2_memory_kib.map(|v| v.to_string()));
-    push("argon2_iterations", file.argon2_iterations.map(|v| v.to_string()));
-    push("argon2_parallelism", file.argon2_parallelism.map(|v| v.to_string()));
-    push("account_cache_ttl_ms", file.account_cache_ttl_ms.map(|v| v.to_string()));
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => {
+                let strings: Option<Vec<String>> = items.into_iter().map(|v| v.as_str().map(str::to_owned)).collect();
+                strings.ok_or_else(|| file_error(format!("`{key}` must be a list of strings")))?.join(",")
+            }
+            _ => return Err(file_error(format!("`{key}` must be a string, number, boolean or list of strings"))),
+        };
+        layer.push((key.clone(), value, format!("{} key `{key}`", path.display())));
+    }
     Ok(layer)
 }
 
@@ -334,6 +392,42 @@ mod tests {
         std::fs::write(dir.path().join(FILE_NAME), "colour = \"blue\"\n").expect("write");
         let err = Settings::load(dir.path().to_owned(), &[]).expect_err("unknown key");
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn every_key_is_accepted_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = "shop_name = \"Corner Shop\"\nimage_max_bytes = 2048\ncors_origins = [\"https://a.example\", \"https://b.example\"]\n\
+                    media_store = \"s3\"\ns3_endpoint = \"https://s3.example.com\"\ns3_bucket = \"shop\"\n\
+                    s3_access_key_id = \"AK\"\ns3_secret_access_key = \"SK\"\ns3_virtual_hosted = true\n";
+        std::fs::write(dir.path().join(FILE_NAME), file).expect("write");
+        let s = Settings::load(dir.path().to_owned(), &[]).expect("load");
+        assert_eq!(s.shop_name, "Corner Shop");
+        assert_eq!(s.image_max_bytes, 2048);
+        assert_eq!(s.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.media_store, MediaStoreKind::S3);
+        assert_eq!((s.s3.bucket.as_str(), s.s3.region.as_str(), s.s3.virtual_hosted), ("shop", "us-east-1", true));
+    }
+
+    #[test]
+    fn s3_needs_its_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_MEDIA_STORE", "s3")])).expect_err("missing");
+        assert!(err.to_string().starts_with("EMPORIUM_S3_ENDPOINT"), "{err}");
+        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_MEDIA_STORE", "ftp")])).expect_err("bad");
+        assert!(err.to_string().contains("expected local or s3"), "{err}");
+        let err = Settings::load(
+            dir.path().to_owned(),
+            &env(&[
+                ("EMPORIUM_MEDIA_STORE", "s3"),
+                ("EMPORIUM_S3_ENDPOINT", "http://127.0.0.1:9000"),
+                ("EMPORIUM_S3_BUCKET", "Not_A_Bucket"),
+                ("EMPORIUM_S3_ACCESS_KEY_ID", "AK"),
+                ("EMPORIUM_S3_SECRET_ACCESS_KEY", "very-secret"),
+            ]),
+        )
+        .expect_err("bad bucket");
+        assert!(err.to_string().contains("Not_A_Bucket") && !err.to_string().contains("very-secret"), "{err}");
     }
 
     #[test]

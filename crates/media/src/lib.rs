@@ -5,7 +5,8 @@
 //!   thumbnails ([`ProcessedImage`]), or refuses it with a [`MediaError`] the web layer can map to a
 //!   4xx answer. It is blocking and CPU-bound: call it inside `tokio::task::spawn_blocking`.
 //! * [`ObjectStore`] is where the renditions go; [`LocalDirStore`] (a sharded local directory) is the
-//!   embedded default and [`MemoryStore`] serves tests.
+//!   embedded default, [`S3Store`] an S3-compatible bucket chosen by settings, and [`MemoryStore`]
+//!   serves tests.
 //! * [`draw_demo_image`] draws believable product-photo-like JPEGs locally and deterministically, so
 //!   a demo catalogue needs no downloads and no image assets in the repository.
 //!
@@ -42,6 +43,7 @@
 mod codec;
 mod demo;
 mod process;
+pub mod s3;
 mod sniff;
 mod store;
 
@@ -50,7 +52,15 @@ pub use process::{
     ImagePolicy, MediaError, ProcessedImage, Rendition, THUMB_JPEG_QUALITY, ThumbSpec, content_hash, fit_within,
     process_upload,
 };
+pub use s3::{S3Config, S3Store};
 pub use sniff::{ImageFormat, sniff};
 pub use store::{
     InvalidKey, LocalDirStore, MAX_KEY_LEN, MemoryStore, ObjectStore, StoredObject, content_type_for_key, validate_key,
 };
+
+/// Makes ring the process-wide rustls crypto provider (reqwest is built without one, since the
+/// default, aws-lc, is a C build). Call before building an HTTP client; later calls do nothing.
+pub fn install_tls_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

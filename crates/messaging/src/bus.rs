@@ -10,6 +10,18 @@ pub trait Bus: Send + Sync + 'static {
     /// Ok means every interested consumer has handled the event (in-process)
     /// or the broker has confirmed it (brokers).
     async fn publish(&self, event: &Event) -> anyhow::Result<()>;
+
+    /// Publishes `events` in order and says how many, from the start, were
+    /// delivered, with the error that stopped it if any. A bus that can hand
+    /// a consumer several events at once (the in-process bus) overrides this.
+    async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
+        for (i, event) in events.iter().enumerate() {
+            if let Err(e) = self.publish(event).await {
+                return (i, Some(e));
+            }
+        }
+        (events.len(), None)
+    }
 }
 
 #[async_trait]
@@ -18,6 +30,18 @@ pub trait Consumer: Send + Sync + 'static {
     fn name(&self) -> &str;
     fn wants(&self, topic: &str) -> bool;
     async fn handle(&self, event: &Event) -> anyhow::Result<()>;
+
+    /// Handles several events, in order, as one unit of work (the search
+    /// index commits once for a batch). Ok means all were handled; on Err the
+    /// bus retries them one by one to find the event that fails, so an
+    /// implementation must tolerate seeing events again (consumers are
+    /// idempotent anyway: delivery is at least once).
+    async fn handle_batch(&self, events: &[&Event]) -> anyhow::Result<()> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Delivers events to consumers registered in this process, deduplicating
@@ -50,8 +74,66 @@ impl InProcessBus {
     }
 }
 
+impl InProcessBus {
+    /// Delivers `events` to one consumer: those it wants and has not yet
+    /// processed go to it as one batch; if the batch fails they are retried
+    /// one by one. Returns how many events, from the start, it has handled.
+    async fn deliver(&self, consumer: &Arc<dyn Consumer>, events: &[Event]) -> (usize, Option<anyhow::Error>) {
+        let mut todo = Vec::new();
+        for event in events {
+            if !consumer.wants(&event.topic) {
+                continue;
+            }
+            match self.store.is_processed(consumer.name(), event.id).await {
+                Ok(true) => {
+                    tracing::debug!(consumer = consumer.name(), event_id = %event.id, "duplicate delivery skipped")
+                }
+                Ok(false) => todo.push(event),
+                Err(e) => return (0, Some(e)),
+            }
+        }
+        if todo.is_empty() {
+            return (events.len(), None);
+        }
+        if todo.len() > 1 && consumer.handle_batch(&todo).await.is_ok() {
+            for event in &todo {
+                if let Err(e) = self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await {
+                    return (0, Some(e));
+                }
+            }
+            return (events.len(), None);
+        }
+        // One at a time: the batch failed (or was a single event).
+        for event in todo {
+            let done = match consumer.handle(event).await {
+                Ok(()) => self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await,
+                Err(e) => Err(e.context(format!("consumer {} failed on {}", consumer.name(), event.topic))),
+            };
+            if let Err(e) = done {
+                let position = events.iter().position(|e| e.id == event.id).unwrap_or(0);
+                return (position, Some(e));
+            }
+        }
+        (events.len(), None)
+    }
+}
+
 #[async_trait]
 impl Bus for InProcessBus {
+    async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
+        let consumers: Vec<Arc<dyn Consumer>> = self.consumers.read().map(|cs| cs.clone()).unwrap_or_default();
+        // Each consumer goes as far as it can; the batch is delivered up to
+        // the slowest one, whose error is the one reported.
+        let mut result = (events.len(), None);
+        for consumer in &consumers {
+            let (n, error) = self.deliver(consumer, events).await;
+            if n < result.0 {
+                result = (n, error);
+            }
+        }
+        result
+    }
+
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
         for consumer in self.interested(&event.topic) {
             if self.store.is_processed(consumer.name(), event.id).await? {

@@ -86,17 +86,12 @@ impl Relay {
     /// published.
     pub async fn drain_once(&self) -> anyhow::Result<usize> {
         let events = self.store.pending_events(BATCH).await?;
-        let mut published = Vec::with_capacity(events.len());
-        for event in &events {
-            match self.bus.publish(event).await {
-                Ok(()) => published.push(event.id),
-                Err(e) => {
-                    let message = format!("{e:#}");
-                    tracing::warn!(event_id = %event.id, topic = event.topic, error = message, "event delivery failed; will retry");
-                    self.store.record_failure(event.id, &message).await?;
-                    break;
-                }
-            }
+        let (delivered, error) = self.bus.publish_batch(&events).await;
+        let published: Vec<_> = events.iter().take(delivered).map(|e| e.id).collect();
+        if let (Some(e), Some(event)) = (error, events.get(delivered)) {
+            let message = format!("{e:#}");
+            tracing::warn!(event_id = %event.id, topic = event.topic, error = message, "event delivery failed; will retry");
+            self.store.record_failure(event.id, &message).await?;
         }
         if !published.is_empty() {
             self.store.mark_published(&published, self.clock.now()).await?;

@@ -34,6 +34,7 @@ use crate::query::NormQuery;
 use crate::schema::id_key;
 use crate::table::{SegmentTable, bucket_of};
 use crate::types::Sort;
+use crate::words::Matches;
 
 /// A segment's decoded table together with the alive documents of the searched index state.
 #[derive(Clone)]
@@ -51,8 +52,8 @@ pub(crate) struct OnePassCollector<'a, T: TableSource> {
     pub q: Arc<NormQuery>,
     pub tables: &'a T,
     pub id_field: Field,
-    /// Whether the text query's scores are needed (the query has text).
-    pub scoring: bool,
+    /// The documents the text matches, with scores (`None` for match-all queries).
+    pub text: Option<Arc<Matches>>,
 }
 
 /// A ranked hit candidate. Ordered so that `Less` = better (a max-heap's top is the worst kept).
@@ -396,13 +397,14 @@ impl<T: TableSource> Collector for OnePassCollector<'_, T> {
             q: Arc::clone(&self.q),
             seg_ord,
             exclude,
-            scoring: self.scoring,
+            scoring: self.text.is_some(),
             scores: Vec::new(),
         })
     }
 
     fn requires_scoring(&self) -> bool {
-        self.scoring
+        // Text scores come with `text`; the query the collector runs under is match-all.
+        false
     }
 
     fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<Vec<SegmentFruit>> {
@@ -411,7 +413,7 @@ impl<T: TableSource> Collector for OnePassCollector<'_, T> {
 
     fn collect_segment(
         &self,
-        weight: &dyn Weight,
+        _weight: &dyn Weight,
         seg_ord: u32,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentFruit> {
@@ -421,22 +423,12 @@ impl<T: TableSource> Collector for OnePassCollector<'_, T> {
             seg.matched = (*seg.view.alive).clone();
         } else {
             let alive = &*seg.view.alive;
-            let (matched, scores) = (&mut seg.matched, &mut seg.scores);
-            if self.scoring {
-                weight.for_each(reader, &mut |doc, score| {
-                    if alive.contains(doc) {
-                        matched.insert(doc);
-                        scores.push((doc, score));
-                    }
-                })?;
-            } else {
-                weight.for_each_no_score(reader, &mut |docs| {
-                    for &doc in docs {
-                        if alive.contains(doc) {
-                            matched.insert(doc);
-                        }
-                    }
-                })?;
+            let docs = self.text.as_ref().and_then(|t| t.per_segment.get(&reader.segment_id()));
+            for &(doc, score) in docs.map(Vec::as_slice).unwrap_or_default() {
+                if alive.contains(doc) {
+                    seg.matched.insert(doc);
+                    seg.scores.push((doc, score));
+                }
             }
         }
         Ok(seg.harvest())

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::index::SegmentId;
 use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
+use tantivy::query::{AllQuery, EnableScoring, Query as _};
 use tantivy::schema::Value;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, SegmentReader, TantivyDocument,
@@ -22,10 +23,11 @@ use uuid::Uuid;
 use crate::bits::DocBits;
 use crate::cache::ResultCache;
 use crate::collector::{Candidate, OnePassCollector, SegmentFruit, SegmentView, TableSource};
-use crate::query::{NormQuery, text_query};
+use crate::query::{NormQuery, word_query};
 use crate::schema::{Fields, SCHEMA_VERSION, build_schema, id_key, register_analyzer, to_document};
 use crate::table::SegmentTable;
 use crate::types::{Facets, Hit, PriceBucket, SearchDoc, SearchQuery, SearchResults};
+use crate::words::{Matches, WordCache};
 
 /// Default number of cached result sets.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1_024;
@@ -75,6 +77,7 @@ struct State {
     views: HashMap<SegmentId, SegmentView>,
     fingerprint: Option<String>,
     cache: ResultCache,
+    words: WordCache,
 }
 
 impl TableSource for State {
@@ -241,7 +244,7 @@ fn new_state(reader: &IndexReader, old: Option<&State>, fingerprint: Option<Stri
         table_bytes = views.values().map(|v| v.table.heap_bytes()).sum::<usize>(),
         "search index state published"
     );
-    Ok(State { searcher, views, fingerprint, cache: ResultCache::default() })
+    Ok(State { searcher, views, fingerprint, cache: ResultCache::default(), words: WordCache::default() })
 }
 
 /// Opens the index found in `dir`; `Ok(None)` when there is none.
@@ -443,16 +446,51 @@ impl SearchIndex {
         Ok(results)
     }
 
+    /// The cached answer to `q`, if there is one (cheap: never runs the query).
+    pub fn cached(&self, q: &SearchQuery) -> Option<Arc<SearchResults>> {
+        let nq = NormQuery::new(q).ok()?;
+        let capacity = self.inner.cache_capacity.load(AtomicOrdering::Relaxed);
+        self.inner.state().cache.get(&nq, capacity)
+    }
+
     fn id_term(&self, id: &Uuid) -> Term {
         Term::from_field_text(self.inner.fields.id, &id_key(id))
     }
 
+    /// The documents matching every word, scores added (each word's matches come from the word cache).
+    fn text_matches(&self, state: &State, words: &[String]) -> anyhow::Result<Arc<Matches>> {
+        let mut all: Option<Arc<Matches>> = None;
+        for (i, word) in words.iter().enumerate() {
+            let matches = self.word_matches(state, word, i + 1 == words.len())?;
+            all = Some(match all {
+                None => matches,
+                Some(so_far) => Arc::new(so_far.intersect(&matches)),
+            });
+        }
+        Ok(all.unwrap_or_default())
+    }
+
+    fn word_matches(&self, state: &State, word: &str, last: bool) -> anyhow::Result<Arc<Matches>> {
+        state.words.get_or_compute(word, last, || {
+            let query = word_query(&self.inner.fields, word, last)?;
+            let weight = query.weight(EnableScoring::enabled_from_searcher(&state.searcher))?;
+            let mut matches = Matches::default();
+            for reader in state.searcher.segment_readers() {
+                let mut docs = Vec::new();
+                weight.for_each(reader, &mut |doc, score| docs.push((doc, score)))?;
+                docs.sort_unstable_by_key(|(doc, _)| *doc);
+                matches.per_segment.insert(reader.segment_id(), docs);
+            }
+            Ok(matches)
+        })
+    }
+
     fn execute(&self, state: &State, nq: &Arc<NormQuery>) -> anyhow::Result<SearchResults> {
         let fields = &self.inner.fields;
-        let query = text_query(fields, &nq.words)?;
-        let collector =
-            OnePassCollector { q: Arc::clone(nq), tables: state, id_field: fields.id, scoring: !nq.match_all() };
-        let fruits = state.searcher.search(&*query, &collector)?;
+        let text = if nq.match_all() { None } else { Some(self.text_matches(state, &nq.words)?) };
+        let collector = OnePassCollector { q: Arc::clone(nq), tables: state, id_field: fields.id, text };
+        // The collector takes the text's matches from `text`; the query only drives it over every segment.
+        let fruits = state.searcher.search(&AllQuery, &collector)?;
 
         let total = fruits.iter().map(|f| f.total).sum();
         let mut top: Vec<Candidate> = fruits.iter().flat_map(|f| f.top.iter().copied()).collect();

@@ -14,9 +14,14 @@
 //!   non-alphanumerics. Every query word must match, exactly (BM25), as a prefix (last word, for
 //!   type-ahead) or within Levenshtein distance 1 (4–7 chars) / 2 (≥ 8 chars); prefix and fuzzy
 //!   matches add only a small constant so exact matches rank first.
-//! - **One pass.** Filters, facet counts, `total` and the top-k page come from a single pass of the
-//!   text query over each segment (no pass at all for match-all queries) inside a custom tantivy
-//!   `Collector`; it never runs one query per facet. Per-document values live in fast fields
+//! - **Word cache.** Each query word's matches (documents with scores, per segment) are computed
+//!   once per index state and kept in a bounded cache (about 32 MB); a text query is the
+//!   intersection of its words' matches, scores added. Expanding a word (automaton and prefix walks
+//!   over three term dictionaries, nine posting lists merged and scored) is the costly part of a
+//!   text search, and words repeat across queries far more than whole queries do.
+//! - **One pass.** Filters, facet counts, `total` and the top-k page come from a single pass over
+//!   the text's matches in each segment (no pass at all for match-all queries) inside a custom
+//!   tantivy `Collector`; it never runs one query per facet. Per-document values live in fast fields
 //!   (columnar storage), decoded once per immutable segment into a "doc table": sort-key columns,
 //!   one document set per category, seller and option value (a bitset, or a posting list when that
 //!   is smaller), a price-sorted (price, doc) list, and the documents pre-sorted by each static
@@ -58,6 +63,7 @@ mod query;
 mod schema;
 mod table;
 mod types;
+mod words;
 
 pub use feed::CatalogFeed;
 pub use index::{DEFAULT_CACHE_CAPACITY, SearchIndex};

@@ -1,12 +1,12 @@
-//! Query normalisation (also the result-cache key) and the full-text query.
+//! Query normalisation (also the result-cache key) and the full-text query of one word.
 
 use std::sync::Arc;
 
 use anyhow::bail;
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, AutomatonWeight, BooleanQuery, BoostQuery, DfaWrapper, EnableScoring, FuzzyTermQuery, Occur,
-    PhrasePrefixQuery, Query, TermQuery, Weight,
+    AutomatonWeight, BooleanQuery, BoostQuery, DfaWrapper, EnableScoring, FuzzyTermQuery, Occur, PhrasePrefixQuery,
+    Query, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use uuid::Uuid;
@@ -144,48 +144,36 @@ impl Query for SharedFuzzyQuery {
     }
 }
 
-/// The full-text query: every word must match (AND); a word matches exactly, as a prefix (last
-/// word only, ≥ 2 chars) or within the fuzzy distance, in title (boost 3), tags (2) or
-/// description (1). Exact matches are BM25-scored; prefix and fuzzy matches add a small constant.
-pub(crate) fn text_query(fields: &Fields, words: &[String]) -> anyhow::Result<Box<dyn Query>> {
-    if words.is_empty() {
-        return Ok(Box::new(AllQuery));
-    }
-    let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(words.len());
-    for (i, word) in words.iter().enumerate() {
-        let last = i + 1 == words.len();
-        let chars = word.chars().count();
-        let distance = fuzzy_distance(chars);
-        let dfa = if distance > 0 {
-            let probe = Term::from_field_text(fields.title, word);
-            Some(Arc::new(FuzzyTermQuery::new(probe, distance, true).automaton()?))
-        } else {
-            None
-        };
-        let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, boost) in fields.text_fields() {
-            let term = Term::from_field_text(field, word);
-            let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-            shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
-            if last && chars >= 2 {
-                // A single-term phrase prefix is a term-range scan: every term starting with `word`.
-                let mut prefix = PhrasePrefixQuery::new(vec![term]);
-                prefix.set_max_expansions(u32::MAX);
-                shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), boost * PREFIX_SCORE))));
-            }
-            if let Some(dfa) = &dfa {
-                let fuzzy = SharedFuzzyQuery { field, dfa: Arc::clone(dfa) };
-                shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost * FUZZY_SCORE))));
-            }
+/// The query for one word of the full-text query: the word matches exactly, as a prefix (`last`
+/// word only, ≥ 2 chars) or within the fuzzy distance, in title (boost 3), tags (2) or description
+/// (1). Exact matches are BM25-scored; prefix and fuzzy matches add a small constant. A document
+/// matches the whole text when it matches every word; its score is the sum of the words' scores.
+pub(crate) fn word_query(fields: &Fields, word: &str, last: bool) -> anyhow::Result<Box<dyn Query>> {
+    let chars = word.chars().count();
+    let distance = fuzzy_distance(chars);
+    let dfa = if distance > 0 {
+        let probe = Term::from_field_text(fields.title, word);
+        Some(Arc::new(FuzzyTermQuery::new(probe, distance, true).automaton()?))
+    } else {
+        None
+    };
+    let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for (field, boost) in fields.text_fields() {
+        let term = Term::from_field_text(field, word);
+        let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+        shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
+        if last && chars >= 2 {
+            // A single-term phrase prefix is a term-range scan: every term starting with `word`.
+            let mut prefix = PhrasePrefixQuery::new(vec![term]);
+            prefix.set_max_expansions(u32::MAX);
+            shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), boost * PREFIX_SCORE))));
         }
-        musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
+        if let Some(dfa) = &dfa {
+            let fuzzy = SharedFuzzyQuery { field, dfa: Arc::clone(dfa) };
+            shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost * FUZZY_SCORE))));
+        }
     }
-    if musts.len() == 1
-        && let Some((_, q)) = musts.pop()
-    {
-        return Ok(q);
-    }
-    Ok(Box::new(BooleanQuery::new(musts)))
+    Ok(Box::new(BooleanQuery::new(shoulds)))
 }
 
 #[cfg(test)]

@@ -41,4 +41,5 @@ impl PostgresStore {
 store_sql::impl_store_plumbing!(PostgresStore, PgPool);
 store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);
-store_sql::impl_catalog_store!(PostgresStore, Postgres);
+store_sql::impl_catalog_store!(PostgresStore, Postgres, bulk = unnest);
+store_sql::impl_inventory_store!(PostgresStore, Postgres);

@@ -5,6 +5,13 @@
 #[macro_export]
 macro_rules! impl_catalog_store {
     ($store:ty, $db:ty) => {
+        $crate::impl_catalog_store!(@impl $store, $db, catalog_bulk_values);
+    };
+    // PostgreSQL: bulk inserts bind one array per column (`UNNEST`).
+    ($store:ty, $db:ty, bulk = unnest) => {
+        $crate::impl_catalog_store!(@impl $store, $db, catalog_bulk_unnest);
+    };
+    (@impl $store:ty, $db:ty, $bulk:ident) => {
         mod catalog_store {
             use super::*;
             use ::catalog::{
@@ -223,107 +230,7 @@ macro_rules! impl_catalog_store {
                 Ok(())
             }
 
-            /// Rows per multi-row `INSERT`: one statement per few hundred rows, not one
-            /// per row (a round trip per row makes bulk loads crawl on PostgreSQL).
-            const ROWS: usize = 400;
-
-            async fn insert_variants(tx: &mut Tx, variants: &[&Variant]) -> Result<(), ::sqlx::Error> {
-                for chunk in variants.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO variants (id, product_id, sku, options, price_amount, currency, compare_at_amount, \
-                         weight_grams, position, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, v| {
-                        b.push_bind(v.id)
-                            .push_bind(v.product_id)
-                            .push_bind(v.sku.clone())
-                            .push_bind(to_json(&v.options))
-                            .push_bind(v.price.amount)
-                            .push_bind(v.price.currency.as_str().to_owned())
-                            .push_bind(v.compare_at_price.map(|m| m.amount))
-                            .push_bind(v.weight_grams)
-                            .push_bind(v.position)
-                            .push_bind(v.created_at)
-                            .push_bind(v.updated_at);
-                    });
-                    q.build().execute(&mut **tx).await?;
-                }
-                Ok(())
-            }
-
-            /// Inserts the products with their variants and images.
-            async fn insert_products(tx: &mut Tx, products: &[&Product]) -> Result<(), ::sqlx::Error> {
-                for chunk in products.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO products (id, slug, title, description, status, seller_id, category_id, attributes, \
-                         tags, options, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, p| {
-                        b.push_bind(p.id)
-                            .push_bind(p.slug.clone())
-                            .push_bind(p.title.clone())
-                            .push_bind(p.description.clone())
-                            .push_bind(p.status.as_str())
-                            .push_bind(p.seller_id)
-                            .push_bind(p.category_id)
-                            .push_bind(to_json(&p.attributes))
-                            .push_bind(to_json(&p.tags))
-                            .push_bind(to_json(&p.options))
-                            .push_bind(p.created_at)
-                            .push_bind(p.updated_at);
-                    });
-                    q.build().execute(&mut **tx).await?;
-                }
-                let variants: Vec<&Variant> = products.iter().flat_map(|p| &p.variants).collect();
-                insert_variants(tx, &variants).await?;
-                let images: Vec<&Image> = products.iter().flat_map(|p| &p.images).collect();
-                insert_images(tx, &images).await
-            }
-
-            async fn insert_images(tx: &mut Tx, images: &[&Image]) -> Result<(), ::sqlx::Error> {
-                for chunk in images.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO product_images (id, product_id, key, alt, width, height, renditions, position, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, i| {
-                        b.push_bind(i.id)
-                            .push_bind(i.product_id)
-                            .push_bind(i.key.clone())
-                            .push_bind(i.alt.clone())
-                            .push_bind(i.width as i32)
-                            .push_bind(i.height as i32)
-                            .push_bind(to_json(&i.renditions))
-                            .push_bind(i.position)
-                            .push_bind(i.created_at);
-                    });
-                    q.build().execute(&mut **tx).await?;
-                }
-                Ok(())
-            }
-
-            async fn insert_reviews(tx: &mut Tx, reviews: &[Review]) -> Result<(), ::sqlx::Error> {
-                for chunk in reviews.chunks(ROWS) {
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO reviews (id, product_id, user_id, author_name, rating, title, body, verified_purchase, \
-                         status, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.id)
-                            .push_bind(r.product_id)
-                            .push_bind(r.user_id)
-                            .push_bind(r.author_name.clone())
-                            .push_bind(i32::from(r.rating))
-                            .push_bind(r.title.clone())
-                            .push_bind(r.body.clone())
-                            .push_bind(r.verified_purchase)
-                            .push_bind(r.status.as_str())
-                            .push_bind(r.created_at)
-                            .push_bind(r.updated_at);
-                    });
-                    q.build().execute(&mut **tx).await?;
-                }
-                Ok(())
-            }
+            $crate::$bulk!($db);
 
             /// Fills in variants, images and ratings for product rows, a chunk of ids per query.
             async fn complete(pool: &::sqlx::Pool<$db>, mut products: Vec<Product>) -> Result<Vec<Product>, ::sqlx::Error> {
@@ -384,6 +291,236 @@ macro_rules! impl_catalog_store {
             }
 
             $crate::catalog_store_impl!($store, $db);
+        }
+    };
+}
+
+/// The bulk inserts of `impl_catalog_store!` as multi-row `INSERT … VALUES`
+/// (SQLite, which has no arrays): one statement per few hundred rows.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! catalog_bulk_values {
+    ($db:ty) => {
+        /// Rows per multi-row `INSERT`: one statement per few hundred rows, not one
+        /// per row (a round trip per row makes bulk loads crawl).
+        const ROWS: usize = 400;
+
+        async fn insert_variants(tx: &mut Tx, variants: &[&Variant]) -> Result<(), ::sqlx::Error> {
+            for chunk in variants.chunks(ROWS) {
+                let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO variants (id, product_id, sku, options, price_amount, currency, compare_at_amount, \
+                     weight_grams, position, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, v| {
+                    b.push_bind(v.id)
+                        .push_bind(v.product_id)
+                        .push_bind(v.sku.clone())
+                        .push_bind(to_json(&v.options))
+                        .push_bind(v.price.amount)
+                        .push_bind(v.price.currency.as_str().to_owned())
+                        .push_bind(v.compare_at_price.map(|m| m.amount))
+                        .push_bind(v.weight_grams)
+                        .push_bind(v.position)
+                        .push_bind(v.created_at)
+                        .push_bind(v.updated_at);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Inserts the products with their variants and images.
+        async fn insert_products(tx: &mut Tx, products: &[&Product]) -> Result<(), ::sqlx::Error> {
+            for chunk in products.chunks(ROWS) {
+                let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO products (id, slug, title, description, status, seller_id, category_id, attributes, \
+                     tags, options, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, p| {
+                    b.push_bind(p.id)
+                        .push_bind(p.slug.clone())
+                        .push_bind(p.title.clone())
+                        .push_bind(p.description.clone())
+                        .push_bind(p.status.as_str())
+                        .push_bind(p.seller_id)
+                        .push_bind(p.category_id)
+                        .push_bind(to_json(&p.attributes))
+                        .push_bind(to_json(&p.tags))
+                        .push_bind(to_json(&p.options))
+                        .push_bind(p.created_at)
+                        .push_bind(p.updated_at);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            let variants: Vec<&Variant> = products.iter().flat_map(|p| &p.variants).collect();
+            insert_variants(tx, &variants).await?;
+            let images: Vec<&Image> = products.iter().flat_map(|p| &p.images).collect();
+            insert_images(tx, &images).await
+        }
+
+        async fn insert_images(tx: &mut Tx, images: &[&Image]) -> Result<(), ::sqlx::Error> {
+            for chunk in images.chunks(ROWS) {
+                let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO product_images (id, product_id, key, alt, width, height, renditions, position, created_at) ",
+                );
+                q.push_values(chunk, |mut b, i| {
+                    b.push_bind(i.id)
+                        .push_bind(i.product_id)
+                        .push_bind(i.key.clone())
+                        .push_bind(i.alt.clone())
+                        .push_bind(i.width as i32)
+                        .push_bind(i.height as i32)
+                        .push_bind(to_json(&i.renditions))
+                        .push_bind(i.position)
+                        .push_bind(i.created_at);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_reviews(tx: &mut Tx, reviews: &[Review]) -> Result<(), ::sqlx::Error> {
+            for chunk in reviews.chunks(ROWS) {
+                let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO reviews (id, product_id, user_id, author_name, rating, title, body, verified_purchase, \
+                     status, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.product_id)
+                        .push_bind(r.user_id)
+                        .push_bind(r.author_name.clone())
+                        .push_bind(i32::from(r.rating))
+                        .push_bind(r.title.clone())
+                        .push_bind(r.body.clone())
+                        .push_bind(r.verified_purchase)
+                        .push_bind(r.status.as_str())
+                        .push_bind(r.created_at)
+                        .push_bind(r.updated_at);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+/// The bulk inserts of `impl_catalog_store!` for PostgreSQL: one statement per
+/// table per chunk of thousands of rows, each column bound as one array and
+/// turned back into rows by `UNNEST` (a few parameters instead of thousands,
+/// so there is little to parse, plan or send).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! catalog_bulk_unnest {
+    ($db:ty) => {
+        /// Rows per statement.
+        const ROWS: usize = 5_000;
+
+        fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+            rows.iter().map(f).collect()
+        }
+
+        async fn insert_variants(tx: &mut Tx, variants: &[&Variant]) -> Result<(), ::sqlx::Error> {
+            for chunk in variants.chunks(ROWS) {
+                ::sqlx::query(
+                    "INSERT INTO variants (id, product_id, sku, options, price_amount, currency, compare_at_amount, \
+                     weight_grams, position, created_at, updated_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+                     $7::int8[], $8::int4[], $9::int4[], $10::timestamptz[], $11::timestamptz[])",
+                )
+                .bind(col(chunk, |v| v.id))
+                .bind(col(chunk, |v| v.product_id))
+                .bind(col(chunk, |v| v.sku.clone()))
+                .bind(col(chunk, |v| to_json(&v.options)))
+                .bind(col(chunk, |v| v.price.amount))
+                .bind(col(chunk, |v| v.price.currency.as_str().to_owned()))
+                .bind(col(chunk, |v| v.compare_at_price.map(|m| m.amount)))
+                .bind(col(chunk, |v| v.weight_grams))
+                .bind(col(chunk, |v| v.position))
+                .bind(col(chunk, |v| v.created_at))
+                .bind(col(chunk, |v| v.updated_at))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Inserts the products with their variants and images.
+        async fn insert_products(tx: &mut Tx, products: &[&Product]) -> Result<(), ::sqlx::Error> {
+            for chunk in products.chunks(ROWS) {
+                ::sqlx::query(
+                    "INSERT INTO products (id, slug, title, description, status, seller_id, category_id, attributes, \
+                     tags, options, created_at, updated_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], \
+                     $7::uuid[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])",
+                )
+                .bind(col(chunk, |p| p.id))
+                .bind(col(chunk, |p| p.slug.clone()))
+                .bind(col(chunk, |p| p.title.clone()))
+                .bind(col(chunk, |p| p.description.clone()))
+                .bind(col(chunk, |p| p.status.as_str().to_owned()))
+                .bind(col(chunk, |p| p.seller_id))
+                .bind(col(chunk, |p| p.category_id))
+                .bind(col(chunk, |p| to_json(&p.attributes)))
+                .bind(col(chunk, |p| to_json(&p.tags)))
+                .bind(col(chunk, |p| to_json(&p.options)))
+                .bind(col(chunk, |p| p.created_at))
+                .bind(col(chunk, |p| p.updated_at))
+                .execute(&mut **tx)
+                .await?;
+            }
+            let variants: Vec<&Variant> = products.iter().flat_map(|p| &p.variants).collect();
+            insert_variants(tx, &variants).await?;
+            let images: Vec<&Image> = products.iter().flat_map(|p| &p.images).collect();
+            insert_images(tx, &images).await
+        }
+
+        async fn insert_images(tx: &mut Tx, images: &[&Image]) -> Result<(), ::sqlx::Error> {
+            for chunk in images.chunks(ROWS) {
+                ::sqlx::query(
+                    "INSERT INTO product_images (id, product_id, key, alt, width, height, renditions, position, \
+                     created_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::int4[], \
+                     $7::text[], $8::int4[], $9::timestamptz[])",
+                )
+                .bind(col(chunk, |i| i.id))
+                .bind(col(chunk, |i| i.product_id))
+                .bind(col(chunk, |i| i.key.clone()))
+                .bind(col(chunk, |i| i.alt.clone()))
+                .bind(col(chunk, |i| i.width as i32))
+                .bind(col(chunk, |i| i.height as i32))
+                .bind(col(chunk, |i| to_json(&i.renditions)))
+                .bind(col(chunk, |i| i.position))
+                .bind(col(chunk, |i| i.created_at))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_reviews(tx: &mut Tx, reviews: &[Review]) -> Result<(), ::sqlx::Error> {
+            for chunk in reviews.chunks(ROWS) {
+                ::sqlx::query(
+                    "INSERT INTO reviews (id, product_id, user_id, author_name, rating, title, body, \
+                     verified_purchase, status, created_at, updated_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int4[], $6::text[], \
+                     $7::text[], $8::bool[], $9::text[], $10::timestamptz[], $11::timestamptz[])",
+                )
+                .bind(col(chunk, |r| r.id))
+                .bind(col(chunk, |r| r.product_id))
+                .bind(col(chunk, |r| r.user_id))
+                .bind(col(chunk, |r| r.author_name.clone()))
+                .bind(col(chunk, |r| i32::from(r.rating)))
+                .bind(col(chunk, |r| r.title.clone()))
+                .bind(col(chunk, |r| r.body.clone()))
+                .bind(col(chunk, |r| r.verified_purchase))
+                .bind(col(chunk, |r| r.status.as_str().to_owned()))
+                .bind(col(chunk, |r| r.created_at))
+                .bind(col(chunk, |r| r.updated_at))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
         }
     };
 }

@@ -332,6 +332,12 @@ macro_rules! catalog_store_impl {
                 complete(&self.pool, products).await.map_err(err)
             }
 
+            async fn variant_by_sku(&self, sku: &str) -> StoreResult<Option<Variant>> {
+                let sql = format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE sku = $1");
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(sku).fetch_optional(&self.pool).await.map_err(err)?;
+                row.as_ref().map(variant_from_row).transpose().map_err(err)
+            }
+
             async fn product_ids_in_categories(&self, category_ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
                 let mut out = Vec::new();
                 for chunk in category_ids.chunks(CHUNK) {

@@ -70,11 +70,6 @@ macro_rules! impl_identity_store {
         }
 
         /// `LIKE` pattern matching `q` anywhere, with wildcards in `q` escaped.
-        fn contains_pattern(q: &str) -> String {
-            let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        }
-
         #[::async_trait::async_trait]
         impl ::identity::IdentityStore for $store {
             #[::tracing::instrument(skip_all, fields(user_id = %user.id))]
@@ -200,7 +195,7 @@ macro_rules! impl_identity_store {
                 const WHERE: &str = "deleted_at IS NULL \
                     AND ($1 IS NULL OR lower(email) LIKE $1 ESCAPE '\\' OR lower(full_name) LIKE $1 ESCAPE '\\') \
                     AND ($2 IS NULL OR role = $2) AND ($3 IS NULL OR suspended = $3)";
-                let pattern = filter.q.as_deref().map(contains_pattern);
+                let pattern = filter.q.as_deref().map($crate::contains_pattern);
                 let role = filter.role.map(|r| r.as_str());
                 let count_sql = format!("SELECT COUNT(*) AS n FROM users WHERE {WHERE}");
                 let total: i64 = ::sqlx::query(::sqlx::AssertSqlSafe(count_sql))

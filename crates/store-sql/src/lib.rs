@@ -16,6 +16,7 @@
 mod catalog;
 mod catalog_impl;
 mod identity;
+mod inventory;
 mod outbox;
 
 /// The plumbing every backend store has: its pool, migrations and the waker
@@ -51,4 +52,11 @@ macro_rules! impl_store_plumbing {
             }
         }
     };
+}
+
+/// A `LIKE … ESCAPE '\\'` pattern matching `q` anywhere, case-insensitively
+/// (compare against `lower(column)`).
+pub fn contains_pattern(q: &str) -> String {
+    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
 }

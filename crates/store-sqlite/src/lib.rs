@@ -47,3 +47,4 @@ store_sql::impl_store_plumbing!(SqliteStore, SqlitePool);
 store_sql::impl_outbox_store!(SqliteStore, Sqlite);
 store_sql::impl_identity_store!(SqliteStore, Sqlite);
 store_sql::impl_catalog_store!(SqliteStore, Sqlite);
+store_sql::impl_inventory_store!(SqliteStore, Sqlite);

@@ -76,6 +76,18 @@ impl ApiError {
         e
     }
 
+    /// 503: a service we depend on (image storage, say) failed; the client may retry shortly.
+    pub fn unavailable(what: &str, source: anyhow::Error) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            format!("{what} is unavailable; try again shortly"),
+        );
+        e.retry_after = Some(5);
+        e.source = Some(source);
+        e
+    }
+
     pub fn internal(source: anyhow::Error) -> Self {
         let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side");
         e.source = Some(source);
@@ -120,6 +132,22 @@ impl From<catalog::CatalogError> for ApiError {
                 ApiError::new(S::CONFLICT, "duplicate", message).with_details(json!({ "field": field }))
             }
             E::Conflict(_) => ApiError::new(S::CONFLICT, "conflict", message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+impl From<inventory::InventoryError> for ApiError {
+    fn from(e: inventory::InventoryError) -> Self {
+        use inventory::{InventoryError as E, Refusal};
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::Refused(Refusal::BelowReserved { on_hand, reserved }) => {
+                ApiError::new(StatusCode::CONFLICT, "insufficient_stock", message)
+                    .with_details(json!({ "on_hand": on_hand, "reserved": reserved }))
+            }
+            E::Refused(Refusal::TooMany) => ApiError::field("on_hand", message),
             E::Unexpected(source) => ApiError::internal(source),
         }
     }

@@ -57,6 +57,7 @@ fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::admin_images::router(max_image_bytes))
         .merge(routes::admin_taxonomy::router())
         .merge(routes::admin_stores_reviews::router())
+        .merge(routes::admin_inventory::router())
 }
 
 /// The authentication routes, which are rate limited per client.

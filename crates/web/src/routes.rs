@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod admin_images;
+pub mod admin_inventory;
 pub mod admin_products;
 pub mod admin_stores_reviews;
 pub mod admin_taxonomy;

@@ -1,6 +1,7 @@
 use crate::rate_limit::RateLimiter;
 use catalog::CatalogService;
 use identity::{Action, IdentityService, Resource, User};
+use inventory::InventoryService;
 use media::{ImagePolicy, ObjectStore};
 use metrics_exporter_prometheus::PrometheusHandle;
 use search::SearchIndex;
@@ -37,6 +38,7 @@ impl Default for WebConfig {
 pub struct Services {
     pub identity: IdentityService,
     pub catalog: CatalogService,
+    pub inventory: InventoryService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -46,6 +48,7 @@ pub struct Services {
 pub struct AppState {
     pub identity: IdentityService,
     pub catalog: CatalogService,
+    pub inventory: InventoryService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -65,6 +68,7 @@ impl AppState {
         AppState {
             identity: services.identity,
             catalog: services.catalog,
+            inventory: services.inventory,
             search: services.search,
             media: services.media,
             image_policy: services.image_policy,

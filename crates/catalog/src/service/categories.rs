@@ -93,8 +93,11 @@ impl CatalogService {
         {
             return Ok(list.clone());
         }
+        let generation = self.caches.generation();
         let list = Arc::new(self.store.categories().await?);
-        if let Ok(mut cached) = self.caches.categories.write() {
+        if let Ok(mut cached) = self.caches.categories.write()
+            && self.caches.generation() == generation
+        {
             *cached = Some(list.clone());
         }
         Ok(list)

@@ -166,6 +166,11 @@ impl CatalogService {
         Ok(product)
     }
 
+    /// The variant with this SKU, of any product (admin: inventory is addressed by SKU).
+    pub async fn variant_by_sku(&self, sku: &str) -> Result<Variant> {
+        self.store.variant_by_sku(sku.trim()).await?.ok_or(CatalogError::NotFound("SKU"))
+    }
+
     /// Any product, whatever its status (admin).
     pub async fn product(&self, id: Uuid) -> Result<Product> {
         self.store.product(id).await?.ok_or(CatalogError::NotFound("product"))
@@ -189,8 +194,11 @@ impl CatalogService {
         let product = match cached {
             Some(p) => p,
             None => {
+                let generation = self.caches.generation();
                 let product = Arc::new(self.store.product(id).await?.ok_or(CatalogError::NotFound("product"))?);
-                if let (Ok(mut products), Ok(mut slugs)) = (self.caches.products.write(), self.caches.slugs.write()) {
+                if let (Ok(mut products), Ok(mut slugs)) = (self.caches.products.write(), self.caches.slugs.write())
+                    && self.caches.generation() == generation
+                {
                     if products.len() >= PRODUCT_CACHE_CAPACITY {
                         products.clear();
                         slugs.clear();

@@ -1,7 +1,7 @@
 // Test code: a failed unwrap is a failed test with its location.
 #![allow(clippy::unwrap_used)]
 
-use crate::catalog_helpers::product_body;
+use crate::catalog_helpers::{jpeg, product_body, upload};
 use crate::helpers::{Db, TestApp};
 use crate::on_both_databases;
 use identity::Role;
@@ -15,33 +15,6 @@ on_both_databases!(
     stores_come_nearest_first,
     related_products_share_a_category
 );
-
-fn jpeg(seed: u64) -> Vec<u8> {
-    media::draw_demo_image(seed, 200.0, media::DemoShape::Mug, 1000)
-}
-
-async fn upload(
-    app: &TestApp,
-    token: &str,
-    product: &str,
-    bytes: Vec<u8>,
-    file_name: &str,
-) -> crate::helpers::Response {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()).mime_str("image/jpeg").unwrap();
-    let form = reqwest::multipart::Form::new().part("file", part).text("alt", "A blue mug");
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/admin/products/{product}/images")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    crate::helpers::Response { status, headers, body: serde_json::from_str(&text).unwrap_or_default(), text }
-}
 
 async fn an_uploaded_image_gets_thumbnails_and_long_cache(db: Db) {
     let app = TestApp::spawn(db).await;

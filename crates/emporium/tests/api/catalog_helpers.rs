@@ -67,3 +67,33 @@ pub fn titles(body: &Value) -> Vec<String> {
         .map(|items| items.iter().filter_map(|i| i["title"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
+
+/// A believable JPEG (1000×1000) that differs by `seed`.
+pub fn jpeg(seed: u64) -> Vec<u8> {
+    media::draw_demo_image(seed, 200.0, media::DemoShape::Mug, 1000)
+}
+
+/// Uploads `bytes` as a product image (multipart field `file`, alt "A blue mug").
+pub async fn upload(
+    app: &TestApp,
+    token: &str,
+    product: &str,
+    bytes: Vec<u8>,
+    file_name: &str,
+) -> crate::helpers::Response {
+    let part =
+        reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()).mime_str("image/jpeg").expect("mime");
+    let form = reqwest::multipart::Form::new().part("file", part).text("alt", "A blue mug");
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/admin/products/{product}/images")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload request");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("upload answer");
+    crate::helpers::Response { status, headers, body: serde_json::from_str(&text).unwrap_or_default(), text }
+}

@@ -6,14 +6,15 @@ use crate::on_both_databases;
 use async_trait::async_trait;
 use kernel::{Event, SystemClock};
 use messaging::{Consumer, InProcessBus, Relay};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 on_both_databases!(
     registration_publishes_user_registered,
     consumers_handle_each_event_once,
-    failed_deliveries_are_retried_not_lost
+    failed_deliveries_are_retried_not_lost,
+    a_drain_is_one_batch_per_consumer_and_stops_at_a_failing_event
 );
 
 struct Counting {
@@ -111,6 +112,83 @@ async fn failed_deliveries_are_retried_not_lost(db: Db) {
     }
     assert!(delivered, "delivered once the consumer recovered");
     assert_eq!(counter.handled.load(Ordering::SeqCst), 1);
+}
+
+/// Handles `batch.*` events in batches, failing on those marked `poison` while `fail` is set.
+struct Batching {
+    name: &'static str,
+    fail: AtomicBool,
+    batches: Mutex<Vec<usize>>,
+    handled: Mutex<Vec<uuid::Uuid>>,
+}
+
+impl Batching {
+    fn new(name: &'static str) -> Arc<Batching> {
+        Arc::new(Batching { name, fail: AtomicBool::new(true), batches: Mutex::default(), handled: Mutex::default() })
+    }
+    fn poisoned(&self, event: &Event) -> bool {
+        self.name == "test-fragile" && self.fail.load(Ordering::SeqCst) && event.payload["poison"] == true
+    }
+    fn handled(&self) -> Vec<uuid::Uuid> {
+        self.handled.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl Consumer for Batching {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn wants(&self, topic: &str) -> bool {
+        topic.starts_with("batch.")
+    }
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        self.handle_batch(&[event]).await
+    }
+    async fn handle_batch(&self, events: &[&Event]) -> anyhow::Result<()> {
+        if events.iter().any(|e| self.poisoned(e)) {
+            anyhow::bail!("poisoned event");
+        }
+        self.batches.lock().expect("lock").push(events.len());
+        self.handled.lock().expect("lock").extend(events.iter().map(|e| e.id));
+        Ok(())
+    }
+}
+
+async fn a_drain_is_one_batch_per_consumer_and_stops_at_a_failing_event(db: Db) {
+    let fresh = FreshBackend::open(db).await;
+    let store = fresh.backend.outbox();
+    let bus = Arc::new(InProcessBus::new(store.clone(), Arc::new(SystemClock)));
+    let (healthy, fragile) = (Batching::new("test-healthy"), Batching::new("test-fragile"));
+    bus.subscribe(healthy.clone());
+    bus.subscribe(fragile.clone());
+    let relay = Relay::new(store.clone(), bus, Arc::new(SystemClock));
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let payload = serde_json::json!({ "poison": n == 2 });
+        let event = Event::new("batch.test", kernel::new_id(), time::OffsetDateTime::now_utc(), payload);
+        insert_event(&fresh.backend, &event).await;
+        ids.push(event.id);
+    }
+    // The healthy consumer gets all five in one batch; the fragile one's batch
+    // fails, so it gets them one by one and stops at the poisoned third.
+    assert_eq!(relay.drain_once().await.expect("pass"), 2, "published up to the failing event");
+    assert_eq!(*healthy.batches.lock().expect("lock"), [5]);
+    assert_eq!(healthy.handled(), ids);
+    assert_eq!(fragile.handled(), ids[..2]);
+    let pending: Vec<_> = store.pending_events(100).await.expect("pending").iter().map(|e| e.id).collect();
+    assert_eq!(pending, ids[2..]);
+    assert_eq!(
+        fresh.scalar_i64("SELECT COUNT(*) FROM outbox WHERE attempts = 1 AND topic = $1", "batch.test").await,
+        1
+    );
+
+    // Once it recovers, the rest reach the fragile consumer, and the healthy one sees nothing twice.
+    fragile.fail.store(false, Ordering::SeqCst);
+    assert_eq!(relay.drain_once().await.expect("pass"), 3);
+    assert_eq!(fragile.handled(), ids);
+    assert_eq!(healthy.handled(), ids, "no event handled twice");
+    assert!(store.pending_events(100).await.expect("pending").is_empty());
 }
 
 async fn insert_event(backend: &emporium::Backend, event: &Event) {

@@ -217,6 +217,7 @@ impl TestApp {
         let TestDatabase { mut settings, pg, dir } = TestDatabase::new(db).await;
         configure(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        // Starting the shop installs the TLS provider our HTTP client needs.
         let running = emporium::start(&settings, listener).await.expect("start app");
         TestApp {
             addr: running.addr,

@@ -64,6 +64,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
         (status = 413, description = "Over the size limit", body = ErrorBody),
         (status = 415, description = "Not JPEG, PNG or WebP", body = ErrorBody),
         (status = 422, description = "Broken image, too many pixels or no file", body = ErrorBody),
+        (status = 503, description = "Image storage failed; retry", body = ErrorBody),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -87,7 +88,11 @@ pub async fn upload(
         .map_err(media_error)?;
     let mut renditions = BTreeMap::new();
     for r in &processed.renditions {
-        state.media.put(&r.key, r.bytes.clone(), r.content_type).await.map_err(ApiError::internal)?;
+        state
+            .media
+            .put(&r.key, r.bytes.clone(), r.content_type)
+            .await
+            .map_err(|e| ApiError::unavailable("image storage", e))?;
         if r.name != "original" {
             renditions.insert(r.name.clone(), r.key.clone());
         }

@@ -21,8 +21,12 @@ async fn serve(State(state): State<AppState>, Path(key): Path<String>, headers: 
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&etag)) {
         return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag)).into_response());
     }
-    let object =
-        state.media.get(&key).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("image"))?;
+    let object = state
+        .media
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::unavailable("image storage", e))?
+        .ok_or_else(|| ApiError::not_found("image"))?;
     let mut response = (cache_headers(&etag), object.bytes).into_response();
     if let Ok(value) = HeaderValue::from_str(&object.content_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);

@@ -197,6 +197,10 @@ async fn search_query(state: &AppState, pairs: Vec<(String, String)>) -> ApiResu
 }
 
 pub(crate) async fn run_search(state: &AppState, query: SearchQuery) -> ApiResult<Arc<SearchResults>> {
+    // A cached answer is a hash lookup: no need to hop to the blocking pool for it.
+    if let Some(hit) = state.search.cached(&query) {
+        return Ok(hit);
+    }
     let index = state.search.clone();
     tokio::task::spawn_blocking(move || index.search_shared(&query))
         .await

@@ -1,0 +1,230 @@
+/// Implements `inventory::InventoryStore` for a store type with a `pool`
+/// field and a `begin_write()` method. Requires `impl_outbox_store!` in the
+/// same module (for `insert_event`).
+///
+/// A change locks its row before reading it: on PostgreSQL by updating it
+/// first (a no-op `UPDATE` takes the row lock, so concurrent changes to one
+/// level queue up and each reads the row as the previous one left it); on
+/// SQLite the write transaction already holds the database's write lock.
+/// The rule itself (`0 ≤ reserved ≤ on_hand`) is checked in Rust by
+/// `inventory::apply_change` and again by the table's `CHECK`.
+#[macro_export]
+macro_rules! impl_inventory_store {
+    ($store:ty, $db:ty) => {
+        mod inventory_store {
+            use super::*;
+            use ::inventory::{InventoryStore, LevelChange, LevelFilter, Movement, MovementReason, StockLevel, StoreError, StoreResult};
+            use ::kernel::PageSpec;
+            use ::sqlx::Row as _;
+            use ::std::collections::HashMap;
+            use ::uuid::Uuid;
+
+            type Row = <$db as ::sqlx::Database>::Row;
+
+            const LEVEL_COLUMNS: &str = "variant_id, location_id, sku, on_hand, reserved, low_stock_threshold, updated_at";
+            const MOVEMENT_COLUMNS: &str = "id, variant_id, location_id, sku, on_hand_delta, reserved_delta, on_hand_after, \
+                                            reason, actor, reference, note, at";
+            /// SKUs per `IN (...)` list.
+            const CHUNK: usize = 500;
+
+            fn err(e: ::sqlx::Error) -> StoreError {
+                StoreError::Unexpected(e.into())
+            }
+
+            fn level_from_row(row: &Row) -> Result<StockLevel, ::sqlx::Error> {
+                Ok(StockLevel {
+                    variant_id: row.try_get("variant_id")?,
+                    location_id: row.try_get("location_id")?,
+                    sku: row.try_get("sku")?,
+                    on_hand: row.try_get("on_hand")?,
+                    reserved: row.try_get("reserved")?,
+                    low_stock_threshold: row.try_get("low_stock_threshold")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn movement_from_row(row: &Row) -> Result<Movement, ::sqlx::Error> {
+                let reason: String = row.try_get("reason")?;
+                Ok(Movement {
+                    id: row.try_get("id")?,
+                    variant_id: row.try_get("variant_id")?,
+                    location_id: row.try_get("location_id")?,
+                    sku: row.try_get("sku")?,
+                    on_hand_delta: row.try_get("on_hand_delta")?,
+                    reserved_delta: row.try_get("reserved_delta")?,
+                    on_hand_after: row.try_get("on_hand_after")?,
+                    reason: MovementReason::parse(&reason)
+                        .ok_or_else(|| ::sqlx::Error::Decode(format!("unknown movement reason {reason:?}").into()))?,
+                    actor: row.try_get("actor")?,
+                    reference: row.try_get("reference")?,
+                    note: row.try_get("note")?,
+                    at: row.try_get("at")?,
+                })
+            }
+
+            #[::async_trait::async_trait]
+            impl InventoryStore for $store {
+                async fn level(&self, variant_id: Uuid, location_id: Uuid) -> StoreResult<Option<StockLevel>> {
+                    let sql = format!("SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE variant_id = $1 AND location_id = $2");
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(variant_id)
+                        .bind(location_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(level_from_row).transpose().map_err(err)
+                }
+
+                async fn levels(&self, filter: &LevelFilter, page: PageSpec) -> StoreResult<(Vec<StockLevel>, u64)> {
+                    const WHERE: &str = "($1 IS NULL OR lower(sku) LIKE $1 ESCAPE '\\') \
+                                         AND ($2 = 0 OR on_hand - reserved <= low_stock_threshold)";
+                    let pattern = filter.q.as_deref().map($crate::contains_pattern);
+                    let low = i32::from(filter.low_stock);
+                    let count_sql = format!("SELECT COUNT(*) AS n FROM stock_levels WHERE {WHERE}");
+                    let total: i64 = ::sqlx::query(::sqlx::AssertSqlSafe(count_sql))
+                        .bind(pattern.as_deref())
+                        .bind(low)
+                        .fetch_one(&self.pool)
+                        .await
+                        .and_then(|row| row.try_get("n"))
+                        .map_err(err)?;
+                    let sql = format!(
+                        "SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE {WHERE} \
+                         ORDER BY sku, location_id LIMIT $3 OFFSET $4"
+                    );
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(pattern.as_deref())
+                        .bind(low)
+                        .bind(page.limit())
+                        .bind(page.offset())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let levels = rows.iter().map(level_from_row).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                    Ok((levels, u64::try_from(total).unwrap_or(0)))
+                }
+
+                async fn available(&self, skus: &[String]) -> StoreResult<HashMap<String, i64>> {
+                    let mut out = HashMap::new();
+                    for chunk in skus.chunks(CHUNK) {
+                        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                        let sql = format!(
+                            "SELECT sku, CAST(SUM(on_hand - reserved) AS BIGINT) AS available FROM stock_levels \
+                             WHERE sku IN ({list}) GROUP BY sku"
+                        );
+                        let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                        for sku in chunk {
+                            q = q.bind(sku);
+                        }
+                        for row in q.fetch_all(&self.pool).await.map_err(err)? {
+                            let sku: String = row.try_get("sku").map_err(err)?;
+                            let available: i64 = row.try_get("available").map_err(err)?;
+                            out.insert(sku, available);
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn change_level(&self, change: &LevelChange) -> StoreResult<StockLevel> {
+                    let mut tx = self.begin_write().await.map_err(err)?;
+                    let fresh = StockLevel::empty(change.variant_id, &change.sku, change.location_id, change.at);
+                    let created = ::sqlx::query(
+                        "INSERT INTO stock_levels (variant_id, location_id, sku, on_hand, reserved, low_stock_threshold, \
+                         updated_at) VALUES ($1, $2, $3, 0, 0, $4, $5) ON CONFLICT (variant_id, location_id) DO NOTHING",
+                    )
+                    .bind(change.variant_id)
+                    .bind(change.location_id)
+                    .bind(&change.sku)
+                    .bind(fresh.low_stock_threshold)
+                    .bind(change.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?
+                    .rows_affected()
+                        > 0;
+                    // Take the row lock before reading (see the macro's docs).
+                    ::sqlx::query("UPDATE stock_levels SET on_hand = on_hand WHERE variant_id = $1 AND location_id = $2")
+                        .bind(change.variant_id)
+                        .bind(change.location_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    let sql = format!("SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE variant_id = $1 AND location_id = $2");
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(change.variant_id)
+                        .bind(change.location_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    let before = level_from_row(&row).map_err(err)?;
+                    let after = ::inventory::apply_change(&before, change)?;
+                    ::sqlx::query(
+                        "UPDATE stock_levels SET sku = $1, on_hand = $2, low_stock_threshold = $3, updated_at = $4 \
+                         WHERE variant_id = $5 AND location_id = $6",
+                    )
+                    .bind(&after.sku)
+                    .bind(after.on_hand)
+                    .bind(after.low_stock_threshold)
+                    .bind(after.updated_at)
+                    .bind(after.variant_id)
+                    .bind(after.location_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    let m = ::inventory::movement_for(&before, &after, change);
+                    let sql = format!(
+                        "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    );
+                    ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(m.id)
+                        .bind(m.variant_id)
+                        .bind(m.location_id)
+                        .bind(&m.sku)
+                        .bind(m.on_hand_delta)
+                        .bind(m.reserved_delta)
+                        .bind(m.on_hand_after)
+                        .bind(m.reason.as_str())
+                        .bind(m.actor)
+                        .bind(&m.reference)
+                        .bind(&m.note)
+                        .bind(m.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    let events = ::inventory::events_for((!created).then_some(&before), &after);
+                    for event in &events {
+                        insert_event(&mut tx, event).await.map_err(err)?;
+                    }
+                    tx.commit().await.map_err(err)?;
+                    if !events.is_empty() {
+                        self.events_written();
+                    }
+                    Ok(after)
+                }
+
+                async fn movements(&self, variant_id: Uuid, page: PageSpec) -> StoreResult<(Vec<Movement>, u64)> {
+                    let total: i64 = ::sqlx::query("SELECT COUNT(*) AS n FROM stock_movements WHERE variant_id = $1")
+                        .bind(variant_id)
+                        .fetch_one(&self.pool)
+                        .await
+                        .and_then(|row| row.try_get("n"))
+                        .map_err(err)?;
+                    let sql = format!(
+                        "SELECT {MOVEMENT_COLUMNS} FROM stock_movements WHERE variant_id = $1 \
+                         ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3"
+                    );
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(variant_id)
+                        .bind(page.limit())
+                        .bind(page.offset())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let movements = rows.iter().map(movement_from_row).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                    Ok((movements, u64::try_from(total).unwrap_or(0)))
+                }
+            }
+        }
+    };
+}
