@@ -28,4 +28,7 @@ pub mod topics {
     /// Availability fell to or below the threshold (sent on crossing, not on
     /// every change while low). Same payload plus `low_stock_threshold`.
     pub const STOCK_LOW: &str = "stock.low";
+    /// A checkout's hold lapsed unpaid and its units are available again.
+    /// Payload: `checkout_id`, `lines` (`variant_id`, `sku`, `quantity`).
+    pub const RESERVATION_EXPIRED: &str = "reservation.expired";
 }

@@ -65,6 +65,14 @@ pub enum MovementReason {
     Set,
     /// Staff added or removed units (delivery, damage, correction…).
     Adjustment,
+    /// A checkout held units until it is paid or expires (`reserved` rises).
+    Reservation,
+    /// A hold ended without a sale: cancelled or expired (`reserved` falls).
+    Release,
+    /// A paid checkout took its held units (`on_hand` and `reserved` both fall).
+    Sale,
+    /// Units of a cancelled paid order went back on the shelf.
+    Restock,
 }
 
 impl MovementReason {
@@ -72,6 +80,10 @@ impl MovementReason {
         match self {
             MovementReason::Set => "set",
             MovementReason::Adjustment => "adjustment",
+            MovementReason::Reservation => "reservation",
+            MovementReason::Release => "release",
+            MovementReason::Sale => "sale",
+            MovementReason::Restock => "restock",
         }
     }
 
@@ -79,6 +91,10 @@ impl MovementReason {
         match s {
             "set" => Some(MovementReason::Set),
             "adjustment" => Some(MovementReason::Adjustment),
+            "reservation" => Some(MovementReason::Reservation),
+            "release" => Some(MovementReason::Release),
+            "sale" => Some(MovementReason::Sale),
+            "restock" => Some(MovementReason::Restock),
             _ => None,
         }
     }

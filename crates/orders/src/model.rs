@@ -1,0 +1,442 @@
+//! Orders, their state machine, payments and stock reservations.
+
+use kernel::{Currency, FieldErrors, Money};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where an order is in its life. See [`OrderStatus::can_become`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+    Returned,
+    Refunded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an order cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 8] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Processing,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Returned,
+        OrderStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Processing => "processing",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Returned => "returned",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The state machine, the one place that says which moves exist:
+    /// `pending_payment → paid → processing → shipped → delivered`,
+    /// `pending_payment → cancelled`, `paid | processing → cancelled` (with
+    /// a refund), `delivered → returned → refunded`.
+    pub fn can_become(self, to: OrderStatus) -> Result<(), IllegalTransition> {
+        use OrderStatus::*;
+        let legal = matches!(
+            (self, to),
+            (PendingPayment, Paid)
+                | (Paid, Processing)
+                | (Processing, Shipped)
+                | (Shipped, Delivered)
+                | (PendingPayment, Cancelled)
+                | (Paid | Processing, Cancelled)
+                | (Delivered, Returned)
+                | (Returned, Refunded)
+        );
+        if legal { Ok(()) } else { Err(IllegalTransition { from: self, to }) }
+    }
+
+    /// Before shipping: the customer may still cancel.
+    pub fn is_cancellable(self) -> bool {
+        self.can_become(OrderStatus::Cancelled).is_ok()
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A postal address as given at checkout (the API's Address shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub full_name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl Address {
+    /// Trims every field and checks lengths and the country code; errors
+    /// are named `{prefix}.{field}`.
+    pub fn normalized(mut self, prefix: &str, errors: &mut FieldErrors) -> Address {
+        let mut required = |name: &str, value: &mut String, max: usize| {
+            *value = value.trim().to_owned();
+            if value.is_empty() {
+                errors.add(&format!("{prefix}.{name}"), "is required");
+            } else if value.chars().count() > max || value.contains('\0') {
+                errors.add(&format!("{prefix}.{name}"), format!("at most {max} characters"));
+            }
+        };
+        required("full_name", &mut self.full_name, 200);
+        required("line1", &mut self.line1, 200);
+        required("city", &mut self.city, 100);
+        required("postal_code", &mut self.postal_code, 20);
+        self.country = self.country.trim().to_ascii_uppercase();
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.add(&format!("{prefix}.country"), "must be an ISO 3166-1 alpha-2 code such as US");
+        }
+        let mut optional = |name: &str, value: &mut Option<String>, max: usize| {
+            *value = value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+            if value.as_ref().is_some_and(|v| v.chars().count() > max || v.contains('\0')) {
+                errors.add(&format!("{prefix}.{name}"), format!("at most {max} characters"));
+            }
+        };
+        optional("line2", &mut self.line2, 200);
+        optional("region", &mut self.region, 100);
+        optional("phone", &mut self.phone, 40);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderLine {
+    pub variant_id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    /// Product title and variant, e.g. "Linen shirt — M / White".
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `null` for the order's creation.
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// The user who made the change; `null` for the customer as a guest or the system.
+    pub by: Option<Uuid>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Fulfillment {
+    pub id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Refund {
+    pub id: Uuid,
+    pub amount: Money,
+    pub reason: String,
+    pub by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The `Idempotency-Key` it was made with, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The shipping method chosen at checkout, as it was then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShippingChoice {
+    pub code: String,
+    pub name: String,
+}
+
+/// One seller's part of a checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    /// Human-readable and unique, e.g. "1042".
+    pub number: String,
+    pub checkout_id: Uuid,
+    pub payment_id: Uuid,
+    pub seller_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub email: String,
+    pub status: OrderStatus,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub discount_total: Money,
+    pub discount_code: Option<String>,
+    pub shipping_total: Money,
+    pub tax_total: Money,
+    /// Whether the line prices already included the tax.
+    pub prices_include_tax: bool,
+    pub total: Money,
+    pub refunded_total: Money,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: Option<ShippingChoice>,
+    pub timeline: Vec<TimelineEntry>,
+    pub fulfillments: Vec<Fulfillment>,
+    pub refunds: Vec<Refund>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Order {
+    /// Moves the order along the state machine and writes the timeline entry.
+    pub fn transition(
+        &mut self,
+        to: OrderStatus,
+        by: Option<Uuid>,
+        note: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<(), IllegalTransition> {
+        self.status.can_become(to)?;
+        self.timeline.push(TimelineEntry { at, from: Some(self.status), to, by, note });
+        self.status = to;
+        self.updated_at = at;
+        Ok(())
+    }
+
+    /// What can still be refunded.
+    pub fn refundable(&self) -> i64 {
+        if matches!(self.status, OrderStatus::PendingPayment) {
+            return 0;
+        }
+        if matches!(self.status, OrderStatus::Cancelled) && self.timeline.iter().all(|t| t.to != OrderStatus::Paid) {
+            return 0;
+        }
+        self.total.amount - self.refunded_total.amount
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Test cards, no money moves.
+    Test,
+    /// Paid outside the shop (bank transfer, cash); staff mark it paid.
+    Manual,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s {
+            "test" => Some(Provider::Test),
+            "manual" => Some(Provider::Manual),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Waiting for the customer (or staff, for manual); declines leave it here.
+    Pending,
+    Succeeded,
+    /// Not paid before the reservation expired.
+    Expired,
+    /// Every order of the checkout was cancelled before payment.
+    Cancelled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Cancelled => "cancelled",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+}
+
+/// What the client does next to pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NextAction {
+    /// `confirm_card` (test provider), `manual` (await staff), `none` (settled).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Option<String>,
+    pub message: String,
+}
+
+/// One payment per checkout, covering all its orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Payment {
+    pub id: Uuid,
+    pub checkout_id: Uuid,
+    pub provider: Provider,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub refunded: Money,
+    /// Declined attempts so far.
+    pub failed_attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Payment {
+    pub fn next_action(&self) -> NextAction {
+        match (self.status, self.provider) {
+            (PaymentStatus::Pending, Provider::Test) => NextAction {
+                kind: "confirm_card".into(),
+                url: Some(format!("/api/v1/payments/{}/confirm", self.id)),
+                message: "POST {\"card_number\": \"4242424242424242\"} to pay with the test card".into(),
+            },
+            (PaymentStatus::Pending, Provider::Manual) => NextAction {
+                kind: "manual".into(),
+                url: None,
+                message: "pay by bank transfer quoting the order number; the shop marks the order paid".into(),
+            },
+            _ => NextAction { kind: "none".into(), url: None, message: format!("payment {}", self.status.as_str()) },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Open,
+    /// Paid: the units are sold.
+    Committed,
+    /// Cancelled or expired: the units are available again.
+    Released,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationStatus::Open => "open",
+            ReservationStatus::Committed => "committed",
+            ReservationStatus::Released => "released",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReservationStatus> {
+        match s {
+            "open" => Some(ReservationStatus::Open),
+            "committed" => Some(ReservationStatus::Committed),
+            "released" => Some(ReservationStatus::Released),
+            _ => None,
+        }
+    }
+}
+
+/// Units held for one order line of a tracked variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub checkout_id: Uuid,
+    pub order_id: Uuid,
+    pub variant_id: Uuid,
+    pub location_id: Uuid,
+    pub sku: String,
+    pub quantity: i64,
+    pub status: ReservationStatus,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A checkout with everything that changes with it, as loaded (and locked)
+/// by [`crate::OrdersStore::change_checkout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutState {
+    pub id: Uuid,
+    pub cart_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub email: String,
+    pub discount_code_id: Option<Uuid>,
+    pub payment: Payment,
+    pub orders: Vec<Order>,
+    /// Reservations of tracked variants only (untracked lines hold nothing).
+    pub reservations: Vec<Reservation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::{self, *};
+
+    /// Every (from, to) pair: exactly the pairs of DESIGN.md §3 are legal.
+    #[test]
+    fn the_state_machine_allows_exactly_the_designed_moves() {
+        let legal = [
+            (PendingPayment, Paid),
+            (Paid, Processing),
+            (Processing, Shipped),
+            (Shipped, Delivered),
+            (PendingPayment, Cancelled),
+            (Paid, Cancelled),
+            (Processing, Cancelled),
+            (Delivered, Returned),
+            (Returned, Refunded),
+        ];
+        let mut allowed = 0;
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                let expected = legal.contains(&(from, to));
+                assert_eq!(from.can_become(to).is_ok(), expected, "{from} → {to}");
+                allowed += usize::from(expected);
+            }
+        }
+        assert_eq!(allowed, legal.len());
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(Paid.is_cancellable() && !Shipped.is_cancellable() && !Cancelled.is_cancellable());
+    }
+}

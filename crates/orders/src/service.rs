@@ -1,0 +1,158 @@
+//! The use cases. Authorisation (who may see or change which order) is the
+//! caller's job except ownership, which these methods check where a
+//! customer acts on their own data.
+
+mod carts;
+mod checkout;
+mod decisions;
+mod orders;
+mod settings;
+
+pub use carts::{CartView, DiscountView, LineView};
+pub use carts::hash_token;
+pub use checkout::{CheckoutRequest, CheckoutResponse, MAX_IDEMPOTENCY_KEY, PaymentView, check_idempotency_key};
+pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};
+
+use crate::error::{OrdersError, Result};
+use crate::store::OrdersStore;
+use async_trait::async_trait;
+use kernel::Money;
+use kernel::clock::SharedClock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A variant as the cart and checkout need it; `None` from the catalog when
+/// it is unknown or not for sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchasable {
+    pub product_id: Uuid,
+    pub variant_id: Uuid,
+    pub sku: String,
+    pub title: String,
+    pub price: Money,
+    pub seller_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariantRef {
+    Id(Uuid),
+    Sku(String),
+}
+
+/// What the catalog tells orders (wired to `catalog::CatalogService`).
+#[async_trait]
+pub trait CatalogPort: Send + Sync + 'static {
+    async fn purchasable(&self, variant: &VariantRef) -> anyhow::Result<Option<Purchasable>>;
+}
+
+/// What inventory tells orders: available units per SKU, absent when not tracked.
+#[async_trait]
+pub trait StockPort: Send + Sync + 'static {
+    async fn available(&self, skus: &[String]) -> anyhow::Result<HashMap<String, i64>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct OrdersConfig {
+    /// How long a checkout holds stock waiting for payment.
+    pub reservation_ttl: Duration,
+    /// Catalogue prices include tax (the tax is worked out of them).
+    pub prices_include_tax: bool,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        OrdersConfig { reservation_ttl: Duration::from_secs(900), prices_include_tax: false }
+    }
+}
+
+/// Who is acting: a signed-in user (with their email) or a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+#[derive(Clone)]
+pub struct OrdersService {
+    store: Arc<dyn OrdersStore>,
+    catalog: Arc<dyn CatalogPort>,
+    stock: Arc<dyn StockPort>,
+    clock: SharedClock,
+    config: OrdersConfig,
+}
+
+impl std::fmt::Debug for OrdersService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrdersService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Optimistic writes (carts) retry this many times before giving up with 409.
+const RETRIES: usize = 8;
+
+impl OrdersService {
+    pub fn new(
+        store: Arc<dyn OrdersStore>,
+        catalog: Arc<dyn CatalogPort>,
+        stock: Arc<dyn StockPort>,
+        clock: SharedClock,
+        config: OrdersConfig,
+    ) -> Self {
+        OrdersService { store, catalog, stock, clock, config }
+    }
+
+    pub fn store(&self) -> &Arc<dyn OrdersStore> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &OrdersConfig {
+        &self.config
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    async fn available(&self, skus: &[String]) -> Result<HashMap<String, i64>> {
+        Ok(self.stock.available(skus).await?)
+    }
+
+    async fn purchasable(&self, variant: &VariantRef) -> Result<Option<Purchasable>> {
+        Ok(self.catalog.purchasable(variant).await?)
+    }
+}
+
+/// Runs `attempt` until it stops reporting a lost optimistic race.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    for _ in 0..RETRIES {
+        match attempt().await {
+            Err(OrdersError::Contended) => tokio_yield().await,
+            other => return other,
+        }
+    }
+    Err(OrdersError::conflict("busy", "the cart changed under this request too many times; try again"))
+}
+
+/// Lets the winner of a race finish before retrying.
+async fn tokio_yield() {
+    struct YieldNow(bool);
+    impl std::future::Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            if self.0 {
+                std::task::Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+    }
+    YieldNow(false).await;
+}

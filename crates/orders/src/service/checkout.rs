@@ -1,0 +1,381 @@
+//! `POST /checkout`: the saga of DESIGN.md §3, steps 1–4.
+
+use super::{Customer, OrdersService, Purchasable, VariantRef};
+use crate::cart::{Cart, CartStatus};
+use crate::error::{OrdersError, Result};
+use crate::model::*;
+use crate::pricing::{self, DiscountCode};
+use crate::store::{Hold, Placed, Placement, Redemption};
+use kernel::{FieldErrors, Money, new_id};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// Required for guests; a signed-in customer's account email otherwise.
+    #[serde(default)]
+    pub email: Option<String>,
+    pub shipping_address: Address,
+    /// Defaults to the shipping address.
+    #[serde(default)]
+    pub billing_address: Option<Address>,
+    /// A shipping method code; defaults to the first active method.
+    #[serde(default)]
+    pub shipping_method: Option<String>,
+    /// `test` or `manual`.
+    pub payment_provider: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub checkout_id: Uuid,
+    pub provider: Provider,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub refunded: Money,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub next_action: NextAction,
+}
+
+impl From<&Payment> for PaymentView {
+    fn from(p: &Payment) -> Self {
+        PaymentView {
+            id: p.id,
+            checkout_id: p.checkout_id,
+            provider: p.provider,
+            status: p.status,
+            amount: p.amount,
+            refunded: p.refunded,
+            last_error: p.last_error.clone(),
+            expires_at: p.expires_at,
+            next_action: p.next_action(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckoutResponse {
+    pub checkout_id: Uuid,
+    pub orders: Vec<Order>,
+    pub payment: PaymentView,
+    /// True when this answers a repeat of an earlier request with the same `Idempotency-Key`.
+    pub replayed: bool,
+}
+
+impl CheckoutResponse {
+    pub fn of(state: &CheckoutState, replayed: bool) -> Self {
+        CheckoutResponse {
+            checkout_id: state.id,
+            orders: state.orders.clone(),
+            payment: PaymentView::from(&state.payment),
+            replayed,
+        }
+    }
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub fn check_idempotency_key(key: Option<&str>) -> Result<String> {
+    let key = key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+        OrdersError::field("Idempotency-Key", "this request needs an `Idempotency-Key` header (for example a UUID)")
+    })?;
+    if key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(OrdersError::field(
+            "Idempotency-Key",
+            format!("at most {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+fn email_ok(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl OrdersService {
+    /// Places a checkout for the cart: one order per seller, stock held
+    /// all-or-nothing, one payment. Exactly once per `idempotency_key`.
+    pub async fn checkout(
+        &self,
+        customer: Option<&Customer>,
+        cart: &Cart,
+        idempotency_key: &str,
+        request: CheckoutRequest,
+    ) -> Result<CheckoutResponse> {
+        let body = serde_json::to_vec(&request).map_err(anyhow::Error::from)?;
+        let request_hash: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        let now = self.now();
+        let scope = customer.map_or_else(|| format!("cart:{}", cart.id), |c| format!("user:{}", c.user_id));
+        if let Some(replay) = self.replay(&scope, idempotency_key, &request_hash).await? {
+            return Ok(replay);
+        }
+
+        // 1. Validate the request.
+        let mut errors = FieldErrors::new();
+        let email = match (customer, request.email.as_deref().map(str::trim).filter(|e| !e.is_empty())) {
+            (_, Some(e)) if !email_ok(e) => {
+                errors.add("email", "is not an email address");
+                String::new()
+            }
+            (_, Some(e)) => e.to_owned(),
+            (Some(c), None) => c.email.clone(),
+            (None, None) => {
+                errors.add("email", "is required to check out as a guest");
+                String::new()
+            }
+        };
+        let shipping_address = request.shipping_address.clone().normalized("shipping_address", &mut errors);
+        let billing_address = match request.billing_address.clone() {
+            Some(a) => a.normalized("billing_address", &mut errors),
+            None => shipping_address.clone(),
+        };
+        let provider = Provider::parse(&request.payment_provider);
+        if provider.is_none() {
+            errors.add("payment_provider", "must be one of test, manual");
+        }
+        let methods = self.store.shipping_methods().await?;
+        let active: Vec<_> = methods.into_iter().filter(|m| m.active).collect();
+        let method = match request.shipping_method.as_deref() {
+            Some(code) => {
+                let found = active.iter().find(|m| m.code == code).cloned();
+                if found.is_none() {
+                    errors.add("shipping_method", "no such active shipping method");
+                }
+                found
+            }
+            None => active.first().cloned(),
+        };
+        errors.into_result()?;
+        let Some(provider) = provider else { return Err(OrdersError::field("payment_provider", "unknown")) };
+
+        // 2. The cart, re-priced.
+        if cart.status != CartStatus::Active {
+            return Err(OrdersError::conflict("cart_closed", "this cart has already been checked out"));
+        }
+        if cart.lines.is_empty() {
+            return Err(OrdersError::unprocessable("empty_cart", "the cart is empty"));
+        }
+        let mut current: Vec<Purchasable> = Vec::with_capacity(cart.lines.len());
+        let mut changed = Vec::new();
+        for line in &cart.lines {
+            match self.purchasable(&VariantRef::Id(line.variant_id)).await? {
+                Some(p) if p.price == line.unit_price => current.push(p),
+                Some(p) => changed.push(json!({"sku": line.sku, "was": line.unit_price, "now": p.price})),
+                None => changed.push(json!({"sku": line.sku, "was": line.unit_price, "now": null})),
+            }
+        }
+        if !changed.is_empty() {
+            self.refresh_cart(cart).await?;
+            return Err(OrdersError::Conflict {
+                code: "cart_changed",
+                message: "prices or availability changed since these items were added; the cart now shows the current \
+                          prices — review it and check out again"
+                    .into(),
+                details: Some(json!({ "lines": changed })),
+            });
+        }
+        let currency = current[0].price.currency;
+        let subtotal: i64 = cart.lines.iter().zip(&current).map(|(l, p)| p.price.amount * l.quantity).sum();
+
+        // 3. Discount.
+        let discount = match &cart.discount_code {
+            None => None,
+            Some(code) => {
+                let d = self
+                    .store
+                    .discount_by_code(code)
+                    .await?
+                    .ok_or_else(|| OrdersError::unprocessable("discount_not_applicable", "the discount code no longer exists"))?;
+                d.check(Money::new(subtotal, currency), now)
+                    .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
+                Some(d)
+            }
+        };
+        let discount_total = discount.as_ref().map_or(0, |d| d.amount_off(subtotal));
+
+        // 4. One order per seller, in the cart's order.
+        let mut sellers: Vec<Uuid> = Vec::new();
+        for p in &current {
+            if !sellers.contains(&p.seller_id) {
+                sellers.push(p.seller_id);
+            }
+        }
+        let seller_subtotals: Vec<i64> = sellers
+            .iter()
+            .map(|s| cart.lines.iter().zip(&current).filter(|(_, p)| p.seller_id == *s).map(|(l, p)| p.price.amount * l.quantity).sum())
+            .collect();
+        let discounts = pricing::allocate(discount_total, &seller_subtotals);
+        let rates = self.store.tax_rates().await?;
+        let rate = pricing::rate_for(&rates, &shipping_address.country, shipping_address.region.as_deref());
+        let inclusive = self.config.prices_include_tax;
+        let checkout_id = new_id();
+        let payment_id = new_id();
+        let money = |amount| Money::new(amount, currency);
+        let mut orders = Vec::with_capacity(sellers.len());
+        let mut holds = Vec::new();
+        for (i, seller) in sellers.iter().enumerate() {
+            let order_id = new_id();
+            let lines: Vec<OrderLine> = cart
+                .lines
+                .iter()
+                .zip(&current)
+                .filter(|(_, p)| p.seller_id == *seller)
+                .map(|(l, p)| OrderLine {
+                    variant_id: p.variant_id,
+                    product_id: p.product_id,
+                    sku: p.sku.clone(),
+                    title: p.title.clone(),
+                    quantity: l.quantity,
+                    unit_price: p.price,
+                    total: money(p.price.amount * l.quantity),
+                })
+                .collect();
+            holds.extend(lines.iter().map(|l| Hold {
+                order_id,
+                variant_id: l.variant_id,
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            }));
+            let totals = pricing::order_totals(seller_subtotals[i], discounts[i], method.as_ref(), rate, inclusive);
+            orders.push(Order {
+                id: order_id,
+                number: String::new(),
+                checkout_id,
+                payment_id,
+                seller_id: *seller,
+                user_id: customer.map(|c| c.user_id),
+                email: email.clone(),
+                status: OrderStatus::PendingPayment,
+                currency,
+                lines,
+                subtotal: money(totals.subtotal),
+                discount_total: money(totals.discount),
+                discount_code: discount.as_ref().map(|d| d.code.clone()),
+                shipping_total: money(totals.shipping),
+                tax_total: money(totals.tax),
+                prices_include_tax: inclusive,
+                total: money(totals.total),
+                refunded_total: money(0),
+                shipping_address: shipping_address.clone(),
+                billing_address: billing_address.clone(),
+                shipping_method: method.as_ref().map(|m| ShippingChoice { code: m.code.clone(), name: m.name.clone() }),
+                timeline: vec![TimelineEntry {
+                    at: now,
+                    from: None,
+                    to: OrderStatus::PendingPayment,
+                    by: customer.map(|c| c.user_id),
+                    note: Some("order placed".into()),
+                }],
+                fulfillments: Vec::new(),
+                refunds: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let amount: i64 = orders.iter().map(|o| o.total.amount).sum();
+        let ttl = time::Duration::try_from(self.config.reservation_ttl).unwrap_or(time::Duration::minutes(15));
+        let payment = Payment {
+            id: payment_id,
+            checkout_id,
+            provider,
+            status: PaymentStatus::Pending,
+            amount: money(amount),
+            refunded: money(0),
+            failed_attempts: 0,
+            last_error: None,
+            expires_at: now + ttl,
+            created_at: now,
+            updated_at: now,
+        };
+        let redemption = discount.as_ref().map(|d: &DiscountCode| Redemption {
+            code_id: d.id,
+            customer_key: customer.map_or_else(|| email.to_lowercase(), |c| c.user_id.to_string()),
+            per_customer_limit: d.per_customer_limit,
+        });
+        let placement = Placement {
+            checkout_id,
+            cart_id: cart.id,
+            user_id: customer.map(|c| c.user_id),
+            email,
+            scope,
+            idempotency_key: idempotency_key.to_owned(),
+            request_hash,
+            orders,
+            payment,
+            holds,
+            redemption,
+            at: now,
+        };
+        match self.store.place_checkout(&placement).await? {
+            Placed::New(orders) => {
+                let state = CheckoutState {
+                    id: checkout_id,
+                    cart_id: cart.id,
+                    user_id: placement.user_id,
+                    email: placement.email.clone(),
+                    discount_code_id: placement.redemption.as_ref().map(|r| r.code_id),
+                    payment: placement.payment.clone(),
+                    orders,
+                    reservations: Vec::new(),
+                };
+                Ok(CheckoutResponse::of(&state, false))
+            }
+            Placed::Replay(id) => {
+                let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
+                Ok(CheckoutResponse::of(&state, true))
+            }
+        }
+    }
+
+    /// The earlier answer for this key, if it was used; 422 if with another body.
+    async fn replay(&self, scope: &str, key: &str, request_hash: &str) -> Result<Option<CheckoutResponse>> {
+        let Some((id, hash)) = self.store.checkout_by_key(scope, key).await? else { return Ok(None) };
+        if hash != request_hash {
+            return Err(idempotency_reused());
+        }
+        let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
+        Ok(Some(CheckoutResponse::of(&state, true)))
+    }
+
+    /// Re-snapshots every line at today's price and drops what is no longer for sale.
+    async fn refresh_cart(&self, cart: &Cart) -> Result<()> {
+        let mut prices = std::collections::HashMap::new();
+        for line in &cart.lines {
+            prices.insert(line.variant_id, self.purchasable(&VariantRef::Id(line.variant_id)).await?);
+        }
+        self.edit_cart(cart.id, |c| {
+            c.lines.retain(|l| prices.get(&l.variant_id).is_some_and(Option::is_some));
+            for line in &mut c.lines {
+                if let Some(Some(p)) = prices.get(&line.variant_id) {
+                    line.unit_price = p.price;
+                    line.title = p.title.clone();
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+pub fn idempotency_reused() -> OrdersError {
+    OrdersError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with a different request body; use a new key for a new request",
+    )
+}

@@ -1,0 +1,364 @@
+//! What each action does to a locked checkout: pure functions from the
+//! checkout as it is to a [`Change`], so every rule is in one place and the
+//! store only applies the result.
+
+use crate::error::{OrdersError, Result};
+use crate::model::*;
+use crate::store::{Change, StockOp};
+use crate::topics;
+use kernel::{Event, Money, new_id};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How a card attempt went (the test provider's fixed numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardOutcome {
+    Approved,
+    Declined(&'static str),
+}
+
+/// Test cards: 4000000000000002 is declined, 4000000000009995 has
+/// insufficient funds, 4000000000000069 is expired; every other number
+/// that passes the Luhn check (4242424242424242 is the usual one) is approved.
+pub fn test_card(number: &str) -> Result<CardOutcome> {
+    let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let luhn = || {
+        let mut sum = 0u32;
+        for (i, c) in digits.chars().rev().enumerate() {
+            let Some(mut d) = c.to_digit(10) else { return false };
+            if i % 2 == 1 {
+                d *= 2;
+                if d > 9 {
+                    d -= 9;
+                }
+            }
+            sum += d;
+        }
+        sum % 10 == 0
+    };
+    if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || !luhn() {
+        return Err(OrdersError::field("card_number", "is not a valid card number"));
+    }
+    Ok(match digits.as_str() {
+        "4000000000000002" => CardOutcome::Declined("card_declined"),
+        "4000000000009995" => CardOutcome::Declined("insufficient_funds"),
+        "4000000000000069" => CardOutcome::Declined("expired_card"),
+        _ => CardOutcome::Approved,
+    })
+}
+
+pub fn order_event(topic: &str, order: &Order, at: OffsetDateTime) -> Event {
+    Event::new(
+        topic,
+        order.id,
+        at,
+        json!({
+            "order_id": order.id,
+            "number": order.number,
+            "checkout_id": order.checkout_id,
+            "seller_id": order.seller_id,
+            "status": order.status,
+            "total": order.total,
+            "email": order.email,
+            "user_id": order.user_id,
+        }),
+    )
+}
+
+fn payment_event(topic: &str, p: &Payment, at: OffsetDateTime, extra: serde_json::Value) -> Event {
+    let mut payload = json!({
+        "payment_id": p.id,
+        "checkout_id": p.checkout_id,
+        "provider": p.provider,
+        "status": p.status,
+        "amount": p.amount,
+        "refunded": p.refunded,
+    });
+    if let (Some(map), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+        map.extend(extra.clone());
+    }
+    Event::new(topic, p.id, at, payload)
+}
+
+fn topic_for(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::PendingPayment => topics::ORDER_PLACED,
+        OrderStatus::Paid => topics::ORDER_PAID,
+        OrderStatus::Processing => topics::ORDER_PROCESSING,
+        OrderStatus::Shipped => topics::ORDER_SHIPPED,
+        OrderStatus::Delivered => topics::ORDER_DELIVERED,
+        OrderStatus::Cancelled => topics::ORDER_CANCELLED,
+        OrderStatus::Returned => topics::ORDER_RETURNED,
+        OrderStatus::Refunded => topics::ORDER_REFUNDED,
+    }
+}
+
+fn order<'a>(state: &'a CheckoutState, id: Uuid) -> Result<&'a Order> {
+    state.orders.iter().find(|o| o.id == id).ok_or(OrdersError::NotFound("order"))
+}
+
+/// Payment received: every order paid, held stock sold, cart converted.
+/// Settling twice changes nothing.
+pub fn settle(state: &CheckoutState, by: Option<Uuid>, note: &str, at: OffsetDateTime) -> Result<Change> {
+    match state.payment.status {
+        PaymentStatus::Pending => {}
+        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
+            return Ok(Change::default());
+        }
+        PaymentStatus::Expired | PaymentStatus::Cancelled => {
+            return Err(OrdersError::conflict(
+                "payment_closed",
+                format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
+            ));
+        }
+    }
+    if at >= state.payment.expires_at {
+        return Err(OrdersError::conflict("payment_closed", "this payment has expired; its orders were cancelled"));
+    }
+    let mut payment = state.payment.clone();
+    payment.status = PaymentStatus::Succeeded;
+    payment.last_error = None;
+    payment.updated_at = at;
+    let mut change = Change { convert_cart: true, ..Change::default() };
+    change.events.push(payment_event(topics::PAYMENT_SUCCEEDED, &payment, at, json!({})));
+    for o in &state.orders {
+        if o.status != OrderStatus::PendingPayment {
+            continue;
+        }
+        let mut o = o.clone();
+        o.transition(OrderStatus::Paid, by, Some(note.to_owned()), at)?;
+        change.events.push(order_event(topics::ORDER_PAID, &o, at));
+        change.orders.push(o);
+    }
+    change.stock = state
+        .reservations
+        .iter()
+        .filter(|r| r.status == ReservationStatus::Open)
+        .map(|r| StockOp::Commit(r.id))
+        .collect();
+    change.events.push(Event::new(
+        topics::CART_CONVERTED,
+        state.cart_id,
+        at,
+        json!({"cart_id": state.cart_id, "checkout_id": state.id}),
+    ));
+    change.payment = Some(payment);
+    Ok(change)
+}
+
+/// A declined attempt: recorded, the payment stays payable.
+pub fn decline(state: &CheckoutState, reason: &'static str, at: OffsetDateTime) -> Result<Change> {
+    match state.payment.status {
+        PaymentStatus::Pending => {}
+        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
+            return Ok(Change::default());
+        }
+        PaymentStatus::Expired | PaymentStatus::Cancelled => {
+            return Err(OrdersError::conflict(
+                "payment_closed",
+                format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
+            ));
+        }
+    }
+    let mut payment = state.payment.clone();
+    payment.failed_attempts += 1;
+    payment.last_error = Some(reason.to_owned());
+    payment.updated_at = at;
+    let event = payment_event(topics::PAYMENT_FAILED, &payment, at, json!({"reason": reason}));
+    Ok(Change { payment: Some(payment), events: vec![event], ..Change::default() })
+}
+
+/// Not paid in time: orders cancelled, holds released, code given back.
+/// Does nothing unless the payment is pending and past its expiry.
+pub fn expire(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
+    if state.payment.status != PaymentStatus::Pending || at < state.payment.expires_at {
+        return Ok(Change::default());
+    }
+    let mut payment = state.payment.clone();
+    payment.status = PaymentStatus::Expired;
+    payment.updated_at = at;
+    let mut change = Change { release_discount: true, ..Change::default() };
+    change.events.push(payment_event(topics::PAYMENT_FAILED, &payment, at, json!({"reason": "expired"})));
+    for o in &state.orders {
+        if o.status == OrderStatus::PendingPayment {
+            let mut o = o.clone();
+            o.transition(OrderStatus::Cancelled, None, Some("payment not received before the reservation expired".into()), at)?;
+            change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
+            change.orders.push(o);
+        }
+    }
+    let released: Vec<&Reservation> = state.reservations.iter().filter(|r| r.status == ReservationStatus::Open).collect();
+    change.stock = released.iter().map(|r| StockOp::Release(r.id)).collect();
+    change.events.push(Event::new(
+        inventory_topic_reservation_expired(),
+        state.id,
+        at,
+        json!({
+            "checkout_id": state.id,
+            "lines": released.iter().map(|r| json!({"variant_id": r.variant_id, "sku": r.sku, "quantity": r.quantity})).collect::<Vec<_>>(),
+        }),
+    ));
+    change.payment = Some(payment);
+    Ok(change)
+}
+
+/// inventory's topic name (orders does not depend on the inventory crate).
+fn inventory_topic_reservation_expired() -> &'static str {
+    "reservation.expired"
+}
+
+/// Records a refund of `amount` on an order and its payment.
+fn refund_into(
+    change: &mut Change,
+    payment: &mut Payment,
+    o: &mut Order,
+    amount: i64,
+    reason: &str,
+    by: Option<Uuid>,
+    key: Option<String>,
+    at: OffsetDateTime,
+) {
+    let refund = Refund { id: new_id(), amount: Money::new(amount, o.currency), reason: reason.to_owned(), by, at, idempotency_key: key };
+    o.refunded_total = Money::new(o.refunded_total.amount + amount, o.currency);
+    o.refunds.push(refund);
+    o.updated_at = at;
+    payment.refunded = Money::new(payment.refunded.amount + amount, payment.amount.currency);
+    payment.status =
+        if payment.refunded.amount >= payment.amount.amount { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
+    payment.updated_at = at;
+    let mut event = order_event(topics::ORDER_REFUNDED, o, at);
+    if let Some(map) = event.payload.as_object_mut() {
+        map.insert("amount".into(), json!(Money::new(amount, o.currency)));
+        map.insert("reason".into(), json!(reason));
+    }
+    change.events.push(event);
+    change.events.push(payment_event(topics::PAYMENT_REFUNDED, payment, at, json!({"amount": amount, "order_id": o.id})));
+}
+
+/// Cancels one order before it ships: an unpaid one releases its holds (and
+/// when it was the checkout's last open order, the payment is cancelled);
+/// a paid one puts its units back on hand and is refunded in full.
+pub fn cancel(state: &CheckoutState, order_id: Uuid, by: Option<Uuid>, note: Option<String>, at: OffsetDateTime) -> Result<Change> {
+    let current = order(state, order_id)?;
+    let was = current.status;
+    let mut o = current.clone();
+    o.transition(OrderStatus::Cancelled, by, note.or_else(|| Some("cancelled".into())), at)?;
+    let mut change = Change::default();
+    let mut payment = state.payment.clone();
+    let of_order = state.reservations.iter().filter(|r| r.order_id == order_id);
+    if was == OrderStatus::PendingPayment {
+        change.stock = of_order.filter(|r| r.status == ReservationStatus::Open).map(|r| StockOp::Release(r.id)).collect();
+        let others_open = state.orders.iter().any(|x| x.id != order_id && x.status == OrderStatus::PendingPayment);
+        if !others_open && payment.status == PaymentStatus::Pending {
+            payment.status = PaymentStatus::Cancelled;
+            payment.updated_at = at;
+            change.release_discount = true;
+            change.events.push(payment_event(topics::PAYMENT_FAILED, &payment, at, json!({"reason": "cancelled"})));
+        } else {
+            // The payment now covers the remaining orders only.
+            payment.amount = Money::new(payment.amount.amount - o.total.amount, payment.amount.currency);
+            payment.updated_at = at;
+        }
+        change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
+    } else {
+        change.stock = of_order.filter(|r| r.status == ReservationStatus::Committed).map(|r| StockOp::Restock(r.id)).collect();
+        change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
+        let amount = o.refundable();
+        if amount > 0 {
+            refund_into(&mut change, &mut payment, &mut o, amount, "order cancelled", by, None, at);
+        }
+    }
+    change.orders.push(o);
+    if payment != state.payment {
+        change.payment = Some(payment);
+    }
+    Ok(change)
+}
+
+/// A staff transition without side effects on stock or money
+/// (`processing`, `shipped`, `delivered`, `returned`).
+pub fn advance(state: &CheckoutState, order_id: Uuid, to: OrderStatus, by: Option<Uuid>, note: Option<String>, at: OffsetDateTime) -> Result<Change> {
+    let mut o = order(state, order_id)?.clone();
+    o.transition(to, by, note, at)?;
+    let event = order_event(topic_for(to), &o, at);
+    Ok(Change { orders: vec![o], events: vec![event], ..Change::default() })
+}
+
+/// A parcel left: `paid` goes through `processing` to `shipped`.
+pub fn fulfill(
+    state: &CheckoutState,
+    order_id: Uuid,
+    carrier: &str,
+    tracking_number: &str,
+    by: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Result<Change> {
+    let mut o = order(state, order_id)?.clone();
+    let note = format!("{carrier} {tracking_number}");
+    if o.status == OrderStatus::Paid {
+        o.transition(OrderStatus::Processing, by, None, at)?;
+    }
+    o.transition(OrderStatus::Shipped, by, Some(note), at)?;
+    o.fulfillments.push(Fulfillment { id: new_id(), carrier: carrier.to_owned(), tracking_number: tracking_number.to_owned(), created_at: at });
+    let event = order_event(topics::ORDER_SHIPPED, &o, at);
+    Ok(Change { orders: vec![o], events: vec![event], ..Change::default() })
+}
+
+/// A full or partial refund, never more than was paid and not yet refunded.
+/// A returned order refunded in full becomes `refunded`. With an
+/// idempotency key, a repeat is answered by the first refund.
+pub fn refund(
+    state: &CheckoutState,
+    order_id: Uuid,
+    amount: i64,
+    reason: &str,
+    key: Option<&str>,
+    by: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Result<Change> {
+    let current = order(state, order_id)?;
+    if let Some(key) = key
+        && let Some(earlier) = current.refunds.iter().find(|r| r.idempotency_key.as_deref() == Some(key))
+    {
+        if earlier.amount.amount == amount && earlier.reason == reason {
+            return Ok(Change::default());
+        }
+        return Err(super::checkout::idempotency_reused());
+    }
+    let refundable = current.refundable();
+    if refundable <= 0 {
+        return Err(OrdersError::conflict("not_refundable", format!("a {} order has nothing to refund", current.status)));
+    }
+    if amount < 1 || amount > refundable {
+        return Err(OrdersError::Validation(kernel::FieldErrors::single(
+            "amount",
+            format!("must be between 1 and {refundable}, what was paid and not yet refunded"),
+        )));
+    }
+    let mut o = current.clone();
+    let mut payment = state.payment.clone();
+    let mut change = Change::default();
+    refund_into(&mut change, &mut payment, &mut o, amount, reason, by, key.map(str::to_owned), at);
+    if o.status == OrderStatus::Returned && o.refunded_total.amount >= o.total.amount {
+        o.transition(OrderStatus::Refunded, by, Some("refunded in full".into()), at)?;
+    }
+    change.orders.push(o);
+    change.payment = Some(payment);
+    Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_cards() {
+        assert_eq!(test_card("4242 4242 4242 4242").ok(), Some(CardOutcome::Approved));
+        assert_eq!(test_card("4000000000000002").ok(), Some(CardOutcome::Declined("card_declined")));
+        assert_eq!(test_card("4000000000009995").ok(), Some(CardOutcome::Declined("insufficient_funds")));
+        for bad in ["4242424242424241", "abcd", "", "42424242424242424242"] {
+            assert!(test_card(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Payments, order changes and reads.
+
+use super::OrdersService;
+use super::checkout::PaymentView;
+use super::decisions::{self, CardOutcome};
+use crate::error::{OrdersError, Result};
+use crate::model::*;
+use crate::store::{Change, OrderFilter};
+use kernel::{Page, PageSpec};
+use uuid::Uuid;
+
+/// Longest carrier name, tracking number, note or refund reason.
+const MAX_TEXT: usize = 500;
+
+fn text(field: &str, value: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(OrdersError::field(field, "is required"));
+    }
+    if value.chars().count() > max || value.contains('\0') {
+        return Err(OrdersError::field(field, format!("at most {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn note(value: Option<String>) -> Result<Option<String>> {
+    value.filter(|n| !n.trim().is_empty()).map(|n| text("note", &n, MAX_TEXT)).transpose()
+}
+
+impl OrdersService {
+    async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Uuid> {
+        self.store.checkout_of_payment(payment_id).await?.ok_or(OrdersError::NotFound("payment"))
+    }
+
+    async fn checkout_of_order(&self, order_id: Uuid) -> Result<Uuid> {
+        self.store.checkout_of_order(order_id).await?.ok_or(OrdersError::NotFound("order"))
+    }
+
+    /// Runs `decide` on the locked checkout. A checkout whose payment is
+    /// overdue is expired instead (so nothing acts on lapsed holds) and the
+    /// answer is 409 `payment_closed`.
+    async fn change(
+        &self,
+        checkout_id: Uuid,
+        decide: impl Fn(&CheckoutState) -> Result<Change> + Send + Sync,
+    ) -> Result<CheckoutState> {
+        let now = self.now();
+        let lapsed = std::sync::atomic::AtomicBool::new(false);
+        let state = self
+            .store
+            .change_checkout(checkout_id, &|state: &CheckoutState| {
+                let expiry = decisions::expire(state, now)?;
+                lapsed.store(!expiry.is_empty(), std::sync::atomic::Ordering::Relaxed);
+                if expiry.is_empty() { decide(state) } else { Ok(expiry) }
+            })
+            .await?;
+        if lapsed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(OrdersError::conflict(
+                "payment_closed",
+                "this checkout was not paid in time; its orders were cancelled and the stock released",
+            ));
+        }
+        Ok(state)
+    }
+
+    pub async fn payment(&self, id: Uuid) -> Result<PaymentView> {
+        let payment = self.store.payment(id).await?.ok_or(OrdersError::NotFound("payment"))?;
+        Ok(PaymentView::from(&payment))
+    }
+
+    /// The test provider: pay with a test card. Declines are recorded and
+    /// answered 402; the payment stays payable until it expires. Confirming
+    /// a settled payment changes nothing.
+    pub async fn confirm_payment(&self, payment_id: Uuid, card_number: &str) -> Result<PaymentView> {
+        let outcome = decisions::test_card(card_number)?;
+        let checkout_id = self.checkout_of_payment(payment_id).await?;
+        let now = self.now();
+        let state = self
+            .change(checkout_id, |state| {
+                if state.payment.provider != Provider::Test {
+                    return Err(OrdersError::conflict("wrong_provider", "this payment is settled by the shop (manual provider)"));
+                }
+                match outcome {
+                    CardOutcome::Approved => decisions::settle(state, state.user_id, "paid by card (test provider)", now),
+                    CardOutcome::Declined(reason) => decisions::decline(state, reason, now),
+                }
+            })
+            .await?;
+        match (state.payment.status, outcome) {
+            (PaymentStatus::Pending, CardOutcome::Declined(reason)) => Err(OrdersError::Declined { reason }),
+            _ => Ok(PaymentView::from(&state.payment)),
+        }
+    }
+
+    /// Expires every checkout whose payment is overdue; returns how many.
+    pub async fn expire_due(&self, limit: u32) -> Result<usize> {
+        let now = self.now();
+        let due = self.store.expired_checkouts(now, limit).await?;
+        for id in &due {
+            self.store.change_checkout(*id, &|state: &CheckoutState| decisions::expire(state, now)).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// A customer's own order (404 for anyone else's).
+    pub async fn customer_order(&self, user_id: Uuid, order_id: Uuid) -> Result<Order> {
+        self.store.order(order_id).await?.filter(|o| o.user_id == Some(user_id)).ok_or(OrdersError::NotFound("order"))
+    }
+
+    pub async fn order(&self, order_id: Uuid) -> Result<Order> {
+        self.store.order(order_id).await?.ok_or(OrdersError::NotFound("order"))
+    }
+
+    pub async fn orders(&self, filter: &OrderFilter, page: PageSpec) -> Result<Page<Order>> {
+        let (items, total) = self.store.orders(filter, page).await?;
+        Ok(Page::new(items, page, total))
+    }
+
+    fn updated(state: &CheckoutState, order_id: Uuid) -> Result<Order> {
+        state.orders.iter().find(|o| o.id == order_id).cloned().ok_or(OrdersError::NotFound("order"))
+    }
+
+    /// Cancels an order before it ships (the customer's or staff's
+    /// request): holds released, or units restocked and the payment refunded.
+    pub async fn cancel_order(&self, order_id: Uuid, by: Option<Uuid>, reason: Option<String>) -> Result<Order> {
+        let reason = note(reason)?;
+        let checkout_id = self.checkout_of_order(order_id).await?;
+        let now = self.now();
+        let state = self
+            .change(checkout_id, |state| {
+                let o = state.orders.iter().find(|o| o.id == order_id).ok_or(OrdersError::NotFound("order"))?;
+                if !o.status.is_cancellable() {
+                    return Err(OrdersError::IllegalTransition(IllegalTransition { from: o.status, to: OrderStatus::Cancelled }));
+                }
+                decisions::cancel(state, order_id, by, reason.clone(), now)
+            })
+            .await?;
+        Self::updated(&state, order_id)
+    }
+
+    /// Staff move an order along the state machine (409 for a move it
+    /// does not have). `paid` settles a manual payment; `cancelled` cancels
+    /// as above; `refunded` refunds what is left.
+    pub async fn transition(&self, order_id: Uuid, to: OrderStatus, by: Uuid, note_text: Option<String>) -> Result<Order> {
+        let note_text = note(note_text)?;
+        if to == OrderStatus::Cancelled {
+            return self.cancel_order(order_id, Some(by), note_text).await;
+        }
+        let checkout_id = self.checkout_of_order(order_id).await?;
+        let now = self.now();
+        let state = self
+            .change(checkout_id, |state| {
+                let o = state.orders.iter().find(|o| o.id == order_id).ok_or(OrdersError::NotFound("order"))?;
+                o.status.can_become(to)?;
+                match to {
+                    OrderStatus::Paid => {
+                        if state.payment.provider != Provider::Manual {
+                            return Err(OrdersError::conflict(
+                                "wrong_provider",
+                                "only manual payments are marked paid by staff; this one is paid through its provider",
+                            ));
+                        }
+                        decisions::settle(state, Some(by), note_text.as_deref().unwrap_or("marked paid by staff"), now)
+                    }
+                    OrderStatus::Refunded => {
+                        let left = o.refundable();
+                        let reason = note_text.clone().unwrap_or_else(|| "refunded".into());
+                        if left > 0 {
+                            decisions::refund(state, order_id, left, &reason, None, Some(by), now)
+                        } else {
+                            decisions::advance(state, order_id, to, Some(by), note_text.clone(), now)
+                        }
+                    }
+                    _ => decisions::advance(state, order_id, to, Some(by), note_text.clone(), now),
+                }
+            })
+            .await?;
+        Self::updated(&state, order_id)
+    }
+
+    pub async fn fulfill(&self, order_id: Uuid, carrier: &str, tracking_number: &str, by: Uuid) -> Result<Order> {
+        let carrier = text("carrier", carrier, 100)?;
+        let tracking = text("tracking_number", tracking_number, 100)?;
+        let checkout_id = self.checkout_of_order(order_id).await?;
+        let now = self.now();
+        let state = self
+            .change(checkout_id, |state| decisions::fulfill(state, order_id, &carrier, &tracking, Some(by), now))
+            .await?;
+        Self::updated(&state, order_id)
+    }
+
+    pub async fn refund(&self, order_id: Uuid, amount: i64, reason: &str, key: Option<&str>, by: Uuid) -> Result<Order> {
+        let reason = text("reason", reason, MAX_TEXT)?;
+        let checkout_id = self.checkout_of_order(order_id).await?;
+        let now = self.now();
+        let state = self
+            .change(checkout_id, |state| decisions::refund(state, order_id, amount, &reason, key, Some(by), now))
+            .await?;
+        Self::updated(&state, order_id)
+    }
+}

@@ -1,0 +1,157 @@
+//! The storage port. Every method that writes is one transaction, outbox
+//! events included.
+
+use crate::cart::Cart;
+use crate::error::Result;
+use crate::model::{CheckoutState, Order, OrderStatus, Payment, Reservation};
+use crate::pricing::{DiscountCode, ShippingMethod, TaxRate};
+use async_trait::async_trait;
+use kernel::{Event, PageSpec};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Units to hold for one order line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub order_id: Uuid,
+    pub variant_id: Uuid,
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// A discount code use, counted against its limits when the checkout is placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    pub code_id: Uuid,
+    /// The account id, or the lower-cased email of a guest.
+    pub customer_key: String,
+    pub per_customer_limit: Option<i64>,
+}
+
+/// Everything `place_checkout` writes.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub checkout_id: Uuid,
+    pub cart_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub email: String,
+    /// Whose keys these are: `user:{id}` for customers, `cart:{id}` for guests.
+    pub scope: String,
+    pub idempotency_key: String,
+    /// Hash of the request body: the same key with another body is refused.
+    pub request_hash: String,
+    /// Orders without numbers (the store assigns them).
+    pub orders: Vec<Order>,
+    pub payment: Payment,
+    pub holds: Vec<Hold>,
+    pub redemption: Option<Redemption>,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// New: the orders with their numbers.
+    New(Vec<Order>),
+    /// This key was used before with the same body: that checkout's id.
+    Replay(Uuid),
+}
+
+/// What happens to the stock of one reservation (or order line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StockOp {
+    /// Paid: `on_hand` and `reserved` both fall.
+    Commit(Uuid),
+    /// Cancelled or expired: `reserved` falls.
+    Release(Uuid),
+    /// A committed reservation's units go back on hand (a paid order cancelled before shipping).
+    Restock(Uuid),
+}
+
+/// What a decision does to a locked checkout.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub payment: Option<Payment>,
+    /// Orders to write (whole documents).
+    pub orders: Vec<Order>,
+    pub stock: Vec<StockOp>,
+    /// Mark the checkout's cart converted.
+    pub convert_cart: bool,
+    /// Give back the checkout's discount code use.
+    pub release_discount: bool,
+    pub events: Vec<Event>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.payment.is_none() && self.orders.is_empty() && self.stock.is_empty() && self.events.is_empty()
+    }
+}
+
+/// Decides a change from the checkout as it is under lock.
+pub type Decide<'a> = dyn Fn(&CheckoutState) -> Result<Change> + Send + Sync + 'a;
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+    /// Order number or part of the email.
+    pub q: Option<String>,
+}
+
+#[async_trait]
+pub trait OrdersStore: Send + Sync + 'static {
+    // Carts.
+    async fn cart(&self, id: Uuid) -> Result<Option<Cart>>;
+    async fn cart_by_token(&self, token_hash: &str) -> Result<Option<Cart>>;
+    async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>>;
+    /// `Contended` when the user already has an active cart (a concurrent request made it).
+    async fn insert_cart(&self, cart: &Cart) -> Result<()>;
+    /// Writes each cart whose stored version is still `cart.version`, as
+    /// version + 1, all or none; `Contended` if any moved.
+    async fn save_carts(&self, carts: &[Cart]) -> Result<()>;
+
+    // Discount codes, shipping methods, tax rates.
+    async fn discount_codes(&self, page: PageSpec) -> Result<(Vec<DiscountCode>, u64)>;
+    async fn discount_by_code(&self, code: &str) -> Result<Option<DiscountCode>>;
+    async fn discount(&self, id: Uuid) -> Result<Option<DiscountCode>>;
+    /// `Conflict(duplicate)` when the code exists.
+    async fn insert_discount(&self, code: &DiscountCode) -> Result<()>;
+    async fn update_discount(&self, code: &DiscountCode) -> Result<bool>;
+    async fn delete_discount(&self, id: Uuid) -> Result<bool>;
+    async fn shipping_methods(&self) -> Result<Vec<ShippingMethod>>;
+    async fn insert_shipping_method(&self, method: &ShippingMethod) -> Result<()>;
+    async fn update_shipping_method(&self, method: &ShippingMethod) -> Result<bool>;
+    async fn delete_shipping_method(&self, id: Uuid) -> Result<bool>;
+    async fn tax_rates(&self) -> Result<Vec<TaxRate>>;
+    async fn insert_tax_rate(&self, rate: &TaxRate) -> Result<()>;
+    async fn update_tax_rate(&self, rate: &TaxRate) -> Result<bool>;
+    async fn delete_tax_rate(&self, id: Uuid) -> Result<bool>;
+
+    // Checkouts.
+    /// In one transaction: records the idempotency key (a concurrent request
+    /// with the same key waits for this one), counts the discount use
+    /// against its limits, reserves every held line all-or-nothing
+    /// (`OutOfStock` naming the short lines, nothing written), numbers and
+    /// writes the orders, the payment, the reservations, the ledger and the
+    /// events (`order.placed`, `stock.changed`).
+    async fn place_checkout(&self, placement: &Placement) -> Result<Placed>;
+    async fn checkout(&self, id: Uuid) -> Result<Option<CheckoutState>>;
+    /// The checkout made with this key in this scope, and its request hash.
+    async fn checkout_by_key(&self, scope: &str, key: &str) -> Result<Option<(Uuid, String)>>;
+    /// In one transaction: locks the checkout, loads it, asks `decide`, and
+    /// writes what it returns (payment, orders, stock, cart, discount,
+    /// events). Returns the checkout as it is afterwards.
+    async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState>;
+    async fn checkout_of_order(&self, order_id: Uuid) -> Result<Option<Uuid>>;
+    async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Option<Uuid>>;
+    /// Checkouts whose payment is still pending at `now` past its expiry.
+    async fn expired_checkouts(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>>;
+
+    // Reads.
+    async fn order(&self, id: Uuid) -> Result<Option<Order>>;
+    /// Newest first, with the total count.
+    async fn orders(&self, filter: &OrderFilter, page: PageSpec) -> Result<(Vec<Order>, u64)>;
+    async fn payment(&self, id: Uuid) -> Result<Option<Payment>>;
+    /// Open reservations (for the consistency checks and the admin).
+    async fn open_reservations(&self) -> Result<Vec<Reservation>>;
+}
