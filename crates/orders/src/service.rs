@@ -10,6 +10,8 @@ mod settings;
 
 pub use carts::{CartView, DiscountView, LineView};
 pub use carts::hash_token;
+pub use checkout::idempotency_reused;
+pub use decisions::{CardOutcome, order_event, test_card};
 pub use checkout::{CheckoutRequest, CheckoutResponse, MAX_IDEMPOTENCY_KEY, PaymentView, check_idempotency_key};
 pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};
 

@@ -43,3 +43,4 @@ store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);
 store_sql::impl_catalog_store!(PostgresStore, Postgres, bulk = unnest);
 store_sql::impl_inventory_store!(PostgresStore, Postgres);
+store_sql::impl_orders_store!(PostgresStore, Postgres, next_number = "SELECT nextval('order_numbers') AS n");

@@ -11,7 +11,7 @@
 #[macro_export]
 macro_rules! impl_inventory_store {
     ($store:ty, $db:ty) => {
-        mod inventory_store {
+        pub(crate) mod inventory_store {
             use super::*;
             use ::inventory::{InventoryStore, LevelChange, LevelFilter, Movement, MovementReason, StockLevel, StoreError, StoreResult};
             use ::kernel::PageSpec;
@@ -60,6 +60,143 @@ macro_rules! impl_inventory_store {
                     note: row.try_get("note")?,
                     at: row.try_get("at")?,
                 })
+            }
+
+            /// What `hold_units` found.
+            pub(crate) enum Held {
+                /// Reserved; the level before and after.
+                Yes(StockLevel, StockLevel),
+                /// The variant has no stock row: not tracked, nothing to hold.
+                Untracked,
+                /// Tracked, but only this many are available.
+                Short(i64),
+            }
+
+            /// Reserves `quantity` units in the caller's transaction if that
+            /// many are available. The conditional `UPDATE` is the guard:
+            /// PostgreSQL re-checks its `WHERE` on the latest row version
+            /// after waiting for a concurrent writer, so two checkouts can
+            /// never both take the last unit.
+            pub(crate) async fn hold_units(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                variant_id: Uuid,
+                location_id: Uuid,
+                quantity: i64,
+                at: ::time::OffsetDateTime,
+            ) -> Result<Held, ::sqlx::Error> {
+                let sql = format!(
+                    "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
+                     WHERE variant_id = $3 AND location_id = $4 AND on_hand - reserved >= $1 RETURNING {LEVEL_COLUMNS}"
+                );
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(quantity)
+                    .bind(at)
+                    .bind(variant_id)
+                    .bind(location_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let Some(row) = row {
+                    let after = level_from_row(&row)?;
+                    let before = StockLevel { reserved: after.reserved - quantity, ..after.clone() };
+                    return Ok(Held::Yes(before, after));
+                }
+                let sql = format!("SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE variant_id = $1 AND location_id = $2");
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(variant_id)
+                    .bind(location_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(match row {
+                    None => Held::Untracked,
+                    Some(row) => Held::Short(level_from_row(&row)?.available()),
+                })
+            }
+
+            /// Moves `on_hand` and `reserved` by the deltas in the caller's
+            /// transaction (the table's CHECK refuses anything that would
+            /// break `0 ≤ reserved ≤ on_hand`); the level before and after,
+            /// or `None` if the variant has no stock row.
+            pub(crate) async fn move_units(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                variant_id: Uuid,
+                location_id: Uuid,
+                on_hand_delta: i64,
+                reserved_delta: i64,
+                at: ::time::OffsetDateTime,
+            ) -> Result<Option<(StockLevel, StockLevel)>, ::sqlx::Error> {
+                let sql = format!(
+                    "UPDATE stock_levels SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
+                     WHERE variant_id = $4 AND location_id = $5 RETURNING {LEVEL_COLUMNS}"
+                );
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(on_hand_delta)
+                    .bind(reserved_delta)
+                    .bind(at)
+                    .bind(variant_id)
+                    .bind(location_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let after = level_from_row(&row)?;
+                let before =
+                    StockLevel { on_hand: after.on_hand - on_hand_delta, reserved: after.reserved - reserved_delta, ..after.clone() };
+                Ok(Some((before, after)))
+            }
+
+            /// The ledger line and events of a change made by the two functions above.
+            pub(crate) async fn record_movement(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                before: &StockLevel,
+                after: &StockLevel,
+                reason: MovementReason,
+                reference: &str,
+                at: ::time::OffsetDateTime,
+            ) -> Result<(), ::sqlx::Error> {
+                insert_movement(
+                    tx,
+                    &Movement {
+                        id: ::kernel::new_id(),
+                        variant_id: after.variant_id,
+                        sku: after.sku.clone(),
+                        location_id: after.location_id,
+                        on_hand_delta: after.on_hand - before.on_hand,
+                        reserved_delta: after.reserved - before.reserved,
+                        on_hand_after: after.on_hand,
+                        reason,
+                        actor: None,
+                        reference: Some(reference.to_owned()),
+                        note: None,
+                        at,
+                    },
+                )
+                .await?;
+                for event in ::inventory::events_for(Some(before), after) {
+                    insert_event(tx, &event).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_movement(tx: &mut ::sqlx::Transaction<'static, $db>, m: &Movement) -> Result<(), ::sqlx::Error> {
+                let sql = format!(
+                    "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                );
+                ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(m.id)
+                    .bind(m.variant_id)
+                    .bind(m.location_id)
+                    .bind(&m.sku)
+                    .bind(m.on_hand_delta)
+                    .bind(m.reserved_delta)
+                    .bind(m.on_hand_after)
+                    .bind(m.reason.as_str())
+                    .bind(m.actor)
+                    .bind(&m.reference)
+                    .bind(&m.note)
+                    .bind(m.at)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
             }
 
             #[::async_trait::async_trait]
@@ -172,26 +309,7 @@ macro_rules! impl_inventory_store {
                     .await
                     .map_err(err)?;
                     let m = ::inventory::movement_for(&before, &after, change);
-                    let sql = format!(
-                        "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                    );
-                    ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                        .bind(m.id)
-                        .bind(m.variant_id)
-                        .bind(m.location_id)
-                        .bind(&m.sku)
-                        .bind(m.on_hand_delta)
-                        .bind(m.reserved_delta)
-                        .bind(m.on_hand_after)
-                        .bind(m.reason.as_str())
-                        .bind(m.actor)
-                        .bind(&m.reference)
-                        .bind(&m.note)
-                        .bind(m.at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
+                    insert_movement(&mut tx, &m).await.map_err(err)?;
                     let events = ::inventory::events_for((!created).then_some(&before), &after);
                     for event in &events {
                         insert_event(&mut tx, event).await.map_err(err)?;

@@ -17,6 +17,7 @@ mod catalog;
 mod catalog_impl;
 mod identity;
 mod inventory;
+mod orders;
 mod outbox;
 
 /// The plumbing every backend store has: its pool, migrations and the waker

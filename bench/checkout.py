@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""Checkout benchmarks: complete guest checkouts per second, and a flash sale,
+on SQLite and PostgreSQL; pgbench TPC-B on the same PostgreSQL for scale.
+
+    python3 bench/checkout.py            # builds the release binary first
+
+For each backend: a fresh shop with the demo data (`seed --demo`: the demo
+accounts and catalogue), then, through the admin API, 8 products stocked with
+1,000,000 units each and a shipping method. One complete checkout is three
+timed requests by a guest: add to cart (which opens the cart), checkout, and
+payment with the test card. The load generator (this script: http.client,
+one keep-alive connection per buyer) runs BENCH_BUYERS (32) buyers in a
+closed loop for BENCH_DURATION (10s) after BENCH_WARMUP (2s) on the same
+machine as the server; it prints checkouts/s, p50/p99 of each step, errors by
+status, and the CPU used by the client, the server and the rest (the
+database) over the measured window. BENCH_CLIENT_PROCS spreads the buyers
+over several processes if the client turns out to be the bottleneck.
+
+On PostgreSQL it also runs `pgbench -i -s 10` and `pgbench -c 32 -j 2 -T
+<duration> -M prepared` (TPC-B) in a scratch database on the same server, and
+compares. Target there: checkouts/s ≥ 25 % of pgbench TPS, p99 ≤ 100 ms per
+step.
+
+Flash sale: one product with 200 units, 2,000 buyers (BENCH_FLASH_BUYERS),
+each its own guest cart, run by 128 threads (BENCH_FLASH_WORKERS) released
+together. Reports the time until the 200th payment, payments, oversells
+(must be 0), 5xx (must be 0), clean refusals (409 `out_of_stock` at add to
+cart or checkout) and the stock level afterwards.
+
+Set EMPORIUM_BENCH_POSTGRES_URL to a server URL (default
+postgres://postgres@127.0.0.1:5432/postgres) or to "" to skip PostgreSQL;
+BENCH_NO_BUILD=1 skips `cargo build` and uses target/release/emporium as is.
+"""
+import glob
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import queue
+import random
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BIN, DURATION, ROOT, free_port, sh, start, with_database  # noqa: E402
+
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
+BUYERS = int(os.environ.get("BENCH_BUYERS", "32"))
+CLIENT_PROCS = max(1, int(os.environ.get("BENCH_CLIENT_PROCS", "1")))
+PRODUCTS = 8
+STOCK = 1_000_000
+FLASH_BUYERS = int(os.environ.get("BENCH_FLASH_BUYERS", "2000"))
+FLASH_UNITS = int(os.environ.get("BENCH_FLASH_UNITS", "200"))
+FLASH_WORKERS = int(os.environ.get("BENCH_FLASH_WORKERS", "128"))
+PGBENCH_SCALE = 10
+TIMEOUT = 10  # seconds, every request
+TARGET_RATIO = 0.25
+TARGET_P99_MS = 100.0
+ADMIN_EMAIL = "admin@example.com"  # the demo superadmin (crates/emporium/src/seed.rs)
+ADMIN_PASSWORD = "emporium-demo"
+CARD = "4242424242424242"  # the test provider's approved card
+ADDRESS = {"full_name": "Bench Buyer", "line1": "1 Main St", "city": "Springfield",
+           "postal_code": "12345", "country": "US"}
+STEPS = ("add", "checkout", "pay")
+STEP_LABELS = {"add": "add to cart", "checkout": "checkout", "pay": "payment"}
+
+
+def seconds(text):
+    """`10s`, `1m`, `500ms`, `30` (wrk's duration syntax) in seconds."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*(ms|s|m|h)?\s*", text)
+    if not m:
+        sys.exit(f"cannot read the duration {text!r}: say e.g. 10s or 1m")
+    return float(m.group(1)) * {None: 1, "s": 1, "ms": 0.001, "m": 60, "h": 3600}[m.group(2)]
+
+
+WARMUP = seconds(os.environ.get("BENCH_WARMUP", "2s"))
+
+
+def pg_tool(name):
+    """A PostgreSQL client program: on PATH, else the newest under /usr/lib/postgresql."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                        key=lambda p: int(re.search(r"/postgresql/(\d+)", p).group(1)))
+    if not candidates:
+        sys.exit(f"{name} is not installed (apt-get install postgresql-client)")
+    return candidates[-1]
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive connection. `call` answers (status, json or text); it
+    raises OSError / http.client.HTTPException on a transport failure."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+        self.used = False
+
+    def connect(self):
+        self.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        self.conn.connect()
+        self.used = False
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(self, method, path, body=None, headers=None):
+        hdrs = {"accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["content-type"] = "application/json"
+        if headers:
+            hdrs.update(headers)
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.connect()
+            reused = self.used
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                self.used = True
+                if resp.will_close:
+                    self.close()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # A keep-alive connection the server had closed: once more on a
+                # new one (safe here: checkout carries an Idempotency-Key, and
+                # confirming a paid payment again changes nothing).
+                self.close()
+                if attempt == 2 or not reused:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode("utf-8", "replace")[:300]
+        return resp.status, payload, resp
+
+
+def error_code(payload):
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        return payload["error"].get("code") or ""
+    return ""
+
+
+def describe(payload):
+    return json.dumps(payload)[:300] if not isinstance(payload, str) else payload[:300]
+
+
+def admin(client, token, method, path, body=None, ok=(200, 201)):
+    status, payload, _ = client.call(method, "/api/v1" + path, body, {"authorization": f"Bearer {token}"})
+    if status not in ok:
+        sys.exit(f"{method} /api/v1{path} answered {status}: {describe(payload)}")
+    return status, payload
+
+
+def login(client):
+    status, payload, _ = client.call("POST", "/api/v1/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    if status != 200 or not isinstance(payload, dict) or "access_token" not in payload:
+        sys.exit(f"admin login ({ADMIN_EMAIL}) answered {status}: {describe(payload)}")
+    return payload["access_token"]
+
+
+def create_product(client, token, title, sku, on_hand):
+    body = {"title": title, "status": "active", "options": [],
+            "variants": [{"sku": sku, "price": {"amount": 1500, "currency": "USD"}}]}
+    _, product = admin(client, token, "POST", "/admin/products", body, ok=(201, 200))
+    if not product.get("variants"):
+        sys.exit(f"POST /api/v1/admin/products answered without variants: {describe(product)}")
+    admin(client, token, "PUT", f"/admin/inventory/{sku}", {"on_hand": on_hand})
+
+
+def ensure_shipping_method(client, token):
+    body = {"code": "standard", "name": "Standard", "price": {"amount": 500, "currency": "USD"}, "free_above": 5000}
+    status, payload, _ = client.call("POST", "/api/v1/admin/shipping-methods", body, {"authorization": f"Bearer {token}"})
+    if status not in (200, 201, 409):
+        print(f"warning: POST /api/v1/admin/shipping-methods answered {status}: {describe(payload)}; "
+              "checking out with whatever shipping the shop has", file=sys.stderr)
+
+
+def stock_level(client, token, sku):
+    _, level = admin(client, token, "GET", f"/admin/inventory/{sku}", ok=(200,))
+    return level
+
+
+# --- One buyer ---------------------------------------------------------------------------------------
+
+
+def buy(client, sku, email):
+    """Add to cart → checkout → pay with the test card, as a new guest.
+
+    Answers (trace, outcome, key, detail): trace lists (step, seconds, end
+    time) of the requests made; outcome is "paid", "refused" (409
+    out_of_stock at add or checkout: a clean no), or "error"; key names the
+    refusal or error ("checkout 409 out_of_stock", "pay 500", "add
+    TimeoutError"…), and detail is the first part of the answer."""
+    trace = []
+
+    def step(name, method, path, body, headers=None):
+        t0 = time.monotonic()
+        try:
+            status, payload, resp = client.call(method, path, body, headers)
+        except Exception as e:  # noqa: BLE001 — time-outs, resets, anything: one failed buyer
+            trace.append((name, time.monotonic() - t0, time.monotonic()))
+            return None, None, None, f"{name} {type(e).__name__}", str(e)
+        t1 = time.monotonic()
+        trace.append((name, t1 - t0, t1))
+        return status, payload, resp, None, None
+
+    # 1. Add to cart, without X-Cart-Token: the answer opens a guest cart.
+    status, cart, resp, key, detail = step("add", "POST", "/api/v1/cart/items", {"sku": sku, "quantity": 1})
+    if key:
+        return trace, "error", key, detail
+    if status == 409 and error_code(cart) == "out_of_stock":
+        return trace, "refused", "add 409 out_of_stock", ""
+    token = (cart.get("cart_token") if isinstance(cart, dict) else None) or resp.getheader("x-cart-token")
+    if status not in (200, 201) or not token:
+        return trace, "error", f"add {status} {error_code(cart)}".strip(), describe(cart)
+
+    # 2. Checkout.
+    request = {"email": email, "shipping_address": ADDRESS, "payment_provider": "test"}
+    headers = {"x-cart-token": token, "idempotency-key": str(uuid.uuid4())}
+    status, placed, _, key, detail = step("checkout", "POST", "/api/v1/checkout", request, headers)
+    if key:
+        return trace, "error", key, detail
+    if status == 409 and error_code(placed) == "out_of_stock":
+        return trace, "refused", "checkout 409 out_of_stock", ""
+    payment = placed.get("payment") if isinstance(placed, dict) else None
+    if status not in (200, 201) or not isinstance(payment, dict) or "id" not in payment:
+        return trace, "error", f"checkout {status} {error_code(placed)}".strip(), describe(placed)
+
+    # 3. Pay with the test card.
+    status, paid, _, key, detail = step("pay", "POST", f"/api/v1/payments/{payment['id']}/confirm",
+                                        {"card_number": CARD}, {"x-cart-token": token})
+    if key:
+        return trace, "error", key, detail
+    if status != 200 or not isinstance(paid, dict) or paid.get("status") != "succeeded":
+        state = paid.get("status") if isinstance(paid, dict) else None
+        return trace, "error", f"pay {status} {error_code(paid) or state or ''}".strip(), describe(paid)
+    return trace, "paid", None, None
+
+
+def status_of(key):
+    """The HTTP status in an outcome key, or None for a transport error."""
+    m = re.match(r"\w+ (\d{3})\b", key)
+    return int(m.group(1)) if m else None
+
+
+# --- Throughput ----------------------------------------------------------------------------------------
+
+
+def cpu_seconds_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def machine_busy_seconds():
+    """CPU seconds spent not idle, all cores together."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def sleep_until(t):
+    while True:
+        left = t - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.5))
+
+
+def load_proc(args):
+    """`buyers` closed-loop buyers in threads of this process, from t_begin to t_end.
+
+    Step latencies and checkouts count when the request ended inside
+    [t_start, t_end]; everything before t_start is warm-up."""
+    port, skus, buyers, first, t_begin, t_start, t_end = args
+    results = []
+
+    def worker(n):
+        rnd = random.Random(n)
+        client = Client(port)
+        samples = {s: [] for s in STEPS}
+        done = paid_total = 0
+        errors = Counter()
+        examples = {}
+        try:
+            client.connect()
+        except OSError as e:
+            errors[f"connect {type(e).__name__}"] += 1
+        sleep_until(t_begin)
+        i = 0
+        while time.monotonic() < t_end:
+            i += 1
+            trace, outcome, key, detail = buy(client, rnd.choice(skus), f"buyer{n}-{i}@example.com")
+            for name, lat, end in trace:
+                if t_start <= end <= t_end:
+                    samples[name].append(lat)
+            if outcome == "paid":
+                paid_total += 1
+                if t_start <= trace[-1][2] <= t_end:
+                    done += 1
+            else:
+                errors[key] += 1
+                examples.setdefault(key, detail)
+                if outcome == "error" and status_of(key) is None:
+                    time.sleep(0.05)  # transport failure: do not spin
+        client.close()
+        results.append((samples, done, paid_total, errors, examples))
+
+    threads = [threading.Thread(target=worker, args=(first + k,), daemon=True) for k in range(buyers)]
+    for t in threads:
+        t.start()
+    sleep_until(t_start)
+    cpu0 = own_cpu_seconds()
+    sleep_until(t_end)
+    cpu1 = own_cpu_seconds()
+    for t in threads:
+        t.join()
+    return results, cpu1 - cpu0
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    k = math.ceil(p / 100 * len(sorted_values)) - 1  # nearest rank
+    return sorted_values[max(0, min(len(sorted_values) - 1, k))]
+
+
+def throughput(port, skus, server_pid):
+    duration = seconds(DURATION)
+    shares = [BUYERS // CLIENT_PROCS + (1 if k < BUYERS % CLIENT_PROCS else 0) for k in range(CLIENT_PROCS)]
+    firsts = [sum(shares[:k]) for k in range(CLIENT_PROCS)]
+    pool = None
+    if CLIENT_PROCS > 1:
+        # Fork before any thread of ours exists.
+        pool = multiprocessing.get_context("fork").Pool(CLIENT_PROCS)
+    t_begin = time.monotonic() + (1.0 if pool else 0.2)
+    t_start = t_begin + WARMUP
+    t_end = t_start + duration
+    jobs = [(port, skus, shares[k], firsts[k], t_begin, t_start, t_end) for k in range(CLIENT_PROCS)]
+    machine = {}
+
+    def sample():
+        sleep_until(t_start)
+        machine["server0"], machine["busy0"] = cpu_seconds_of(server_pid), machine_busy_seconds()
+        sleep_until(t_end)
+        machine["server1"], machine["busy1"] = cpu_seconds_of(server_pid), machine_busy_seconds()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    print(f"  {BUYERS} buyers, {WARMUP:g} s warm-up + {duration:g} s…", file=sys.stderr)
+    if pool:
+        pending = pool.map_async(load_proc, jobs)
+        sampler.start()
+        parts = pending.get()
+        pool.close()
+        pool.join()
+    else:
+        sampler.start()
+        parts = [load_proc(jobs[0])]
+    sampler.join()
+
+    samples = {s: [] for s in STEPS}
+    done = paid_total = 0
+    errors, examples = Counter(), {}
+    client_cpu = 0.0
+    for results, cpu in parts:
+        client_cpu += cpu
+        for s, d, p, e, x in results:
+            for name in STEPS:
+                samples[name].extend(s[name])
+            done += d
+            paid_total += p
+            errors.update(e)
+            for k, v in x.items():
+                examples.setdefault(k, v)
+    result = {"rate": done / duration, "checkouts": done, "paid_total": paid_total,
+              "errors": errors, "examples": examples}
+    for name in STEPS:
+        values = sorted(samples[name])
+        result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
+    server_cpu = machine["server1"] - machine["server0"]
+    busy = machine["busy1"] - machine["busy0"]
+    result["cpu"] = {"client": 100 * client_cpu / duration, "server": 100 * server_cpu / duration,
+                     "other": 100 * max(0.0, busy - client_cpu - server_cpu) / duration,
+                     "capacity": 100 * (os.cpu_count() or 1)}
+    return result
+
+
+# --- Flash sale ----------------------------------------------------------------------------------------
+
+
+def flash_sale(port, run_id):
+    setup = Client(port)
+    token = login(setup)
+    sku = f"FLASH-{run_id}"
+    create_product(setup, token, f"Flash tee {run_id}", sku, FLASH_UNITS)
+    jobs = queue.SimpleQueue()
+    for i in range(FLASH_BUYERS):
+        jobs.put(i)
+    workers = min(FLASH_WORKERS, FLASH_BUYERS)
+    barrier = threading.Barrier(workers + 1)
+    results = []
+
+    def worker():
+        client = Client(port)
+        samples = {s: [] for s in STEPS}
+        paid_at, outcomes, examples = [], Counter(), {}
+        try:
+            client.connect()
+        except OSError as e:
+            outcomes[("error", f"connect {type(e).__name__}")] += 1
+        barrier.wait()
+        while True:
+            try:
+                i = jobs.get(block=False)
+            except queue.Empty:
+                break
+            trace, outcome, key, detail = buy(client, sku, f"flash{i}-{run_id}@example.com")
+            for name, lat, _ in trace:
+                samples[name].append(lat)
+            if outcome == "paid":
+                paid_at.append(trace[-1][2])
+            else:
+                outcomes[(outcome, key)] += 1
+                examples.setdefault(key, detail)
+        client.close()
+        results.append((samples, paid_at, outcomes, examples))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    print(f"  flash sale: {FLASH_BUYERS:,} buyers for {FLASH_UNITS} units, {workers} threads…", file=sys.stderr)
+    barrier.wait()
+    t0 = time.monotonic()
+    for t in threads:
+        t.join()
+    t_all = time.monotonic() - t0
+
+    samples = {s: [] for s in STEPS}
+    paid_at, outcomes, examples = [], Counter(), {}
+    for s, p, o, x in results:
+        for name in STEPS:
+            samples[name].extend(s[name])
+        paid_at.extend(p)
+        outcomes.update(o)
+        for k, v in x.items():
+            examples.setdefault(k, v)
+    paid_at.sort()
+    paid = len(paid_at)
+    token = login(setup)
+    level = stock_level(setup, token, sku)
+    setup.close()
+    errors = Counter({k: n for (kind, k), n in outcomes.items() if kind != "refused"})
+    refused = Counter({k: n for (kind, k), n in outcomes.items() if kind == "refused"})
+    five_xx = sum(n for k, n in errors.items() if (status_of(k) or 0) >= 500)
+    transport = sum(n for k, n in errors.items() if status_of(k) is None)
+    on_hand, reserved = level.get("on_hand"), level.get("reserved")
+    sold = FLASH_UNITS - on_hand if isinstance(on_hand, int) else None
+    oversold = max(paid - FLASH_UNITS, -on_hand if isinstance(on_hand, int) else 0, 0)
+    result = {"paid": paid, "oversold": oversold, "5xx": five_xx, "transport": transport,
+              "other": sum(errors.values()) - five_xx - transport, "errors": errors, "examples": examples,
+              "refused_add": refused.get("add 409 out_of_stock", 0),
+              "refused_checkout": refused.get("checkout 409 out_of_stock", 0),
+              "sold_out_s": paid_at[FLASH_UNITS - 1] - t0 if paid >= FLASH_UNITS else None,
+              "all_s": t_all,
+              "on_hand": on_hand, "reserved": reserved, "available": level.get("available"), "sold": sold,
+              "stock_ok": sold == paid and isinstance(reserved, int) and reserved >= 0 and on_hand >= 0}
+    for name in STEPS:
+        values = sorted(samples[name])
+        result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
+    return result
+
+
+# --- pgbench -----------------------------------------------------------------------------------------
+
+
+def pgbench(url):
+    psql, bench = pg_tool("psql"), pg_tool("pgbench")
+    duration = max(1, round(seconds(DURATION)))
+    dbname = "emporium_pgbench_" + uuid.uuid4().hex[:12]
+    print(f"[pgbench] -i -s {PGBENCH_SCALE}, then -c {BUYERS} -j 2 -T {duration} -M prepared…", file=sys.stderr)
+    sh(psql, url, "-qc", f"CREATE DATABASE {dbname}")
+    try:
+        target = with_database(url, dbname)
+        sh(bench, "-i", "-q", "-s", str(PGBENCH_SCALE), target)
+        out = sh(bench, "-c", str(BUYERS), "-j", "2", "-T", str(duration), "-M", "prepared", target).stdout
+        m = (re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)", out)
+             or re.search(r"tps = ([\d.]+)", out))
+        if not m:
+            sys.exit(f"cannot find the TPS in pgbench's output:\n{out}")
+        version = sh(psql, url, "-tAc", "SHOW server_version").stdout.strip()
+        return float(m.group(1)), version
+    finally:
+        subprocess.run([psql, url, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"])
+
+
+# --- One backend -----------------------------------------------------------------------------------------
+
+
+def bench_backend(name, database_url):
+    data_dir = tempfile.mkdtemp(prefix="emporium-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
+    env.update({"EMPORIUM_LOG": "warn", "EMPORIUM_AUTH_RATE_LIMIT": "0"})
+    dbname = None
+    if database_url:
+        dbname = "emporium_bench_" + uuid.uuid4().hex[:12]
+        sh(pg_tool("psql"), database_url, "-qc", f"CREATE DATABASE {dbname}")
+        env["EMPORIUM_DATABASE_URL"] = with_database(database_url, dbname)
+    port = free_port()
+    proc = None
+    run_id = uuid.uuid4().hex[:8]
+    try:
+        print(f"[{name}] seeding the demo shop…", file=sys.stderr)
+        t0 = time.perf_counter()
+        seeded = subprocess.run([BIN, "--data-dir", data_dir, "seed", "--demo"], env=env, text=True, capture_output=True)
+        if seeded.returncode != 0:
+            sys.exit(f"`emporium seed --demo` failed:\n{seeded.stdout}{seeded.stderr}")
+        print(f"[{name}] seeded in {time.perf_counter() - t0:.1f} s; starting the server…", file=sys.stderr)
+        proc, _ = start(env, data_dir, port)
+        setup = Client(port)
+        token = login(setup)
+        ensure_shipping_method(setup, token)
+        skus = [f"BENCH-{run_id}-{k}" for k in range(PRODUCTS)]
+        for k, sku in enumerate(skus):
+            create_product(setup, token, f"Bench tee {run_id} {k}", sku, STOCK)
+
+        # One checkout on its own first, so a broken step stops the run with its answer.
+        trace, outcome, key, detail = buy(setup, skus[0], f"smoke-{run_id}@example.com")
+        if outcome != "paid":
+            sys.exit(f"[{name}] a single checkout failed at {key}: {detail}")
+        setup.close()
+
+        print(f"[{name}] throughput…", file=sys.stderr)
+        result = throughput(port, skus, proc.pid)
+        result["name"] = name
+        # Every paid checkout took one unit; none may be left reserved but by failed payments.
+        setup = Client(port)
+        token = login(setup)
+        levels = [stock_level(setup, token, sku) for sku in skus]
+        setup.close()
+        result["stock_sold"] = sum(STOCK - lv["on_hand"] for lv in levels)
+        result["stock_reserved"] = sum(lv["reserved"] for lv in levels)
+        result["paid_total"] += 1  # the smoke checkout
+
+        print(f"[{name}] flash sale…", file=sys.stderr)
+        result["flash"] = flash_sale(port, run_id)
+        return result
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if dbname:
+            subprocess.run([pg_tool("psql"), database_url, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"])
+
+
+# --- Report ----------------------------------------------------------------------------------------------
+
+
+def command_line():
+    shown = []
+    for k in sorted(os.environ):
+        if k.startswith("BENCH_") or k == "EMPORIUM_BENCH_POSTGRES_URL":
+            v = os.environ[k]
+            if k == "EMPORIUM_BENCH_POSTGRES_URL":
+                v = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", v)  # no passwords in the report
+            shown.append(f"{k}={shlex.quote(v)}")
+    return " ".join(shown + ["python3", "bench/checkout.py"])
+
+
+def ms(v):
+    return "–" if v != v else f"{v:.1f} ms"  # NaN when a step has no samples
+
+
+def yes(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def report(results, pg):
+    duration = seconds(DURATION)
+    print(f"\n{BUYERS} concurrent guest buyers (closed loop, keep-alive, this script's http.client "
+          f"in {CLIENT_PROCS} process{'es' if CLIENT_PROCS > 1 else ''}), {WARMUP:g} s warm-up + {duration:g} s, "
+          f"on {os.cpu_count()} cores; server, database and load generator on one machine.\n")
+    print("| backend | checkouts/s | add to cart p50 / p99 | checkout p50 / p99 | payment p50 / p99 | errors | CPU: client / server / other |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        cells = [f"{ms(r[s][0])} / {ms(r[s][1])}" for s in STEPS]
+        c = r["cpu"]
+        print(f"| {r['name']} | {r['rate']:,.1f} | {' | '.join(cells)} | {sum(r['errors'].values())} | "
+              f"{c['client']:.0f} / {c['server']:.0f} / {c['other']:.0f} % of {c['capacity']:.0f} % |")
+    print("\nCPU over the measured window: this script, the `emporium` process, and the rest of the machine "
+          "(PostgreSQL's processes on PostgreSQL; near 0 on SQLite unless something else was running).")
+    if pg:
+        tps, version = pg
+        print(f"\n`pgbench -i -s {PGBENCH_SCALE}; pgbench -c {BUYERS} -j 2 -T {max(1, round(duration))} -M prepared` "
+              f"(TPC-B) on the same PostgreSQL {version}: **{tps:,.0f} TPS**.")
+        for r in results:
+            if r["name"] != "PostgreSQL":
+                continue
+            ratio = r["rate"] / tps if tps else 0.0
+            worst = max(r[s][1] for s in STEPS)
+            print(f"\nPostgreSQL checkouts/s ÷ pgbench TPS = {r['rate']:,.1f} ÷ {tps:,.0f} = {100 * ratio:.1f} % "
+                  f"(target ≥ {100 * TARGET_RATIO:.0f} %): {yes(ratio >= TARGET_RATIO)}; "
+                  f"worst step p99 {ms(worst)} (target ≤ {TARGET_P99_MS:.0f} ms): {yes(worst <= TARGET_P99_MS)}.")
+
+    print(f"\nFlash sale: {FLASH_BUYERS:,} guest buyers, {FLASH_UNITS} units, "
+          f"{min(FLASH_WORKERS, FLASH_BUYERS)} client threads released together.\n")
+    print("| backend | sold out after | paid | oversold | 5xx | other errors | refused (add / checkout) | "
+          "all answered after | stock after (on hand / reserved) | p99 add / checkout / payment |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        f = r["flash"]
+        sold_out = f"{f['sold_out_s']:.2f} s" if f["sold_out_s"] is not None else f"not sold out ({f['paid']} paid)"
+        p99 = " / ".join(ms(f[s][1]) for s in STEPS)
+        print(f"| {r['name']} | {sold_out} | {f['paid']} | {f['oversold']} | {f['5xx']} | "
+              f"{f['other'] + f['transport']} | {f['refused_add']:,} / {f['refused_checkout']:,} | {f['all_s']:.2f} s | "
+              f"{f['on_hand']} / {f['reserved']} | {p99} |")
+    for r in results:
+        f = r["flash"]
+        print(f"\n{r['name']} flash sale: oversells {f['oversold']} (must be 0): {yes(f['oversold'] == 0)}; "
+              f"5xx {f['5xx']} (must be 0): {yes(f['5xx'] == 0)}; stock after: on hand {f['on_hand']}, "
+              f"reserved {f['reserved']}, available {f['available']}; units gone {f['sold']} vs payments {f['paid']}"
+              f"{'' if f['stock_ok'] else ' — **stock does not match the payments**'}.")
+
+    for r in results:
+        consistent = r["stock_sold"] == r["paid_total"]
+        print(f"\n{r['name']} throughput stock check: {r['paid_total']:,} payments, {r['stock_sold']:,} units gone, "
+              f"{r['stock_reserved']:,} still reserved{'' if consistent else ' — **does not match**'}.")
+        for title, errors, examples in (("throughput", r["errors"], r["examples"]),
+                                        ("flash sale", r["flash"]["errors"], r["flash"]["examples"])):
+            for key, n in errors.most_common():
+                print(f"  {r['name']} {title} error: {key} × {n}: {examples.get(key, '')}")
+    print(f"\nCommand: `{command_line()}`")
+
+
+def main():
+    if os.environ.get("BENCH_NO_BUILD") != "1":
+        print("building the release binary…", file=sys.stderr)
+        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"{BIN} is missing: build it with `cargo build --release -p emporium`")
+    backends = [("SQLite", None)]
+    pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", DEFAULT_PG)
+    if pg:
+        backends.append(("PostgreSQL", pg))
+    results = [bench_backend(n, u) for n, u in backends]
+    # pgbench while no shop is running, so it has the machine to itself as the shop had.
+    baseline = pgbench(pg) if pg else None
+    report(results, baseline)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,788 @@
+/// Implements `orders::OrdersStore` for a store type with a `pool` field and
+/// a `begin_write()` method. Requires `impl_outbox_store!` and
+/// `impl_inventory_store!` in the same crate (the checkout holds and moves
+/// stock with inventory's own SQL, inside the checkout's transaction).
+///
+/// `next_number` is the backend's SQL giving the next order sequence number
+/// as a column `n`.
+///
+/// Locks are always taken in one order — the checkout row, then the
+/// discount code, then stock rows by variant id — so two transactions can
+/// wait for each other but never deadlock.
+#[macro_export]
+macro_rules! impl_orders_store {
+    ($store:ty, $db:ty, next_number = $next_number:expr) => {
+        mod orders_store {
+            use super::*;
+            use ::inventory::MovementReason;
+            use ::orders::store::Decide;
+            use ::orders::{
+                Cart, CartStatus, CheckoutState, DiscountCode, Hold, Order, OrderFilter, OrdersError, OrdersStore, Payment,
+                Placed, Placement, Reservation, ReservationStatus, ShippingMethod, ShortLine, StockOp, TaxRate,
+            };
+            use ::sqlx::Row as _;
+            use ::uuid::Uuid;
+
+            type Row = <$db as ::sqlx::Database>::Row;
+            type Tx = ::sqlx::Transaction<'static, $db>;
+            type Conn = <$db as ::sqlx::Database>::Connection;
+
+            fn err(e: ::sqlx::Error) -> OrdersError {
+                if let Some(db) = e.as_database_error() {
+                    // Deadlock or serialization failure: the service retries.
+                    if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+                        return OrdersError::Contended;
+                    }
+                }
+                OrdersError::Unexpected(e.into())
+            }
+
+            fn is_unique(e: &::sqlx::Error) -> bool {
+                e.as_database_error().is_some_and(|d| d.is_unique_violation())
+            }
+
+            fn doc<T: ::serde::de::DeserializeOwned>(row: &Row) -> Result<T, ::sqlx::Error> {
+                let ::sqlx::types::Json(value): ::sqlx::types::Json<T> = row.try_get("doc")?;
+                Ok(value)
+            }
+
+            fn cart_from_row(row: &Row) -> Result<Cart, ::sqlx::Error> {
+                let mut cart: Cart = doc(row)?;
+                let status: String = row.try_get("status")?;
+                cart.status = match status.as_str() {
+                    "converted" => CartStatus::Converted,
+                    "merged" => CartStatus::Merged,
+                    _ => CartStatus::Active,
+                };
+                cart.version = row.try_get("version")?;
+                Ok(cart)
+            }
+
+            fn discount_from_row(row: &Row) -> Result<DiscountCode, ::sqlx::Error> {
+                let mut d: DiscountCode = doc(row)?;
+                d.times_used = row.try_get("times_used")?;
+                Ok(d)
+            }
+
+            fn reservation_from_row(row: &Row) -> Result<Reservation, ::sqlx::Error> {
+                let status: String = row.try_get("status")?;
+                let expires: i64 = row.try_get("expires_at_ms")?;
+                Ok(Reservation {
+                    id: row.try_get("id")?,
+                    checkout_id: row.try_get("checkout_id")?,
+                    order_id: row.try_get("order_id")?,
+                    variant_id: row.try_get("variant_id")?,
+                    location_id: row.try_get("location_id")?,
+                    sku: row.try_get("sku")?,
+                    quantity: row.try_get("quantity")?,
+                    status: ReservationStatus::parse(&status)
+                        .ok_or_else(|| ::sqlx::Error::Decode(format!("unknown reservation status {status:?}").into()))?,
+                    expires_at: from_ms(expires),
+                })
+            }
+
+            fn ms(t: ::time::OffsetDateTime) -> i64 {
+                i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+            }
+
+            fn from_ms(ms: i64) -> ::time::OffsetDateTime {
+                ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                    .unwrap_or(::time::OffsetDateTime::UNIX_EPOCH)
+            }
+
+            async fn load_state(conn: &mut Conn, id: Uuid) -> Result<Option<CheckoutState>, ::sqlx::Error> {
+                let Some(row) = ::sqlx::query(
+                    "SELECT id, cart_id, user_id, email, discount_code_id FROM checkouts WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let payment_row = ::sqlx::query("SELECT doc FROM payments WHERE checkout_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let orders = ::sqlx::query("SELECT doc FROM orders WHERE checkout_id = $1 ORDER BY number")
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(doc::<Order>)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let reservations = ::sqlx::query(
+                    "SELECT id, checkout_id, order_id, variant_id, location_id, sku, quantity, status, expires_at_ms \
+                     FROM reservations WHERE checkout_id = $1 ORDER BY variant_id",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(reservation_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some(CheckoutState {
+                    id: row.try_get("id")?,
+                    cart_id: row.try_get("cart_id")?,
+                    user_id: row.try_get("user_id")?,
+                    email: row.try_get("email")?,
+                    discount_code_id: row.try_get("discount_code_id")?,
+                    payment: doc(&payment_row)?,
+                    orders,
+                    reservations,
+                }))
+            }
+
+            async fn write_order(tx: &mut Tx, order: &Order, insert: bool) -> Result<(), ::sqlx::Error> {
+                let sql = if insert {
+                    "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                } else {
+                    "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
+                     created_at = $8, updated_at = $9 WHERE id = $1"
+                };
+                ::sqlx::query(sql)
+                    .bind(order.id)
+                    .bind(&order.number)
+                    .bind(order.checkout_id)
+                    .bind(order.user_id)
+                    .bind(&order.email)
+                    .bind(order.status.as_str())
+                    .bind(::sqlx::types::Json(order))
+                    .bind(order.created_at)
+                    .bind(order.updated_at)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn write_payment(tx: &mut Tx, p: &Payment, insert: bool) -> Result<(), ::sqlx::Error> {
+                let sql = if insert {
+                    "INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) VALUES ($1, $2, $3, $4, $5)"
+                } else {
+                    "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1"
+                };
+                ::sqlx::query(sql)
+                    .bind(p.id)
+                    .bind(p.checkout_id)
+                    .bind(p.status.as_str())
+                    .bind(ms(p.expires_at))
+                    .bind(::sqlx::types::Json(p))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_reservation_status(tx: &mut Tx, id: Uuid, status: ReservationStatus) -> Result<(), ::sqlx::Error> {
+                ::sqlx::query("UPDATE reservations SET status = $1 WHERE id = $2")
+                    .bind(status.as_str())
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Applies one stock operation of a change (skipping one that no
+            /// longer fits the reservation's status, so a repeat is harmless).
+            async fn apply_stock(tx: &mut Tx, r: &Reservation, op: &StockOp, at: ::time::OffsetDateTime) -> Result<(), ::sqlx::Error> {
+                let q = r.quantity;
+                let (from, to, on_hand, reserved, reason) = match op {
+                    StockOp::Commit(_) => (ReservationStatus::Open, ReservationStatus::Committed, -q, -q, MovementReason::Sale),
+                    StockOp::Release(_) => (ReservationStatus::Open, ReservationStatus::Released, 0, -q, MovementReason::Release),
+                    StockOp::Restock(_) => (ReservationStatus::Committed, ReservationStatus::Released, q, 0, MovementReason::Restock),
+                };
+                if r.status != from {
+                    return Ok(());
+                }
+                let reference = format!("checkout:{}", r.checkout_id);
+                if let Some((before, after)) =
+                    super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
+                {
+                    super::inventory_store::record_movement(tx, &before, &after, reason, &reference, at).await?;
+                }
+                set_reservation_status(tx, r.id, to).await
+            }
+
+            const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
+
+            #[::async_trait::async_trait]
+            impl OrdersStore for $store {
+                async fn cart(&self, id: Uuid) -> Result<Option<Cart>, OrdersError> {
+                    let row = ::sqlx::query("SELECT status, version, doc FROM carts WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(cart_from_row).transpose().map_err(err)
+                }
+
+                async fn cart_by_token(&self, token_hash: &str) -> Result<Option<Cart>, OrdersError> {
+                    let row = ::sqlx::query("SELECT status, version, doc FROM carts WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(cart_from_row).transpose().map_err(err)
+                }
+
+                async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>, OrdersError> {
+                    let row = ::sqlx::query(
+                        "SELECT status, version, doc FROM carts WHERE user_id = $1 AND status = 'active'",
+                    )
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    row.as_ref().map(cart_from_row).transpose().map_err(err)
+                }
+
+                async fn insert_cart(&self, cart: &Cart) -> Result<(), OrdersError> {
+                    let result = ::sqlx::query(
+                        "INSERT INTO carts (id, token_hash, user_id, status, version, doc, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(cart.id)
+                    .bind(&cart.token_hash)
+                    .bind(cart.user_id)
+                    .bind(cart.status.as_str())
+                    .bind(cart.version)
+                    .bind(::sqlx::types::Json(cart))
+                    .bind(cart.updated_at)
+                    .execute(&self.pool)
+                    .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_unique(&e) => Err(OrdersError::Contended),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn save_carts(&self, carts: &[Cart]) -> Result<(), OrdersError> {
+                    let mut tx = self.begin_write().await.map_err(err)?;
+                    for cart in carts {
+                        let stored = Cart { version: cart.version + 1, ..cart.clone() };
+                        let result = ::sqlx::query(
+                            "UPDATE carts SET user_id = $1, status = $2, version = version + 1, doc = $3, updated_at = $4 \
+                             WHERE id = $5 AND version = $6",
+                        )
+                        .bind(cart.user_id)
+                        .bind(cart.status.as_str())
+                        .bind(::sqlx::types::Json(&stored))
+                        .bind(cart.updated_at)
+                        .bind(cart.id)
+                        .bind(cart.version)
+                        .execute(&mut *tx)
+                        .await;
+                        match result {
+                            Ok(r) if r.rows_affected() == 1 => {}
+                            Ok(_) => return Err(OrdersError::Contended),
+                            Err(e) if is_unique(&e) => return Err(OrdersError::Contended),
+                            Err(e) => return Err(err(e)),
+                        }
+                    }
+                    tx.commit().await.map_err(err)
+                }
+
+                async fn discount_codes(&self, page: ::kernel::PageSpec) -> Result<(Vec<DiscountCode>, u64), OrdersError> {
+                    let total: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM discount_codes")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes ORDER BY code LIMIT $1 OFFSET $2");
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(page.limit())
+                        .bind(page.offset())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let items = rows.iter().map(discount_from_row).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                    Ok((items, u64::try_from(total).unwrap_or(0)))
+                }
+
+                async fn discount_by_code(&self, code: &str) -> Result<Option<DiscountCode>, OrdersError> {
+                    let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes WHERE code = $1");
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(code)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(discount_from_row).transpose().map_err(err)
+                }
+
+                async fn discount(&self, id: Uuid) -> Result<Option<DiscountCode>, OrdersError> {
+                    let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes WHERE id = $1");
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(discount_from_row).transpose().map_err(err)
+                }
+
+                async fn insert_discount(&self, d: &DiscountCode) -> Result<(), OrdersError> {
+                    let result = ::sqlx::query(
+                        "INSERT INTO discount_codes (id, code, times_used, usage_limit, doc, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(d.id)
+                    .bind(&d.code)
+                    .bind(d.times_used)
+                    .bind(d.usage_limit)
+                    .bind(::sqlx::types::Json(d))
+                    .bind(d.created_at)
+                    .execute(&self.pool)
+                    .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_unique(&e) => Err(duplicate("a discount code with this code exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn update_discount(&self, d: &DiscountCode) -> Result<bool, OrdersError> {
+                    let result = ::sqlx::query("UPDATE discount_codes SET code = $1, usage_limit = $2, doc = $3 WHERE id = $4")
+                        .bind(&d.code)
+                        .bind(d.usage_limit)
+                        .bind(::sqlx::types::Json(d))
+                        .bind(d.id)
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(r) => Ok(r.rows_affected() > 0),
+                        Err(e) if is_unique(&e) => Err(duplicate("a discount code with this code exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn delete_discount(&self, id: Uuid) -> Result<bool, OrdersError> {
+                    let r = ::sqlx::query("DELETE FROM discount_codes WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    Ok(r.rows_affected() > 0)
+                }
+
+                async fn shipping_methods(&self) -> Result<Vec<ShippingMethod>, OrdersError> {
+                    let rows = ::sqlx::query("SELECT doc FROM shipping_methods ORDER BY position, code")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    rows.iter().map(doc::<ShippingMethod>).collect::<Result<Vec<_>, _>>().map_err(err)
+                }
+
+                async fn insert_shipping_method(&self, m: &ShippingMethod) -> Result<(), OrdersError> {
+                    let result = ::sqlx::query("INSERT INTO shipping_methods (id, code, position, doc) VALUES ($1, $2, $3, $4)")
+                        .bind(m.id)
+                        .bind(&m.code)
+                        .bind(i64::from(m.position))
+                        .bind(::sqlx::types::Json(m))
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_unique(&e) => Err(duplicate("a shipping method with this code exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn update_shipping_method(&self, m: &ShippingMethod) -> Result<bool, OrdersError> {
+                    let result = ::sqlx::query("UPDATE shipping_methods SET code = $1, position = $2, doc = $3 WHERE id = $4")
+                        .bind(&m.code)
+                        .bind(i64::from(m.position))
+                        .bind(::sqlx::types::Json(m))
+                        .bind(m.id)
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(r) => Ok(r.rows_affected() > 0),
+                        Err(e) if is_unique(&e) => Err(duplicate("a shipping method with this code exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn delete_shipping_method(&self, id: Uuid) -> Result<bool, OrdersError> {
+                    let r = ::sqlx::query("DELETE FROM shipping_methods WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    Ok(r.rows_affected() > 0)
+                }
+
+                async fn tax_rates(&self) -> Result<Vec<TaxRate>, OrdersError> {
+                    let rows = ::sqlx::query("SELECT doc FROM tax_rates ORDER BY country, region")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    rows.iter().map(doc::<TaxRate>).collect::<Result<Vec<_>, _>>().map_err(err)
+                }
+
+                async fn insert_tax_rate(&self, r: &TaxRate) -> Result<(), OrdersError> {
+                    let result = ::sqlx::query("INSERT INTO tax_rates (id, country, region, doc) VALUES ($1, $2, $3, $4)")
+                        .bind(r.id)
+                        .bind(&r.country)
+                        .bind(r.region.as_deref().unwrap_or(""))
+                        .bind(::sqlx::types::Json(r))
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_unique(&e) => Err(duplicate("a rate for this country and region exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn update_tax_rate(&self, r: &TaxRate) -> Result<bool, OrdersError> {
+                    let result = ::sqlx::query("UPDATE tax_rates SET country = $1, region = $2, doc = $3 WHERE id = $4")
+                        .bind(&r.country)
+                        .bind(r.region.as_deref().unwrap_or(""))
+                        .bind(::sqlx::types::Json(r))
+                        .bind(r.id)
+                        .execute(&self.pool)
+                        .await;
+                    match result {
+                        Ok(r) => Ok(r.rows_affected() > 0),
+                        Err(e) if is_unique(&e) => Err(duplicate("a rate for this country and region exists")),
+                        Err(e) => Err(err(e)),
+                    }
+                }
+
+                async fn delete_tax_rate(&self, id: Uuid) -> Result<bool, OrdersError> {
+                    let r = ::sqlx::query("DELETE FROM tax_rates WHERE id = $1").bind(id).execute(&self.pool).await.map_err(err)?;
+                    Ok(r.rows_affected() > 0)
+                }
+
+                async fn place_checkout(&self, p: &Placement) -> Result<Placed, OrdersError> {
+                    let mut tx = self.begin_write().await.map_err(err)?;
+                    // The idempotency key first: a concurrent request with the same key waits here.
+                    let inserted = ::sqlx::query(
+                        "INSERT INTO checkouts (id, scope, idempotency_key, request_hash, cart_id, user_id, email, \
+                         discount_code_id, version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
+                         ON CONFLICT (scope, idempotency_key) DO NOTHING",
+                    )
+                    .bind(p.checkout_id)
+                    .bind(&p.scope)
+                    .bind(&p.idempotency_key)
+                    .bind(&p.request_hash)
+                    .bind(p.cart_id)
+                    .bind(p.user_id)
+                    .bind(&p.email)
+                    .bind(p.redemption.as_ref().map(|r| r.code_id))
+                    .bind(p.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?
+                    .rows_affected();
+                    if inserted == 0 {
+                        let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
+                            .bind(&p.scope)
+                            .bind(&p.idempotency_key)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                        let hash: String = row.try_get("request_hash").map_err(err)?;
+                        if hash != p.request_hash {
+                            return Err(::orders::service::idempotency_reused());
+                        }
+                        return Ok(Placed::Replay(row.try_get("id").map_err(err)?));
+                    }
+                    if let Some(r) = &p.redemption {
+                        let counted = ::sqlx::query(
+                            "UPDATE discount_codes SET times_used = times_used + 1 \
+                             WHERE id = $1 AND (usage_limit IS NULL OR times_used < usage_limit)",
+                        )
+                        .bind(r.code_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?
+                        .rows_affected();
+                        if counted == 0 {
+                            return Err(OrdersError::unprocessable("discount_not_applicable", "this code has been used up"));
+                        }
+                        if let Some(limit) = r.per_customer_limit {
+                            let used: i64 = ::sqlx::query_scalar(
+                                "SELECT COUNT(*) FROM discount_redemptions WHERE code_id = $1 AND customer_key = $2",
+                            )
+                            .bind(r.code_id)
+                            .bind(&r.customer_key)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                            if used >= limit {
+                                return Err(OrdersError::unprocessable(
+                                    "discount_not_applicable",
+                                    "you have already used this code as often as it allows",
+                                ));
+                            }
+                        }
+                        ::sqlx::query("INSERT INTO discount_redemptions (checkout_id, code_id, customer_key) VALUES ($1, $2, $3)")
+                            .bind(p.checkout_id)
+                            .bind(r.code_id)
+                            .bind(&r.customer_key)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                    }
+                    // Hold stock in variant order (see the macro's docs on lock order).
+                    let mut holds: Vec<&Hold> = p.holds.iter().collect();
+                    holds.sort_by_key(|h| h.variant_id);
+                    let location = ::inventory::DEFAULT_LOCATION;
+                    let mut short = Vec::new();
+                    let mut held = Vec::new();
+                    for h in holds {
+                        match super::inventory_store::hold_units(&mut tx, h.variant_id, location, h.quantity, p.at)
+                            .await
+                            .map_err(err)?
+                        {
+                            super::inventory_store::Held::Yes(before, after) => held.push((h, before, after)),
+                            super::inventory_store::Held::Untracked => {}
+                            super::inventory_store::Held::Short(available) => short.push(ShortLine {
+                                sku: h.sku.clone(),
+                                variant_id: h.variant_id,
+                                requested: h.quantity,
+                                available: available.max(0),
+                            }),
+                        }
+                    }
+                    if !short.is_empty() {
+                        // Dropping the transaction rolls back every hold made above.
+                        return Err(OrdersError::OutOfStock(short));
+                    }
+                    let reference = format!("checkout:{}", p.checkout_id);
+                    let expires = ms(p.payment.expires_at);
+                    for (h, before, after) in &held {
+                        ::sqlx::query(
+                            "INSERT INTO reservations (id, checkout_id, order_id, variant_id, location_id, sku, quantity, \
+                             status, expires_at_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9)",
+                        )
+                        .bind(::kernel::new_id())
+                        .bind(p.checkout_id)
+                        .bind(h.order_id)
+                        .bind(h.variant_id)
+                        .bind(location)
+                        .bind(&h.sku)
+                        .bind(h.quantity)
+                        .bind(expires)
+                        .bind(p.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                        super::inventory_store::record_movement(
+                            &mut tx,
+                            before,
+                            after,
+                            MovementReason::Reservation,
+                            &reference,
+                            p.at,
+                        )
+                        .await
+                        .map_err(err)?;
+                    }
+                    let mut orders = p.orders.clone();
+                    for order in &mut orders {
+                        let n: i64 = ::sqlx::query_scalar($next_number).fetch_one(&mut *tx).await.map_err(err)?;
+                        order.number = (1000 + n).to_string();
+                        write_order(&mut tx, order, true).await.map_err(err)?;
+                        let event = ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at);
+                        insert_event(&mut tx, &event).await.map_err(err)?;
+                    }
+                    write_payment(&mut tx, &p.payment, true).await.map_err(err)?;
+                    tx.commit().await.map_err(err)?;
+                    self.events_written();
+                    Ok(Placed::New(orders))
+                }
+
+                async fn checkout(&self, id: Uuid) -> Result<Option<CheckoutState>, OrdersError> {
+                    let mut conn = self.pool.acquire().await.map_err(err)?;
+                    load_state(&mut conn, id).await.map_err(err)
+                }
+
+                async fn checkout_by_key(&self, scope: &str, key: &str) -> Result<Option<(Uuid, String)>, OrdersError> {
+                    let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
+                        .bind(scope)
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    match row {
+                        None => Ok(None),
+                        Some(row) => Ok(Some((
+                            row.try_get("id").map_err(err)?,
+                            row.try_get("request_hash").map_err(err)?,
+                        ))),
+                    }
+                }
+
+                async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState, OrdersError> {
+                    let mut tx = self.begin_write().await.map_err(err)?;
+                    // Lock the checkout: every change to it queues here.
+                    let locked = ::sqlx::query("UPDATE checkouts SET version = version + 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?
+                        .rows_affected();
+                    if locked == 0 {
+                        return Err(OrdersError::NotFound("checkout"));
+                    }
+                    let state = load_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
+                    let change = decide(&state)?;
+                    if change.is_empty() && !change.convert_cart && !change.release_discount {
+                        return Ok(state);
+                    }
+                    let at = change
+                        .payment
+                        .as_ref()
+                        .map(|p| p.updated_at)
+                        .or_else(|| change.orders.first().map(|o| o.updated_at))
+                        .unwrap_or(state.payment.updated_at);
+                    if change.release_discount && state.discount_code_id.is_some() {
+                        let removed = ::sqlx::query("DELETE FROM discount_redemptions WHERE checkout_id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?
+                            .rows_affected();
+                        if removed > 0 {
+                            ::sqlx::query("UPDATE discount_codes SET times_used = times_used - 1 WHERE id = $1 AND times_used > 0")
+                                .bind(state.discount_code_id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(err)?;
+                        }
+                    }
+                    let mut ops: Vec<(&Reservation, &StockOp)> = change
+                        .stock
+                        .iter()
+                        .filter_map(|op| {
+                            let rid = match op {
+                                StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
+                            };
+                            state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
+                        })
+                        .collect();
+                    ops.sort_by_key(|(r, _)| r.variant_id);
+                    for (r, op) in ops {
+                        apply_stock(&mut tx, r, op, at).await.map_err(err)?;
+                    }
+                    if let Some(payment) = &change.payment {
+                        write_payment(&mut tx, payment, false).await.map_err(err)?;
+                    }
+                    for order in &change.orders {
+                        write_order(&mut tx, order, false).await.map_err(err)?;
+                    }
+                    if change.convert_cart {
+                        ::sqlx::query("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
+                            .bind(state.cart_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                    }
+                    for event in &change.events {
+                        insert_event(&mut tx, event).await.map_err(err)?;
+                    }
+                    let after = load_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
+                    tx.commit().await.map_err(err)?;
+                    if !change.events.is_empty() {
+                        self.events_written();
+                    }
+                    Ok(after)
+                }
+
+                async fn checkout_of_order(&self, order_id: Uuid) -> Result<Option<Uuid>, OrdersError> {
+                    ::sqlx::query_scalar("SELECT checkout_id FROM orders WHERE id = $1")
+                        .bind(order_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)
+                }
+
+                async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Option<Uuid>, OrdersError> {
+                    ::sqlx::query_scalar("SELECT checkout_id FROM payments WHERE id = $1")
+                        .bind(payment_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)
+                }
+
+                async fn expired_checkouts(&self, now: ::time::OffsetDateTime, limit: u32) -> Result<Vec<Uuid>, OrdersError> {
+                    ::sqlx::query_scalar(
+                        "SELECT checkout_id FROM payments WHERE status = 'pending' AND expires_at_ms <= $1 \
+                         ORDER BY expires_at_ms LIMIT $2",
+                    )
+                    .bind(ms(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)
+                }
+
+                async fn order(&self, id: Uuid) -> Result<Option<Order>, OrdersError> {
+                    let row = ::sqlx::query("SELECT doc FROM orders WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(doc::<Order>).transpose().map_err(err)
+                }
+
+                async fn orders(&self, filter: &OrderFilter, page: ::kernel::PageSpec) -> Result<(Vec<Order>, u64), OrdersError> {
+                    const WHERE: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) \
+                                         AND ($3 IS NULL OR number = $4 OR lower(email) LIKE $3 ESCAPE '\\')";
+                    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+                    let pattern = q.map($crate::contains_pattern);
+                    let number = q.map(|q| q.trim_start_matches('#').to_owned());
+                    let status = filter.status.map(|s| s.as_str());
+                    let count_sql = format!("SELECT COUNT(*) FROM orders WHERE {WHERE}");
+                    let total: i64 = ::sqlx::query_scalar(::sqlx::AssertSqlSafe(count_sql))
+                        .bind(filter.user_id)
+                        .bind(status)
+                        .bind(pattern.as_deref())
+                        .bind(number.as_deref())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let sql = format!("SELECT doc FROM orders WHERE {WHERE} ORDER BY id DESC LIMIT $5 OFFSET $6");
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(filter.user_id)
+                        .bind(status)
+                        .bind(pattern.as_deref())
+                        .bind(number.as_deref())
+                        .bind(page.limit())
+                        .bind(page.offset())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    let items = rows.iter().map(doc::<Order>).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                    Ok((items, u64::try_from(total).unwrap_or(0)))
+                }
+
+                async fn payment(&self, id: Uuid) -> Result<Option<Payment>, OrdersError> {
+                    let row = ::sqlx::query("SELECT doc FROM payments WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    row.as_ref().map(doc::<Payment>).transpose().map_err(err)
+                }
+
+                async fn open_reservations(&self) -> Result<Vec<Reservation>, OrdersError> {
+                    let rows = ::sqlx::query(
+                        "SELECT id, checkout_id, order_id, variant_id, location_id, sku, quantity, status, expires_at_ms \
+                         FROM reservations WHERE status = 'open'",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    rows.iter().map(reservation_from_row).collect::<Result<Vec<_>, _>>().map_err(err)
+                }
+            }
+
+            fn duplicate(message: &str) -> OrdersError {
+                OrdersError::conflict("duplicate", message)
+            }
+        }
+    };
+}
+
