@@ -46,6 +46,8 @@ struct Caches {
     categories: RwLock<Option<Arc<Vec<Category>>>>,
     products: RwLock<HashMap<Uuid, Arc<Product>>>,
     slugs: RwLock<HashMap<String, Uuid>>,
+    /// Variant id → its product id (never changes, so never stale).
+    variant_products: RwLock<HashMap<Uuid, Uuid>>,
 }
 
 impl Caches {

@@ -81,6 +81,7 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn product_ids_in_categories(&self, category_ids: &[Uuid]) -> StoreResult<Vec<Uuid>>;
     /// The variant with this SKU (exact match), of any product.
     async fn variant_by_sku(&self, sku: &str) -> StoreResult<Option<Variant>>;
+    async fn variant(&self, id: Uuid) -> StoreResult<Option<Variant>>;
     /// A value that changes whenever anything the search index reflects changes.
     async fn catalog_fingerprint(&self) -> StoreResult<String>;
 

@@ -86,6 +86,13 @@ impl Backend {
         }
     }
 
+    pub fn orders(&self) -> Arc<dyn orders::OrdersStore> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         match self {
             Backend::Sqlite(s) => Arc::new(s.clone()),

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use catalog::{CatalogService, NoOrdersYet};
 use identity::{HashParams, IdentityConfig, IdentityService};
 use inventory::InventoryService;
+use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
 use media::{ImagePolicy, LocalDirStore, ObjectStore, S3Store};
@@ -30,6 +31,7 @@ pub struct Shop {
     pub identity: IdentityService,
     pub catalog: CatalogService,
     pub inventory: InventoryService,
+    pub orders: OrdersService,
     pub search: SearchIndex,
     pub feed: CatalogFeed,
     pub media: Arc<dyn ObjectStore>,
@@ -58,7 +60,17 @@ impl Shop {
         let identity = identity_service(settings, &backend, clock.clone())?;
         let inventory = InventoryService::new(backend.inventory(), clock.clone());
         let stock = Arc::new(InventoryStock(inventory.clone()));
-        let catalog = CatalogService::new(backend.catalog(), clock, Arc::new(NoOrdersYet), stock);
+        let catalog = CatalogService::new(backend.catalog(), clock.clone(), Arc::new(NoOrdersYet), stock);
+        let orders = OrdersService::new(
+            backend.orders(),
+            Arc::new(CatalogForOrders(catalog.clone())),
+            Arc::new(InventoryForOrders(inventory.clone())),
+            clock,
+            OrdersConfig {
+                reservation_ttl: Duration::from_secs(settings.reservation_ttl_secs),
+                prices_include_tax: settings.prices_include_tax,
+            },
+        );
         catalog.ensure_default_seller(&settings.shop_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = settings.search_dir.clone();
         let search = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
@@ -73,7 +85,7 @@ impl Shop {
             MediaStoreKind::S3 => Arc::new(S3Store::new(settings.s3.config()).context("EMPORIUM_S3_*")?),
         };
         let feed = CatalogFeed::new(catalog.clone(), search.clone());
-        Ok(Shop { backend, identity, catalog, inventory, search, feed, media })
+        Ok(Shop { backend, identity, catalog, inventory, orders, search, feed, media })
     }
 }
 
@@ -85,6 +97,65 @@ impl catalog::StockLevels for InventoryStock {
     async fn available(&self, skus: &[String]) -> anyhow::Result<std::collections::HashMap<String, i64>> {
         self.0.available(skus).await.map_err(|e| anyhow::anyhow!(e))
     }
+}
+
+/// Orders ask the catalog what is for sale and at what price.
+struct CatalogForOrders(CatalogService);
+
+#[async_trait::async_trait]
+impl orders::CatalogPort for CatalogForOrders {
+    async fn purchasable(&self, variant: &VariantRef) -> anyhow::Result<Option<Purchasable>> {
+        let found = match variant {
+            VariantRef::Id(id) => self.0.on_sale(Some(*id), None).await,
+            VariantRef::Sku(sku) => self.0.on_sale(None, Some(sku)).await,
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(found.map(|(product, variant)| {
+            let name = variant.title(&product.options);
+            Purchasable {
+                product_id: product.id,
+                variant_id: variant.id,
+                title: if name == "Default" { product.title.clone() } else { format!("{} — {name}", product.title) },
+                sku: variant.sku,
+                price: variant.price,
+                seller_id: product.seller_id,
+            }
+        }))
+    }
+}
+
+/// Orders ask inventory what is available (the hold itself happens in the checkout's transaction).
+struct InventoryForOrders(InventoryService);
+
+#[async_trait::async_trait]
+impl orders::StockPort for InventoryForOrders {
+    async fn available(&self, skus: &[String]) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+        self.0.available(skus).await.map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// Expires unpaid checkouts whose hold has lapsed, every `every`, until `stop`.
+fn spawn_reservation_sweeper(orders: OrdersService, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            loop {
+                match orders.expire_due(100).await {
+                    Ok(n) if n > 0 => tracing::info!(checkouts = n, "expired unpaid checkouts and released their stock"),
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reservation sweep failed; retrying at the next tick");
+                        break;
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// A started shop: where it listens and how to stop it.
@@ -163,6 +234,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         identity: shop.identity.clone(),
         catalog: shop.catalog.clone(),
         inventory: shop.inventory.clone(),
+        orders: shop.orders.clone(),
         search: shop.search.clone(),
         media: shop.media.clone(),
         image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),
@@ -172,6 +244,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let stop = CancellationToken::new();
     let token = stop.clone();
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
+    spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
     let Shop { backend, identity, catalog, search, .. } = shop;
     Ok(Running { addr, backend, identity, catalog, search, stop, server, relay })
 }

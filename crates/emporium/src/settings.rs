@@ -58,6 +58,12 @@ pub struct Settings {
     pub search_dir: PathBuf,
     /// Search results kept in memory (0 turns the cache off).
     pub search_cache_entries: usize,
+    /// How long a checkout holds stock waiting for payment.
+    pub reservation_ttl_secs: u64,
+    /// How often the sweeper looks for unpaid checkouts past their hold.
+    pub reservation_sweep_secs: u64,
+    /// Catalogue prices include tax (worked out of them at checkout).
+    pub prices_include_tax: bool,
     /// Where image bytes are stored: the local `media_dir` or an S3-compatible bucket.
     pub media_store: MediaStoreKind,
     /// The bucket when `media_store` is `s3`.
@@ -121,6 +127,9 @@ impl Settings {
             media_dir: data_dir.join("media"),
             search_dir: data_dir.join("search"),
             search_cache_entries: 1024,
+            reservation_ttl_secs: 900,
+            reservation_sweep_secs: 10,
+            prices_include_tax: false,
             media_store: MediaStoreKind::Local,
             s3: S3Settings { region: "us-east-1".to_owned(), ..S3Settings::default() },
         }
@@ -224,6 +233,9 @@ impl Settings {
                 "search_cache_entries" => {
                     self.search_cache_entries = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?
                 }
+                "reservation_ttl_secs" => self.reservation_ttl_secs = number(&value, 1, 7 * 86_400).map_err(|r| bad(&r))?,
+                "reservation_sweep_secs" => self.reservation_sweep_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
+                "prices_include_tax" => self.prices_include_tax = boolean(&value).map_err(|r| bad(&r))?,
                 "media_store" => {
                     self.media_store = match value.trim() {
                         "local" => MediaStoreKind::Local,
@@ -304,6 +316,9 @@ const KEYS: &[&str] = &[
     "media_dir",
     "search_dir",
     "search_cache_entries",
+    "reservation_ttl_secs",
+    "reservation_sweep_secs",
+    "prices_include_tax",
     "media_store",
     "s3_endpoint",
     "s3_bucket",

@@ -23,6 +23,8 @@ pub enum Resource {
     Products,
     Orders,
     Inventory,
+    /// Discount codes, shipping methods and tax rates.
+    Pricing,
     Settings,
 }
 

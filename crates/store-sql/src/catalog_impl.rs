@@ -338,6 +338,12 @@ macro_rules! catalog_store_impl {
                 row.as_ref().map(variant_from_row).transpose().map_err(err)
             }
 
+            async fn variant(&self, id: Uuid) -> StoreResult<Option<Variant>> {
+                let sql = format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE id = $1");
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await.map_err(err)?;
+                row.as_ref().map(variant_from_row).transpose().map_err(err)
+            }
+
             async fn product_ids_in_categories(&self, category_ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
                 let mut out = Vec::new();
                 for chunk in category_ids.chunks(CHUNK) {

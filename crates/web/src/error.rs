@@ -153,6 +153,34 @@ impl From<inventory::InventoryError> for ApiError {
     }
 }
 
+impl From<orders::OrdersError> for ApiError {
+    fn from(e: orders::OrdersError) -> Self {
+        use orders::OrdersError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::OutOfStock(lines) => {
+                ApiError::new(StatusCode::CONFLICT, "out_of_stock", message).with_details(json!({ "lines": lines }))
+            }
+            E::IllegalTransition(t) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+                .with_details(json!({ "from": t.from, "to": t.to })),
+            E::Conflict { code, details, .. } => {
+                let error = ApiError::new(StatusCode::CONFLICT, code, message);
+                match details {
+                    Some(d) => error.with_details(d),
+                    None => error,
+                }
+            }
+            E::Unprocessable { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
+                .with_details(json!({ "reason": reason })),
+            E::Contended => ApiError::new(StatusCode::CONFLICT, "busy", "a concurrent change won; try again"),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
 impl From<kernel::page::PageError> for ApiError {
     fn from(e: kernel::page::PageError) -> Self {
         let field = match e {

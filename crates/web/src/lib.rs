@@ -58,6 +58,8 @@ fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::admin_taxonomy::router())
         .merge(routes::admin_stores_reviews::router())
         .merge(routes::admin_inventory::router())
+        .merge(routes::admin_orders::router())
+        .merge(routes::cart::router())
 }
 
 /// The authentication routes, which are rate limited per client.

@@ -2,6 +2,7 @@ use crate::rate_limit::RateLimiter;
 use catalog::CatalogService;
 use identity::{Action, IdentityService, Resource, User};
 use inventory::InventoryService;
+use orders::OrdersService;
 use media::{ImagePolicy, ObjectStore};
 use metrics_exporter_prometheus::PrometheusHandle;
 use search::SearchIndex;
@@ -39,6 +40,7 @@ pub struct Services {
     pub identity: IdentityService,
     pub catalog: CatalogService,
     pub inventory: InventoryService,
+    pub orders: OrdersService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -49,6 +51,7 @@ pub struct AppState {
     pub identity: IdentityService,
     pub catalog: CatalogService,
     pub inventory: InventoryService,
+    pub orders: OrdersService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -69,6 +72,7 @@ impl AppState {
             identity: services.identity,
             catalog: services.catalog,
             inventory: services.inventory,
+            orders: services.orders,
             search: services.search,
             media: services.media,
             image_policy: services.image_policy,

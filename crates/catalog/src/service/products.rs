@@ -171,6 +171,37 @@ impl CatalogService {
         self.store.variant_by_sku(sku.trim()).await?.ok_or(CatalogError::NotFound("SKU"))
     }
 
+    /// A variant that can be bought now (its product is active), with its
+    /// product, by variant id or SKU; `None` when unknown or not for sale.
+    pub async fn on_sale(&self, variant_id: Option<Uuid>, sku: Option<&str>) -> Result<Option<(Arc<Product>, Variant)>> {
+        let cached = variant_id.and_then(|v| self.caches.variant_products.read().ok().and_then(|m| m.get(&v).copied()));
+        let (product_id, variant_id) = match (cached, variant_id, sku) {
+            (Some(product_id), Some(v), _) => (product_id, v),
+            (None, Some(v), _) => match self.store.variant(v).await? {
+                Some(variant) => (variant.product_id, variant.id),
+                None => return Ok(None),
+            },
+            (_, None, Some(sku)) => match self.store.variant_by_sku(sku.trim()).await? {
+                Some(variant) => (variant.product_id, variant.id),
+                None => return Ok(None),
+            },
+            (_, None, None) => return Ok(None),
+        };
+        if let Ok(mut map) = self.caches.variant_products.write() {
+            if map.len() >= PRODUCT_CACHE_CAPACITY * 4 {
+                map.clear();
+            }
+            map.insert(variant_id, product_id);
+        }
+        let product = match self.storefront_product(&product_id.to_string()).await {
+            Ok(p) => p,
+            Err(CatalogError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let variant = product.variants.iter().find(|v| v.id == variant_id).cloned();
+        Ok(variant.map(|v| (product, v)))
+    }
+
     /// Any product, whatever its status (admin).
     pub async fn product(&self, id: Uuid) -> Result<Product> {
         self.store.product(id).await?.ok_or(CatalogError::NotFound("product"))

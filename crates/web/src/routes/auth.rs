@@ -94,8 +94,18 @@ pub async fn register(
         (status = 403, description = "Account suspended", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> ApiResult<Json<AuthResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
     let session = state.identity.login(&body.email, &body.password).await?;
+    // A guest cart that came along joins the customer's cart.
+    if let Some(token) = super::cart::cart_token(&headers)
+        && let Err(e) = state.orders.merge_guest_cart(session.user.id, token).await
+    {
+        tracing::warn!(error = %e, "could not merge the guest cart at sign-in");
+    }
     Ok(Json(session.into()))
 }
 
