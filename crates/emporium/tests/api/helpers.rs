@@ -248,6 +248,28 @@ impl TestApp {
         read(req.send().await.expect("request")).await
     }
 
+    /// A request with extra headers (cart token, idempotency key…).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
     /// Sends `raw` as the body with the given content type.
     pub async fn raw(&self, method: Method, path: &str, content_type: &str, raw: impl Into<reqwest::Body>) -> Response {
         let req = self.client.request(method, self.url(path)).header("content-type", content_type).body(raw);

@@ -4,6 +4,7 @@
 
 mod catalog_helpers;
 mod helpers;
+mod shop_helpers;
 
 mod addresses;
 mod admin;
@@ -11,6 +12,8 @@ mod auth;
 mod catalog_admin;
 mod catalog_extras;
 mod catalog_search;
+mod checkout;
+mod checkout_concurrency;
 mod cli;
 mod concurrency;
 mod events;

@@ -1,0 +1,185 @@
+//! The checkout under load against a real database: no overselling, one
+//! checkout per idempotency key, one settlement per payment, and the stock
+//! books balance after random mixes of everything.
+
+// Test code: a failed unwrap is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
+use crate::helpers::{Db, Response, TestApp};
+use crate::on_both_databases;
+use crate::shop_helpers::{checkout_body, new_key};
+use futures::future::join_all;
+use identity::Role;
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+on_both_databases!(
+    two_hundred_buyers_for_twenty_units,
+    one_idempotency_key_sent_twenty_times_is_one_checkout,
+    one_payment_confirmed_twenty_times_settles_once,
+    random_mixes_keep_the_stock_books_balanced
+);
+
+fn statuses(results: &[Response]) -> BTreeMap<(u16, String), usize> {
+    let mut out = BTreeMap::new();
+    for r in results {
+        let code = if r.status.is_success() { String::new() } else { r.code().to_owned() };
+        *out.entry((r.status.as_u16(), code)).or_insert(0) += 1;
+    }
+    out
+}
+
+async fn two_hundred_buyers_for_twenty_units(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Limited Print", &[("PRINT-1", 5000)], 20).await;
+    // Every buyer's cart holds one unit (all fit while nothing is held yet)…
+    let carts = join_all((0..200).map(|_| app.add_to_cart(None, "PRINT-1", 1))).await;
+    let tokens: Vec<String> = carts.iter().map(|(res, token)| {
+        res.assert(200);
+        token.clone()
+    }).collect();
+    // …then all check out at once.
+    let results = join_all(tokens.iter().enumerate().map(|(i, token)| {
+        let app = &app;
+        async move { app.guest_checkout(token, &new_key(), checkout_body(Some(&format!("buyer{i}@example.com")))).await }
+    }))
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get(&(201, String::new())), Some(&20), "{counts:?}");
+    assert_eq!(counts.get(&(409, "out_of_stock".to_owned())), Some(&180), "{counts:?}");
+    assert_eq!((app.level(&admin.access, "PRINT-1").await), (20, 20));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM orders WHERE status = $1", "pending_payment").await, 20);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM reservations WHERE status = $1", "open").await, 20);
+    // Everyone pays at once: all 20 settle and the stock reaches exactly zero.
+    let payments: Vec<String> = results
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| r.body["payment"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let paid = join_all(payments.iter().map(|p| app.pay(p, "4242424242424242"))).await;
+    assert!(paid.iter().all(|r| r.status == 200), "{:?}", statuses(&paid));
+    assert_eq!(app.level(&admin.access, "PRINT-1").await, (0, 0));
+}
+
+async fn one_idempotency_key_sent_twenty_times_is_one_checkout(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Kettle", &[("KETTLE-1", 3000)], 50).await;
+    let (_, token) = app.add_to_cart(None, "KETTLE-1", 2).await;
+    let key = new_key();
+    let results = join_all((0..20).map(|_| app.guest_checkout(&token, &key, checkout_body(Some("same@example.com"))))).await;
+    assert!(results.iter().all(|r| r.status == 201), "{:?}", statuses(&results));
+    let ids: std::collections::BTreeSet<&str> = results.iter().map(|r| r.body["checkout_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "one checkout for one key");
+    assert_eq!(results.iter().filter(|r| r.body["replayed"] == false).count(), 1);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM checkouts WHERE $1 = $1", "x").await, 1);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM orders WHERE $1 = $1", "x").await, 1);
+    assert_eq!(app.level(&admin.access, "KETTLE-1").await, (50, 2));
+}
+
+async fn one_payment_confirmed_twenty_times_settles_once(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lantern", &[("LANTERN-1", 4000)], 10).await;
+    let (_, token) = app.add_to_cart(None, "LANTERN-1", 3).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("pay@example.com"))).await;
+    res.assert(201);
+    let payment = res.body["payment"]["id"].as_str().unwrap().to_owned();
+    let results = join_all((0..20).map(|_| app.pay(&payment, "4242424242424242"))).await;
+    assert!(results.iter().all(|r| r.status == 200 && r.body["status"] == "succeeded"), "{:?}", statuses(&results));
+    assert_eq!(app.level(&admin.access, "LANTERN-1").await, (7, 0));
+    app.settle().await;
+    assert_eq!(app.outbox_count("payment.succeeded").await, 1);
+    assert_eq!(app.outbox_count("order.paid").await, 1);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM stock_movements WHERE reason = $1", "sale").await, 1);
+}
+
+/// Random mixes of checkouts, payments (good and declined cards),
+/// cancellations and expiries, eight at a time. After every round and at
+/// the end: `on_hand + sold = initial` and `reserved = Σ open reservations`
+/// for every variant, and no level is negative.
+async fn random_mixes_keep_the_stock_books_balanced(db: Db) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.reservation_ttl_secs = 1;
+        s.reservation_sweep_secs = 1;
+    })
+    .await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = admin.access.as_str();
+    const SKUS: [&str; 3] = ["MIX-A", "MIX-B", "MIX-C"];
+    const INITIAL: i64 = 12;
+    app.stocked(a, "Mixed", &[(SKUS[0], 1000), (SKUS[1], 1500), (SKUS[2], 700)], INITIAL).await;
+    let seed: u64 = std::env::var("EMPORIUM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut payments: Vec<(String, String)> = Vec::new(); // (payment id, order id)
+    let check = |label: String| {
+        let app = &app;
+        async move {
+            for sku in SKUS {
+                let (on_hand, reserved) = app.level(a, sku).await;
+                let sold = app
+                    .scalar_i64("SELECT COALESCE(CAST(SUM(quantity) AS BIGINT), 0) FROM reservations WHERE status = 'committed' AND sku = $1", sku)
+                    .await;
+                let open = app
+                    .scalar_i64("SELECT COALESCE(CAST(SUM(quantity) AS BIGINT), 0) FROM reservations WHERE status = 'open' AND sku = $1", sku)
+                    .await;
+                assert!(on_hand >= reserved && reserved >= 0, "{label} {sku}: on_hand {on_hand}, reserved {reserved}");
+                assert_eq!(on_hand + sold, INITIAL, "{label} {sku}: on_hand + sold");
+                assert_eq!(reserved, open, "{label} {sku}: reserved = open holds");
+            }
+        }
+    };
+    for round in 0..6 {
+        let mut ops = Vec::new();
+        for _ in 0..8 {
+            let pick = rng.random_range(0..10);
+            let sku = SKUS[rng.random_range(0..SKUS.len())];
+            let quantity = rng.random_range(1..=4);
+            let target = (!payments.is_empty()).then(|| payments[rng.random_range(0..payments.len())].clone());
+            ops.push((pick, sku, quantity, target));
+        }
+        let results = join_all(ops.into_iter().map(|(pick, sku, quantity, target)| {
+            let app = &app;
+            async move {
+                match (pick, target) {
+                    (0..=4, _) | (_, None) => {
+                        let (res, token) = app.add_to_cart(None, sku, quantity).await;
+                        if res.status != 200 {
+                            return (res, None);
+                        }
+                        let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("mix@example.com"))).await;
+                        let made = (res.status == 201).then(|| {
+                            (res.body["payment"]["id"].as_str().unwrap().to_owned(), res.body["orders"][0]["id"].as_str().unwrap().to_owned())
+                        });
+                        (res, made)
+                    }
+                    (5..=6, Some((payment, _))) => (app.pay(&payment, "4242424242424242").await, None),
+                    (7, Some((payment, _))) => (app.pay(&payment, "4000000000000002").await, None),
+                    (_, Some((_, order))) => {
+                        let path = format!("/api/v1/admin/orders/{order}/transitions");
+                        (app.post(&path, Some(a), serde_json::json!({"to": "cancelled"})).await, None)
+                    }
+                }
+            }
+        }))
+        .await;
+        for (res, made) in results {
+            assert!(!res.status.is_server_error(), "round {round}: {}", res.text);
+            if let Some(made) = made {
+                payments.push(made);
+            }
+        }
+        check(format!("round {round}")).await;
+        if round % 2 == 1 {
+            // Let some holds lapse and the sweeper expire them.
+            tokio::time::sleep(Duration::from_millis(1300)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    check("after expiry".into()).await;
+    let open = app.scalar_i64("SELECT COUNT(*) FROM reservations WHERE status = $1", "open").await;
+    assert_eq!(open, 0, "every unpaid hold expired (seed {seed})");
+}
