@@ -346,7 +346,7 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     app.get("/api/v1/admin/orders?status=lost", Some(a)).await.assert_error(422, "validation_failed");
     app.post("/api/v1/admin/tax-rates", Some(a), json!({"country": "us", "rate_bp": 20_000})).await.assert_error(422, "validation_failed");
     app.get("/api/v1/orders", None).await.assert_error(401, "unauthenticated");
-    app.send(Method::GET, "/api/v1/cart", Some("not-a-token"), &[], None).await.assert_error(401, "unauthenticated");
+    app.send(Method::GET, "/api/v1/cart", Some("not-a-token"), &[], None).await.assert_error(401, "invalid_token");
 }
 
 async fn unpaid_checkouts_expire_and_release_stock(db: Db) {
