@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::settings::{MediaStoreKind, Settings};
 use anyhow::Context as _;
 use base64::Engine as _;
-use catalog::{CatalogService, NoOrdersYet};
+use catalog::CatalogService;
 use identity::{HashParams, IdentityConfig, IdentityService};
 use inventory::InventoryService;
 use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
@@ -60,7 +60,8 @@ impl Shop {
         let identity = identity_service(settings, &backend, clock.clone())?;
         let inventory = InventoryService::new(backend.inventory(), clock.clone());
         let stock = Arc::new(InventoryStock(inventory.clone()));
-        let catalog = CatalogService::new(backend.catalog(), clock.clone(), Arc::new(NoOrdersYet), stock);
+        let purchases = Arc::new(OrdersPurchases(backend.orders()));
+        let catalog = CatalogService::new(backend.catalog(), clock.clone(), purchases, stock);
         let orders = OrdersService::new(
             backend.orders(),
             Arc::new(CatalogForOrders(catalog.clone())),
@@ -121,6 +122,31 @@ impl orders::CatalogPort for CatalogForOrders {
                 seller_id: product.seller_id,
             }
         }))
+    }
+}
+
+/// A review is a "verified purchase" when its author has a paid (or later)
+/// order containing the product.
+struct OrdersPurchases(Arc<dyn orders::OrdersStore>);
+
+#[async_trait::async_trait]
+impl catalog::PurchaseVerifier for OrdersPurchases {
+    async fn has_purchased(&self, user_id: uuid::Uuid, product_id: uuid::Uuid) -> anyhow::Result<bool> {
+        use orders::OrderStatus::{Delivered, Paid, Processing, Shipped};
+        let filter = orders::OrderFilter { user_id: Some(user_id), ..orders::OrderFilter::default() };
+        for page in 1..=20 {
+            let spec = kernel::PageRequest { page: Some(page), per_page: Some(100) }.validate()?;
+            let (found, _) = self.0.orders(&filter, spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if found.iter().any(|o| {
+                matches!(o.status, Paid | Processing | Shipped | Delivered) && o.lines.iter().any(|l| l.product_id == product_id)
+            }) {
+                return Ok(true);
+            }
+            if found.len() < 100 {
+                break;
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -211,6 +211,8 @@ pub fn events_for(before: Option<&StockLevel>, after: &StockLevel) -> Vec<Event>
         "on_hand": after.on_hand,
         "reserved": after.reserved,
         "available": after.available(),
+        // `null` when the level is new: whether it crossed zero.
+        "previous_available": before.map(StockLevel::available),
         "low_stock_threshold": after.low_stock_threshold,
     });
     let mut events = vec![Event::new(topics::STOCK_CHANGED, after.variant_id, after.updated_at, payload.clone())];

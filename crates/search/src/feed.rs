@@ -137,7 +137,10 @@ impl Consumer for CatalogFeed {
     }
 
     fn wants(&self, topic: &str) -> bool {
-        topic.starts_with("product.") || topic.starts_with("review.") || topic == topics::CATEGORY_CHANGED
+        topic.starts_with("product.")
+            || topic.starts_with("review.")
+            || topic == topics::CATEGORY_CHANGED
+            || topic == STOCK_CHANGED
     }
 
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
@@ -153,6 +156,19 @@ impl Consumer for CatalogFeed {
         for event in events {
             if event.topic == topics::CATEGORY_CHANGED {
                 self.category_changed(event).await?;
+            } else if event.topic == STOCK_CHANGED {
+                // Only a variant selling out or coming back changes its product's `in_stock`.
+                let available = |key: &str| event.payload.get(key).and_then(serde_json::Value::as_i64);
+                let crossed = match (available("previous_available"), available("available")) {
+                    (Some(before), Some(after)) => (before > 0) != (after > 0),
+                    _ => true,
+                };
+                if crossed
+                    && let Some(variant) = self.catalog.store().variant(event.aggregate_id).await?
+                    && seen.insert(variant.product_id)
+                {
+                    ids.push(variant.product_id);
+                }
             } else if seen.insert(event.aggregate_id) {
                 ids.push(event.aggregate_id);
             }
@@ -163,6 +179,9 @@ impl Consumer for CatalogFeed {
         self.refresh(&ids).await
     }
 }
+
+/// inventory's topic (search does not depend on the inventory crate).
+const STOCK_CHANGED: &str = "stock.changed";
 
 impl CatalogFeed {
     async fn category_changed(&self, event: &Event) -> anyhow::Result<()> {

@@ -171,7 +171,7 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
     let app = TestApp::spawn(db).await;
     let admin = app.account_with_role(Role::Admin).await;
     let a = &admin.access;
-    app.stocked(a, "Mug", &[("MUG-1", 900), ("MUG-2", 1100)], 5).await;
+    let mug = app.stocked(a, "Mug", &[("MUG-1", 900), ("MUG-2", 1100)], 5).await;
     let customer = app.register().await;
     let c = customer.access.as_str();
 
@@ -248,6 +248,15 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
     res.assert(200);
     assert_eq!(res.body["status"], "paid");
     assert_eq!(res.body["timeline"][1]["by"], admin.id);
+    // A paid order makes the customer's review a verified purchase; others' are not.
+    let reviews = format!("/api/v1/products/{}/reviews", mug["id"].as_str().unwrap());
+    let review = json!({"rating": 5, "title": "Good mug", "body": "Holds tea."});
+    let res = app.post(&reviews, Some(c), review.clone()).await;
+    res.assert(201);
+    assert_eq!(res.body["verified_purchase"], true);
+    let res = app.post(&reviews, Some(&other.access), review).await;
+    res.assert(201);
+    assert_eq!(res.body["verified_purchase"], false);
 }
 
 async fn bad_requests_are_refused_and_change_nothing(db: Db) {

@@ -62,6 +62,9 @@ async fn two_hundred_buyers_for_twenty_units(db: Db) {
     let paid = join_all(payments.iter().map(|p| app.pay(p, "4242424242424242"))).await;
     assert!(paid.iter().all(|r| r.status == 200), "{:?}", statuses(&paid));
     assert_eq!(app.level(&admin.access, "PRINT-1").await, (0, 0));
+    // Sold out: the search index follows the stock.
+    assert_eq!(app.search("?in_stock=true").await["total"], 0);
+    assert_eq!(app.search("?q=limited").await["items"][0]["in_stock"], false);
 }
 
 async fn one_idempotency_key_sent_twenty_times_is_one_checkout(db: Db) {
