@@ -112,7 +112,69 @@ pub async fn demo(shop: &Shop, progress: &mut dyn Progress) -> anyhow::Result<bo
         };
         shop.catalog.create_store(input).await.map_err(anyhow_err)?;
     }
+    checkout_setup(shop).await?;
+    stock(shop).await?;
     Ok(true)
+}
+
+/// Shipping methods, a few tax rates and a welcome code, so a demo checkout works at once.
+async fn checkout_setup(shop: &Shop) -> anyhow::Result<()> {
+    let usd = Currency::parse("USD")?;
+    let fail = |e: orders::OrdersError| anyhow::anyhow!("{e}");
+    for (code, name, price, free_above, position) in
+        [("standard", "Standard (3–5 days)", 499, Some(5000), 0), ("express", "Express (next day)", 1499, None, 1)]
+    {
+        let input = orders::ShippingMethodInput {
+            code: Some(code.into()),
+            name: Some(name.into()),
+            price: Some(Money::new(price, usd)),
+            free_above: Some(free_above),
+            active: Some(true),
+            position: Some(position),
+        };
+        shop.orders.create_shipping_method(input).await.map_err(fail)?;
+    }
+    for (country, region, rate_bp, name) in
+        [("US", Some("CA"), 725, "California sales tax"), ("DE", None, 1900, "MwSt"), ("GB", None, 2000, "VAT")]
+    {
+        let input = orders::TaxRateInput {
+            country: Some(country.into()),
+            region: region.map(Into::into),
+            rate_bp: Some(rate_bp),
+            name: Some(name.into()),
+        };
+        shop.orders.create_tax_rate(input).await.map_err(fail)?;
+    }
+    let welcome = orders::DiscountInput {
+        code: Some("WELCOME10".into()),
+        kind: Some(orders::DiscountKind::Percentage),
+        value: Some(10),
+        per_customer_limit: Some(Some(1)),
+        ..orders::DiscountInput::default()
+    };
+    shop.orders.create_discount(welcome).await.map_err(fail)?;
+    Ok(())
+}
+
+/// Stock for every demo variant: mostly 5–40 units, one in twenty sold out.
+async fn stock(shop: &Shop) -> anyhow::Result<()> {
+    let mut rng = Rng(0x5eed_570c);
+    let mut page = 1;
+    loop {
+        let spec = PageSpec { page, per_page: 100 };
+        let listed = shop.catalog.list_products(ProductFilter::default(), spec).await.map_err(anyhow_err)?;
+        for product in &listed.items {
+            for variant in &product.variants {
+                let on_hand = if rng.chance(5) { 0 } else { rng.range(5, 40) };
+                let origin = inventory::service::Origin { note: Some("demo stock".into()), ..Default::default() };
+                shop.inventory.set(variant.id, &variant.sku, on_hand, None, origin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+        if listed.items.len() < 100 {
+            return Ok(());
+        }
+        page += 1;
+    }
 }
 
 fn anyhow_err(e: catalog::CatalogError) -> anyhow::Error {
