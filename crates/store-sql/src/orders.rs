@@ -184,7 +184,12 @@ macro_rules! impl_orders_store {
 
             /// Applies one stock operation of a change (skipping one that no
             /// longer fits the reservation's status, so a repeat is harmless).
-            async fn apply_stock(tx: &mut Tx, r: &Reservation, op: &StockOp, at: ::time::OffsetDateTime) -> Result<(), ::sqlx::Error> {
+            async fn apply_stock(
+                tx: &mut Tx,
+                r: &Reservation,
+                op: &StockOp,
+                at: ::time::OffsetDateTime,
+            ) -> Result<Option<ReservationStatus>, ::sqlx::Error> {
                 let q = r.quantity;
                 let (from, to, on_hand, reserved, reason) = match op {
                     StockOp::Commit(_) => (ReservationStatus::Open, ReservationStatus::Committed, -q, -q, MovementReason::Sale),
@@ -192,7 +197,7 @@ macro_rules! impl_orders_store {
                     StockOp::Restock(_) => (ReservationStatus::Committed, ReservationStatus::Released, q, 0, MovementReason::Restock),
                 };
                 if r.status != from {
-                    return Ok(());
+                    return Ok(None);
                 }
                 let reference = format!("checkout:{}", r.checkout_id);
                 if let Some((before, after)) =
@@ -200,7 +205,8 @@ macro_rules! impl_orders_store {
                 {
                     super::inventory_store::record_movement(tx, &before, &after, reason, &reference, at).await?;
                 }
-                set_reservation_status(tx, r.id, to).await
+                set_reservation_status(tx, r.id, to).await?;
+                Ok(Some(to))
             }
 
             const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
@@ -663,14 +669,23 @@ macro_rules! impl_orders_store {
                         })
                         .collect();
                     ops.sort_by_key(|(r, _)| r.variant_id);
+                    let mut after = state.clone();
                     for (r, op) in ops {
-                        apply_stock(&mut tx, r, op, at).await.map_err(err)?;
+                        if let Some(status) = apply_stock(&mut tx, r, op, at).await.map_err(err)?
+                            && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
+                        {
+                            mine.status = status;
+                        }
                     }
                     if let Some(payment) = &change.payment {
                         write_payment(&mut tx, payment, false).await.map_err(err)?;
+                        after.payment = payment.clone();
                     }
                     for order in &change.orders {
                         write_order(&mut tx, order, false).await.map_err(err)?;
+                        if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
+                            *mine = order.clone();
+                        }
                     }
                     if change.convert_cart {
                         ::sqlx::query("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
@@ -682,7 +697,6 @@ macro_rules! impl_orders_store {
                     for event in &change.events {
                         insert_event(&mut tx, event).await.map_err(err)?;
                     }
-                    let after = load_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     tx.commit().await.map_err(err)?;
                     if !change.events.is_empty() {
                         self.events_written();

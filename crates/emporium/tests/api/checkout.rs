@@ -16,7 +16,8 @@ on_both_databases!(
     a_guest_buys_and_the_order_runs_to_a_refund,
     customers_merge_carts_and_cancel_orders,
     bad_requests_are_refused_and_change_nothing,
-    unpaid_checkouts_expire_and_release_stock
+    unpaid_checkouts_expire_and_release_stock,
+    two_sellers_make_two_orders_under_one_payment
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -390,4 +391,54 @@ async fn unpaid_checkouts_expire_and_release_stock(db: Db) {
     app.settle().await;
     assert_eq!(app.outbox_count("reservation.expired").await, 1);
     assert_eq!(app.outbox_count("order.cancelled").await, 1);
+}
+
+async fn two_sellers_make_two_orders_under_one_payment(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.prices_include_tax = true).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    let seller = app.post("/api/v1/admin/sellers", Some(a), json!({"name": "Potter & Co"})).await;
+    seller.assert(201);
+    app.stocked(a, "House Tea", &[("TEA-1", 1000)], 10).await;
+    let mut body = crate::catalog_helpers::product_body("Clay Cup", None, &[("CUP-1", 3000, "One")]);
+    body["seller_id"] = seller.body["id"].clone();
+    app.product(a, body).await;
+    app.set_stock(a, "CUP-1", 10).await;
+    app.post("/api/v1/admin/tax-rates", Some(a), json!({"country": "DE", "rate_bp": 1900})).await.assert(201);
+    app.post(
+        "/api/v1/admin/shipping-methods",
+        Some(a),
+        json!({"code": "parcel", "name": "Parcel", "price": {"amount": 400, "currency": "USD"}}),
+    )
+    .await
+    .assert(201);
+    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "FIVE", "kind": "fixed", "value": 500, "currency": "USD"}))
+        .await
+        .assert(201);
+    let (_, token) = app.add_to_cart(None, "TEA-1", 1).await;
+    app.add_to_cart(Some(&token), "CUP-1", 1).await.0.assert(200);
+    app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "five"})))
+        .await
+        .assert(200);
+    let mut body = checkout_body(Some("two@example.com"));
+    body["shipping_address"]["country"] = json!("DE");
+    body["shipping_method"] = json!("parcel");
+    let res = app.guest_checkout(&token, &new_key(), body).await;
+    res.assert(201);
+    let orders = res.body["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2, "one order per seller");
+    assert_ne!(orders[0]["seller_id"], orders[1]["seller_id"]);
+    assert_ne!(orders[0]["number"], orders[1]["number"]);
+    // 500 off split 1000 : 3000 → 125 and 375; shipping per order; 19 % inside the prices.
+    let amounts = |field: &str| orders.iter().map(|o| o[field]["amount"].as_i64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(amounts("discount_total"), [125, 375]);
+    assert_eq!(amounts("shipping_total"), [400, 400]);
+    assert_eq!(amounts("total"), [1275, 3025]);
+    assert_eq!(amounts("tax_total"), [204, 483]); // 1275 × 19/119 = 203.57; 3025 × 19/119 = 482.98
+    assert_eq!(res.body["payment"]["amount"]["amount"], 1275 + 3025);
+    let payment = res.body["payment"]["id"].as_str().unwrap();
+    app.pay(payment, "4242424242424242").await.assert(200);
+    let paid = app.get("/api/v1/admin/orders?status=paid", Some(a)).await;
+    assert_eq!(paid.body["total"], 2);
+    assert_eq!((app.level(a, "TEA-1").await, app.level(a, "CUP-1").await), ((9, 0), (9, 0)));
 }
