@@ -31,6 +31,13 @@ pub trait Consumer: Send + Sync + 'static {
     fn wants(&self, topic: &str) -> bool;
     async fn handle(&self, event: &Event) -> anyhow::Result<()>;
 
+    /// True when handling an event twice has the same effect as once (a log
+    /// line, re-reading current state into an index): the bus then keeps no
+    /// per-event record for it, which saves two queries per event.
+    fn naturally_idempotent(&self) -> bool {
+        false
+    }
+
     /// Handles several events, in order, as one unit of work (the search
     /// index commits once for a batch). Ok means all were handled; on Err the
     /// bus retries them one by one to find the event that fails, so an
@@ -84,6 +91,10 @@ impl InProcessBus {
             if !consumer.wants(&event.topic) {
                 continue;
             }
+            if consumer.naturally_idempotent() {
+                todo.push(event);
+                continue;
+            }
             match self.store.is_processed(consumer.name(), event.id).await {
                 Ok(true) => {
                     tracing::debug!(consumer = consumer.name(), event_id = %event.id, "duplicate delivery skipped")
@@ -96,7 +107,7 @@ impl InProcessBus {
             return (events.len(), None);
         }
         if todo.len() > 1 && consumer.handle_batch(&todo).await.is_ok() {
-            for event in &todo {
+            for event in todo.iter().filter(|_| !consumer.naturally_idempotent()) {
                 if let Err(e) = self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await {
                     return (0, Some(e));
                 }
@@ -106,6 +117,7 @@ impl InProcessBus {
         // One at a time: the batch failed (or was a single event).
         for event in todo {
             let done = match consumer.handle(event).await {
+                Ok(()) if consumer.naturally_idempotent() => Ok(()),
                 Ok(()) => self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await,
                 Err(e) => Err(e.context(format!("consumer {} failed on {}", consumer.name(), event.topic))),
             };
@@ -136,6 +148,13 @@ impl Bus for InProcessBus {
 
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
         for consumer in self.interested(&event.topic) {
+            if consumer.naturally_idempotent() {
+                consumer
+                    .handle(event)
+                    .await
+                    .map_err(|e| e.context(format!("consumer {} failed on {}", consumer.name(), event.topic)))?;
+                continue;
+            }
             if self.store.is_processed(consumer.name(), event.id).await? {
                 tracing::debug!(consumer = consumer.name(), event_id = %event.id, "duplicate delivery skipped");
                 continue;
@@ -161,6 +180,10 @@ impl Consumer for LogConsumer {
         "event-log"
     }
     fn wants(&self, _topic: &str) -> bool {
+        true
+    }
+    /// A repeated log line is harmless.
+    fn naturally_idempotent(&self) -> bool {
         true
     }
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {

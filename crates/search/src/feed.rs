@@ -147,6 +147,11 @@ impl Consumer for CatalogFeed {
         self.handle_batch(&[event]).await
     }
 
+    /// Every event re-reads the product as it is now into the index.
+    fn naturally_idempotent(&self) -> bool {
+        true
+    }
+
     /// One index commit for the whole batch (a commit costs 60-130 ms however
     /// few documents it holds), except category moves, which re-index every
     /// product below the category in chunks.

@@ -530,7 +530,18 @@ macro_rules! impl_orders_store {
                             .await
                             .map_err(err)?;
                     }
-                    // Hold stock in variant order (see the macro's docs on lock order).
+                    let mut orders = p.orders.clone();
+                    for order in &mut orders {
+                        let n: i64 = ::sqlx::query_scalar($next_number).fetch_one(&mut *tx).await.map_err(err)?;
+                        order.number = (1000 + n).to_string();
+                        write_order(&mut tx, order, true).await.map_err(err)?;
+                        let event = ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at);
+                        insert_event(&mut tx, &event).await.map_err(err)?;
+                    }
+                    write_payment(&mut tx, &p.payment, true).await.map_err(err)?;
+                    // Hold stock last, in variant order, so the stock rows stay
+                    // locked for as short a time as possible (see the macro's
+                    // docs on lock order). A short line rolls everything back.
                     let mut holds: Vec<&Hold> = p.holds.iter().collect();
                     holds.sort_by_key(|h| h.variant_id);
                     let location = ::inventory::DEFAULT_LOCATION;
@@ -585,15 +596,6 @@ macro_rules! impl_orders_store {
                         .await
                         .map_err(err)?;
                     }
-                    let mut orders = p.orders.clone();
-                    for order in &mut orders {
-                        let n: i64 = ::sqlx::query_scalar($next_number).fetch_one(&mut *tx).await.map_err(err)?;
-                        order.number = (1000 + n).to_string();
-                        write_order(&mut tx, order, true).await.map_err(err)?;
-                        let event = ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at);
-                        insert_event(&mut tx, &event).await.map_err(err)?;
-                    }
-                    write_payment(&mut tx, &p.payment, true).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     self.events_written();
                     Ok(Placed::New(orders))
@@ -658,25 +660,7 @@ macro_rules! impl_orders_store {
                                 .map_err(err)?;
                         }
                     }
-                    let mut ops: Vec<(&Reservation, &StockOp)> = change
-                        .stock
-                        .iter()
-                        .filter_map(|op| {
-                            let rid = match op {
-                                StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
-                            };
-                            state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
-                        })
-                        .collect();
-                    ops.sort_by_key(|(r, _)| r.variant_id);
                     let mut after = state.clone();
-                    for (r, op) in ops {
-                        if let Some(status) = apply_stock(&mut tx, r, op, at).await.map_err(err)?
-                            && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
-                        {
-                            mine.status = status;
-                        }
-                    }
                     if let Some(payment) = &change.payment {
                         write_payment(&mut tx, payment, false).await.map_err(err)?;
                         after.payment = payment.clone();
@@ -696,6 +680,25 @@ macro_rules! impl_orders_store {
                     }
                     for event in &change.events {
                         insert_event(&mut tx, event).await.map_err(err)?;
+                    }
+                    // Stock last: its rows stay locked only until the commit.
+                    let mut ops: Vec<(&Reservation, &StockOp)> = change
+                        .stock
+                        .iter()
+                        .filter_map(|op| {
+                            let rid = match op {
+                                StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
+                            };
+                            state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
+                        })
+                        .collect();
+                    ops.sort_by_key(|(r, _)| r.variant_id);
+                    for (r, op) in ops {
+                        if let Some(status) = apply_stock(&mut tx, r, op, at).await.map_err(err)?
+                            && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
+                        {
+                            mine.status = status;
+                        }
                     }
                     tx.commit().await.map_err(err)?;
                     if !change.events.is_empty() {

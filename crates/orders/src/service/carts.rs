@@ -170,13 +170,20 @@ impl OrdersService {
         .await
     }
 
-    /// Applies `edit` to the cart with optimistic retries and returns the result.
-    pub(super) async fn edit_cart<F>(&self, cart_id: Uuid, edit: F) -> Result<Cart>
+    /// Applies `edit` to the cart with optimistic retries and returns the
+    /// result. The first attempt edits the cart as the caller read it; a lost
+    /// race re-reads it.
+    pub(super) async fn edit_cart<F>(&self, cart: &Cart, edit: F) -> Result<Cart>
     where
         F: Fn(&mut Cart) -> Result<()> + Send + Sync,
     {
+        let first = std::sync::atomic::AtomicBool::new(true);
         retrying(|| async {
-            let mut cart = self.store.cart(cart_id).await?.ok_or(OrdersError::NotFound("cart"))?;
+            let mut cart = if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                cart.clone()
+            } else {
+                self.store.cart(cart.id).await?.ok_or(OrdersError::NotFound("cart"))?
+            };
             if cart.status != CartStatus::Active {
                 return Err(OrdersError::conflict("cart_closed", "this cart has been checked out; open a new one"));
             }
@@ -194,7 +201,7 @@ impl OrdersService {
         let p = self.purchasable(&variant).await?.ok_or(OrdersError::NotFound("variant"))?;
         let available = self.available(std::slice::from_ref(&p.sku)).await?.get(&p.sku).copied();
         let now = self.now();
-        self.edit_cart(cart.id, |cart| {
+        self.edit_cart(cart, |cart| {
             if let Some(c) = cart.currency()
                 && c != p.price.currency
             {
@@ -255,7 +262,7 @@ impl OrdersService {
                 }]));
             }
         }
-        self.edit_cart(cart.id, |cart| {
+        self.edit_cart(cart, |cart| {
             let index = cart.lines.iter().position(|l| l.id == line_id).ok_or(OrdersError::NotFound("cart item"))?;
             if quantity == 0 {
                 cart.lines.remove(index);
@@ -278,7 +285,7 @@ impl OrdersService {
         discount
             .check(view.subtotal, self.now())
             .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
-        self.edit_cart(cart.id, |cart| {
+        self.edit_cart(cart, |cart| {
             cart.discount_code = Some(discount.code.clone());
             Ok(())
         })
@@ -286,7 +293,7 @@ impl OrdersService {
     }
 
     pub async fn remove_discount(&self, cart: &Cart) -> Result<Cart> {
-        self.edit_cart(cart.id, |cart| {
+        self.edit_cart(cart, |cart| {
             cart.discount_code = None;
             Ok(())
         })

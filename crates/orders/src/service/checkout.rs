@@ -358,7 +358,7 @@ impl OrdersService {
         for line in &cart.lines {
             prices.insert(line.variant_id, self.purchasable(&VariantRef::Id(line.variant_id)).await?);
         }
-        self.edit_cart(cart.id, |c| {
+        self.edit_cart(cart, |c| {
             c.lines.retain(|l| prices.get(&l.variant_id).is_some_and(Option::is_some));
             for line in &mut c.lines {
                 if let Some(Some(p)) = prices.get(&line.variant_id) {
