@@ -167,7 +167,10 @@ async fn stock(shop: &Shop) -> anyhow::Result<()> {
             for variant in &product.variants {
                 let on_hand = if rng.chance(5) { 0 } else { rng.range(5, 40) };
                 let origin = inventory::service::Origin { note: Some("demo stock".into()), ..Default::default() };
-                shop.inventory.set(variant.id, &variant.sku, on_hand, None, origin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                shop.inventory
+                    .set(variant.id, &variant.sku, on_hand, None, origin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
         }
         if listed.items.len() < 100 {

@@ -7,11 +7,11 @@ use base64::Engine as _;
 use catalog::CatalogService;
 use identity::{HashParams, IdentityConfig, IdentityService};
 use inventory::InventoryService;
-use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
 use media::{ImagePolicy, LocalDirStore, ObjectStore, S3Store};
 use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
+use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
 use rand::RngCore as _;
 use search::{CatalogFeed, SearchIndex};
 use std::net::SocketAddr;
@@ -138,7 +138,8 @@ impl catalog::PurchaseVerifier for OrdersPurchases {
             let spec = kernel::PageRequest { page: Some(page), per_page: Some(100) }.validate()?;
             let (found, _) = self.0.orders(&filter, spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if found.iter().any(|o| {
-                matches!(o.status, Paid | Processing | Shipped | Delivered) && o.lines.iter().any(|l| l.product_id == product_id)
+                matches!(o.status, Paid | Processing | Shipped | Delivered)
+                    && o.lines.iter().any(|l| l.product_id == product_id)
             }) {
                 return Ok(true);
             }
@@ -172,7 +173,9 @@ fn spawn_reservation_sweeper(orders: OrdersService, every: Duration, stop: Cance
             }
             loop {
                 match orders.expire_due(100).await {
-                    Ok(n) if n > 0 => tracing::info!(checkouts = n, "expired unpaid checkouts and released their stock"),
+                    Ok(n) if n > 0 => {
+                        tracing::info!(checkouts = n, "expired unpaid checkouts and released their stock")
+                    }
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "reservation sweep failed; retrying at the next tick");

@@ -233,8 +233,12 @@ impl Settings {
                 "search_cache_entries" => {
                     self.search_cache_entries = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?
                 }
-                "reservation_ttl_secs" => self.reservation_ttl_secs = number(&value, 1, 7 * 86_400).map_err(|r| bad(&r))?,
-                "reservation_sweep_secs" => self.reservation_sweep_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
+                "reservation_ttl_secs" => {
+                    self.reservation_ttl_secs = number(&value, 1, 7 * 86_400).map_err(|r| bad(&r))?
+                }
+                "reservation_sweep_secs" => {
+                    self.reservation_sweep_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?
+                }
                 "prices_include_tax" => self.prices_include_tax = boolean(&value).map_err(|r| bad(&r))?,
                 "media_store" => {
                     self.media_store = match value.trim() {

@@ -31,7 +31,8 @@ pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
         return Vec::new();
     }
     let sum: i128 = weights.iter().map(|w| i128::from(*w)).sum();
-    let weights: Vec<i128> = if sum == 0 { vec![1; weights.len()] } else { weights.iter().map(|w| i128::from(*w)).collect() };
+    let weights: Vec<i128> =
+        if sum == 0 { vec![1; weights.len()] } else { weights.iter().map(|w| i128::from(*w)).collect() };
     let sum: i128 = weights.iter().sum();
     let total128 = i128::from(total);
     let mut parts: Vec<i128> = weights.iter().map(|w| total128 * w / sum).collect();
@@ -206,7 +207,13 @@ pub struct Totals {
 
 /// Shipping is taxed like the goods. With `inclusive` prices the tax is
 /// already inside the subtotal and shipping, so the total does not grow.
-pub fn order_totals(subtotal: i64, discount: i64, shipping: Option<&ShippingMethod>, rate_bp: i64, inclusive: bool) -> Totals {
+pub fn order_totals(
+    subtotal: i64,
+    discount: i64,
+    shipping: Option<&ShippingMethod>,
+    rate_bp: i64,
+    inclusive: bool,
+) -> Totals {
     let shipping = shipping.map_or(0, |m| m.cost(subtotal - discount));
     let taxable = subtotal - discount + shipping;
     let tax = tax(taxable, rate_bp, inclusive);

@@ -8,11 +8,11 @@ mod decisions;
 mod orders;
 mod settings;
 
-pub use carts::{CartView, DiscountView, LineView};
 pub use carts::hash_token;
+pub use carts::{CartView, DiscountView, LineView};
 pub use checkout::idempotency_reused;
-pub use decisions::{CardOutcome, order_event, test_card};
 pub use checkout::{CheckoutRequest, CheckoutResponse, MAX_IDEMPOTENCY_KEY, PaymentView, check_idempotency_key};
+pub use decisions::{CardOutcome, order_event, test_card};
 pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};
 
 use crate::error::{OrdersError, Result};

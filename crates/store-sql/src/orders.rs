@@ -802,4 +802,3 @@ macro_rules! impl_orders_store {
         }
     };
 }
-

@@ -48,4 +48,8 @@ store_sql::impl_outbox_store!(SqliteStore, Sqlite);
 store_sql::impl_identity_store!(SqliteStore, Sqlite);
 store_sql::impl_catalog_store!(SqliteStore, Sqlite);
 store_sql::impl_inventory_store!(SqliteStore, Sqlite);
-store_sql::impl_orders_store!(SqliteStore, Sqlite, next_number = "INSERT INTO order_numbers DEFAULT VALUES RETURNING n");
+store_sql::impl_orders_store!(
+    SqliteStore,
+    Sqlite,
+    next_number = "INSERT INTO order_numbers DEFAULT VALUES RETURNING n"
+);

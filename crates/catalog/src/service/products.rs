@@ -173,7 +173,11 @@ impl CatalogService {
 
     /// A variant that can be bought now (its product is active), with its
     /// product, by variant id or SKU; `None` when unknown or not for sale.
-    pub async fn on_sale(&self, variant_id: Option<Uuid>, sku: Option<&str>) -> Result<Option<(Arc<Product>, Variant)>> {
+    pub async fn on_sale(
+        &self,
+        variant_id: Option<Uuid>,
+        sku: Option<&str>,
+    ) -> Result<Option<(Arc<Product>, Variant)>> {
         let cached = variant_id.and_then(|v| self.caches.variant_products.read().ok().and_then(|m| m.get(&v).copied()));
         let (product_id, variant_id) = match (cached, variant_id, sku) {
             (Some(product_id), Some(v), _) => (product_id, v),

@@ -25,9 +25,13 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     let admin = app.account_with_role(Role::Admin).await;
     let a = &admin.access;
     app.stocked(a, "Linen Shirt", &[("SHIRT-M", 1500)], 10).await;
-    app.post("/api/v1/admin/tax-rates", Some(a), json!({"country": "US", "region": "CA", "rate_bp": 725, "name": "CA"}))
-        .await
-        .assert(201);
+    app.post(
+        "/api/v1/admin/tax-rates",
+        Some(a),
+        json!({"country": "US", "region": "CA", "rate_bp": 725, "name": "CA"}),
+    )
+    .await
+    .assert(201);
     app.post(
         "/api/v1/admin/shipping-methods",
         Some(a),
@@ -51,11 +55,19 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     assert_eq!(res.body["lines"][0]["quantity"], 3);
     let line = res.body["lines"][0]["id"].as_str().unwrap().to_owned();
     let res = app
-        .send(Method::PATCH, &format!("/api/v1/cart/items/{line}"), None, &[("x-cart-token", &token)], Some(json!({"quantity": 2})))
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{line}"),
+            None,
+            &[("x-cart-token", &token)],
+            Some(json!({"quantity": 2})),
+        )
         .await;
     res.assert(200);
     assert_eq!((res.body["subtotal"]["amount"].as_i64(), res.body["item_count"].as_i64()), (Some(3000), Some(2)));
-    let res = app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "TEN"}))).await;
+    let res = app
+        .send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "TEN"})))
+        .await;
     res.assert(200);
     assert_eq!(res.body["discount_total"]["amount"], 300);
 
@@ -83,8 +95,13 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     // The same key and body: the same checkout. Another body: 422.
     let again = app.guest_checkout(&token, &key, body.clone()).await;
     again.assert(201);
-    assert_eq!((again.body["checkout_id"].as_str(), again.body["replayed"].as_bool()), (Some(checkout_id.as_str()), Some(true)));
-    app.guest_checkout(&token, &key, checkout_body(Some("other@example.com"))).await.assert_error(422, "idempotency_key_reused");
+    assert_eq!(
+        (again.body["checkout_id"].as_str(), again.body["replayed"].as_bool()),
+        (Some(checkout_id.as_str()), Some(true))
+    );
+    app.guest_checkout(&token, &key, checkout_body(Some("other@example.com")))
+        .await
+        .assert_error(422, "idempotency_key_reused");
     assert_eq!(app.level(a, "SHIRT-M").await, (10, 2));
 
     // Declines are 402 and leave it payable; then the good card.
@@ -93,7 +110,10 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     assert_eq!(res.body["error"]["details"]["reason"], "card_declined");
     app.pay(&payment, "4000000000009995").await.assert_error(402, "payment_declined");
     let res = app.get(&format!("/api/v1/payments/{payment}"), None).await;
-    assert_eq!((res.body["status"].as_str(), res.body["last_error"].as_str()), (Some("pending"), Some("insufficient_funds")));
+    assert_eq!(
+        (res.body["status"].as_str(), res.body["last_error"].as_str()),
+        (Some("pending"), Some("insufficient_funds"))
+    );
     let res = app.pay(&payment, "4242 4242 4242 4242").await;
     res.assert(200);
     assert_eq!(res.body["status"], "succeeded");
@@ -114,15 +134,23 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     assert_eq!(res.body["total"], 1);
     let number = res.body["items"][0]["number"].as_str().unwrap().to_owned();
     assert_eq!(app.get(&format!("/api/v1/admin/orders?q=%23{number}"), Some(a)).await.body["total"], 1);
-    let res = app.post(&format!("{order_path}/fulfillments"), Some(a), json!({"carrier": "UPS", "tracking_number": "1Z999"})).await;
+    let res = app
+        .post(&format!("{order_path}/fulfillments"), Some(a), json!({"carrier": "UPS", "tracking_number": "1Z999"}))
+        .await;
     res.assert(201);
     assert_eq!(res.body["status"], "shipped");
     assert_eq!(res.body["fulfillments"][0]["tracking_number"], "1Z999");
     let steps: Vec<&str> = res.body["timeline"].as_array().unwrap().iter().map(|t| t["to"].as_str().unwrap()).collect();
     assert_eq!(steps, ["pending_payment", "paid", "processing", "shipped"]);
-    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "paid"})).await.assert_error(409, "illegal_transition");
-    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "cancelled"})).await.assert_error(409, "illegal_transition");
-    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "delivered", "note": "signed for"})).await.assert(200);
+    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "paid"}))
+        .await
+        .assert_error(409, "illegal_transition");
+    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "cancelled"}))
+        .await
+        .assert_error(409, "illegal_transition");
+    app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "delivered", "note": "signed for"}))
+        .await
+        .assert(200);
     app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "returned"})).await.assert(200);
 
     // Refunds: partial, never more than paid, idempotent with a key, full → refunded.
@@ -131,19 +159,31 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
         let token = a.clone();
         let app = &app;
         async move {
-            app.send(Method::POST, &path, Some(&token), &[("idempotency-key", key)], Some(json!({"amount": amount, "reason": "returned"})))
-                .await
+            app.send(
+                Method::POST,
+                &path,
+                Some(&token),
+                &[("idempotency-key", key)],
+                Some(json!({"amount": amount, "reason": "returned"})),
+            )
+            .await
         }
     };
     let res = refund(1000, "r1").await;
     res.assert(201);
-    assert_eq!((res.body["refunded_total"]["amount"].as_i64(), res.body["status"].as_str()), (Some(1000), Some("returned")));
+    assert_eq!(
+        (res.body["refunded_total"]["amount"].as_i64(), res.body["status"].as_str()),
+        (Some(1000), Some("returned"))
+    );
     refund(1000, "r1").await.assert(201);
     refund(999, "r1").await.assert_error(422, "idempotency_key_reused");
     refund(2433, "r2").await.assert_error(422, "validation_failed");
     let res = refund(2432, "r3").await;
     res.assert(201);
-    assert_eq!((res.body["refunded_total"]["amount"].as_i64(), res.body["status"].as_str()), (Some(3432), Some("refunded")));
+    assert_eq!(
+        (res.body["refunded_total"]["amount"].as_i64(), res.body["status"].as_str()),
+        (Some(3432), Some("refunded"))
+    );
     assert_eq!(res.body["refunds"].as_array().unwrap().len(), 2);
     let res = app.get(&format!("/api/v1/payments/{payment}"), None).await;
     assert_eq!(res.body["status"], "refunded");
@@ -164,7 +204,8 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
         assert_eq!(app.outbox_count(topic).await, n, "{topic}");
     }
     let ledger = app.get("/api/v1/admin/inventory/SHIRT-M/movements", Some(a)).await;
-    let reasons: Vec<&str> = ledger.body["items"].as_array().unwrap().iter().map(|m| m["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> =
+        ledger.body["items"].as_array().unwrap().iter().map(|m| m["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, ["sale", "reservation", "set"]);
 }
 
@@ -177,12 +218,20 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
     let c = customer.access.as_str();
 
     // The customer's cart holds 2 × MUG-1; a guest cart holds 4 × MUG-1 and 1 × MUG-2.
-    app.send(Method::POST, "/api/v1/cart/items", Some(c), &[], Some(json!({"sku": "MUG-1", "quantity": 2}))).await.assert(200);
+    app.send(Method::POST, "/api/v1/cart/items", Some(c), &[], Some(json!({"sku": "MUG-1", "quantity": 2})))
+        .await
+        .assert(200);
     let (_, token) = app.add_to_cart(None, "MUG-1", 4).await;
     app.add_to_cart(Some(&token), "MUG-2", 1).await.0.assert(200);
     // Signing in with the guest token merges: 2 + 4 capped at the 5 available.
     let res = app
-        .send(Method::POST, "/api/v1/auth/login", None, &[("x-cart-token", &token)], Some(json!({"email": customer.email, "password": crate::helpers::PASSWORD})))
+        .send(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            &[("x-cart-token", &token)],
+            Some(json!({"email": customer.email, "password": crate::helpers::PASSWORD})),
+        )
         .await;
     res.assert(200);
     let cart = app.get("/api/v1/cart", Some(c)).await;
@@ -198,7 +247,13 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
 
     // Checkout as the customer: the account's email is used.
     let res = app
-        .send(Method::POST, "/api/v1/checkout", Some(c), &[("idempotency-key", "k-1")], Some(json!({"shipping_address": address(), "payment_provider": "test"})))
+        .send(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(c),
+            &[("idempotency-key", "k-1")],
+            Some(json!({"shipping_address": address(), "payment_provider": "test"})),
+        )
         .await;
     res.assert(201);
     let order = res.body["orders"][0].clone();
@@ -210,10 +265,13 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
     // Someone else cannot see or cancel it.
     let other = app.register().await;
     app.get(&format!("/api/v1/orders/{order_id}"), Some(&other.access)).await.assert_error(404, "not_found");
-    app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(&other.access), json!({})).await.assert_error(404, "not_found");
+    app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(&other.access), json!({}))
+        .await
+        .assert_error(404, "not_found");
 
     // Cancelling the unpaid order releases its holds and closes the payment.
-    let res = app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(c), json!({"reason": "changed my mind"})).await;
+    let res =
+        app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(c), json!({"reason": "changed my mind"})).await;
     res.assert(200);
     assert_eq!(res.body["status"], "cancelled");
     assert_eq!(app.level(a, "MUG-1").await, (5, 0));
@@ -222,7 +280,13 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
 
     // A paid order cancelled before shipping: units back on hand, refunded in full.
     let res = app
-        .send(Method::POST, "/api/v1/checkout", Some(c), &[("idempotency-key", "k-2")], Some(json!({"shipping_address": address(), "payment_provider": "test"})))
+        .send(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(c),
+            &[("idempotency-key", "k-2")],
+            Some(json!({"shipping_address": address(), "payment_provider": "test"})),
+        )
         .await;
     res.assert(201);
     let order_id = res.body["orders"][0]["id"].as_str().unwrap().to_owned();
@@ -233,18 +297,30 @@ async fn customers_merge_carts_and_cancel_orders(db: Db) {
     assert_eq!(res.body["refunded_total"], res.body["total"]);
     assert_eq!(app.level(a, "MUG-1").await, (5, 0));
     // Cancelled is final.
-    app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(c), json!({})).await.assert_error(409, "illegal_transition");
+    app.post(&format!("/api/v1/orders/{order_id}/cancel"), Some(c), json!({}))
+        .await
+        .assert_error(409, "illegal_transition");
 
     // Manual payments are marked paid by staff; only staff, only manual.
-    app.send(Method::POST, "/api/v1/cart/items", Some(c), &[], Some(json!({"sku": "MUG-2", "quantity": 1}))).await.assert(200);
+    app.send(Method::POST, "/api/v1/cart/items", Some(c), &[], Some(json!({"sku": "MUG-2", "quantity": 1})))
+        .await
+        .assert(200);
     let res = app
-        .send(Method::POST, "/api/v1/checkout", Some(c), &[("idempotency-key", "k-3")], Some(json!({"shipping_address": address(), "payment_provider": "manual"})))
+        .send(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(c),
+            &[("idempotency-key", "k-3")],
+            Some(json!({"shipping_address": address(), "payment_provider": "manual"})),
+        )
         .await;
     res.assert(201);
     assert_eq!(res.body["payment"]["next_action"]["type"], "manual");
     let order_id = res.body["orders"][0]["id"].as_str().unwrap().to_owned();
     app.pay(res.body["payment"]["id"].as_str().unwrap(), "4242424242424242").await.assert_error(409, "wrong_provider");
-    app.post(&format!("/api/v1/admin/orders/{order_id}/transitions"), Some(c), json!({"to": "paid"})).await.assert_error(403, "forbidden");
+    app.post(&format!("/api/v1/admin/orders/{order_id}/transitions"), Some(c), json!({"to": "paid"}))
+        .await
+        .assert_error(403, "forbidden");
     let res = app.post(&format!("/api/v1/admin/orders/{order_id}/transitions"), Some(a), json!({"to": "paid"})).await;
     res.assert(200);
     assert_eq!(res.body["status"], "paid");
@@ -285,19 +361,37 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "NOSUCH"})))
         .await
         .assert_error(422, "discount_not_applicable");
-    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "BIG", "kind": "fixed", "value": 500, "currency": "USD", "min_subtotal": 5000}))
+    app.post(
+        "/api/v1/admin/discounts",
+        Some(a),
+        json!({"code": "BIG", "kind": "fixed", "value": 500, "currency": "USD", "min_subtotal": 5000}),
+    )
+    .await
+    .assert(201);
+    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "big", "kind": "percentage", "value": 5}))
         .await
-        .assert(201);
-    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "big", "kind": "percentage", "value": 5})).await.assert_error(409, "duplicate");
-    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "X", "kind": "percentage", "value": 150})).await.assert_error(422, "validation_failed");
-    let res = app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "big"}))).await;
+        .assert_error(409, "duplicate");
+    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "X", "kind": "percentage", "value": 150}))
+        .await
+        .assert_error(422, "validation_failed");
+    let res = app
+        .send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "big"})))
+        .await;
     res.assert_error(422, "discount_not_applicable");
     assert_eq!(cart(&token).await.body["lines"][0]["quantity"], 1);
     assert!(cart(&token).await.body["discount"].is_null());
 
     // Checkout refusals.
     let key = new_key();
-    let res = app.send(Method::POST, "/api/v1/checkout", None, &[("x-cart-token", &token)], Some(checkout_body(Some("g@example.com")))).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/checkout",
+            None,
+            &[("x-cart-token", &token)],
+            Some(checkout_body(Some("g@example.com"))),
+        )
+        .await;
     res.assert_error(422, "validation_failed");
     app.guest_checkout(&token, &key, checkout_body(None)).await.assert_error(422, "validation_failed");
     let mut bad = checkout_body(Some("g@example.com"));
@@ -309,7 +403,9 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     assert!(fields.contains_key("shipping_address.country") && fields.contains_key("payment_provider"), "{fields:?}");
     let (_, empty) = app.add_to_cart(None, "LAMP-2", 1).await;
     let line = cart(&empty).await.body["lines"][0]["id"].as_str().unwrap().to_owned();
-    app.send(Method::DELETE, &format!("/api/v1/cart/items/{line}"), None, &[("x-cart-token", &empty)], None).await.assert(200);
+    app.send(Method::DELETE, &format!("/api/v1/cart/items/{line}"), None, &[("x-cart-token", &empty)], None)
+        .await
+        .assert(200);
     app.guest_checkout(&empty, &new_key(), checkout_body(Some("g@example.com"))).await.assert_error(422, "empty_cart");
 
     // Stock gone since the item was added: 409 naming the SKU, nothing held, no order.
@@ -327,11 +423,18 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     app.set_stock(a, "LAMP-2", 10).await;
     let variant = product["variants"][1]["id"].as_str().unwrap();
     let pid = product["id"].as_str().unwrap();
-    app.patch(&format!("/api/v1/admin/products/{pid}/variants/{variant}"), Some(a), json!({"price": {"amount": 2700, "currency": "USD"}}))
-        .await
-        .assert(200);
+    app.patch(
+        &format!("/api/v1/admin/products/{pid}/variants/{variant}"),
+        Some(a),
+        json!({"price": {"amount": 2700, "currency": "USD"}}),
+    )
+    .await
+    .assert(200);
     let view = cart(&t2).await;
-    assert_eq!((view.body["lines"][0]["price_changed"].as_bool(), view.body["lines"][0]["current_price"]["amount"].as_i64()), (Some(true), Some(2700)));
+    assert_eq!(
+        (view.body["lines"][0]["price_changed"].as_bool(), view.body["lines"][0]["current_price"]["amount"].as_i64()),
+        (Some(true), Some(2700))
+    );
     let res = app.guest_checkout(&t2, &new_key(), checkout_body(Some("g@example.com"))).await;
     res.assert_error(409, "cart_changed");
     assert_eq!(res.body["error"]["details"]["lines"][0]["now"]["amount"], 2700);
@@ -344,17 +447,23 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     app.pay(&payment, "1234").await.assert_error(422, "validation_failed");
     app.pay(&payment, "4242424242424241").await.assert_error(422, "validation_failed");
     app.pay(&uuid::Uuid::now_v7().to_string(), "4242424242424242").await.assert_error(404, "not_found");
-    app.post("/api/v1/payments/not-a-uuid/confirm", None, json!({"card_number": "4242424242424242"})).await.assert_error(404, "not_found");
+    app.post("/api/v1/payments/not-a-uuid/confirm", None, json!({"card_number": "4242424242424242"}))
+        .await
+        .assert_error(404, "not_found");
     assert_eq!(app.level(a, "LAMP-2").await, (10, 2));
 
     // Roles: pricing is for admins, orders for staff.
     let staff = app.account_with_role(Role::Staff).await;
-    app.post("/api/v1/admin/tax-rates", Some(&staff.access), json!({"country": "US", "rate_bp": 5})).await.assert_error(403, "forbidden");
+    app.post("/api/v1/admin/tax-rates", Some(&staff.access), json!({"country": "US", "rate_bp": 5}))
+        .await
+        .assert_error(403, "forbidden");
     app.get("/api/v1/admin/orders", Some(&staff.access)).await.assert(200);
     let customer = app.register().await;
     app.get("/api/v1/admin/orders", Some(&customer.access)).await.assert_error(403, "forbidden");
     app.get("/api/v1/admin/orders?status=lost", Some(a)).await.assert_error(422, "validation_failed");
-    app.post("/api/v1/admin/tax-rates", Some(a), json!({"country": "us", "rate_bp": 20_000})).await.assert_error(422, "validation_failed");
+    app.post("/api/v1/admin/tax-rates", Some(a), json!({"country": "us", "rate_bp": 20_000}))
+        .await
+        .assert_error(422, "validation_failed");
     app.get("/api/v1/orders", None).await.assert_error(401, "unauthenticated");
     app.send(Method::GET, "/api/v1/cart", Some("not-a-token"), &[], None).await.assert_error(401, "invalid_token");
 }
@@ -378,7 +487,10 @@ async fn unpaid_checkouts_expire_and_release_stock(db: Db) {
     let mut status = String::new();
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        status = app.get(&format!("/api/v1/admin/orders/{order}"), Some(a)).await.body["status"].as_str().unwrap().to_owned();
+        status = app.get(&format!("/api/v1/admin/orders/{order}"), Some(a)).await.body["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         if status == "cancelled" {
             break;
         }
@@ -412,9 +524,13 @@ async fn two_sellers_make_two_orders_under_one_payment(db: Db) {
     )
     .await
     .assert(201);
-    app.post("/api/v1/admin/discounts", Some(a), json!({"code": "FIVE", "kind": "fixed", "value": 500, "currency": "USD"}))
-        .await
-        .assert(201);
+    app.post(
+        "/api/v1/admin/discounts",
+        Some(a),
+        json!({"code": "FIVE", "kind": "fixed", "value": 500, "currency": "USD"}),
+    )
+    .await
+    .assert(201);
     let (_, token) = app.add_to_cart(None, "TEA-1", 1).await;
     app.add_to_cart(Some(&token), "CUP-1", 1).await.0.assert(200);
     app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "five"})))

@@ -37,16 +37,24 @@ async fn two_hundred_buyers_for_twenty_units(db: Db) {
     app.stocked(&admin.access, "Limited Print", &[("PRINT-1", 5000)], 20).await;
     // Every buyer's cart holds one unit (all fit while nothing is held yet)…
     let carts = join_all((0..200).map(|_| app.add_to_cart(None, "PRINT-1", 1))).await;
-    let tokens: Vec<String> = carts.iter().map(|(res, token)| {
-        res.assert(200);
-        token.clone()
-    }).collect();
+    let tokens: Vec<String> = carts
+        .iter()
+        .map(|(res, token)| {
+            res.assert(200);
+            token.clone()
+        })
+        .collect();
     // …then all check out at once.
-    let results = join_all(tokens.iter().enumerate().map(|(i, token)| {
-        let app = &app;
-        async move { app.guest_checkout(token, &new_key(), checkout_body(Some(&format!("buyer{i}@example.com")))).await }
-    }))
-    .await;
+    let results =
+        join_all(
+            tokens.iter().enumerate().map(|(i, token)| {
+                let app = &app;
+                async move {
+                    app.guest_checkout(token, &new_key(), checkout_body(Some(&format!("buyer{i}@example.com")))).await
+                }
+            }),
+        )
+        .await;
     let counts = statuses(&results);
     assert_eq!(counts.get(&(201, String::new())), Some(&20), "{counts:?}");
     assert_eq!(counts.get(&(409, "out_of_stock".to_owned())), Some(&180), "{counts:?}");
@@ -73,9 +81,11 @@ async fn one_idempotency_key_sent_twenty_times_is_one_checkout(db: Db) {
     app.stocked(&admin.access, "Kettle", &[("KETTLE-1", 3000)], 50).await;
     let (_, token) = app.add_to_cart(None, "KETTLE-1", 2).await;
     let key = new_key();
-    let results = join_all((0..20).map(|_| app.guest_checkout(&token, &key, checkout_body(Some("same@example.com"))))).await;
+    let results =
+        join_all((0..20).map(|_| app.guest_checkout(&token, &key, checkout_body(Some("same@example.com"))))).await;
     assert!(results.iter().all(|r| r.status == 201), "{:?}", statuses(&results));
-    let ids: std::collections::BTreeSet<&str> = results.iter().map(|r| r.body["checkout_id"].as_str().unwrap()).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r.body["checkout_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 1, "one checkout for one key");
     assert_eq!(results.iter().filter(|r| r.body["replayed"] == false).count(), 1);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM checkouts WHERE $1 = $1", "x").await, 1);
@@ -155,7 +165,10 @@ async fn random_mixes_keep_the_stock_books_balanced(db: Db) {
                         }
                         let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("mix@example.com"))).await;
                         let made = (res.status == 201).then(|| {
-                            (res.body["payment"]["id"].as_str().unwrap().to_owned(), res.body["orders"][0]["id"].as_str().unwrap().to_owned())
+                            (
+                                res.body["payment"]["id"].as_str().unwrap().to_owned(),
+                                res.body["orders"][0]["id"].as_str().unwrap().to_owned(),
+                            )
                         });
                         (res, made)
                     }

@@ -25,7 +25,8 @@ pub fn new_key() -> String {
 impl TestApp {
     /// An active product with one variant per `(sku, price)` and `stock` units of each.
     pub async fn stocked(&self, admin: &str, title: &str, variants: &[(&str, i64)], stock: i64) -> Value {
-        let rows: Vec<(&str, i64, &str)> = variants.iter().enumerate().map(|(i, (sku, price))| (*sku, *price, ["S", "M", "L", "XL"][i % 4])).collect();
+        let rows: Vec<(&str, i64, &str)> =
+            variants.iter().enumerate().map(|(i, (sku, price))| (*sku, *price, ["S", "M", "L", "XL"][i % 4])).collect();
         let product = self.product(admin, product_body(title, None, &rows)).await;
         for (sku, _) in variants {
             self.set_stock(admin, sku, stock).await;
@@ -34,9 +35,14 @@ impl TestApp {
     }
 
     pub async fn set_stock(&self, admin: &str, sku: &str, on_hand: i64) {
-        self.request(Method::PUT, &format!("/api/v1/admin/inventory/{sku}"), Some(admin), Some(json!({"on_hand": on_hand})))
-            .await
-            .assert(200);
+        self.request(
+            Method::PUT,
+            &format!("/api/v1/admin/inventory/{sku}"),
+            Some(admin),
+            Some(json!({"on_hand": on_hand})),
+        )
+        .await
+        .assert(200);
     }
 
     pub async fn level(&self, admin: &str, sku: &str) -> (i64, i64) {
@@ -48,13 +54,23 @@ impl TestApp {
     /// Adds to a guest cart (`token` None makes a new one); returns the response and the token.
     pub async fn add_to_cart(&self, token: Option<&str>, sku: &str, quantity: i64) -> (Response, String) {
         let headers: Vec<(&str, &str)> = token.map(|t| vec![("x-cart-token", t)]).unwrap_or_default();
-        let res = self.send(Method::POST, "/api/v1/cart/items", None, &headers, Some(json!({"sku": sku, "quantity": quantity}))).await;
-        let token = token.map(str::to_owned).or_else(|| res.body["cart_token"].as_str().map(str::to_owned)).unwrap_or_default();
+        let res = self
+            .send(Method::POST, "/api/v1/cart/items", None, &headers, Some(json!({"sku": sku, "quantity": quantity})))
+            .await;
+        let token =
+            token.map(str::to_owned).or_else(|| res.body["cart_token"].as_str().map(str::to_owned)).unwrap_or_default();
         (res, token)
     }
 
     pub async fn guest_checkout(&self, token: &str, key: &str, body: Value) -> Response {
-        self.send(Method::POST, "/api/v1/checkout", None, &[("x-cart-token", token), ("idempotency-key", key)], Some(body)).await
+        self.send(
+            Method::POST,
+            "/api/v1/checkout",
+            None,
+            &[("x-cart-token", token), ("idempotency-key", key)],
+            Some(body),
+        )
+        .await
     }
 
     pub async fn pay(&self, payment_id: &str, card: &str) -> Response {

@@ -205,7 +205,10 @@ impl OrdersService {
             if let Some(c) = cart.currency()
                 && c != p.price.currency
             {
-                return Err(OrdersError::field("variant_id", format!("priced in {}, but this cart is in {c}", p.price.currency)));
+                return Err(OrdersError::field(
+                    "variant_id",
+                    format!("priced in {}, but this cart is in {c}", p.price.currency),
+                ));
             }
             let existing = cart.line_for(p.variant_id).map_or(0, |l| l.quantity);
             let wanted = existing + quantity;
@@ -224,7 +227,10 @@ impl OrdersService {
                 Some(line) => line.quantity = wanted,
                 None => {
                     if cart.lines.len() >= MAX_LINES {
-                        return Err(OrdersError::field("variant_id", format!("a cart holds at most {MAX_LINES} lines")));
+                        return Err(OrdersError::field(
+                            "variant_id",
+                            format!("a cart holds at most {MAX_LINES} lines"),
+                        ));
                     }
                     cart.lines.push(CartLine {
                         id: new_id(),

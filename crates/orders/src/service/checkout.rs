@@ -196,11 +196,9 @@ impl OrdersService {
         let discount = match &cart.discount_code {
             None => None,
             Some(code) => {
-                let d = self
-                    .store
-                    .discount_by_code(code)
-                    .await?
-                    .ok_or_else(|| OrdersError::unprocessable("discount_not_applicable", "the discount code no longer exists"))?;
+                let d = self.store.discount_by_code(code).await?.ok_or_else(|| {
+                    OrdersError::unprocessable("discount_not_applicable", "the discount code no longer exists")
+                })?;
                 d.check(Money::new(subtotal, currency), now)
                     .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
                 Some(d)
@@ -217,7 +215,14 @@ impl OrdersService {
         }
         let seller_subtotals: Vec<i64> = sellers
             .iter()
-            .map(|s| cart.lines.iter().zip(&current).filter(|(_, p)| p.seller_id == *s).map(|(l, p)| p.price.amount * l.quantity).sum())
+            .map(|s| {
+                cart.lines
+                    .iter()
+                    .zip(&current)
+                    .filter(|(_, p)| p.seller_id == *s)
+                    .map(|(l, p)| p.price.amount * l.quantity)
+                    .sum()
+            })
             .collect();
         let discounts = pricing::allocate(discount_total, &seller_subtotals);
         let rates = self.store.tax_rates().await?;

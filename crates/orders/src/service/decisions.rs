@@ -35,7 +35,7 @@ pub fn test_card(number: &str) -> Result<CardOutcome> {
             }
             sum += d;
         }
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     };
     if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || !luhn() {
         return Err(OrdersError::field("card_number", "is not a valid card number"));
@@ -94,7 +94,7 @@ fn topic_for(status: OrderStatus) -> &'static str {
     }
 }
 
-fn order<'a>(state: &'a CheckoutState, id: Uuid) -> Result<&'a Order> {
+fn order(state: &CheckoutState, id: Uuid) -> Result<&Order> {
     state.orders.iter().find(|o| o.id == id).ok_or(OrdersError::NotFound("order"))
 }
 
@@ -183,12 +183,18 @@ pub fn expire(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
     for o in &state.orders {
         if o.status == OrderStatus::PendingPayment {
             let mut o = o.clone();
-            o.transition(OrderStatus::Cancelled, None, Some("payment not received before the reservation expired".into()), at)?;
+            o.transition(
+                OrderStatus::Cancelled,
+                None,
+                Some("payment not received before the reservation expired".into()),
+                at,
+            )?;
             change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
             change.orders.push(o);
         }
     }
-    let released: Vec<&Reservation> = state.reservations.iter().filter(|r| r.status == ReservationStatus::Open).collect();
+    let released: Vec<&Reservation> =
+        state.reservations.iter().filter(|r| r.status == ReservationStatus::Open).collect();
     change.stock = released.iter().map(|r| StockOp::Release(r.id)).collect();
     change.events.push(Event::new(
         inventory_topic_reservation_expired(),
@@ -208,24 +214,38 @@ fn inventory_topic_reservation_expired() -> &'static str {
     "reservation.expired"
 }
 
-/// Records a refund of `amount` on an order and its payment.
-fn refund_into(
-    change: &mut Change,
-    payment: &mut Payment,
-    o: &mut Order,
+fn new_refund(
+    o: &Order,
     amount: i64,
     reason: &str,
     by: Option<Uuid>,
     key: Option<String>,
     at: OffsetDateTime,
-) {
-    let refund = Refund { id: new_id(), amount: Money::new(amount, o.currency), reason: reason.to_owned(), by, at, idempotency_key: key };
+) -> Refund {
+    Refund {
+        id: new_id(),
+        amount: Money::new(amount, o.currency),
+        reason: reason.to_owned(),
+        by,
+        at,
+        idempotency_key: key,
+    }
+}
+
+/// Records a refund on an order and its payment.
+fn refund_into(change: &mut Change, payment: &mut Payment, o: &mut Order, refund: Refund) {
+    let (amount, at) = (refund.amount.amount, refund.at);
+    let reason = refund.reason.clone();
+    let reason = reason.as_str();
     o.refunded_total = Money::new(o.refunded_total.amount + amount, o.currency);
     o.refunds.push(refund);
     o.updated_at = at;
     payment.refunded = Money::new(payment.refunded.amount + amount, payment.amount.currency);
-    payment.status =
-        if payment.refunded.amount >= payment.amount.amount { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
+    payment.status = if payment.refunded.amount >= payment.amount.amount {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::PartiallyRefunded
+    };
     payment.updated_at = at;
     let mut event = order_event(topics::ORDER_REFUNDED, o, at);
     if let Some(map) = event.payload.as_object_mut() {
@@ -233,13 +253,24 @@ fn refund_into(
         map.insert("reason".into(), json!(reason));
     }
     change.events.push(event);
-    change.events.push(payment_event(topics::PAYMENT_REFUNDED, payment, at, json!({"amount": amount, "order_id": o.id})));
+    change.events.push(payment_event(
+        topics::PAYMENT_REFUNDED,
+        payment,
+        at,
+        json!({"amount": amount, "order_id": o.id}),
+    ));
 }
 
 /// Cancels one order before it ships: an unpaid one releases its holds (and
 /// when it was the checkout's last open order, the payment is cancelled);
 /// a paid one puts its units back on hand and is refunded in full.
-pub fn cancel(state: &CheckoutState, order_id: Uuid, by: Option<Uuid>, note: Option<String>, at: OffsetDateTime) -> Result<Change> {
+pub fn cancel(
+    state: &CheckoutState,
+    order_id: Uuid,
+    by: Option<Uuid>,
+    note: Option<String>,
+    at: OffsetDateTime,
+) -> Result<Change> {
     let current = order(state, order_id)?;
     let was = current.status;
     let mut o = current.clone();
@@ -248,7 +279,8 @@ pub fn cancel(state: &CheckoutState, order_id: Uuid, by: Option<Uuid>, note: Opt
     let mut payment = state.payment.clone();
     let of_order = state.reservations.iter().filter(|r| r.order_id == order_id);
     if was == OrderStatus::PendingPayment {
-        change.stock = of_order.filter(|r| r.status == ReservationStatus::Open).map(|r| StockOp::Release(r.id)).collect();
+        change.stock =
+            of_order.filter(|r| r.status == ReservationStatus::Open).map(|r| StockOp::Release(r.id)).collect();
         let others_open = state.orders.iter().any(|x| x.id != order_id && x.status == OrderStatus::PendingPayment);
         if !others_open && payment.status == PaymentStatus::Pending {
             payment.status = PaymentStatus::Cancelled;
@@ -262,11 +294,13 @@ pub fn cancel(state: &CheckoutState, order_id: Uuid, by: Option<Uuid>, note: Opt
         }
         change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
     } else {
-        change.stock = of_order.filter(|r| r.status == ReservationStatus::Committed).map(|r| StockOp::Restock(r.id)).collect();
+        change.stock =
+            of_order.filter(|r| r.status == ReservationStatus::Committed).map(|r| StockOp::Restock(r.id)).collect();
         change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
         let amount = o.refundable();
         if amount > 0 {
-            refund_into(&mut change, &mut payment, &mut o, amount, "order cancelled", by, None, at);
+            let refund = new_refund(&o, amount, "order cancelled", by, None, at);
+            refund_into(&mut change, &mut payment, &mut o, refund);
         }
     }
     change.orders.push(o);
@@ -278,7 +312,14 @@ pub fn cancel(state: &CheckoutState, order_id: Uuid, by: Option<Uuid>, note: Opt
 
 /// A staff transition without side effects on stock or money
 /// (`processing`, `shipped`, `delivered`, `returned`).
-pub fn advance(state: &CheckoutState, order_id: Uuid, to: OrderStatus, by: Option<Uuid>, note: Option<String>, at: OffsetDateTime) -> Result<Change> {
+pub fn advance(
+    state: &CheckoutState,
+    order_id: Uuid,
+    to: OrderStatus,
+    by: Option<Uuid>,
+    note: Option<String>,
+    at: OffsetDateTime,
+) -> Result<Change> {
     let mut o = order(state, order_id)?.clone();
     o.transition(to, by, note, at)?;
     let event = order_event(topic_for(to), &o, at);
@@ -300,7 +341,12 @@ pub fn fulfill(
         o.transition(OrderStatus::Processing, by, None, at)?;
     }
     o.transition(OrderStatus::Shipped, by, Some(note), at)?;
-    o.fulfillments.push(Fulfillment { id: new_id(), carrier: carrier.to_owned(), tracking_number: tracking_number.to_owned(), created_at: at });
+    o.fulfillments.push(Fulfillment {
+        id: new_id(),
+        carrier: carrier.to_owned(),
+        tracking_number: tracking_number.to_owned(),
+        created_at: at,
+    });
     let event = order_event(topics::ORDER_SHIPPED, &o, at);
     Ok(Change { orders: vec![o], events: vec![event], ..Change::default() })
 }
@@ -328,7 +374,10 @@ pub fn refund(
     }
     let refundable = current.refundable();
     if refundable <= 0 {
-        return Err(OrdersError::conflict("not_refundable", format!("a {} order has nothing to refund", current.status)));
+        return Err(OrdersError::conflict(
+            "not_refundable",
+            format!("a {} order has nothing to refund", current.status),
+        ));
     }
     if amount < 1 || amount > refundable {
         return Err(OrdersError::Validation(kernel::FieldErrors::single(
@@ -339,7 +388,8 @@ pub fn refund(
     let mut o = current.clone();
     let mut payment = state.payment.clone();
     let mut change = Change::default();
-    refund_into(&mut change, &mut payment, &mut o, amount, reason, by, key.map(str::to_owned), at);
+    let refund = new_refund(&o, amount, reason, by, key.map(str::to_owned), at);
+    refund_into(&mut change, &mut payment, &mut o, refund);
     if o.status == OrderStatus::Returned && o.refunded_total.amount >= o.total.amount {
         o.transition(OrderStatus::Refunded, by, Some("refunded in full".into()), at)?;
     }

@@ -78,10 +78,15 @@ impl OrdersService {
         let state = self
             .change(checkout_id, |state| {
                 if state.payment.provider != Provider::Test {
-                    return Err(OrdersError::conflict("wrong_provider", "this payment is settled by the shop (manual provider)"));
+                    return Err(OrdersError::conflict(
+                        "wrong_provider",
+                        "this payment is settled by the shop (manual provider)",
+                    ));
                 }
                 match outcome {
-                    CardOutcome::Approved => decisions::settle(state, state.user_id, "paid by card (test provider)", now),
+                    CardOutcome::Approved => {
+                        decisions::settle(state, state.user_id, "paid by card (test provider)", now)
+                    }
                     CardOutcome::Declined(reason) => decisions::decline(state, reason, now),
                 }
             })
@@ -130,7 +135,10 @@ impl OrdersService {
             .change(checkout_id, |state| {
                 let o = state.orders.iter().find(|o| o.id == order_id).ok_or(OrdersError::NotFound("order"))?;
                 if !o.status.is_cancellable() {
-                    return Err(OrdersError::IllegalTransition(IllegalTransition { from: o.status, to: OrderStatus::Cancelled }));
+                    return Err(OrdersError::IllegalTransition(IllegalTransition {
+                        from: o.status,
+                        to: OrderStatus::Cancelled,
+                    }));
                 }
                 decisions::cancel(state, order_id, by, reason.clone(), now)
             })
@@ -141,7 +149,13 @@ impl OrdersService {
     /// Staff move an order along the state machine (409 for a move it
     /// does not have). `paid` settles a manual payment; `cancelled` cancels
     /// as above; `refunded` refunds what is left.
-    pub async fn transition(&self, order_id: Uuid, to: OrderStatus, by: Uuid, note_text: Option<String>) -> Result<Order> {
+    pub async fn transition(
+        &self,
+        order_id: Uuid,
+        to: OrderStatus,
+        by: Uuid,
+        note_text: Option<String>,
+    ) -> Result<Order> {
         let note_text = note(note_text)?;
         if to == OrderStatus::Cancelled {
             return self.cancel_order(order_id, Some(by), note_text).await;
@@ -189,7 +203,14 @@ impl OrdersService {
         Self::updated(&state, order_id)
     }
 
-    pub async fn refund(&self, order_id: Uuid, amount: i64, reason: &str, key: Option<&str>, by: Uuid) -> Result<Order> {
+    pub async fn refund(
+        &self,
+        order_id: Uuid,
+        amount: i64,
+        reason: &str,
+        key: Option<&str>,
+        by: Uuid,
+    ) -> Result<Order> {
         let reason = text("reason", reason, MAX_TEXT)?;
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();

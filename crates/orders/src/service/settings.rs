@@ -89,7 +89,9 @@ fn validate_discount(d: &DiscountCode) -> Result<()> {
     }
     match d.kind {
         DiscountKind::Percentage if !(1..=100).contains(&d.value) => e.add("value", "a percentage from 1 to 100"),
-        DiscountKind::Fixed if !(1..=100_000_000).contains(&d.value) => e.add("value", "an amount in minor units above 0"),
+        DiscountKind::Fixed if !(1..=100_000_000).contains(&d.value) => {
+            e.add("value", "an amount in minor units above 0")
+        }
         DiscountKind::Fixed if d.currency.is_none() => e.add("currency", "is required for a fixed amount"),
         _ => {}
     }
@@ -238,7 +240,9 @@ impl OrdersService {
     pub async fn create_shipping_method(&self, input: ShippingMethodInput) -> Result<ShippingMethod> {
         let (Some(code), Some(name), Some(price)) = (input.code.clone(), input.name.clone(), input.price) else {
             let mut e = FieldErrors::new();
-            for (f, missing) in [("code", input.code.is_none()), ("name", input.name.is_none()), ("price", input.price.is_none())] {
+            for (f, missing) in
+                [("code", input.code.is_none()), ("name", input.name.is_none()), ("price", input.price.is_none())]
+            {
                 if missing {
                     e.add(f, "is required");
                 }
@@ -293,7 +297,11 @@ impl OrdersService {
     }
 
     pub async fn delete_shipping_method(&self, id: Uuid) -> Result<()> {
-        if self.store.delete_shipping_method(id).await? { Ok(()) } else { Err(OrdersError::NotFound("shipping method")) }
+        if self.store.delete_shipping_method(id).await? {
+            Ok(())
+        } else {
+            Err(OrdersError::NotFound("shipping method"))
+        }
     }
 
     pub async fn tax_rates(&self) -> Result<Vec<TaxRate>> {

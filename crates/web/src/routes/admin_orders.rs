@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use identity::{Action, Resource};
 use kernel::{Money, Page, PageRequest};
 use orders::{
-    DiscountCode, DiscountInput, Order, OrderFilter, OrderStatus, ShippingMethod, ShippingMethodInput, TaxRate, TaxRateInput,
+    DiscountCode, DiscountInput, Order, OrderFilter, OrderStatus, ShippingMethod, ShippingMethodInput, TaxRate,
+    TaxRateInput,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -64,7 +65,11 @@ pub async fn list_orders(
 
 #[utoipa::path(get, path = "/admin/orders/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
-pub async fn get_order(State(state): State<AppState>, CurrentUser(actor): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Json<Order>> {
+pub async fn get_order(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Order>> {
     state.authorize(&actor, Resource::Orders, Action::Read)?;
     Ok(Json(state.orders.order(id).await?))
 }
@@ -211,7 +216,11 @@ pub async fn update_discount(
 
 #[utoipa::path(delete, path = "/admin/discounts/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_discount(State(state): State<AppState>, CurrentUser(actor): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete_discount(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_discount(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -219,7 +228,10 @@ pub async fn delete_discount(State(state): State<AppState>, CurrentUser(actor): 
 
 #[utoipa::path(get, path = "/admin/shipping-methods", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<ShippingMethod>), (status = 403, body = ErrorBody)))]
-pub async fn list_shipping(State(state): State<AppState>, CurrentUser(actor): CurrentUser) -> ApiResult<Json<Vec<ShippingMethod>>> {
+pub async fn list_shipping(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+) -> ApiResult<Json<Vec<ShippingMethod>>> {
     pricing(&state, &actor, Action::Read)?;
     Ok(Json(state.orders.shipping_methods().await?))
 }
@@ -252,7 +264,11 @@ pub async fn update_shipping(
 
 #[utoipa::path(delete, path = "/admin/shipping-methods/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_shipping(State(state): State<AppState>, CurrentUser(actor): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete_shipping(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_shipping_method(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -292,7 +308,11 @@ pub async fn update_tax(
 
 #[utoipa::path(delete, path = "/admin/tax-rates/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_tax(State(state): State<AppState>, CurrentUser(actor): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete_tax(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_tax_rate(id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kernel::{Page, PageRequest};
 use orders::{
-    Cart, CartView, CheckoutRequest, CheckoutResponse, Customer, Order, OrderFilter, PaymentView, ShippingMethod, VariantRef,
+    Cart, CartView, CheckoutRequest, CheckoutResponse, Customer, Order, OrderFilter, PaymentView, ShippingMethod,
+    VariantRef,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -94,7 +95,11 @@ pub struct AddItem {
     params(("X-Cart-Token" = Option<String>, Header, description = "A guest's cart token")),
     responses((status = 200, body = CartView), (status = 404, description = "Unknown or not for sale", body = ErrorBody),
         (status = 409, description = "out_of_stock", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn add_item(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<AddItem>) -> ApiResult<Response> {
+pub async fn add_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<AddItem>,
+) -> ApiResult<Response> {
     let variant = match (body.variant_id, body.sku) {
         (Some(id), None) => VariantRef::Id(id),
         (None, Some(sku)) if !sku.trim().is_empty() => VariantRef::Sku(sku.trim().to_owned()),
@@ -130,7 +135,11 @@ pub async fn update_item(
 #[utoipa::path(delete, path = "/cart/items/{item_id}", tag = "cart",
     params(("item_id" = Uuid, Path), ("X-Cart-Token" = Option<String>, Header)),
     responses((status = 200, body = CartView), (status = 404, body = ErrorBody)))]
-pub async fn remove_item(State(state): State<AppState>, headers: HeaderMap, Path(item_id): Path<Uuid>) -> ApiResult<Response> {
+pub async fn remove_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(item_id): Path<Uuid>,
+) -> ApiResult<Response> {
     let (cart, token) = open(&headers, &state).await?;
     let cart = state.orders.set_quantity(&cart, item_id, 0).await?;
     answer(&state, &cart, token).await
@@ -222,7 +231,11 @@ pub async fn my_orders(
 
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
-pub async fn my_order(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Json<Order>> {
+pub async fn my_order(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Order>> {
     Ok(Json(state.orders.customer_order(user.id, id).await?))
 }
 
