@@ -76,8 +76,38 @@ pub struct Customer {
     pub email: String,
 }
 
+/// Shipping methods and tax rates are read by every checkout and written
+/// rarely: kept in memory for [`SETTINGS_TTL`], dropped at once by a write
+/// through this node (another node sees a change within the TTL).
+pub const SETTINGS_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Caches {
+    shipping: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<crate::ShippingMethod>>)>>,
+    tax: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<crate::TaxRate>>)>>,
+}
+
+fn cached<T>(slot: &std::sync::RwLock<Option<(std::time::Instant, Arc<T>)>>) -> Option<Arc<T>> {
+    let guard = slot.read().ok()?;
+    let (at, value) = guard.as_ref()?;
+    (at.elapsed() < SETTINGS_TTL).then(|| value.clone())
+}
+
+fn keep<T>(slot: &std::sync::RwLock<Option<(std::time::Instant, Arc<T>)>>, value: &Arc<T>) {
+    if let Ok(mut guard) = slot.write() {
+        *guard = Some((std::time::Instant::now(), value.clone()));
+    }
+}
+
+fn forget<T>(slot: &std::sync::RwLock<Option<(std::time::Instant, Arc<T>)>>) {
+    if let Ok(mut guard) = slot.write() {
+        *guard = None;
+    }
+}
+
 #[derive(Clone)]
 pub struct OrdersService {
+    caches: Arc<Caches>,
     store: Arc<dyn OrdersStore>,
     catalog: Arc<dyn CatalogPort>,
     stock: Arc<dyn StockPort>,
@@ -102,7 +132,32 @@ impl OrdersService {
         clock: SharedClock,
         config: OrdersConfig,
     ) -> Self {
-        OrdersService { store, catalog, stock, clock, config }
+        OrdersService { caches: Arc::default(), store, catalog, stock, clock, config }
+    }
+
+    /// Every shipping method (cached, see [`SETTINGS_TTL`]).
+    async fn shipping_cached(&self) -> Result<Arc<Vec<crate::ShippingMethod>>> {
+        if let Some(hit) = cached(&self.caches.shipping) {
+            return Ok(hit);
+        }
+        let fresh = Arc::new(self.store.shipping_methods().await?);
+        keep(&self.caches.shipping, &fresh);
+        Ok(fresh)
+    }
+
+    /// Every tax rate (cached, see [`SETTINGS_TTL`]).
+    async fn tax_cached(&self) -> Result<Arc<Vec<crate::TaxRate>>> {
+        if let Some(hit) = cached(&self.caches.tax) {
+            return Ok(hit);
+        }
+        let fresh = Arc::new(self.store.tax_rates().await?);
+        keep(&self.caches.tax, &fresh);
+        Ok(fresh)
+    }
+
+    fn settings_changed(&self) {
+        forget(&self.caches.shipping);
+        forget(&self.caches.tax);
     }
 
     pub fn store(&self) -> &Arc<dyn OrdersStore> {

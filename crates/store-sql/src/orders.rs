@@ -100,6 +100,12 @@ macro_rules! impl_orders_store {
                 else {
                     return Ok(None);
                 };
+                load_rest(conn, &row).await.map(Some)
+            }
+
+            /// The payment, orders and reservations of the checkout `row` (`id, cart_id, user_id, email, discount_code_id`).
+            async fn load_rest(conn: &mut Conn, row: &Row) -> Result<CheckoutState, ::sqlx::Error> {
+                let id: Uuid = row.try_get("id")?;
                 let payment_row = ::sqlx::query("SELECT doc FROM payments WHERE checkout_id = $1")
                     .bind(id)
                     .fetch_one(&mut *conn)
@@ -121,8 +127,8 @@ macro_rules! impl_orders_store {
                 .iter()
                 .map(reservation_from_row)
                 .collect::<Result<Vec<_>, _>>()?;
-                Ok(Some(CheckoutState {
-                    id: row.try_get("id")?,
+                Ok(CheckoutState {
+                    id,
                     cart_id: row.try_get("cart_id")?,
                     user_id: row.try_get("user_id")?,
                     email: row.try_get("email")?,
@@ -130,7 +136,7 @@ macro_rules! impl_orders_store {
                     payment: doc(&payment_row)?,
                     orders,
                     reservations,
-                }))
+                })
             }
 
             async fn write_order(tx: &mut Tx, order: &Order, insert: bool) -> Result<(), ::sqlx::Error> {
@@ -625,16 +631,16 @@ macro_rules! impl_orders_store {
                 async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState, OrdersError> {
                     let mut tx = self.begin_write().await.map_err(err)?;
                     // Lock the checkout: every change to it queues here.
-                    let locked = ::sqlx::query("UPDATE checkouts SET version = version + 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?
-                        .rows_affected();
-                    if locked == 0 {
-                        return Err(OrdersError::NotFound("checkout"));
-                    }
-                    let state = load_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
+                    let locked = ::sqlx::query(
+                        "UPDATE checkouts SET version = version + 1 WHERE id = $1 \
+                         RETURNING id, cart_id, user_id, email, discount_code_id",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?
+                    .ok_or(OrdersError::NotFound("checkout"))?;
+                    let state = load_rest(&mut tx, &locked).await.map_err(err)?;
                     let change = decide(&state)?;
                     if change.is_empty() && !change.convert_cart && !change.release_discount {
                         return Ok(state);
@@ -678,9 +684,7 @@ macro_rules! impl_orders_store {
                             .await
                             .map_err(err)?;
                     }
-                    for event in &change.events {
-                        insert_event(&mut tx, event).await.map_err(err)?;
-                    }
+                    insert_events(&mut tx, &change.events).await.map_err(err)?;
                     // Stock last: its rows stay locked only until the commit.
                     let mut ops: Vec<(&Reservation, &StockOp)> = change
                         .stock

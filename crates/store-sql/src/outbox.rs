@@ -21,6 +21,33 @@ macro_rules! impl_outbox_store {
             Ok(())
         }
 
+        /// Writes several events in one multi-row statement (100 rows per statement).
+        pub(crate) async fn insert_events(
+            tx: &mut ::sqlx::Transaction<'static, $db>,
+            events: &[::kernel::Event],
+        ) -> ::std::result::Result<(), ::sqlx::Error> {
+            for chunk in events.chunks(100) {
+                let rows = (0..chunk.len())
+                    .map(|i| {
+                        format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES {rows}");
+                let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                for event in chunk {
+                    q = q
+                        .bind(event.id)
+                        .bind(&event.topic)
+                        .bind(event.aggregate_id)
+                        .bind(event.occurred_at)
+                        .bind(::sqlx::types::Json(&event.payload));
+                }
+                q.execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
         /// Events are retried until this many failed attempts, then left in
         /// the table (dead-lettered) for an operator instead of blocking
         /// every later event forever.

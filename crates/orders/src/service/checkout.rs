@@ -148,8 +148,8 @@ impl OrdersService {
         if provider.is_none() {
             errors.add("payment_provider", "must be one of test, manual");
         }
-        let methods = self.store.shipping_methods().await?;
-        let active: Vec<_> = methods.into_iter().filter(|m| m.active).collect();
+        let methods = self.shipping_cached().await?;
+        let active: Vec<_> = methods.iter().filter(|m| m.active).cloned().collect();
         let method = match request.shipping_method.as_deref() {
             Some(code) => {
                 let found = active.iter().find(|m| m.code == code).cloned();
@@ -225,7 +225,7 @@ impl OrdersService {
             })
             .collect();
         let discounts = pricing::allocate(discount_total, &seller_subtotals);
-        let rates = self.store.tax_rates().await?;
+        let rates = self.tax_cached().await?;
         let rate = pricing::rate_for(&rates, &shipping_address.country, shipping_address.region.as_deref());
         let inclusive = self.config.prices_include_tax;
         let checkout_id = new_id();

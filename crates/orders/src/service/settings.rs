@@ -260,6 +260,7 @@ impl OrdersService {
         };
         validate_method(&m)?;
         self.store.insert_shipping_method(&m).await?;
+        self.settings_changed();
         Ok(m)
     }
 
@@ -290,18 +291,18 @@ impl OrdersService {
             m.position = v;
         }
         validate_method(&m)?;
-        if !self.store.update_shipping_method(&m).await? {
+        let updated = self.store.update_shipping_method(&m).await?;
+        self.settings_changed();
+        if !updated {
             return Err(OrdersError::NotFound("shipping method"));
         }
         Ok(m)
     }
 
     pub async fn delete_shipping_method(&self, id: Uuid) -> Result<()> {
-        if self.store.delete_shipping_method(id).await? {
-            Ok(())
-        } else {
-            Err(OrdersError::NotFound("shipping method"))
-        }
+        let deleted = self.store.delete_shipping_method(id).await?;
+        self.settings_changed();
+        if deleted { Ok(()) } else { Err(OrdersError::NotFound("shipping method")) }
     }
 
     pub async fn tax_rates(&self) -> Result<Vec<TaxRate>> {
@@ -328,6 +329,7 @@ impl OrdersService {
         };
         validate_rate(&r)?;
         self.store.insert_tax_rate(&r).await?;
+        self.settings_changed();
         Ok(r)
     }
 
@@ -347,13 +349,17 @@ impl OrdersService {
             r.name = v.trim().to_owned();
         }
         validate_rate(&r)?;
-        if !self.store.update_tax_rate(&r).await? {
+        let updated = self.store.update_tax_rate(&r).await?;
+        self.settings_changed();
+        if !updated {
             return Err(OrdersError::NotFound("tax rate"));
         }
         Ok(r)
     }
 
     pub async fn delete_tax_rate(&self, id: Uuid) -> Result<()> {
-        if self.store.delete_tax_rate(id).await? { Ok(()) } else { Err(OrdersError::NotFound("tax rate")) }
+        let deleted = self.store.delete_tax_rate(id).await?;
+        self.settings_changed();
+        if deleted { Ok(()) } else { Err(OrdersError::NotFound("tax rate")) }
     }
 }
