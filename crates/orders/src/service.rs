@@ -85,7 +85,12 @@ pub const SETTINGS_TTL: Duration = Duration::from_secs(5);
 struct Caches {
     shipping: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<crate::ShippingMethod>>)>>,
     tax: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<crate::TaxRate>>)>>,
+    /// Payment or order id → its checkout id (never changes, so never stale).
+    checkout_of: std::sync::RwLock<HashMap<Uuid, Uuid>>,
 }
+
+/// Most entries kept in `Caches::checkout_of` before it starts over.
+const CHECKOUT_OF_CAPACITY: usize = 100_000;
 
 fn cached<T>(slot: &std::sync::RwLock<Option<(std::time::Instant, Arc<T>)>>) -> Option<Arc<T>> {
     let guard = slot.read().ok()?;
@@ -153,6 +158,20 @@ impl OrdersService {
         let fresh = Arc::new(self.store.tax_rates().await?);
         keep(&self.caches.tax, &fresh);
         Ok(fresh)
+    }
+
+    /// Remembers which checkout a payment or order belongs to.
+    fn remember_checkout(&self, ids: impl IntoIterator<Item = Uuid>, checkout_id: Uuid) {
+        if let Ok(mut map) = self.caches.checkout_of.write() {
+            if map.len() >= CHECKOUT_OF_CAPACITY {
+                map.clear();
+            }
+            map.extend(ids.into_iter().map(|id| (id, checkout_id)));
+        }
+    }
+
+    fn known_checkout(&self, id: Uuid) -> Option<Uuid> {
+        self.caches.checkout_of.read().ok().and_then(|m| m.get(&id).copied())
     }
 
     fn settings_changed(&self) {

@@ -57,6 +57,9 @@ pub struct CartView {
     pub total: Money,
 }
 
+/// The version of a guest cart made in memory and not stored yet.
+pub const UNSAVED: i64 = -1;
+
 pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -118,6 +121,23 @@ impl OrdersService {
     /// whose token came along), the guest's, or a new guest cart whose
     /// token is returned.
     pub async fn open_cart(&self, customer: Option<&Customer>, token: Option<&str>) -> Result<(Cart, Option<String>)> {
+        let (cart, new_token) = self.open_cart_lazily(customer, token).await?;
+        if cart.version == UNSAVED {
+            let cart = Cart { version: 0, ..cart };
+            self.store.insert_cart(&cart).await?;
+            return Ok((cart, new_token));
+        }
+        Ok((cart, new_token))
+    }
+
+    /// As [`Self::open_cart`], but a new guest cart is not stored yet
+    /// (`version == UNSAVED`): the first edit stores it with its first line,
+    /// saving a round trip.
+    pub async fn open_cart_lazily(
+        &self,
+        customer: Option<&Customer>,
+        token: Option<&str>,
+    ) -> Result<(Cart, Option<String>)> {
         if let Some(customer) = customer {
             if let Some(token) = token {
                 self.merge_guest_cart(customer.user_id, token).await?;
@@ -130,8 +150,7 @@ impl OrdersService {
             return Ok((cart, None));
         }
         let token = new_token();
-        let cart = self.blank_cart(None, Some(hash_token(&token)));
-        self.store.insert_cart(&cart).await?;
+        let cart = Cart { version: UNSAVED, ..self.blank_cart(None, Some(hash_token(&token))) };
         Ok((cart, Some(token)))
     }
 
@@ -189,6 +208,11 @@ impl OrdersService {
             }
             edit(&mut cart)?;
             cart.updated_at = self.now();
+            if cart.version == UNSAVED {
+                cart.version = 0;
+                self.store.insert_cart(&cart).await?;
+                return Ok(cart);
+            }
             self.store.save_carts(std::slice::from_ref(&cart)).await?;
             cart.version += 1;
             Ok(cart)

@@ -328,6 +328,7 @@ impl OrdersService {
         };
         match self.store.place_checkout(&placement).await? {
             Placed::New(orders) => {
+                self.remember_checkout(orders.iter().map(|o| o.id).chain([placement.payment.id]), checkout_id);
                 let state = CheckoutState {
                     id: checkout_id,
                     cart_id: cart.id,

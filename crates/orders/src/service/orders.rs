@@ -29,11 +29,21 @@ fn note(value: Option<String>) -> Result<Option<String>> {
 
 impl OrdersService {
     async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Uuid> {
-        self.store.checkout_of_payment(payment_id).await?.ok_or(OrdersError::NotFound("payment"))
+        if let Some(known) = self.known_checkout(payment_id) {
+            return Ok(known);
+        }
+        let id = self.store.checkout_of_payment(payment_id).await?.ok_or(OrdersError::NotFound("payment"))?;
+        self.remember_checkout([payment_id], id);
+        Ok(id)
     }
 
     async fn checkout_of_order(&self, order_id: Uuid) -> Result<Uuid> {
-        self.store.checkout_of_order(order_id).await?.ok_or(OrdersError::NotFound("order"))
+        if let Some(known) = self.known_checkout(order_id) {
+            return Ok(known);
+        }
+        let id = self.store.checkout_of_order(order_id).await?.ok_or(OrdersError::NotFound("order"))?;
+        self.remember_checkout([order_id], id);
+        Ok(id)
     }
 
     /// Runs `decide` on the locked checkout. A checkout whose payment is

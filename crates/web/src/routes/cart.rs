@@ -105,7 +105,9 @@ pub async fn add_item(
         (None, Some(sku)) if !sku.trim().is_empty() => VariantRef::Sku(sku.trim().to_owned()),
         _ => return Err(ApiError::field("variant_id", "give exactly one of variant_id or sku")),
     };
-    let (cart, token) = open(&headers, &state).await?;
+    // A new guest cart is stored with its first line, in one write.
+    let who = customer(&headers, &state).await?;
+    let (cart, token) = state.orders.open_cart_lazily(who.as_ref(), cart_token(&headers)).await?;
     let cart = state.orders.add_item(&cart, variant, body.quantity).await?;
     answer(&state, &cart, token).await
 }
