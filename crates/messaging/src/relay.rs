@@ -7,6 +7,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: u32 = 100;
+/// How long a woken relay waits for more commits before draining.
+const COALESCE: Duration = Duration::from_millis(5);
 
 /// Drains the outbox into a bus. Wakes on [`Relay::notify`] (called after a
 /// commit that wrote events) and otherwise polls, so events written by
@@ -74,7 +76,11 @@ impl Relay {
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // Let the commits of a burst gather: one drain (two
+                    // queries) then publishes them all, instead of one each.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = tokio::time::sleep(self.poll) => {}
             }
         }

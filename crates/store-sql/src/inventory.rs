@@ -143,7 +143,8 @@ macro_rules! impl_inventory_store {
                 Ok(Some((before, after)))
             }
 
-            /// The ledger line and events of a change made by the two functions above.
+            /// Writes the ledger line of a change made by the two functions
+            /// above and returns its events, for the caller to write with its own.
             pub(crate) async fn record_movement(
                 tx: &mut ::sqlx::Transaction<'static, $db>,
                 before: &StockLevel,
@@ -151,7 +152,7 @@ macro_rules! impl_inventory_store {
                 reason: MovementReason,
                 reference: &str,
                 at: ::time::OffsetDateTime,
-            ) -> Result<(), ::sqlx::Error> {
+            ) -> Result<Vec<::kernel::Event>, ::sqlx::Error> {
                 insert_movement(
                     tx,
                     &Movement {
@@ -170,10 +171,7 @@ macro_rules! impl_inventory_store {
                     },
                 )
                 .await?;
-                for event in ::inventory::events_for(Some(before), after) {
-                    insert_event(tx, &event).await?;
-                }
-                Ok(())
+                Ok(::inventory::events_for(Some(before), after))
             }
 
             async fn insert_movement(tx: &mut ::sqlx::Transaction<'static, $db>, m: &Movement) -> Result<(), ::sqlx::Error> {

@@ -195,6 +195,7 @@ macro_rules! impl_orders_store {
                 r: &Reservation,
                 op: &StockOp,
                 at: ::time::OffsetDateTime,
+                events: &mut Vec<::kernel::Event>,
             ) -> Result<Option<ReservationStatus>, ::sqlx::Error> {
                 let q = r.quantity;
                 let (from, to, on_hand, reserved, reason) = match op {
@@ -209,7 +210,7 @@ macro_rules! impl_orders_store {
                 if let Some((before, after)) =
                     super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
                 {
-                    super::inventory_store::record_movement(tx, &before, &after, reason, &reference, at).await?;
+                    events.extend(super::inventory_store::record_movement(tx, &before, &after, reason, &reference, at).await?);
                 }
                 set_reservation_status(tx, r.id, to).await?;
                 Ok(Some(to))
@@ -541,9 +542,11 @@ macro_rules! impl_orders_store {
                         let n: i64 = ::sqlx::query_scalar($next_number).fetch_one(&mut *tx).await.map_err(err)?;
                         order.number = (1000 + n).to_string();
                         write_order(&mut tx, order, true).await.map_err(err)?;
-                        let event = ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at);
-                        insert_event(&mut tx, &event).await.map_err(err)?;
                     }
+                    let mut events: Vec<::kernel::Event> = orders
+                        .iter()
+                        .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
+                        .collect();
                     write_payment(&mut tx, &p.payment, true).await.map_err(err)?;
                     // Hold stock last, in variant order, so the stock rows stay
                     // locked for as short a time as possible (see the macro's
@@ -591,17 +594,20 @@ macro_rules! impl_orders_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(err)?;
-                        super::inventory_store::record_movement(
-                            &mut tx,
-                            before,
-                            after,
-                            MovementReason::Reservation,
-                            &reference,
-                            p.at,
-                        )
-                        .await
-                        .map_err(err)?;
+                        events.extend(
+                            super::inventory_store::record_movement(
+                                &mut tx,
+                                before,
+                                after,
+                                MovementReason::Reservation,
+                                &reference,
+                                p.at,
+                            )
+                            .await
+                            .map_err(err)?,
+                        );
                     }
+                    insert_events(&mut tx, &events).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     self.events_written();
                     Ok(Placed::New(orders))
@@ -684,8 +690,8 @@ macro_rules! impl_orders_store {
                             .await
                             .map_err(err)?;
                     }
-                    insert_events(&mut tx, &change.events).await.map_err(err)?;
                     // Stock last: its rows stay locked only until the commit.
+                    let mut events = change.events.clone();
                     let mut ops: Vec<(&Reservation, &StockOp)> = change
                         .stock
                         .iter()
@@ -698,14 +704,15 @@ macro_rules! impl_orders_store {
                         .collect();
                     ops.sort_by_key(|(r, _)| r.variant_id);
                     for (r, op) in ops {
-                        if let Some(status) = apply_stock(&mut tx, r, op, at).await.map_err(err)?
+                        if let Some(status) = apply_stock(&mut tx, r, op, at, &mut events).await.map_err(err)?
                             && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
                         {
                             mine.status = status;
                         }
                     }
+                    insert_events(&mut tx, &events).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
-                    if !change.events.is_empty() {
+                    if !events.is_empty() {
                         self.events_written();
                     }
                     Ok(after)

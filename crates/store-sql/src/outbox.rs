@@ -80,8 +80,9 @@ macro_rules! impl_outbox_store {
             }
 
             async fn mark_published(&self, ids: &[::uuid::Uuid], at: ::time::OffsetDateTime) -> ::anyhow::Result<()> {
-                // One statement per 500 ids: a drain is marked in a round trip or two.
-                let mut tx = self.pool.begin().await?;
+                // One statement per 500 ids: a drain is marked in a round trip
+                // or two. Losing the mark in a crash only republishes events,
+                // which consumers deduplicate, so no transaction is needed.
                 for chunk in ids.chunks(500) {
                     let list = (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
                     let sql = format!("UPDATE outbox SET published_at = $1 WHERE id IN ({list})");
@@ -89,9 +90,8 @@ macro_rules! impl_outbox_store {
                     for id in chunk {
                         q = q.bind(*id);
                     }
-                    q.execute(&mut *tx).await?;
+                    q.execute(&self.pool).await?;
                 }
-                tx.commit().await?;
                 Ok(())
             }
 
