@@ -17,7 +17,8 @@ on_both_databases!(
     customers_merge_carts_and_cancel_orders,
     bad_requests_are_refused_and_change_nothing,
     unpaid_checkouts_expire_and_release_stock,
-    two_sellers_make_two_orders_under_one_payment
+    two_sellers_make_two_orders_under_one_payment,
+    discount_limits_hold_at_checkout
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -557,4 +558,67 @@ async fn two_sellers_make_two_orders_under_one_payment(db: Db) {
     let paid = app.get("/api/v1/admin/orders?status=paid", Some(a)).await;
     assert_eq!(paid.body["total"], 2);
     assert_eq!((app.level(a, "TEA-1").await, app.level(a, "CUP-1").await), ((9, 0), (9, 0)));
+}
+
+async fn discount_limits_hold_at_checkout(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    app.stocked(a, "Soap", &[("SOAP-1", 800)], 50).await;
+    let once = app
+        .post(
+            "/api/v1/admin/discounts",
+            Some(a),
+            json!({"code": "ONCE", "kind": "percentage", "value": 50, "usage_limit": 2, "per_customer_limit": 1}),
+        )
+        .await;
+    once.assert(201);
+    let code_path = format!("/api/v1/admin/discounts/{}", once.body["id"].as_str().unwrap());
+    let cart_with_code = || async {
+        let (_, token) = app.add_to_cart(None, "SOAP-1", 1).await;
+        app.send(
+            Method::POST,
+            "/api/v1/cart/discount",
+            None,
+            &[("x-cart-token", &token)],
+            Some(json!({"code": "once"})),
+        )
+        .await
+        .assert(200);
+        token
+    };
+    // First use by ann: fine. Ann again (another cart, same email): per-customer limit.
+    let t1 = cart_with_code().await;
+    let res = app.guest_checkout(&t1, &new_key(), checkout_body(Some("ann@example.com"))).await;
+    res.assert(201);
+    assert_eq!(res.body["orders"][0]["discount_total"]["amount"], 400);
+    let t2 = cart_with_code().await;
+    app.guest_checkout(&t2, &new_key(), checkout_body(Some("ANN@example.com")))
+        .await
+        .assert_error(422, "discount_not_applicable");
+    // Bob uses the second and last use; Cid finds it used up (already at the cart).
+    let res = app.guest_checkout(&t2, &new_key(), checkout_body(Some("bob@example.com"))).await;
+    res.assert(201);
+    let bob_order = res.body["orders"][0]["id"].as_str().unwrap().to_owned();
+    let (_, t3) = app.add_to_cart(None, "SOAP-1", 1).await;
+    app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &t3)], Some(json!({"code": "ONCE"})))
+        .await
+        .assert_error(422, "discount_not_applicable");
+    let listed = app.get("/api/v1/admin/discounts", Some(a)).await;
+    assert_eq!(listed.body["items"][0]["times_used"], 2);
+    // Cancelling Bob's unpaid order gives the use back.
+    app.post(&format!("/api/v1/admin/orders/{bob_order}/transitions"), Some(a), json!({"to": "cancelled"}))
+        .await
+        .assert(200);
+    assert_eq!(app.get("/api/v1/admin/discounts", Some(a)).await.body["items"][0]["times_used"], 1);
+    app.send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &t3)], Some(json!({"code": "ONCE"})))
+        .await
+        .assert(200);
+    // A code that is switched off no longer applies at checkout.
+    app.patch(&code_path, Some(a), json!({"active": false})).await.assert(200);
+    app.guest_checkout(&t3, &new_key(), checkout_body(Some("cid@example.com")))
+        .await
+        .assert_error(422, "discount_not_applicable");
+    app.delete(&code_path, Some(a)).await.assert(204);
+    app.delete(&code_path, Some(a)).await.assert_error(404, "not_found");
 }
