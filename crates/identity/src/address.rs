@@ -2,6 +2,7 @@
 //! default billing address; the first address becomes both.
 
 use kernel::FieldErrors;
+use kernel::postal::PostalFields;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -98,26 +99,17 @@ impl Address {
     /// Normalises every field in place and reports every invalid one.
     pub fn normalise(&mut self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::new();
-        required(&mut errors, "full_name", &mut self.full_name, 200);
-        required(&mut errors, "line1", &mut self.line1, 200);
-        optional(&mut errors, "line2", &mut self.line2, 200);
-        required(&mut errors, "city", &mut self.city, 100);
-        optional(&mut errors, "region", &mut self.region, 100);
-        required(&mut errors, "postal_code", &mut self.postal_code, 20);
-        optional(&mut errors, "phone", &mut self.phone, 32);
-        let country = self.country.trim().to_ascii_uppercase();
-        if is_country_code(&country) {
-            self.country = country;
-        } else {
-            errors.add("country", "must be an ISO 3166-1 alpha-2 code such as US or DE");
-        }
-        if let Some(phone) = &self.phone {
-            let ok = phone.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
-                && phone.chars().filter(char::is_ascii_digit).count() >= 5;
-            if !ok {
-                errors.add("phone", "must be a phone number of digits, spaces and + - ( ) .");
-            }
-        }
+        let fields = PostalFields {
+            full_name: &mut self.full_name,
+            line1: &mut self.line1,
+            line2: &mut self.line2,
+            city: &mut self.city,
+            region: &mut self.region,
+            postal_code: &mut self.postal_code,
+            country: &mut self.country,
+            phone: &mut self.phone,
+        };
+        kernel::postal::normalise(&mut errors, "", fields);
         errors.into_result()
     }
 }
@@ -126,35 +118,6 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
     }
-}
-
-fn required(errors: &mut FieldErrors, field: &str, value: &mut String, max: usize) {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        errors.add(field, "must not be empty");
-    } else if trimmed.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    } else if trimmed.chars().any(char::is_control) {
-        errors.add(field, "must not contain control characters");
-    }
-    *value = trimmed.to_owned();
-}
-
-fn optional(errors: &mut FieldErrors, field: &str, value: &mut Option<String>, max: usize) {
-    if let Some(v) = value {
-        if v.trim().is_empty() {
-            *value = None;
-        } else {
-            required(errors, field, v, max);
-        }
-    }
-}
-
-/// ISO 3166-1 alpha-2 codes currently assigned.
-const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
-
-pub fn is_country_code(code: &str) -> bool {
-    code.len() == 2 && COUNTRIES.split(' ').any(|c| c == code)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod events;
 pub mod id;
 pub mod money;
 pub mod page;
+pub mod postal;
 pub mod validation;
 
 pub use clock::{Clock, SystemClock};

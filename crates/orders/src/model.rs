@@ -107,34 +107,20 @@ pub struct Address {
 }
 
 impl Address {
-    /// Trims every field and checks lengths and the country code; errors
-    /// are named `{prefix}.{field}`.
+    /// Trims every field and checks lengths, the country code and the
+    /// phone (the address book's rules); errors are named `{prefix}.{field}`.
     pub fn normalized(mut self, prefix: &str, errors: &mut FieldErrors) -> Address {
-        let mut required = |name: &str, value: &mut String, max: usize| {
-            *value = value.trim().to_owned();
-            if value.is_empty() {
-                errors.add(&format!("{prefix}.{name}"), "is required");
-            } else if value.chars().count() > max || value.contains('\0') {
-                errors.add(&format!("{prefix}.{name}"), format!("at most {max} characters"));
-            }
+        let fields = kernel::postal::PostalFields {
+            full_name: &mut self.full_name,
+            line1: &mut self.line1,
+            line2: &mut self.line2,
+            city: &mut self.city,
+            region: &mut self.region,
+            postal_code: &mut self.postal_code,
+            country: &mut self.country,
+            phone: &mut self.phone,
         };
-        required("full_name", &mut self.full_name, 200);
-        required("line1", &mut self.line1, 200);
-        required("city", &mut self.city, 100);
-        required("postal_code", &mut self.postal_code, 20);
-        self.country = self.country.trim().to_ascii_uppercase();
-        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.add(&format!("{prefix}.country"), "must be an ISO 3166-1 alpha-2 code such as US");
-        }
-        let mut optional = |name: &str, value: &mut Option<String>, max: usize| {
-            *value = value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-            if value.as_ref().is_some_and(|v| v.chars().count() > max || v.contains('\0')) {
-                errors.add(&format!("{prefix}.{name}"), format!("at most {max} characters"));
-            }
-        };
-        optional("line2", &mut self.line2, 200);
-        optional("region", &mut self.region, 100);
-        optional("phone", &mut self.phone, 40);
+        kernel::postal::normalise(errors, &format!("{prefix}."), fields);
         self
     }
 }

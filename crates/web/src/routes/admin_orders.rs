@@ -1,6 +1,7 @@
 //! `/api/v1/admin`: orders (list, transitions, fulfilments, refunds) and the
 //! pricing data checkout uses (discount codes, shipping methods, tax rates).
 
+use super::cart::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{CurrentUser, Json, Path, Query};
 use crate::state::AppState;
@@ -167,12 +168,6 @@ pub async fn refund(
 
 fn pricing(state: &AppState, actor: &identity::User, action: Action) -> ApiResult<()> {
     state.authorize(actor, Resource::Pricing, action)
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PageQuery {
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/admin/discounts", tag = "admin", security(("bearer" = [])), params(PageQuery),

@@ -213,18 +213,18 @@ pub async fn checkout(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListQuery {
+pub struct PageQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,
 }
 
 /// The signed-in customer's orders, newest first.
-#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<Order>), (status = 401, body = ErrorBody)))]
 pub async fn my_orders(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
     let spec = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let filter = OrderFilter { user_id: Some(user.id), ..OrderFilter::default() };
