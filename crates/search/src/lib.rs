@@ -26,10 +26,16 @@
 //!   one document set per category, seller and option value (a bitset, or a posting list when that
 //!   is smaller), a price-sorted (price, doc) list, and the documents pre-sorted by each static
 //!   sort order. A search then is set algebra: the matched documents become a bitset, filters are
-//!   intersections, a facet count is `popcount(universe & docs(value))` (or a walk over the
-//!   universe's documents when it is small), and the top k of a large result set are the first k
+//!   intersections, a facet count is `popcount(universe & docs(value))`, and the top k of a large result set are the first k
 //!   members met along the pre-sorted order. Match-all with facets over 100k products takes about
-//!   0.1 ms. Only the page's hits are read from the doc store.
+//!   0.2 ms.
+//! - **Value combinations.** A result set of a few thousand (a common word) is counted by walking
+//!   its documents instead: the table numbers the distinct category sets and option-value sets
+//!   (products share few: a category path, a run of sizes and colours) and keeps each document's
+//!   set number, and each price-bucket layout a one-byte bucket mask per document. All facets of
+//!   an unfiltered result set are then one walk doing three increments per document into small
+//!   arrays, followed by one expansion per distinct set met (about 0.1 ms for 5,600 of 96k
+//!   products, against 0.3 ms for the intersections). The cheaper way is chosen per count. Only the page's hits are read from the doc store.
 //! - **Disjunctive facets.** Each facet's counts apply every active filter except the facet's own
 //!   (category, price range, and one facet per filtered option name; text, stock, seller and
 //!   exclusion always apply). So a facet value's count is exactly the `total` you get by setting

@@ -4,13 +4,14 @@
 //! Segments are immutable (deletes live in a separate alive bitset), so a table is built once when
 //! a segment becomes visible (after a commit or a merge) and shared by every search on it. It holds:
 //! - sort-key columns (created_at, cheapest price, rating, rating count);
-//! - per-document category / option ordinals and prices (CSR layout) for small result sets;
+//! - per-document category / option ordinals and prices (CSR layout), and each document's
+//!   category-set and option-set number ([`Combos`]), for walks over small result sets;
 //! - one document set per category, seller and option value (bitset or posting list, whichever is
 //!   smaller), so filters are set intersections and facet counts are `popcount(a & b)`;
 //! - the documents pre-sorted by each static sort order, so the top-k of a large result set is
 //!   found by walking that order until k members are seen.
 //!
-//! Memory is ~40 bytes per document plus the option/category sets (at most 4 bytes per value).
+//! Memory is ~50 bytes per document plus the option/category sets (at most 4 bytes per value).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,10 @@ pub(crate) struct SegmentTable {
     pub cats: Vec<u32>,
     pub opt_off: Vec<u32>,
     pub opts: Vec<u32>,
+    /// The distinct category sets and option-value sets of the documents, and each document's
+    /// one (see [`Combos`]); `None` when there are too many distinct sets for it to pay.
+    pub cat_combos: Option<Combos>,
+    pub opt_combos: Option<Combos>,
     /// Distinct prices of each document, ascending.
     pub price_off: Vec<u32>,
     pub prices: Vec<i64>,
@@ -72,11 +77,18 @@ pub(crate) struct SegmentTable {
     /// Documents best-first for `Sort::{Newest, PriceAsc, PriceDesc, Rating}` (score 0).
     orders: [Vec<u32>; 4],
     /// Price-bucket layout → documents per bucket.
-    bucket_sets: Mutex<Vec<BucketSets>>,
+    bucket_layouts: Mutex<Vec<(Vec<i64>, Arc<BucketLayout>)>>,
 }
 
-/// A price-bucket layout and the documents of each of its buckets.
-type BucketSets = (Vec<i64>, Arc<Vec<TokenSet>>);
+/// The documents of each bucket of one price-bucket layout, as sets and per document.
+#[derive(Debug)]
+pub(crate) struct BucketLayout {
+    /// One set per bucket.
+    pub sets: Vec<TokenSet>,
+    /// Per document, bit `b` set when one of its prices falls in bucket `b` (layouts of at most
+    /// 8 buckets): counting a small result set is then a walk over its documents' masks.
+    pub masks: Option<Vec<u8>>,
+}
 
 #[inline]
 pub(crate) fn f32_key(x: f32) -> u32 {
@@ -150,29 +162,39 @@ impl SegmentTable {
 
     /// Documents per price bucket for boundaries `buckets` (`[0,b0)`, `[b0,b1)`, …, `[bn,∞)`),
     /// computed once per layout.
-    pub fn bucket_sets(&self, buckets: &[i64]) -> Arc<Vec<TokenSet>> {
-        let mut cache = self.bucket_sets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, sets)) = cache.iter().find(|(b, _)| b == buckets) {
-            return Arc::clone(sets);
+    pub fn bucket_layout(&self, buckets: &[i64]) -> Arc<BucketLayout> {
+        let mut cache = self.bucket_layouts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, layout)) = cache.iter().find(|(b, _)| b == buckets) {
+            return Arc::clone(layout);
         }
+        let with_masks = buckets.len() < 8;
+        let mut masks = Vec::with_capacity(if with_masks { self.max_doc as usize } else { 0 });
         let mut docs: Vec<Vec<u32>> = vec![Vec::new(); buckets.len() + 1];
         for doc in 0..self.max_doc {
-            let mut last = usize::MAX;
+            let mut mask = 0u8;
             for &p in self.prices_of(doc) {
                 let b = bucket_of(buckets, p);
-                if b != usize::MAX && b != last {
+                if b == usize::MAX {
+                    continue;
+                }
+                if docs[b].last() != Some(&doc) {
                     docs[b].push(doc);
-                    last = b;
+                }
+                if with_masks {
+                    mask |= 1 << b;
                 }
             }
+            if with_masks {
+                masks.push(mask);
+            }
         }
-        let sets: Arc<Vec<TokenSet>> =
-            Arc::new(docs.into_iter().map(|d| TokenSet::from_sorted(d, self.max_doc)).collect());
+        let sets = docs.into_iter().map(|d| TokenSet::from_sorted(d, self.max_doc)).collect();
+        let layout = Arc::new(BucketLayout { sets, masks: with_masks.then_some(masks) });
         if cache.len() >= BUCKET_CACHE {
             cache.remove(0);
         }
-        cache.push((buckets.to_vec(), Arc::clone(&sets)));
-        sets
+        cache.push((buckets.to_vec(), Arc::clone(&layout)));
+        layout
     }
 
     /// Approximate heap size, for logging.
@@ -180,6 +202,8 @@ impl SegmentTable {
         let sets = |s: &[TokenSet]| s.iter().map(TokenSet::heap_bytes).sum::<usize>();
         self.max_doc as usize * (8 + 8 + 4 + 4 + 12 + 16)
             + (self.cats.capacity() + self.opts.capacity()) * 4
+            + self.cat_combos.as_ref().map_or(0, Combos::heap_bytes)
+            + self.opt_combos.as_ref().map_or(0, Combos::heap_bytes)
             + self.prices.capacity() * 8
             + self.by_price.capacity() * 12
             + sets(&self.cat_sets)
@@ -261,6 +285,8 @@ impl SegmentTable {
         let (by_price, by_price_docs) = pairs.into_iter().unzip();
         let mut table = SegmentTable {
             max_doc,
+            cat_combos: Combos::build(&cat_off, &cat_vals),
+            opt_combos: Combos::build(&opt_off, &opt_vals),
             by_price,
             by_price_docs,
             cat_sets: token_sets(&cat_off, &cat_vals, cat_ids.len(), max_doc),
@@ -284,7 +310,7 @@ impl SegmentTable {
             opt_names,
             name_ords,
             orders: Default::default(),
-            bucket_sets: Mutex::new(Vec::new()),
+            bucket_layouts: Mutex::new(Vec::new()),
         };
         for (i, sort) in [Sort::Newest, Sort::PriceAsc, Sort::PriceDesc, Sort::Rating].into_iter().enumerate() {
             let mut keyed: Vec<(u128, u32)> = (0..max_doc).map(|d| (table.sort_key(sort, d, 0.0), d)).collect();
@@ -297,7 +323,7 @@ impl SegmentTable {
 
 /// Bucket index of price `p`: the number of boundaries `<= p`; `usize::MAX` for negative prices.
 #[inline]
-pub(crate) fn bucket_of(buckets: &[i64], p: i64) -> usize {
+fn bucket_of(buckets: &[i64], p: i64) -> usize {
     if p < 0 { usize::MAX } else { buckets.iter().filter(|b| **b <= p).count() }
 }
 
@@ -314,6 +340,69 @@ fn ords_csr(col: Option<&StrColumn>, max_doc: u32) -> (Vec<u32>, Vec<u32>) {
     }
     vals.shrink_to_fit();
     (off, vals)
+}
+
+/// The distinct value sets ("combinations") of a multi-valued column, and which one each document
+/// has. Products share few combinations (a category path; a few sizes and colours), so counting the
+/// facet values of a result set is one increment per document into a small array, indexed by a
+/// column read in document order, and then one pass over the combinations met.
+#[derive(Debug)]
+pub(crate) struct Combos {
+    /// The combination of each document.
+    pub of_doc: Vec<u32>,
+    /// CSR: the ordinals of combination c are `ords[off[c]..off[c+1]]`.
+    off: Vec<u32>,
+    ords: Vec<u32>,
+}
+
+impl Combos {
+    /// `None` when the documents have more than a quarter as many distinct sets as there are
+    /// documents (a walk over their values is then as good).
+    fn build(doc_off: &[u32], vals: &[u32]) -> Option<Combos> {
+        let max_doc = doc_off.len().saturating_sub(1);
+        let limit = max_doc / 4 + 64;
+        let mut ids: HashMap<&[u32], u32> = HashMap::new();
+        let (mut off, mut ords) = (vec![0u32], Vec::new());
+        let mut of_doc = Vec::with_capacity(max_doc);
+        for d in 0..max_doc {
+            let set = &vals[doc_off[d] as usize..doc_off[d + 1] as usize];
+            let next = ids.len() as u32;
+            let id = *ids.entry(set).or_insert_with(|| {
+                ords.extend_from_slice(set);
+                off.push(ords.len() as u32);
+                next
+            });
+            if ids.len() > limit {
+                return None;
+            }
+            of_doc.push(id);
+        }
+        Some(Combos { of_doc, off, ords })
+    }
+
+    pub fn len(&self) -> usize {
+        self.off.len() - 1
+    }
+
+    #[inline]
+    pub fn ords(&self, combo: usize) -> &[u32] {
+        &self.ords[self.off[combo] as usize..self.off[combo + 1] as usize]
+    }
+
+    /// Counts per ordinal (`ords` of them) from counts per combination.
+    pub fn expand(&self, per_combo: &[u32], ords: usize) -> Vec<u64> {
+        let mut counts = vec![0u64; ords];
+        for (combo, &n) in per_combo.iter().enumerate().filter(|(_, n)| **n > 0) {
+            for &o in self.ords(combo) {
+                counts[o as usize] += u64::from(n);
+            }
+        }
+        counts
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.of_doc.capacity() + self.off.capacity() + self.ords.capacity()) * 4
+    }
 }
 
 /// Inverts a CSR of ordinals into one document set per ordinal.

@@ -360,6 +360,52 @@ fn facet_counts_equal_totals_of_the_refined_query() {
     }
 }
 
+#[test]
+fn every_way_of_counting_facets_gives_the_same_counts() {
+    use crate::collector::{Counting, FORCE_COUNTING};
+    let index = SearchIndex::open_in_ram().unwrap();
+    let docs = synthetic(3_000, 9);
+    index.rebuild(docs.clone().into_iter(), "one segment", &mut |_| {}).unwrap();
+    // A second segment and deletions, so alive sets and several tables take part.
+    index
+        .apply(
+            synthetic(200, 10)
+                .into_iter()
+                .map(|mut d| {
+                    d.id = uid(10_000 + d.id.as_u128());
+                    d
+                })
+                .collect(),
+            &(1..=30).map(uid).collect::<Vec<_>>(),
+            None,
+        )
+        .unwrap();
+    index.set_cache_capacity(0);
+    let base = SearchQuery { facets: true, price_buckets: vec![2_000, 4_000, 8_000], ..Default::default() };
+    let opt = |n: &str, vs: &[&str]| (n.to_string(), vs.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+    let queries = vec![
+        base.clone(),
+        SearchQuery { text: Some("alpha".into()), ..base.clone() },
+        SearchQuery { text: Some("delta echo".into()), in_stock: Some(true), ..base.clone() },
+        SearchQuery { text: Some("bravo".into()), category: Some(uid(11)), ..base.clone() },
+        SearchQuery { text: Some("charlie".into()), options: vec![opt("size", &["M", "xl"])], ..base.clone() },
+        SearchQuery { min_price: Some(2_000), max_price: Some(6_000), ..base.clone() },
+        SearchQuery { price_buckets: (1..=70).map(|b| b * 100).collect(), ..base.clone() },
+    ];
+    for q in &queries {
+        let mut answers = Vec::new();
+        for how in [None, Some(Counting::Sets), Some(Counting::Walk)] {
+            FORCE_COUNTING.with(|f| f.set(how));
+            answers.push(index.search(q).unwrap());
+        }
+        FORCE_COUNTING.with(|f| f.set(None));
+        assert!(answers[0].total > 0, "{q:?}");
+        assert_eq!(answers[0].facets, answers[1].facets, "chosen vs sets: {q:?}");
+        assert_eq!(answers[1].facets, answers[2].facets, "sets vs walk: {q:?}");
+        check_disjunctive(&index, q);
+    }
+}
+
 /// Disjunctive facet counts computed naively from the documents.
 fn brute_force_facets(docs: &[SearchDoc], q: &SearchQuery) -> crate::Facets {
     use std::collections::{BTreeMap, BTreeSet};
