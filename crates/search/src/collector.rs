@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::Weight;
@@ -41,6 +41,64 @@ use crate::words::Matches;
 pub(crate) struct SegmentView {
     pub table: Arc<SegmentTable>,
     pub alive: Arc<DocBits>,
+    /// Facet tallies of all alive documents, per price-bucket layout, made on first use: a result
+    /// set holding most documents (a listing page) is counted as these minus the few it lacks.
+    pub alive_tallies: Arc<AliveTallies>,
+}
+
+/// Price-bucket layout → tally of the alive documents.
+type AliveTallies = Mutex<Vec<(Vec<i64>, Arc<Tally>)>>;
+
+impl SegmentView {
+    pub fn new(table: Arc<SegmentTable>, alive: DocBits) -> SegmentView {
+        SegmentView { table, alive: Arc::new(alive), alive_tallies: Arc::default() }
+    }
+
+    fn alive_tally(&self, buckets: &[i64], make: impl FnOnce() -> Tally) -> Arc<Tally> {
+        let mut tallies = self.alive_tallies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, tally)) = tallies.iter().find(|(b, _)| b == buckets) {
+            return Arc::clone(tally);
+        }
+        let tally = Arc::new(make());
+        if tallies.len() >= 4 {
+            tallies.remove(0);
+        }
+        tallies.push((buckets.to_vec(), Arc::clone(&tally)));
+        tally
+    }
+}
+
+/// How many documents of a set have each category combination, option combination and
+/// price-bucket mask.
+pub(crate) struct Tally {
+    cats: Vec<u32>,
+    opts: Vec<u32>,
+    masks: [u32; 256],
+}
+
+impl Tally {
+    fn of(docs: &DocBits, cats: &Combos, opts: &Combos, masks: Option<&[u8]>) -> Tally {
+        let mut tally = Tally { cats: vec![0; cats.len()], opts: vec![0; opts.len()], masks: [0; 256] };
+        for d in docs.iter() {
+            let d = d as usize;
+            tally.cats[cats.of_doc[d] as usize] += 1;
+            tally.opts[opts.of_doc[d] as usize] += 1;
+            if let Some(masks) = masks {
+                tally.masks[usize::from(masks[d])] += 1;
+            }
+        }
+        tally
+    }
+
+    /// `self − other`, where `other` tallies a subset of `self`'s documents.
+    fn minus(&self, other: &Tally) -> Tally {
+        let sub = |a: &[u32], b: &[u32]| a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect::<Vec<_>>();
+        let mut masks = [0u32; 256];
+        for (m, (x, y)) in masks.iter_mut().zip(self.masks.iter().zip(&other.masks)) {
+            *m = x.saturating_sub(*y);
+        }
+        Tally { cats: sub(&self.cats, &other.cats), opts: sub(&self.opts, &other.opts), masks }
+    }
 }
 
 /// Finds the view of a segment.
@@ -209,7 +267,7 @@ impl OnePassSegment {
                 (t.opt_names[term.name as usize].clone(), term.norm.clone(), term.display.clone(), n)
             };
             if filters.is_empty()
-                && let Some((cats, opts, prices)) = count_all(t, &hits, total, &q.buckets)
+                && let Some((cats, opts, prices)) = count_all(&self.view, &hits, total, &q.buckets)
             {
                 let nonzero =
                     |c: Vec<u64>| c.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(o, n)| (o as u32, n));
@@ -435,18 +493,23 @@ fn expand_masks(per_mask: &[u32; 256], buckets: usize) -> Vec<u64> {
     counts
 }
 
-/// Category, option-value and price-bucket counts over `universe` (`members` documents) from
-/// one walk over its documents (their category and option combinations and price masks);
-/// `None` when the segment has no combinations or intersecting the sets is cheaper.
+/// Category, option-value and price-bucket counts over `universe` (`members` alive documents of
+/// `view`) from one walk over its documents (their category and option combinations and price
+/// masks) — or, when it holds most of the alive documents, over the ones it lacks, subtracted from
+/// the alive documents' tally. `None` when the segment has no combinations or intersecting the
+/// sets is cheaper.
 fn count_all(
-    t: &SegmentTable,
+    view: &SegmentView,
     universe: &DocBits,
     members: u64,
     buckets: &[i64],
 ) -> Option<(Vec<u64>, Vec<u64>, Vec<u64>)> {
+    let t = &*view.table;
     let (cc, oc) = (t.cat_combos.as_ref()?, t.opt_combos.as_ref()?);
     let set_cost: usize = t.cat_sets.iter().chain(&t.opt_sets).map(TokenSet::cost).sum();
-    let cheaper = (members as usize).saturating_mul(WALK_COST) + cc.len() + oc.len() < set_cost;
+    let outside = view.alive.count().saturating_sub(members);
+    let walk = members.min(outside) as usize;
+    let cheaper = walk.saturating_mul(WALK_COST) + cc.len() + oc.len() < set_cost;
     if counting(cheaper) == Counting::Sets {
         return None;
     }
@@ -455,17 +518,16 @@ fn count_all(
         Some(layout) => Some(layout.masks.as_deref()?),
         None => None,
     };
-    let (mut per_cat, mut per_opt, mut per_mask) = (vec![0u32; cc.len()], vec![0u32; oc.len()], [0u32; 256]);
-    for d in universe.iter() {
-        let d = d as usize;
-        per_cat[cc.of_doc[d] as usize] += 1;
-        per_opt[oc.of_doc[d] as usize] += 1;
-        if let Some(masks) = masks {
-            per_mask[usize::from(masks[d])] += 1;
-        }
-    }
-    let prices = if masks.is_some() { expand_masks(&per_mask, buckets.len() + 1) } else { Vec::new() };
-    Some((cc.expand(&per_cat, t.cat_ids.len()), oc.expand(&per_opt, t.opt_terms.len()), prices))
+    let tally = if members <= outside {
+        Tally::of(universe, cc, oc, masks)
+    } else {
+        let alive = view.alive_tally(buckets, || Tally::of(&view.alive, cc, oc, masks));
+        let mut lacking = (*view.alive).clone();
+        lacking.and_not_with(universe);
+        alive.minus(&Tally::of(&lacking, cc, oc, masks))
+    };
+    let prices = if masks.is_some() { expand_masks(&tally.masks, buckets.len() + 1) } else { Vec::new() };
+    Some((cc.expand(&tally.cats, t.cat_ids.len()), oc.expand(&tally.opts, t.opt_terms.len()), prices))
 }
 
 impl<T: TableSource> Collector for OnePassCollector<'_, T> {

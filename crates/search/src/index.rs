@@ -105,7 +105,7 @@ fn segment_view(seg: &SegmentReader, old: Option<&SegmentView>) -> anyhow::Resul
             alive
         }
     };
-    Ok(SegmentView { table, alive: Arc::new(alive) })
+    Ok(SegmentView::new(table, alive))
 }
 
 /// Why an existing index could not be opened.
