@@ -11,12 +11,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// mimalloc instead of glibc's malloc: allocation-heavy request handling (search facets, JSON)
-/// runs faster, and memory freed after a burst (argon2's 19 MiB blocks) goes back to the system
-/// instead of staying in per-thread pools.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(name = "emporium", version, about = "An e-commerce platform in one binary.")]
 struct Cli {

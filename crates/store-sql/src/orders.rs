@@ -103,37 +103,42 @@ macro_rules! impl_orders_store {
                 load_rest(conn, &row).await.map(Some)
             }
 
-            /// The payment, orders and reservations of the checkout `row` (`id, cart_id, user_id, email, discount_code_id`).
+            /// The payment, orders and reservations of the checkout `row` (`id, cart_id, user_id, email, discount_code_id`),
+            /// read with one statement: reservation rows carry their columns, payment and order rows their document.
             async fn load_rest(conn: &mut Conn, row: &Row) -> Result<CheckoutState, ::sqlx::Error> {
                 let id: Uuid = row.try_get("id")?;
-                let payment_row = ::sqlx::query("SELECT doc FROM payments WHERE checkout_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let orders = ::sqlx::query("SELECT doc FROM orders WHERE checkout_id = $1 ORDER BY number")
-                    .bind(id)
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(doc::<Order>)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let reservations = ::sqlx::query(
-                    "SELECT id, checkout_id, order_id, variant_id, location_id, sku, quantity, status, expires_at_ms \
-                     FROM reservations WHERE checkout_id = $1 ORDER BY variant_id",
+                let rows = ::sqlx::query(
+                    "SELECT CAST(2 AS BIGINT) AS kind, CAST(NULL AS TEXT) AS doc, id, checkout_id, order_id, variant_id, \
+                     location_id, sku, quantity, status, expires_at_ms FROM reservations WHERE checkout_id = $1 \
+                     UNION ALL SELECT 0, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+                     FROM payments WHERE checkout_id = $1 \
+                     UNION ALL SELECT 1, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+                     FROM orders WHERE checkout_id = $1",
                 )
                 .bind(id)
                 .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(reservation_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
+                .await?;
+                let text_doc = |row: &Row| -> Result<String, ::sqlx::Error> { row.try_get("doc") };
+                fn parse<T: ::serde::de::DeserializeOwned>(text: String) -> Result<T, ::sqlx::Error> {
+                    ::serde_json::from_str(&text).map_err(|e| ::sqlx::Error::Decode(Box::new(e)))
+                }
+                let (mut payment, mut orders, mut reservations) = (None, Vec::new(), Vec::new());
+                for r in &rows {
+                    match r.try_get::<i64, _>("kind")? {
+                        0 => payment = Some(parse(text_doc(r)?)?),
+                        1 => orders.push(parse::<Order>(text_doc(r)?)?),
+                        _ => reservations.push(reservation_from_row(r)?),
+                    }
+                }
+                orders.sort_by(|a, b| a.number.cmp(&b.number));
+                reservations.sort_by_key(|r| r.variant_id);
                 Ok(CheckoutState {
                     id,
                     cart_id: row.try_get("cart_id")?,
                     user_id: row.try_get("user_id")?,
                     email: row.try_get("email")?,
                     discount_code_id: row.try_get("discount_code_id")?,
-                    payment: doc(&payment_row)?,
+                    payment: payment.ok_or(::sqlx::Error::RowNotFound)?,
                     orders,
                     reservations,
                 })

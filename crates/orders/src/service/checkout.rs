@@ -121,10 +121,29 @@ impl OrdersService {
         let request_hash: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
         let now = self.now();
         let scope = customer.map_or_else(|| format!("cart:{}", cart.id), |c| format!("user:{}", c.user_id));
-        if let Some(replay) = self.replay(&scope, idempotency_key, &request_hash).await? {
-            return Ok(replay);
+        // The first request with a key (nearly every one) goes straight to placing the checkout,
+        // where the key's insert finds a repeat; a repeat that fails before that point (its cart
+        // is converted, a price moved since) is answered from the earlier checkout instead.
+        match self.place(customer, cart, idempotency_key, request, &scope, &request_hash, now).await {
+            Ok(placed) => Ok(placed),
+            Err(e) => match self.replay(&scope, idempotency_key, &request_hash).await? {
+                Some(replay) => Ok(replay),
+                None => Err(e),
+            },
         }
+    }
 
+    #[allow(clippy::too_many_arguments)]
+    async fn place(
+        &self,
+        customer: Option<&Customer>,
+        cart: &Cart,
+        idempotency_key: &str,
+        request: CheckoutRequest,
+        scope: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<CheckoutResponse> {
         // 1. Validate the request.
         let mut errors = FieldErrors::new();
         let email = match (customer, request.email.as_deref().map(str::trim).filter(|e| !e.is_empty())) {
@@ -317,9 +336,9 @@ impl OrdersService {
             cart_id: cart.id,
             user_id: customer.map(|c| c.user_id),
             email,
-            scope,
+            scope: scope.to_owned(),
             idempotency_key: idempotency_key.to_owned(),
-            request_hash,
+            request_hash: request_hash.to_owned(),
             orders,
             payment,
             holds,
