@@ -98,20 +98,25 @@ fn order(state: &CheckoutState, id: Uuid) -> Result<&Order> {
     state.orders.iter().find(|o| o.id == id).ok_or(OrdersError::NotFound("order"))
 }
 
+/// Whether the payment can still be settled or declined: `false` once it has
+/// succeeded (a repeat then changes nothing), 409 `payment_closed` once it
+/// expired or was cancelled.
+fn still_payable(state: &CheckoutState) -> Result<bool> {
+    match state.payment.status {
+        PaymentStatus::Pending => Ok(true),
+        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => Ok(false),
+        PaymentStatus::Expired | PaymentStatus::Cancelled => Err(OrdersError::conflict(
+            "payment_closed",
+            format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
+        )),
+    }
+}
+
 /// Payment received: every order paid, held stock sold, cart converted.
 /// Settling twice changes nothing.
 pub fn settle(state: &CheckoutState, by: Option<Uuid>, note: &str, at: OffsetDateTime) -> Result<Change> {
-    match state.payment.status {
-        PaymentStatus::Pending => {}
-        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
-            return Ok(Change::default());
-        }
-        PaymentStatus::Expired | PaymentStatus::Cancelled => {
-            return Err(OrdersError::conflict(
-                "payment_closed",
-                format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
-            ));
-        }
+    if !still_payable(state)? {
+        return Ok(Change::default());
     }
     if at >= state.payment.expires_at {
         return Err(OrdersError::conflict("payment_closed", "this payment has expired; its orders were cancelled"));
@@ -149,17 +154,8 @@ pub fn settle(state: &CheckoutState, by: Option<Uuid>, note: &str, at: OffsetDat
 
 /// A declined attempt: recorded, the payment stays payable.
 pub fn decline(state: &CheckoutState, reason: &'static str, at: OffsetDateTime) -> Result<Change> {
-    match state.payment.status {
-        PaymentStatus::Pending => {}
-        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
-            return Ok(Change::default());
-        }
-        PaymentStatus::Expired | PaymentStatus::Cancelled => {
-            return Err(OrdersError::conflict(
-                "payment_closed",
-                format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
-            ));
-        }
+    if !still_payable(state)? {
+        return Ok(Change::default());
     }
     let mut payment = state.payment.clone();
     payment.failed_attempts += 1;
