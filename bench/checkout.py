@@ -8,8 +8,10 @@ For each backend: a fresh shop with the demo data (`seed --demo`: the demo
 accounts and catalogue), then, through the admin API, 8 products stocked with
 1,000,000 units each and a shipping method. One complete checkout is three
 timed requests by a guest: add to cart (which opens the cart), checkout, and
-payment with the test card. The load generator (this script: http.client,
-one keep-alive connection per buyer) runs BENCH_BUYERS (32) buyers in a
+payment with the test card. The load generator (by default the compiled
+`crates/emporium/examples/checkout_load.rs` on one thread; BENCH_CLIENT=python
+uses this script's http.client threads instead; one keep-alive connection
+per buyer either way) runs BENCH_BUYERS (32) buyers in a
 closed loop for BENCH_DURATION (10s) after BENCH_WARMUP (2s) on the same
 machine as the server; it prints checkouts/s, p50/p99 of each step, errors by
 status, and the CPU used by the client, the server and the rest (the
@@ -29,7 +31,9 @@ cart or checkout) and the stock level afterwards.
 
 Set EMPORIUM_BENCH_POSTGRES_URL to a server URL (default
 postgres://postgres@127.0.0.1:5432/postgres) or to "" to skip PostgreSQL;
-BENCH_NO_BUILD=1 skips `cargo build` and uses target/release/emporium as is.
+BENCH_NO_BUILD=1 skips `cargo build` and uses target/release/emporium as is;
+BENCH_SKIP_SQLITE=1 runs PostgreSQL only; BENCH_DATABASE_POOL_SIZE sets the
+server's EMPORIUM_DATABASE_POOL_SIZE.
 """
 import glob
 import http.client
@@ -64,6 +68,10 @@ FLASH_UNITS = int(os.environ.get("BENCH_FLASH_UNITS", "200"))
 FLASH_WORKERS = int(os.environ.get("BENCH_FLASH_WORKERS", "128"))
 PGBENCH_SCALE = 10
 TIMEOUT = 10  # seconds, every request
+# The throughput client: "rust" (crates/emporium/examples/checkout_load.rs, the
+# default: about a tenth of this script's CPU per checkout) or "python" (threads here).
+CLIENT = os.environ.get("BENCH_CLIENT", "rust")
+LOADGEN = os.path.join(ROOT, "target", "release", "examples", "checkout_load")
 TARGET_RATIO = 0.25
 TARGET_P99_MS = 100.0
 ADMIN_EMAIL = "admin@example.com"  # the demo superadmin (crates/emporium/src/seed.rs)
@@ -356,6 +364,8 @@ def percentile(sorted_values, p):
 
 
 def throughput(port, skus, server_pid):
+    if CLIENT == "rust":
+        return throughput_compiled(port, skus, server_pid)
     duration = seconds(DURATION)
     shares = [BUYERS // CLIENT_PROCS + (1 if k < BUYERS % CLIENT_PROCS else 0) for k in range(CLIENT_PROCS)]
     firsts = [sum(shares[:k]) for k in range(CLIENT_PROCS)]
@@ -411,6 +421,24 @@ def throughput(port, skus, server_pid):
     busy = machine["busy1"] - machine["busy0"]
     result["cpu"] = {"client": 100 * client_cpu / duration, "server": 100 * server_cpu / duration,
                      "other": 100 * max(0.0, busy - client_cpu - server_cpu) / duration,
+                     "capacity": 100 * (os.cpu_count() or 1)}
+    return result
+
+
+def throughput_compiled(port, skus, server_pid):
+    """`throughput` with the compiled load generator (same buyers, steps and window)."""
+    duration = seconds(DURATION)
+    print(f"  {BUYERS} buyers (compiled client), {WARMUP:g} s warm-up + {duration:g} s…", file=sys.stderr)
+    out = sh(LOADGEN, str(port), ",".join(skus), str(BUYERS), str(WARMUP), str(duration), str(server_pid)).stdout
+    data = json.loads(out)
+    result = {"rate": data["done"] / duration, "checkouts": data["done"], "paid_total": data["paid_total"],
+              "errors": Counter(data["errors"]), "examples": data["examples"]}
+    for name in STEPS:
+        values = sorted(v / 1000 for v in data["samples"].get(name, []))
+        result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
+    cpu = data["cpu"]
+    result["cpu"] = {"client": 100 * cpu["client"] / duration, "server": 100 * cpu["server"] / duration,
+                     "other": 100 * max(0.0, cpu["busy"] - cpu["client"] - cpu["server"]) / duration,
                      "capacity": 100 * (os.cpu_count() or 1)}
     return result
 
@@ -530,6 +558,8 @@ def bench_backend(name, database_url):
     data_dir = tempfile.mkdtemp(prefix="emporium-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
     env.update({"EMPORIUM_LOG": "warn", "EMPORIUM_AUTH_RATE_LIMIT": "0"})
+    if os.environ.get("BENCH_DATABASE_POOL_SIZE"):
+        env["EMPORIUM_DATABASE_POOL_SIZE"] = os.environ["BENCH_DATABASE_POOL_SIZE"]
     dbname = None
     if database_url:
         dbname = "emporium_bench_" + uuid.uuid4().hex[:12]
@@ -611,8 +641,10 @@ def yes(ok):
 
 def report(results, pg):
     duration = seconds(DURATION)
-    print(f"\n{BUYERS} concurrent guest buyers (closed loop, keep-alive, this script's http.client "
-          f"in {CLIENT_PROCS} process{'es' if CLIENT_PROCS > 1 else ''}), {WARMUP:g} s warm-up + {duration:g} s, "
+    client = ("the compiled load generator (examples/checkout_load.rs, one thread)" if CLIENT == "rust" else
+              f"this script's http.client in {CLIENT_PROCS} process{'es' if CLIENT_PROCS > 1 else ''}")
+    print(f"\n{BUYERS} concurrent guest buyers (closed loop, keep-alive, {client}), "
+          f"{WARMUP:g} s warm-up + {duration:g} s, "
           f"on {os.cpu_count()} cores; server, database and load generator on one machine.\n")
     print("| backend | checkouts/s | add to cart p50 / p99 | checkout p50 / p99 | payment p50 / p99 | errors | CPU: client / server / other |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -669,10 +701,12 @@ def report(results, pg):
 def main():
     if os.environ.get("BENCH_NO_BUILD") != "1":
         print("building the release binary…", file=sys.stderr)
-        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+        sh("cargo", "build", "--release", "-p", "emporium", "--bin", "emporium", "--example", "checkout_load", cwd=ROOT)
     if not os.access(BIN, os.X_OK):
         sys.exit(f"{BIN} is missing: build it with `cargo build --release -p emporium`")
-    backends = [("SQLite", None)]
+    if CLIENT == "rust" and not os.access(LOADGEN, os.X_OK):
+        sys.exit(f"{LOADGEN} is missing: build it with `cargo build --release -p emporium --example checkout_load`")
+    backends = [] if os.environ.get("BENCH_SKIP_SQLITE") == "1" else [("SQLite", None)]
     pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", DEFAULT_PG)
     if pg:
         backends.append(("PostgreSQL", pg))

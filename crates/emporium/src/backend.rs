@@ -23,7 +23,9 @@ impl Backend {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Backend> {
         match &settings.database_url {
             Some(url) => {
-                let store = PostgresStore::connect(&url.0).await.context("connecting to PostgreSQL")?;
+                let store = PostgresStore::connect_with_pool(&url.0, settings.database_pool_size)
+                    .await
+                    .context("connecting to PostgreSQL")?;
                 Ok(Backend::Postgres(store))
             }
             None => {

@@ -61,7 +61,8 @@ impl Shop {
         let inventory = InventoryService::new(backend.inventory(), clock.clone());
         let stock = Arc::new(InventoryStock(inventory.clone()));
         let purchases = Arc::new(OrdersPurchases(backend.orders()));
-        let catalog = CatalogService::new(backend.catalog(), clock.clone(), purchases, stock);
+        let catalog = CatalogService::new(backend.catalog(), clock.clone(), purchases, stock)
+            .with_stock_cache_ttl(Duration::from_millis(settings.stock_cache_ttl_ms));
         let orders = OrdersService::new(
             backend.orders(),
             Arc::new(CatalogForOrders(catalog.clone())),

@@ -33,6 +33,8 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     /// HS256 key for access tokens. Generated and kept in the data
     /// directory when unset; set it when several nodes share a shop.
+    /// PostgreSQL connections per process.
+    pub database_pool_size: u32,
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
@@ -48,6 +50,9 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// How long an account read for authenticating a request may be reused.
     pub account_cache_ttl_ms: u64,
+    /// How long a SKU's availability read for a product page may be reused
+    /// (a `stock.changed` event evicts it sooner; 0 turns the cache off).
+    pub stock_cache_ttl_ms: u64,
     /// Name of the shop's default seller, set when the shop is first created.
     pub shop_name: String,
     /// Largest accepted image upload.
@@ -108,6 +113,7 @@ impl Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: data_dir.clone(),
             database_url: None,
+            database_pool_size: store_postgres::DEFAULT_POOL_SIZE,
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
@@ -122,6 +128,7 @@ impl Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             account_cache_ttl_ms: 2000,
+            stock_cache_ttl_ms: 1000,
             shop_name: "Emporium".to_owned(),
             image_max_bytes: 10 * 1024 * 1024,
             media_dir: data_dir.join("media"),
@@ -220,7 +227,9 @@ impl Settings {
                 "argon2_memory_kib" => self.argon2_memory_kib = number(&value, 1024, 4 << 20).map_err(|r| bad(&r))?,
                 "argon2_iterations" => self.argon2_iterations = number(&value, 1, 100).map_err(|r| bad(&r))?,
                 "argon2_parallelism" => self.argon2_parallelism = number(&value, 1, 64).map_err(|r| bad(&r))?,
+                "database_pool_size" => self.database_pool_size = number(&value, 1, 1000).map_err(|r| bad(&r))?,
                 "account_cache_ttl_ms" => self.account_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
+                "stock_cache_ttl_ms" => self.stock_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
                 "shop_name" => {
                     if value.trim().is_empty() || value.chars().count() > 200 {
                         return Err(bad("must be 1 to 200 characters"));
@@ -301,6 +310,7 @@ impl Settings {
 const KEYS: &[&str] = &[
     "addr",
     "database_url",
+    "database_pool_size",
     "jwt_secret",
     "access_token_ttl_secs",
     "refresh_token_ttl_days",
@@ -315,6 +325,7 @@ const KEYS: &[&str] = &[
     "argon2_iterations",
     "argon2_parallelism",
     "account_cache_ttl_ms",
+    "stock_cache_ttl_ms",
     "shop_name",
     "image_max_bytes",
     "media_dir",

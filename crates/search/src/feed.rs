@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use catalog::{CatalogService, Category, Product, ProductCard, ProductStatus, topics};
 use kernel::Event;
 use messaging::Consumer;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// Products read from the database per batch while rebuilding.
@@ -25,37 +25,18 @@ impl CatalogFeed {
         CatalogFeed { catalog, index }
     }
 
-    /// The search document of a product the storefront shows, `None` for
-    /// drafts, archived products and products without variants.
-    pub async fn document(&self, product: &Product, categories: &[Category]) -> anyhow::Result<Option<SearchDoc>> {
-        if product.status != ProductStatus::Active || product.variants.is_empty() {
-            return Ok(None);
-        }
-        let levels = self.catalog.availability(product).await?;
-        let in_stock = levels.values().any(|q| q.is_none_or(|q| q > 0));
-        let card = ProductCard::new(product, in_stock);
-        let mut options = BTreeSet::new();
-        for v in &product.variants {
-            for (name, value) in &v.options {
-                options.insert((name.to_lowercase(), value.clone()));
-            }
-        }
-        Ok(Some(SearchDoc {
-            id: product.id,
-            title: product.title.clone(),
-            description: product.description.clone(),
-            tags: product.tags.clone(),
-            seller_id: product.seller_id,
-            category_path: product.category_id.map(|c| catalog::category_path(categories, c)).unwrap_or_default(),
-            options: options.into_iter().collect(),
-            prices: product.variants.iter().map(|v| v.price.amount).collect(),
-            in_stock,
-            rating_avg: product.rating.average,
-            rating_count: product.rating.count,
-            // Microseconds: products made in the same second still sort newest first.
-            created_at: (product.created_at.unix_timestamp_nanos() / 1_000) as i64,
-            summary_json: serde_json::to_string(&card)?,
-        }))
+    /// The search document of each product the storefront shows (`None`
+    /// for drafts, archived products and products without variants), their
+    /// stock read in one call.
+    async fn documents(&self, products: &[Product], categories: &[Category]) -> anyhow::Result<Vec<Option<SearchDoc>>> {
+        let listed = |p: &&Product| p.status == ProductStatus::Active && !p.variants.is_empty();
+        let skus: Vec<String> =
+            products.iter().filter(listed).flat_map(|p| p.variants.iter().map(|v| v.sku.clone())).collect();
+        let levels = if skus.is_empty() { HashMap::new() } else { self.catalog.availability_of(&skus).await? };
+        products
+            .iter()
+            .map(|p| if listed(&p) { document(p, categories, &levels).map(Some) } else { Ok(None) })
+            .collect()
     }
 
     /// Rebuilds the index from every product unless it already reflects the
@@ -90,12 +71,10 @@ impl CatalogFeed {
             let products = self.catalog.store().products_after(after, BATCH).await?;
             let Some(last) = products.last() else { break };
             after = Some(last.id);
-            for product in &products {
-                if let Some(doc) = self.document(product, &categories).await? {
-                    indexed += 1;
-                    if tx.send(doc).await.is_err() {
-                        break; // The writer failed; its error is reported below.
-                    }
+            for doc in self.documents(&products, &categories).await?.into_iter().flatten() {
+                indexed += 1;
+                if tx.send(doc).await.is_err() {
+                    break; // The writer failed; its error is reported below.
                 }
             }
             read += products.len() as u64;
@@ -110,17 +89,19 @@ impl CatalogFeed {
     pub async fn refresh(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         let fingerprint = self.catalog.store().catalog_fingerprint().await?;
         let categories = self.catalog.categories().await?;
-        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        let (mut products, mut deletes) = (Vec::new(), Vec::new());
         for id in ids {
             self.catalog.invalidate_product(*id);
-            let product = self.catalog.store().product(*id).await?;
-            let doc = match &product {
-                Some(p) => self.document(p, &categories).await?,
-                None => None,
-            };
+            match self.catalog.store().product(*id).await? {
+                Some(p) => products.push(p),
+                None => deletes.push(*id),
+            }
+        }
+        let mut upserts = Vec::new();
+        for (product, doc) in products.iter().zip(self.documents(&products, &categories).await?) {
             match doc {
                 Some(doc) => upserts.push(doc),
-                None => deletes.push(*id),
+                None => deletes.push(product.id),
             }
         }
         let index = self.index.clone();
@@ -162,6 +143,9 @@ impl Consumer for CatalogFeed {
             if event.topic == topics::CATEGORY_CHANGED {
                 self.category_changed(event).await?;
             } else if event.topic == STOCK_CHANGED {
+                if let Some(sku) = event.payload.get("sku").and_then(serde_json::Value::as_str) {
+                    self.catalog.invalidate_stock(sku);
+                }
                 // Only a variant selling out or coming back changes its product's `in_stock`.
                 let available = |key: &str| event.payload.get(key).and_then(serde_json::Value::as_i64);
                 let crossed = match (available("previous_available"), available("available")) {
@@ -204,4 +188,37 @@ impl CatalogFeed {
         }
         Ok(())
     }
+}
+
+/// A product's search document; `levels` holds the units available of (at
+/// least) its SKUs, `None` for those inventory does not track.
+fn document(
+    product: &Product,
+    categories: &[Category],
+    levels: &HashMap<String, Option<i64>>,
+) -> anyhow::Result<SearchDoc> {
+    let in_stock = product.variants.iter().any(|v| levels.get(&v.sku).copied().flatten().is_none_or(|q| q > 0));
+    let card = ProductCard::new(product, in_stock);
+    let mut options = BTreeSet::new();
+    for v in &product.variants {
+        for (name, value) in &v.options {
+            options.insert((name.to_lowercase(), value.clone()));
+        }
+    }
+    Ok(SearchDoc {
+        id: product.id,
+        title: product.title.clone(),
+        description: product.description.clone(),
+        tags: product.tags.clone(),
+        seller_id: product.seller_id,
+        category_path: product.category_id.map(|c| catalog::category_path(categories, c)).unwrap_or_default(),
+        options: options.into_iter().collect(),
+        prices: product.variants.iter().map(|v| v.price.amount).collect(),
+        in_stock,
+        rating_avg: product.rating.average,
+        rating_count: product.rating.count,
+        // Microseconds: products made in the same second still sort newest first.
+        created_at: (product.created_at.unix_timestamp_nanos() / 1_000) as i64,
+        summary_json: serde_json::to_string(&card)?,
+    })
 }

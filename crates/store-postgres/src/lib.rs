@@ -19,13 +19,25 @@ pub struct PostgresStore {
     outbox_waker: Arc<Notify>,
 }
 
+/// Connections per process. More connections than the database has cores
+/// to run them only queue inside PostgreSQL, where a backend holding a row
+/// lock can be descheduled while the others wait for it; a small pool keeps
+/// that queue in the application instead.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl PostgresStore {
+    /// Connects with the default pool size (`DEFAULT_POOL_SIZE`).
     pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
+        Self::connect_with_pool(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connects with at most `pool_size` connections.
+    pub async fn connect_with_pool(url: &str, pool_size: u32) -> anyhow::Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("emporium");
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(pool_size.max(1))
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)

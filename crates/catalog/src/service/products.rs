@@ -178,6 +178,18 @@ impl CatalogService {
         variant_id: Option<Uuid>,
         sku: Option<&str>,
     ) -> Result<Option<(Arc<Product>, Variant)>> {
+        let sku = sku.map(str::trim);
+        if variant_id.is_none()
+            && let Some(sku) = sku
+        {
+            let cached = self.caches.sku_variants.read().ok().and_then(|m| m.get(sku).copied());
+            if let Some((product_id, variant_id)) = cached
+                && let Some(found) = self.on_sale_in(product_id, variant_id).await?
+                && found.1.sku == sku
+            {
+                return Ok(Some(found));
+            }
+        }
         let cached = variant_id.and_then(|v| self.caches.variant_products.read().ok().and_then(|m| m.get(&v).copied()));
         let (product_id, variant_id) = match (cached, variant_id, sku) {
             (Some(product_id), Some(v), _) => (product_id, v),
@@ -185,8 +197,16 @@ impl CatalogService {
                 Some(variant) => (variant.product_id, variant.id),
                 None => return Ok(None),
             },
-            (_, None, Some(sku)) => match self.store.variant_by_sku(sku.trim()).await? {
-                Some(variant) => (variant.product_id, variant.id),
+            (_, None, Some(sku)) => match self.store.variant_by_sku(sku).await? {
+                Some(variant) => {
+                    if let Ok(mut map) = self.caches.sku_variants.write() {
+                        if map.len() >= PRODUCT_CACHE_CAPACITY * 4 {
+                            map.clear();
+                        }
+                        map.insert(sku.to_owned(), (variant.product_id, variant.id));
+                    }
+                    (variant.product_id, variant.id)
+                }
                 None => return Ok(None),
             },
             (_, None, None) => return Ok(None),
@@ -197,6 +217,11 @@ impl CatalogService {
             }
             map.insert(variant_id, product_id);
         }
+        self.on_sale_in(product_id, variant_id).await
+    }
+
+    /// The variant of this active product, if both still exist.
+    async fn on_sale_in(&self, product_id: Uuid, variant_id: Uuid) -> Result<Option<(Arc<Product>, Variant)>> {
         let product = match self.storefront_product(&product_id.to_string()).await {
             Ok(p) => p,
             Err(CatalogError::NotFound(_)) => return Ok(None),

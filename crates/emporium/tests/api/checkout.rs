@@ -18,7 +18,8 @@ on_both_databases!(
     bad_requests_are_refused_and_change_nothing,
     unpaid_checkouts_expire_and_release_stock,
     two_sellers_make_two_orders_under_one_payment,
-    discount_limits_hold_at_checkout
+    discount_limits_hold_at_checkout,
+    a_sku_given_to_another_variant_is_bought_as_that_variant
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -621,4 +622,30 @@ async fn discount_limits_hold_at_checkout(db: Db) {
         .assert_error(422, "discount_not_applicable");
     app.delete(&code_path, Some(a)).await.assert(204);
     app.delete(&code_path, Some(a)).await.assert_error(404, "not_found");
+}
+
+/// Adding by SKU goes through a SKU → variant cache; a SKU moved to another
+/// variant must add that variant, not the one the cache remembers.
+async fn a_sku_given_to_another_variant_is_bought_as_that_variant(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    let first = app.stocked(a, "First Mug", &[("MOVE-1", 1000)], 5).await;
+    let (res, _) = app.add_to_cart(None, "MOVE-1", 1).await;
+    res.assert(200);
+    assert_eq!(res.body["lines"][0]["product_id"], first["id"]);
+
+    // The SKU moves: the first variant gets another, a new product takes it.
+    let path = format!(
+        "/api/v1/admin/products/{}/variants/{}",
+        first["id"].as_str().unwrap(),
+        first["variants"][0]["id"].as_str().unwrap()
+    );
+    app.patch(&path, Some(a), json!({"sku": "MOVE-OLD"})).await.assert(200);
+    let second = app.stocked(a, "Second Mug", &[("MOVE-1", 2000)], 5).await;
+    let (res, _) = app.add_to_cart(None, "MOVE-1", 1).await;
+    res.assert(200);
+    assert_eq!(res.body["lines"][0]["product_id"], second["id"], "{}", res.text);
+    assert_eq!(res.body["lines"][0]["unit_price"]["amount"], 2000);
+    assert_eq!(res.body["lines"][0]["variant_id"], second["variants"][0]["id"]);
 }

@@ -13,7 +13,8 @@ use serde_json::json;
 on_both_databases!(
     stock_is_set_adjusted_and_ledgered,
     bad_changes_are_refused_and_change_nothing,
-    concurrent_removals_never_oversell
+    concurrent_removals_never_oversell,
+    product_pages_show_stock_changes_despite_the_stock_cache
 );
 
 async fn stock_is_set_adjusted_and_ledgered(db: Db) {
@@ -145,4 +146,32 @@ async fn concurrent_removals_never_oversell(db: Db) {
     assert_eq!(ledger.body["total"], 21);
     let sum: i64 = ledger.body["items"].as_array().unwrap().iter().map(|m| m["on_hand_delta"].as_i64().unwrap()).sum();
     assert_eq!(sum, 0, "the ledger adds up to the level");
+}
+
+/// Product pages reuse a SKU's availability for `stock_cache_ttl_ms`; every
+/// `stock.changed` event evicts it, so a page read after the change (and the
+/// relay) shows the new count even inside the TTL.
+async fn product_pages_show_stock_changes_despite_the_stock_cache(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.stock_cache_ttl_ms = 60_000).await;
+    let staff = app.account_with_role(Role::Staff).await;
+    let product = app.product(&staff.access, product_body("Cached Mug", None, &[("INV-C", 1500, "One")])).await;
+    let page_path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
+    let quantity = |page: &crate::helpers::Response| page.body["availability"]["INV-C"]["quantity"].clone();
+    let page = app.get(&page_path, None).await;
+    page.assert(200);
+    assert_eq!((quantity(&page), page.body["available"].as_bool()), (json!(null), Some(true)), "untracked");
+
+    let path = "/api/v1/admin/inventory/INV-C";
+    app.request(reqwest::Method::PUT, path, Some(&staff.access), Some(json!({"on_hand": 5}))).await.assert(200);
+    app.settle().await;
+    let page = app.get(&page_path, None).await;
+    assert_eq!(quantity(&page), json!(5), "{}", page.text);
+    // Read again (now from the cache), then sell out.
+    assert_eq!(quantity(&app.get(&page_path, None).await), json!(5));
+    app.post(&format!("{path}/adjustments"), Some(&staff.access), json!({"delta": -5, "reason": "sold in shop"}))
+        .await
+        .assert(200);
+    app.settle().await;
+    let page = app.get(&page_path, None).await;
+    assert_eq!((quantity(&page), page.body["available"].as_bool()), (json!(0), Some(false)), "{}", page.text);
 }

@@ -220,10 +220,24 @@ impl OrdersService {
         .await
     }
 
-    pub async fn add_item(&self, cart: &Cart, variant: VariantRef, quantity: i64) -> Result<Cart> {
+    /// Adds a variant and answers the cart's view (the availability read
+    /// for the check is not read again for the view).
+    pub async fn add_item(
+        &self,
+        cart: &Cart,
+        variant: VariantRef,
+        quantity: i64,
+        token: Option<String>,
+    ) -> Result<(Cart, CartView)> {
         check_quantity(quantity)?;
         let p = self.purchasable(&variant).await?.ok_or(OrdersError::NotFound("variant"))?;
         let available = self.available(std::slice::from_ref(&p.sku)).await?.get(&p.sku).copied();
+        let cart = self.add_line(cart, &p, available, quantity).await?;
+        let view = self.view_knowing(&cart, token, &HashMap::from([(p.sku.clone(), available)])).await?;
+        Ok((cart, view))
+    }
+
+    async fn add_line(&self, cart: &Cart, p: &Purchasable, available: Option<i64>, quantity: i64) -> Result<Cart> {
         let now = self.now();
         self.edit_cart(cart, |cart| {
             if let Some(c) = cart.currency()
@@ -245,7 +259,7 @@ impl OrdersService {
             if let Some(available) = available
                 && wanted > available
             {
-                return Err(out_of_stock(&p, wanted, available));
+                return Err(out_of_stock(p, wanted, available));
             }
             match cart.lines.iter_mut().find(|l| l.variant_id == p.variant_id) {
                 Some(line) => line.quantity = wanted,
@@ -341,9 +355,22 @@ impl OrdersService {
 
     /// The cart as the API shows it, priced now.
     pub async fn view(&self, cart: &Cart, token: Option<String>) -> Result<CartView> {
+        self.view_knowing(cart, token, &HashMap::new()).await
+    }
+
+    /// `view`, taking the availability of the SKUs in `known` (`None`: not
+    /// tracked) as just read instead of asking inventory again.
+    async fn view_knowing(
+        &self,
+        cart: &Cart,
+        token: Option<String>,
+        known: &HashMap<String, Option<i64>>,
+    ) -> Result<CartView> {
         let prices = self.current_prices(cart).await?;
-        let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-        let available = self.available(&skus).await?;
+        let skus: Vec<String> =
+            cart.lines.iter().filter(|l| !known.contains_key(&l.sku)).map(|l| l.sku.clone()).collect();
+        let mut available = if skus.is_empty() { HashMap::new() } else { self.available(&skus).await? };
+        available.extend(known.iter().filter_map(|(sku, n)| n.map(|n| (sku.clone(), n))));
         let currency = cart.currency().unwrap_or(kernel::Currency::parse("USD").map_err(anyhow::Error::from)?);
         let mut lines = Vec::with_capacity(cart.lines.len());
         let mut subtotal = 0i64;

@@ -62,11 +62,14 @@ async fn open(headers: &HeaderMap, state: &AppState) -> ApiResult<(Cart, Option<
 async fn answer(state: &AppState, cart: &Cart, token: Option<String>) -> ApiResult<Response> {
     let header = token.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
     let view = state.orders.view(cart, token).await?;
-    let mut response = Json(view).into_response();
+    Ok(with_token(Json(view).into_response(), header))
+}
+
+fn with_token(mut response: Response, header: Option<HeaderValue>) -> Response {
     if let Some(value) = header {
         response.headers_mut().insert(CART_TOKEN, value);
     }
-    Ok(response)
+    response
 }
 
 /// The current cart, priced now. Without a cart, a guest cart is made and
@@ -108,8 +111,9 @@ pub async fn add_item(
     // A new guest cart is stored with its first line, in one write.
     let who = customer(&headers, &state).await?;
     let (cart, token) = state.orders.open_cart_lazily(who.as_ref(), cart_token(&headers)).await?;
-    let cart = state.orders.add_item(&cart, variant, body.quantity).await?;
-    answer(&state, &cart, token).await
+    let header = token.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
+    let (_, view) = state.orders.add_item(&cart, variant, body.quantity, token).await?;
+    Ok(with_token(Json(view).into_response(), header))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
