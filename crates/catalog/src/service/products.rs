@@ -199,24 +199,14 @@ impl CatalogService {
             },
             (_, None, Some(sku)) => match self.store.variant_by_sku(sku).await? {
                 Some(variant) => {
-                    if let Ok(mut map) = self.caches.sku_variants.write() {
-                        if map.len() >= PRODUCT_CACHE_CAPACITY * 4 {
-                            map.clear();
-                        }
-                        map.insert(sku.to_owned(), (variant.product_id, variant.id));
-                    }
+                    remember(&self.caches.sku_variants, sku.to_owned(), (variant.product_id, variant.id));
                     (variant.product_id, variant.id)
                 }
                 None => return Ok(None),
             },
             (_, None, None) => return Ok(None),
         };
-        if let Ok(mut map) = self.caches.variant_products.write() {
-            if map.len() >= PRODUCT_CACHE_CAPACITY * 4 {
-                map.clear();
-            }
-            map.insert(variant_id, product_id);
-        }
+        remember(&self.caches.variant_products, variant_id, product_id);
         self.on_sale_in(product_id, variant_id).await
     }
 
@@ -464,6 +454,17 @@ impl CatalogService {
             DeleteOutcome::Deleted => Ok(()),
             DeleteOutcome::NotFound => Err(CatalogError::NotFound("image")),
         }
+    }
+}
+
+/// Adds to one of the id maps (cheap entries, so a generous bound: when
+/// full, it starts again empty).
+fn remember<K: std::hash::Hash + Eq, V>(map: &std::sync::RwLock<std::collections::HashMap<K, V>>, key: K, value: V) {
+    if let Ok(mut map) = map.write() {
+        if map.len() >= PRODUCT_CACHE_CAPACITY * 4 {
+            map.clear();
+        }
+        map.insert(key, value);
     }
 }
 
