@@ -1,6 +1,6 @@
 /// Implements `inventory::InventoryStore` for a store type with a `pool`
 /// field and a `begin_write()` method. Requires `impl_outbox_store!` in the
-/// same module (for `insert_event`).
+/// same module (for `push_events`).
 ///
 /// A change locks its row before reading it: on PostgreSQL by updating it
 /// first (a no-op `UPDATE` takes the row lock, so concurrent changes to one
@@ -143,18 +143,19 @@ macro_rules! impl_inventory_store {
                 Ok(Some((before, after)))
             }
 
-            /// Writes the ledger line of a change made by the two functions
-            /// above and returns its events, for the caller to write with its own.
-            pub(crate) async fn record_movement(
-                tx: &mut ::sqlx::Transaction<'static, $db>,
+            /// Adds the ledger line of a change made by the two functions
+            /// above to `batch` and returns its events, for the caller to
+            /// write with its own.
+            pub(crate) fn push_movement(
+                batch: &mut $crate::Batch<$db>,
                 before: &StockLevel,
                 after: &StockLevel,
                 reason: MovementReason,
                 reference: &str,
                 at: ::time::OffsetDateTime,
-            ) -> Result<Vec<::kernel::Event>, ::sqlx::Error> {
-                insert_movement(
-                    tx,
+            ) -> Vec<::kernel::Event> {
+                push_movement_row(
+                    batch,
                     &Movement {
                         id: ::kernel::new_id(),
                         variant_id: after.variant_id,
@@ -169,17 +170,17 @@ macro_rules! impl_inventory_store {
                         note: None,
                         at,
                     },
-                )
-                .await?;
-                Ok(::inventory::events_for(Some(before), after))
+                );
+                ::inventory::events_for(Some(before), after)
             }
 
-            async fn insert_movement(tx: &mut ::sqlx::Transaction<'static, $db>, m: &Movement) -> Result<(), ::sqlx::Error> {
+            fn push_movement_row(batch: &mut $crate::Batch<$db>, m: &Movement) {
                 let sql = format!(
                     "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 );
-                ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                batch
+                    .push(&sql)
                     .bind(m.id)
                     .bind(m.variant_id)
                     .bind(m.location_id)
@@ -191,10 +192,7 @@ macro_rules! impl_inventory_store {
                     .bind(m.actor)
                     .bind(&m.reference)
                     .bind(&m.note)
-                    .bind(m.at)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                    .bind(m.at);
             }
 
             #[::async_trait::async_trait]
@@ -293,25 +291,23 @@ macro_rules! impl_inventory_store {
                         .map_err(err)?;
                     let before = level_from_row(&row).map_err(err)?;
                     let after = ::inventory::apply_change(&before, change)?;
-                    ::sqlx::query(
-                        "UPDATE stock_levels SET sku = $1, on_hand = $2, low_stock_threshold = $3, updated_at = $4 \
-                         WHERE variant_id = $5 AND location_id = $6",
-                    )
-                    .bind(&after.sku)
-                    .bind(after.on_hand)
-                    .bind(after.low_stock_threshold)
-                    .bind(after.updated_at)
-                    .bind(after.variant_id)
-                    .bind(after.location_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                    let m = ::inventory::movement_for(&before, &after, change);
-                    insert_movement(&mut tx, &m).await.map_err(err)?;
+                    // The level, its ledger line and its events: one round trip.
+                    let mut batch = $crate::Batch::<$db>::new();
+                    batch
+                        .push(
+                            "UPDATE stock_levels SET sku = $1, on_hand = $2, low_stock_threshold = $3, updated_at = $4 \
+                             WHERE variant_id = $5 AND location_id = $6",
+                        )
+                        .bind(&after.sku)
+                        .bind(after.on_hand)
+                        .bind(after.low_stock_threshold)
+                        .bind(after.updated_at)
+                        .bind(after.variant_id)
+                        .bind(after.location_id);
+                    push_movement_row(&mut batch, &::inventory::movement_for(&before, &after, change));
                     let events = ::inventory::events_for((!created).then_some(&before), &after);
-                    for event in &events {
-                        insert_event(&mut tx, event).await.map_err(err)?;
-                    }
+                    push_events(&mut batch, &events);
+                    batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     if !events.is_empty() {
                         self.events_written();

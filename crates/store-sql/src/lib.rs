@@ -13,12 +13,15 @@
 //! Every query here is exercised on both backends by the contract tests in
 //! `crates/emporium/tests`.
 
+mod batch;
 mod catalog;
 mod catalog_impl;
 mod identity;
 mod inventory;
 mod orders;
 mod outbox;
+
+pub use batch::{Batch, Part};
 
 /// The plumbing every backend store has: its pool, migrations and the waker
 /// it rings after committing outbox rows. Expects fields `pool` and

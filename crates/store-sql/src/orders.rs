@@ -3,15 +3,15 @@
 /// `impl_inventory_store!` in the same crate (the checkout holds and moves
 /// stock with inventory's own SQL, inside the checkout's transaction).
 ///
-/// `next_number` is the backend's SQL giving the next order sequence number
-/// as a column `n`.
+/// `next_numbers` is the backend's SQL drawing `$1` new order sequence
+/// numbers, one row each.
 ///
 /// Locks are always taken in one order — the checkout row, then the
 /// discount code, then stock rows by variant id — so two transactions can
 /// wait for each other but never deadlock.
 #[macro_export]
 macro_rules! impl_orders_store {
-    ($store:ty, $db:ty, next_number = $next_number:expr) => {
+    ($store:ty, $db:ty, next_numbers = $next_numbers:expr) => {
         mod orders_store {
             use super::*;
             use ::inventory::MovementReason;
@@ -144,7 +144,32 @@ macro_rules! impl_orders_store {
                 })
             }
 
-            async fn write_order(tx: &mut Tx, order: &Order, insert: bool) -> Result<(), ::sqlx::Error> {
+            /// Writes `cart` if it is still at the version it was read at.
+            async fn save_cart(conn: &mut Conn, cart: &Cart) -> Result<(), OrdersError> {
+                let stored = Cart { version: cart.version + 1, ..cart.clone() };
+                let result = ::sqlx::query(
+                    "UPDATE carts SET user_id = $1, status = $2, version = version + 1, doc = $3, updated_at = $4 \
+                     WHERE id = $5 AND version = $6",
+                )
+                .bind(cart.user_id)
+                .bind(cart.status.as_str())
+                .bind(::sqlx::types::Json(&stored))
+                .bind(cart.updated_at)
+                .bind(cart.id)
+                .bind(cart.version)
+                .execute(&mut *conn)
+                .await;
+                match result {
+                    Ok(r) if r.rows_affected() == 1 => Ok(()),
+                    Ok(_) => Err(OrdersError::Contended),
+                    Err(e) if is_unique(&e) => Err(OrdersError::Contended),
+                    Err(e) => Err(err(e)),
+                }
+            }
+
+            type Batch = $crate::Batch<$db>;
+
+            fn push_order(batch: &mut Batch, order: &Order, insert: bool) {
                 let sql = if insert {
                     "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -152,7 +177,8 @@ macro_rules! impl_orders_store {
                     "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
                      created_at = $8, updated_at = $9 WHERE id = $1"
                 };
-                ::sqlx::query(sql)
+                batch
+                    .push(sql)
                     .bind(order.id)
                     .bind(&order.number)
                     .bind(order.checkout_id)
@@ -161,42 +187,31 @@ macro_rules! impl_orders_store {
                     .bind(order.status.as_str())
                     .bind(::sqlx::types::Json(order))
                     .bind(order.created_at)
-                    .bind(order.updated_at)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                    .bind(order.updated_at);
             }
 
-            async fn write_payment(tx: &mut Tx, p: &Payment, insert: bool) -> Result<(), ::sqlx::Error> {
+            fn push_payment(batch: &mut Batch, p: &Payment, insert: bool) {
                 let sql = if insert {
                     "INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) VALUES ($1, $2, $3, $4, $5)"
                 } else {
                     "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1"
                 };
-                ::sqlx::query(sql)
+                batch
+                    .push(sql)
                     .bind(p.id)
                     .bind(p.checkout_id)
                     .bind(p.status.as_str())
                     .bind(ms(p.expires_at))
-                    .bind(::sqlx::types::Json(p))
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            }
-
-            async fn set_reservation_status(tx: &mut Tx, id: Uuid, status: ReservationStatus) -> Result<(), ::sqlx::Error> {
-                ::sqlx::query("UPDATE reservations SET status = $1 WHERE id = $2")
-                    .bind(status.as_str())
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                    .bind(::sqlx::types::Json(p));
             }
 
             /// Applies one stock operation of a change (skipping one that no
-            /// longer fits the reservation's status, so a repeat is harmless).
+            /// longer fits the reservation's status, so a repeat is harmless):
+            /// moves the units now, and adds the ledger line and the
+            /// reservation's new status to `batch`.
             async fn apply_stock(
                 tx: &mut Tx,
+                batch: &mut Batch,
                 r: &Reservation,
                 op: &StockOp,
                 at: ::time::OffsetDateTime,
@@ -215,9 +230,9 @@ macro_rules! impl_orders_store {
                 if let Some((before, after)) =
                     super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
                 {
-                    events.extend(super::inventory_store::record_movement(tx, &before, &after, reason, &reference, at).await?);
+                    events.extend(super::inventory_store::push_movement(batch, &before, &after, reason, &reference, at));
                 }
-                set_reservation_status(tx, r.id, to).await?;
+                batch.push("UPDATE reservations SET status = $1 WHERE id = $2").bind(to.as_str()).bind(r.id);
                 Ok(Some(to))
             }
 
@@ -276,27 +291,15 @@ macro_rules! impl_orders_store {
                 }
 
                 async fn save_carts(&self, carts: &[Cart]) -> Result<(), OrdersError> {
+                    // One cart (nearly every call) is one statement, atomic on its
+                    // own; several (a merge) share a transaction.
+                    if let [cart] = carts {
+                        let mut conn = self.pool.acquire().await.map_err(err)?;
+                        return save_cart(&mut conn, cart).await;
+                    }
                     let mut tx = self.begin_write().await.map_err(err)?;
                     for cart in carts {
-                        let stored = Cart { version: cart.version + 1, ..cart.clone() };
-                        let result = ::sqlx::query(
-                            "UPDATE carts SET user_id = $1, status = $2, version = version + 1, doc = $3, updated_at = $4 \
-                             WHERE id = $5 AND version = $6",
-                        )
-                        .bind(cart.user_id)
-                        .bind(cart.status.as_str())
-                        .bind(::sqlx::types::Json(&stored))
-                        .bind(cart.updated_at)
-                        .bind(cart.id)
-                        .bind(cart.version)
-                        .execute(&mut *tx)
-                        .await;
-                        match result {
-                            Ok(r) if r.rows_affected() == 1 => {}
-                            Ok(_) => return Err(OrdersError::Contended),
-                            Err(e) if is_unique(&e) => return Err(OrdersError::Contended),
-                            Err(e) => return Err(err(e)),
-                        }
+                        save_cart(&mut tx, cart).await?;
                     }
                     tx.commit().await.map_err(err)
                 }
@@ -542,20 +545,22 @@ macro_rules! impl_orders_store {
                             .await
                             .map_err(err)?;
                     }
-                    let mut orders = p.orders.clone();
-                    for order in &mut orders {
-                        let n: i64 = ::sqlx::query_scalar($next_number).fetch_one(&mut *tx).await.map_err(err)?;
-                        order.number = (1000 + n).to_string();
-                        write_order(&mut tx, order, true).await.map_err(err)?;
+                    // Order numbers first: drawing them locks nothing.
+                    let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
+                    let mut numbers: Vec<i64> =
+                        ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
+                    if numbers.len() != p.orders.len() {
+                        return Err(OrdersError::Unexpected(::anyhow::anyhow!(
+                            "asked for {} order numbers, got {}",
+                            p.orders.len(),
+                            numbers.len()
+                        )));
                     }
-                    let mut events: Vec<::kernel::Event> = orders
-                        .iter()
-                        .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
-                        .collect();
-                    write_payment(&mut tx, &p.payment, true).await.map_err(err)?;
-                    // Hold stock last, in variant order, so the stock rows stay
-                    // locked for as short a time as possible (see the macro's
-                    // docs on lock order). A short line rolls everything back.
+                    numbers.sort_unstable();
+                    // Then stock, in variant order (see the macro's docs on lock
+                    // order); a short line rolls everything back. The rest of the
+                    // checkout is written after it in one batch, so the stock rows
+                    // stay locked for two round trips: the batch and the commit.
                     let mut holds: Vec<&Hold> = p.holds.iter().collect();
                     holds.sort_by_key(|h| h.variant_id);
                     let location = ::inventory::DEFAULT_LOCATION;
@@ -580,39 +585,46 @@ macro_rules! impl_orders_store {
                         // Dropping the transaction rolls back every hold made above.
                         return Err(OrdersError::OutOfStock(short));
                     }
+                    let mut batch = Batch::new();
+                    let mut orders = p.orders.clone();
+                    for (order, n) in orders.iter_mut().zip(numbers) {
+                        order.number = (1000 + n).to_string();
+                        push_order(&mut batch, order, true);
+                    }
+                    let mut events: Vec<::kernel::Event> = orders
+                        .iter()
+                        .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
+                        .collect();
+                    push_payment(&mut batch, &p.payment, true);
                     let reference = format!("checkout:{}", p.checkout_id);
                     let expires = ms(p.payment.expires_at);
                     for (h, before, after) in &held {
-                        ::sqlx::query(
-                            "INSERT INTO reservations (id, checkout_id, order_id, variant_id, location_id, sku, quantity, \
-                             status, expires_at_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9)",
-                        )
-                        .bind(::kernel::new_id())
-                        .bind(p.checkout_id)
-                        .bind(h.order_id)
-                        .bind(h.variant_id)
-                        .bind(location)
-                        .bind(&h.sku)
-                        .bind(h.quantity)
-                        .bind(expires)
-                        .bind(p.at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
-                        events.extend(
-                            super::inventory_store::record_movement(
-                                &mut tx,
-                                before,
-                                after,
-                                MovementReason::Reservation,
-                                &reference,
-                                p.at,
+                        batch
+                            .push(
+                                "INSERT INTO reservations (id, checkout_id, order_id, variant_id, location_id, sku, \
+                                 quantity, status, expires_at_ms, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9)",
                             )
-                            .await
-                            .map_err(err)?,
-                        );
+                            .bind(::kernel::new_id())
+                            .bind(p.checkout_id)
+                            .bind(h.order_id)
+                            .bind(h.variant_id)
+                            .bind(location)
+                            .bind(&h.sku)
+                            .bind(h.quantity)
+                            .bind(expires)
+                            .bind(p.at);
+                        events.extend(super::inventory_store::push_movement(
+                            &mut batch,
+                            before,
+                            after,
+                            MovementReason::Reservation,
+                            &reference,
+                            p.at,
+                        ));
                     }
-                    insert_events(&mut tx, &events).await.map_err(err)?;
+                    push_events(&mut batch, &events);
+                    batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     self.events_written();
                     Ok(Placed::New(orders))
@@ -677,25 +689,10 @@ macro_rules! impl_orders_store {
                                 .map_err(err)?;
                         }
                     }
+                    // Stock first, in variant order; everything else follows in one
+                    // batch, so the stock rows stay locked for two round trips.
+                    let mut batch = Batch::new();
                     let mut after = state.clone();
-                    if let Some(payment) = &change.payment {
-                        write_payment(&mut tx, payment, false).await.map_err(err)?;
-                        after.payment = payment.clone();
-                    }
-                    for order in &change.orders {
-                        write_order(&mut tx, order, false).await.map_err(err)?;
-                        if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
-                            *mine = order.clone();
-                        }
-                    }
-                    if change.convert_cart {
-                        ::sqlx::query("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
-                            .bind(state.cart_id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(err)?;
-                    }
-                    // Stock last: its rows stay locked only until the commit.
                     let mut events = change.events.clone();
                     let mut ops: Vec<(&Reservation, &StockOp)> = change
                         .stock
@@ -709,13 +706,29 @@ macro_rules! impl_orders_store {
                         .collect();
                     ops.sort_by_key(|(r, _)| r.variant_id);
                     for (r, op) in ops {
-                        if let Some(status) = apply_stock(&mut tx, r, op, at, &mut events).await.map_err(err)?
+                        if let Some(status) = apply_stock(&mut tx, &mut batch, r, op, at, &mut events).await.map_err(err)?
                             && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
                         {
                             mine.status = status;
                         }
                     }
-                    insert_events(&mut tx, &events).await.map_err(err)?;
+                    if let Some(payment) = &change.payment {
+                        push_payment(&mut batch, payment, false);
+                        after.payment = payment.clone();
+                    }
+                    for order in &change.orders {
+                        push_order(&mut batch, order, false);
+                        if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
+                            *mine = order.clone();
+                        }
+                    }
+                    if change.convert_cart {
+                        batch
+                            .push("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
+                            .bind(state.cart_id);
+                    }
+                    push_events(&mut batch, &events);
+                    batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     if !events.is_empty() {
                         self.events_written();

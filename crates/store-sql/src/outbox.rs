@@ -21,11 +21,8 @@ macro_rules! impl_outbox_store {
             Ok(())
         }
 
-        /// Writes several events in one multi-row statement (100 rows per statement).
-        pub(crate) async fn insert_events(
-            tx: &mut ::sqlx::Transaction<'static, $db>,
-            events: &[::kernel::Event],
-        ) -> ::std::result::Result<(), ::sqlx::Error> {
+        /// Adds the insert of `events` to `batch` (100 rows per statement).
+        pub(crate) fn push_events(batch: &mut $crate::Batch<$db>, events: &[::kernel::Event]) {
             for chunk in events.chunks(100) {
                 let rows = (0..chunk.len())
                     .map(|i| {
@@ -34,18 +31,16 @@ macro_rules! impl_outbox_store {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let sql = format!("INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES {rows}");
-                let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                let mut part = batch.push(&sql);
                 for event in chunk {
-                    q = q
+                    part = part
                         .bind(event.id)
                         .bind(&event.topic)
                         .bind(event.aggregate_id)
                         .bind(event.occurred_at)
                         .bind(::sqlx::types::Json(&event.payload));
                 }
-                q.execute(&mut **tx).await?;
             }
-            Ok(())
         }
 
         /// Events are retried until this many failed attempts, then left in

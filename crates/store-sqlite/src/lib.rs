@@ -34,7 +34,14 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(16).min_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            // A ping would be a trip to the connection's worker thread per
+            // transaction; an in-process database file does not drop connections.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 
@@ -51,5 +58,6 @@ store_sql::impl_inventory_store!(SqliteStore, Sqlite);
 store_sql::impl_orders_store!(
     SqliteStore,
     Sqlite,
-    next_number = "INSERT INTO order_numbers DEFAULT VALUES RETURNING n"
+    next_numbers = "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1) \
+                    INSERT INTO order_numbers (n) SELECT NULL FROM k RETURNING n"
 );
