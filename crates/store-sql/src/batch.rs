@@ -80,13 +80,19 @@ impl<DB: Database> Batch<DB> {
     }
 }
 
+/// Whether `DB` runs data-modifying statements inside `WITH` (PostgreSQL
+/// does; SQLite does not).
+pub fn ctes_allowed<DB: Database>() -> bool {
+    DB::NAME == "PostgreSQL"
+}
+
 /// The parts as one statement in `DB`'s dialect; `None` for no parts.
 fn join<DB: Database>(parts: &[String]) -> Option<String> {
     let (last, rest) = parts.split_last()?;
     if rest.is_empty() {
         return Some(last.clone());
     }
-    if DB::NAME == "PostgreSQL" {
+    if ctes_allowed::<DB>() {
         let ctes: Vec<String> = rest.iter().enumerate().map(|(i, p)| format!("w{i} AS ({p})")).collect();
         Some(format!("WITH {} {last}", ctes.join(", ")))
     } else {
@@ -95,7 +101,7 @@ fn join<DB: Database>(parts: &[String]) -> Option<String> {
 }
 
 /// `sql` with every placeholder `$n` turned into `$(n + offset)`.
-fn renumber(sql: &str, offset: usize) -> String {
+pub fn renumber(sql: &str, offset: usize) -> String {
     if offset == 0 {
         return sql.to_owned();
     }

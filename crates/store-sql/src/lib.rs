@@ -21,7 +21,7 @@ mod inventory;
 mod orders;
 mod outbox;
 
-pub use batch::{Batch, Part};
+pub use batch::{Batch, Part, ctes_allowed, renumber};
 
 /// The plumbing every backend store has: its pool, migrations and the waker
 /// it rings after committing outbox rows. Expects fields `pool` and

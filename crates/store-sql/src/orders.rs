@@ -100,48 +100,119 @@ macro_rules! impl_orders_store {
                 else {
                     return Ok(None);
                 };
-                load_rest(conn, &row).await.map(Some)
+                load_rest(conn, head_from_row(&row)?).await.map(Some)
             }
 
-            /// The payment, orders and reservations of the checkout `row` (`id, cart_id, user_id, email, discount_code_id`),
-            /// read with one statement: reservation rows carry their columns, payment and order rows their document.
-            async fn load_rest(conn: &mut Conn, row: &Row) -> Result<CheckoutState, ::sqlx::Error> {
-                let id: Uuid = row.try_get("id")?;
-                let rows = ::sqlx::query(
-                    "SELECT CAST(2 AS BIGINT) AS kind, CAST(NULL AS TEXT) AS doc, id, checkout_id, order_id, variant_id, \
-                     location_id, sku, quantity, status, expires_at_ms FROM reservations WHERE checkout_id = $1 \
-                     UNION ALL SELECT 0, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-                     FROM payments WHERE checkout_id = $1 \
-                     UNION ALL SELECT 1, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-                     FROM orders WHERE checkout_id = $1",
-                )
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
-                let text_doc = |row: &Row| -> Result<String, ::sqlx::Error> { row.try_get("doc") };
-                fn parse<T: ::serde::de::DeserializeOwned>(text: String) -> Result<T, ::sqlx::Error> {
-                    ::serde_json::from_str(&text).map_err(|e| ::sqlx::Error::Decode(Box::new(e)))
-                }
+            /// The checkout row's own columns.
+            #[derive(::serde::Deserialize)]
+            struct Head {
+                id: Uuid,
+                cart_id: Uuid,
+                user_id: Option<Uuid>,
+                email: String,
+                discount_code_id: Option<Uuid>,
+            }
+
+            fn head_from_row(row: &Row) -> Result<Head, ::sqlx::Error> {
+                Ok(Head {
+                    id: row.try_get("id")?,
+                    cart_id: row.try_get("cart_id")?,
+                    user_id: row.try_get("user_id")?,
+                    email: row.try_get("email")?,
+                    discount_code_id: row.try_get("discount_code_id")?,
+                })
+            }
+
+            /// The payment, orders and reservations of checkout `$1` in one
+            /// statement: reservation rows (kind 2) carry their columns,
+            /// payment (0) and order (1) rows their document.
+            const REST: &str = "SELECT CAST(2 AS BIGINT) AS kind, CAST(NULL AS TEXT) AS doc, id, checkout_id, order_id, \
+                 variant_id, location_id, sku, quantity, status, expires_at_ms FROM reservations WHERE checkout_id = $1 \
+                 UNION ALL SELECT 0, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+                 FROM payments WHERE checkout_id = $1 \
+                 UNION ALL SELECT 1, CAST(doc AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+                 FROM orders WHERE checkout_id = $1";
+
+            fn parse<T: ::serde::de::DeserializeOwned>(text: &str) -> Result<T, ::sqlx::Error> {
+                ::serde_json::from_str(text).map_err(|e| ::sqlx::Error::Decode(Box::new(e)))
+            }
+
+            async fn load_rest(conn: &mut Conn, head: Head) -> Result<CheckoutState, ::sqlx::Error> {
+                let rows = ::sqlx::query(REST).bind(head.id).fetch_all(&mut *conn).await?;
+                state_from_rows(head, &rows)
+            }
+
+            /// The checkout `head` with the rows of `REST` (other kinds are skipped).
+            fn state_from_rows(head: Head, rows: &[Row]) -> Result<CheckoutState, ::sqlx::Error> {
                 let (mut payment, mut orders, mut reservations) = (None, Vec::new(), Vec::new());
-                for r in &rows {
+                for r in rows {
                     match r.try_get::<i64, _>("kind")? {
-                        0 => payment = Some(parse(text_doc(r)?)?),
-                        1 => orders.push(parse::<Order>(text_doc(r)?)?),
-                        _ => reservations.push(reservation_from_row(r)?),
+                        0 => payment = Some(parse(&r.try_get::<String, _>("doc")?)?),
+                        1 => orders.push(parse::<Order>(&r.try_get::<String, _>("doc")?)?),
+                        2 => reservations.push(reservation_from_row(r)?),
+                        _ => {}
                     }
                 }
                 orders.sort_by(|a, b| a.number.cmp(&b.number));
                 reservations.sort_by_key(|r| r.variant_id);
                 Ok(CheckoutState {
-                    id,
-                    cart_id: row.try_get("cart_id")?,
-                    user_id: row.try_get("user_id")?,
-                    email: row.try_get("email")?,
-                    discount_code_id: row.try_get("discount_code_id")?,
+                    id: head.id,
+                    cart_id: head.cart_id,
+                    user_id: head.user_id,
+                    email: head.email,
+                    discount_code_id: head.discount_code_id,
                     payment: payment.ok_or(::sqlx::Error::RowNotFound)?,
                     orders,
                     reservations,
                 })
+            }
+
+            /// Locks checkout `id` (every change to it queues on this) and
+            /// reads its state under the lock; `None` if there is no such checkout.
+            ///
+            /// On PostgreSQL the lock and the read are one statement. Its read
+            /// sees the snapshot taken when the statement began, which is stale
+            /// if the lock had to wait for another change to commit; every
+            /// change bumps `version` under this lock, so the state is current
+            /// exactly when the version locked is the one read plus one, and is
+            /// read again otherwise. SQLite's write transaction already excludes
+            /// every other writer, and it has no DML in a CTE: two statements.
+            async fn lock_state(tx: &mut Tx, id: Uuid) -> Result<Option<CheckoutState>, ::sqlx::Error> {
+                const LOCK: &str = "UPDATE checkouts SET version = version + 1 WHERE id = $1 \
+                                    RETURNING id, cart_id, user_id, email, discount_code_id, version";
+                if !$crate::ctes_allowed::<$db>() {
+                    let Some(row) = ::sqlx::query(LOCK).bind(id).fetch_optional(&mut **tx).await? else {
+                        return Ok(None);
+                    };
+                    return load_rest(tx, head_from_row(&row)?).await.map(Some);
+                }
+                #[derive(::serde::Deserialize)]
+                struct Locked {
+                    #[serde(flatten)]
+                    head: Head,
+                    version: i64,
+                    seen: i64,
+                }
+                let sql = format!(
+                    "WITH locked AS ({LOCK}) {REST} \
+                     UNION ALL SELECT 3, CAST(json_build_object('id', id, 'cart_id', cart_id, 'user_id', user_id, \
+                     'email', email, 'discount_code_id', discount_code_id, 'version', version, \
+                     'seen', (SELECT version FROM checkouts WHERE id = $1)) AS TEXT), \
+                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM locked"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&mut **tx).await?;
+                let mut locked = None;
+                for r in &rows {
+                    if r.try_get::<i64, _>("kind")? == 3 {
+                        locked = Some(parse::<Locked>(&r.try_get::<String, _>("doc")?)?);
+                    }
+                }
+                let Some(locked) = locked else { return Ok(None) };
+                if locked.version == locked.seen + 1 {
+                    state_from_rows(locked.head, &rows).map(Some)
+                } else {
+                    load_rest(tx, locked.head).await.map(Some)
+                }
             }
 
             /// Writes `cart` if it is still at the version it was read at.
@@ -475,27 +546,44 @@ macro_rules! impl_orders_store {
                 }
 
                 async fn place_checkout(&self, p: &Placement) -> Result<Placed, OrdersError> {
+                    if p.orders.is_empty() {
+                        return Err(OrdersError::Unexpected(::anyhow::anyhow!("a checkout without orders")));
+                    }
                     let mut tx = self.begin_write().await.map_err(err)?;
-                    // The idempotency key first: a concurrent request with the same key waits here.
-                    let inserted = ::sqlx::query(
-                        "INSERT INTO checkouts (id, scope, idempotency_key, request_hash, cart_id, user_id, email, \
-                         discount_code_id, version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
-                         ON CONFLICT (scope, idempotency_key) DO NOTHING",
-                    )
-                    .bind(p.checkout_id)
-                    .bind(&p.scope)
-                    .bind(&p.idempotency_key)
-                    .bind(&p.request_hash)
-                    .bind(p.cart_id)
-                    .bind(p.user_id)
-                    .bind(&p.email)
-                    .bind(p.redemption.as_ref().map(|r| r.code_id))
-                    .bind(p.at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?
-                    .rows_affected();
-                    if inserted == 0 {
+                    // The idempotency key first: a concurrent request with the same key
+                    // waits here. Its insert also draws the order numbers (drawing locks
+                    // nothing): one statement on PostgreSQL, two on SQLite (no DML in a CTE).
+                    // No numbers means the key was already used.
+                    const CLAIM: &str = "INSERT INTO checkouts (id, scope, idempotency_key, request_hash, cart_id, user_id, \
+                                         email, discount_code_id, version, created_at) \
+                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
+                                         ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id";
+                    let claim = |sql: String| {
+                        ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                            .bind(p.checkout_id)
+                            .bind(&p.scope)
+                            .bind(&p.idempotency_key)
+                            .bind(&p.request_hash)
+                            .bind(p.cart_id)
+                            .bind(p.user_id)
+                            .bind(&p.email)
+                            .bind(p.redemption.as_ref().map(|r| r.code_id))
+                            .bind(p.at)
+                    };
+                    let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
+                    let mut numbers: Vec<i64> = if $crate::ctes_allowed::<$db>() {
+                        let sql = format!(
+                            "WITH c AS ({CLAIM}) SELECT n FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c)",
+                            $crate::renumber($next_numbers, 9)
+                        );
+                        let rows = claim(sql).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
+                        rows.iter().map(|r| r.try_get("n")).collect::<Result<_, _>>().map_err(err)?
+                    } else if claim(CLAIM.to_owned()).fetch_optional(&mut *tx).await.map_err(err)?.is_some() {
+                        ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?
+                    } else {
+                        Vec::new()
+                    };
+                    if numbers.is_empty() {
                         let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
                             .bind(&p.scope)
                             .bind(&p.idempotency_key)
@@ -545,10 +633,6 @@ macro_rules! impl_orders_store {
                             .await
                             .map_err(err)?;
                     }
-                    // Order numbers first: drawing them locks nothing.
-                    let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
-                    let mut numbers: Vec<i64> =
-                        ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
                     if numbers.len() != p.orders.len() {
                         return Err(OrdersError::Unexpected(::anyhow::anyhow!(
                             "asked for {} order numbers, got {}",
@@ -653,17 +737,7 @@ macro_rules! impl_orders_store {
 
                 async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState, OrdersError> {
                     let mut tx = self.begin_write().await.map_err(err)?;
-                    // Lock the checkout: every change to it queues here.
-                    let locked = ::sqlx::query(
-                        "UPDATE checkouts SET version = version + 1 WHERE id = $1 \
-                         RETURNING id, cart_id, user_id, email, discount_code_id",
-                    )
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?
-                    .ok_or(OrdersError::NotFound("checkout"))?;
-                    let state = load_rest(&mut tx, &locked).await.map_err(err)?;
+                    let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;
                     if change.is_empty() && !change.convert_cart && !change.release_discount {
                         return Ok(state);
