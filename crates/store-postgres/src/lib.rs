@@ -14,6 +14,14 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// A few connections with `synchronous_commit = off`, for writes whose
+    /// loss in an operating-system crash costs nothing but a redo: carts (a
+    /// buyer adds the item again) and the outbox's published marks (the
+    /// events are published again, and consumers deduplicate). Such a commit
+    /// is visible at once and reaches the disk within a few hundred
+    /// milliseconds, and any later synchronous commit flushes it first; so
+    /// a checkout that is durable implies its cart is.
+    relaxed: PgPool,
     /// Woken after a commit that wrote outbox rows, so the relay publishes
     /// at once instead of at its next poll.
     outbox_waker: Arc<Notify>,
@@ -31,6 +39,25 @@ const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out: one extra round trip
+        // per transaction. A connection back from work a moment ago is
+        // known to be alive, so only one idle for a while is pinged.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_PING_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl PostgresStore {
     /// Connects with the default pool size (`DEFAULT_POOL_SIZE`).
     pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
@@ -40,25 +67,15 @@ impl PostgresStore {
     /// Connects with at most `pool_size` connections.
     pub async fn connect_with_pool(url: &str, pool_size: u32) -> anyhow::Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("emporium");
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            // sqlx pings every connection it hands out: one extra round trip
-            // per transaction. A connection back from work a moment ago is
-            // known to be alive, so only one idle for a while is pinged.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_PING_AFTER {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
-            .await?;
-        Ok(PostgresStore { pool, outbox_waker: Arc::new(Notify::new()) })
+        let pool = pool_options(pool_size.max(1)).min_connections(1).connect_with(options.clone()).await?;
+        let relaxed = pool_options((pool_size / 4).clamp(2, 8))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        Ok(PostgresStore { pool, relaxed, outbox_waker: Arc::new(Notify::new()) })
+    }
+
+    /// The pool for writes that may skip waiting for the disk (see `relaxed`).
+    fn relaxed(&self) -> &PgPool {
+        &self.relaxed
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

@@ -25,7 +25,9 @@ pub use batch::{Batch, Part, ctes_allowed, renumber};
 
 /// The plumbing every backend store has: its pool, migrations and the waker
 /// it rings after committing outbox rows. Expects fields `pool` and
-/// `outbox_waker: Arc<Notify>` and a `static MIGRATOR` at the call site.
+/// `outbox_waker: Arc<Notify>`, a method `relaxed()` giving the pool for
+/// writes that need not wait for the disk (carts, outbox marks) and a
+/// `static MIGRATOR` at the call site.
 #[macro_export]
 macro_rules! impl_store_plumbing {
     ($store:ty, $pool:ty) => {
@@ -53,6 +55,7 @@ macro_rules! impl_store_plumbing {
 
             pub async fn close(&self) {
                 self.pool.close().await;
+                self.relaxed().close().await;
             }
         }
     };

@@ -352,7 +352,7 @@ macro_rules! impl_orders_store {
                     .bind(cart.version)
                     .bind(::sqlx::types::Json(cart))
                     .bind(cart.updated_at)
-                    .execute(&self.pool)
+                    .execute(self.relaxed())
                     .await;
                     match result {
                         Ok(_) => Ok(()),
@@ -363,9 +363,9 @@ macro_rules! impl_orders_store {
 
                 async fn save_carts(&self, carts: &[Cart]) -> Result<(), OrdersError> {
                     // One cart (nearly every call) is one statement, atomic on its
-                    // own; several (a merge) share a transaction.
+                    // own, on the relaxed pool; several (a merge) share a transaction.
                     if let [cart] = carts {
-                        let mut conn = self.pool.acquire().await.map_err(err)?;
+                        let mut conn = self.relaxed().acquire().await.map_err(err)?;
                         return save_cart(&mut conn, cart).await;
                     }
                     let mut tx = self.begin_write().await.map_err(err)?;

@@ -77,7 +77,8 @@ macro_rules! impl_outbox_store {
             async fn mark_published(&self, ids: &[::uuid::Uuid], at: ::time::OffsetDateTime) -> ::anyhow::Result<()> {
                 // One statement per 500 ids: a drain is marked in a round trip
                 // or two. Losing the mark in a crash only republishes events,
-                // which consumers deduplicate, so no transaction is needed.
+                // which consumers deduplicate, so no transaction is needed,
+                // and the commit need not wait for the disk (the relaxed pool).
                 for chunk in ids.chunks(500) {
                     let list = (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
                     let sql = format!("UPDATE outbox SET published_at = $1 WHERE id IN ({list})");
@@ -85,7 +86,7 @@ macro_rules! impl_outbox_store {
                     for id in chunk {
                         q = q.bind(*id);
                     }
-                    q.execute(&self.pool).await?;
+                    q.execute(self.relaxed()).await?;
                 }
                 Ok(())
             }

@@ -45,6 +45,12 @@ impl SqliteStore {
         Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 
+    /// SQLite's `synchronous=NORMAL` already lets every commit skip the disk
+    /// wait, so the writes PostgreSQL relaxes use the one pool.
+    fn relaxed(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
