@@ -50,8 +50,9 @@ pub struct Placement {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
-    /// New: the orders with their numbers.
-    New(Vec<Order>),
+    /// New: the orders with their numbers, and the same cart's earlier
+    /// checkouts still awaiting payment (for the service to supersede).
+    New { orders: Vec<Order>, earlier: Vec<Uuid> },
     /// This key was used before with the same body: that checkout's id.
     Replay(Uuid),
 }

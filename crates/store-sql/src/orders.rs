@@ -570,18 +570,39 @@ macro_rules! impl_orders_store {
                             .bind(p.redemption.as_ref().map(|r| r.code_id))
                             .bind(p.at)
                     };
+                    // The same cart's earlier checkouts still awaiting payment (`$1` is the cart).
+                    const EARLIER: &str = "SELECT ch.id FROM checkouts ch JOIN payments p ON p.checkout_id = ch.id \
+                                           WHERE ch.cart_id = $1 AND p.status = 'pending'";
                     let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
-                    let mut numbers: Vec<i64> = if $crate::ctes_allowed::<$db>() {
+                    let (mut numbers, earlier): (Vec<i64>, Vec<Uuid>) = if $crate::ctes_allowed::<$db>() {
                         let sql = format!(
-                            "WITH c AS ({CLAIM}) SELECT n FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c)",
-                            $crate::renumber($next_numbers, 9)
+                            "WITH c AS ({CLAIM}) \
+                             SELECT n, CAST(NULL AS UUID) AS earlier FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c) \
+                             UNION ALL SELECT NULL, e.id FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c)",
+                            $crate::renumber($next_numbers, 9),
+                            // The claim's $5 is the cart.
+                            $crate::renumber(EARLIER, 4)
                         );
                         let rows = claim(sql).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
-                        rows.iter().map(|r| r.try_get("n")).collect::<Result<_, _>>().map_err(err)?
+                        let (mut numbers, mut earlier) = (Vec::new(), Vec::new());
+                        for r in &rows {
+                            match (r.try_get::<Option<i64>, _>("n").map_err(err)?, r.try_get::<Option<Uuid>, _>("earlier").map_err(err)?) {
+                                (Some(n), _) => numbers.push(n),
+                                (None, Some(id)) => earlier.push(id),
+                                (None, None) => {}
+                            }
+                        }
+                        (numbers, earlier)
                     } else if claim(CLAIM.to_owned()).fetch_optional(&mut *tx).await.map_err(err)?.is_some() {
-                        ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?
+                        let numbers = ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
+                        let earlier = ::sqlx::query_scalar(EARLIER)
+                            .bind(p.cart_id)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                        (numbers, earlier)
                     } else {
-                        Vec::new()
+                        (Vec::new(), Vec::new())
                     };
                     if numbers.is_empty() {
                         let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
@@ -711,7 +732,7 @@ macro_rules! impl_orders_store {
                     batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     self.events_written();
-                    Ok(Placed::New(orders))
+                    Ok(Placed::New { orders, earlier })
                 }
 
                 async fn checkout(&self, id: Uuid) -> Result<Option<CheckoutState>, OrdersError> {

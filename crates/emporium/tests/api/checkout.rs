@@ -19,7 +19,8 @@ on_both_databases!(
     unpaid_checkouts_expire_and_release_stock,
     two_sellers_make_two_orders_under_one_payment,
     discount_limits_hold_at_checkout,
-    a_sku_given_to_another_variant_is_bought_as_that_variant
+    a_sku_given_to_another_variant_is_bought_as_that_variant,
+    a_new_checkout_of_a_cart_releases_the_earlier_ones_holds
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -648,4 +649,33 @@ async fn a_sku_given_to_another_variant_is_bought_as_that_variant(db: Db) {
     assert_eq!(res.body["lines"][0]["product_id"], second["id"], "{}", res.text);
     assert_eq!(res.body["lines"][0]["unit_price"]["amount"], 2000);
     assert_eq!(res.body["lines"][0]["variant_id"], second["variants"][0]["id"]);
+}
+
+async fn a_new_checkout_of_a_cart_releases_the_earlier_ones_holds(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    app.stocked(a, "Lamp", &[("LAMP-1", 4500)], 5).await;
+    let (_, token) = app.add_to_cart(None, "LAMP-1", 2).await;
+    let first = app.guest_checkout(&token, &new_key(), checkout_body(Some("twice@example.com"))).await;
+    first.assert(201);
+    let first_payment = first.body["payment"]["id"].as_str().unwrap().to_owned();
+    let first_order = first.body["orders"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.level(a, "LAMP-1").await, (5, 2));
+
+    // The buyer checks out again with a new key (another tab, a reload): one
+    // cart holds its units once, and the earlier checkout can no longer be paid.
+    let second = app.guest_checkout(&token, &new_key(), checkout_body(Some("twice@example.com"))).await;
+    second.assert(201);
+    assert_ne!(second.body["checkout_id"], first.body["checkout_id"]);
+    assert_eq!(app.level(a, "LAMP-1").await, (5, 2));
+    assert_eq!(app.get(&format!("/api/v1/payments/{first_payment}"), None).await.body["status"], "cancelled");
+    let order = app.get(&format!("/api/v1/admin/orders/{first_order}"), Some(a)).await;
+    assert_eq!(order.body["status"], "cancelled");
+    app.pay(&first_payment, "4242424242424242").await.assert_error(409, "payment_closed");
+
+    // The newer one pays as usual and sells exactly its two units.
+    let second_payment = second.body["payment"]["id"].as_str().unwrap().to_owned();
+    app.pay(&second_payment, "4242424242424242").await.assert(200);
+    assert_eq!(app.level(a, "LAMP-1").await, (3, 0));
 }

@@ -1,6 +1,6 @@
 //! `POST /checkout`: the saga of DESIGN.md §3, steps 1–4.
 
-use super::{Customer, OrdersService, Purchasable, VariantRef};
+use super::{Customer, OrdersService, Purchasable, VariantRef, decisions};
 use crate::cart::{Cart, CartStatus};
 use crate::error::{OrdersError, Result};
 use crate::model::*;
@@ -346,8 +346,19 @@ impl OrdersService {
             at: now,
         };
         match self.store.place_checkout(&placement).await? {
-            Placed::New(orders) => {
+            Placed::New { orders, earlier } => {
                 self.remember_checkout(orders.iter().map(|o| o.id).chain([placement.payment.id]), checkout_id);
+                // One cart holds stock once: its earlier unpaid checkouts give
+                // theirs back now rather than at their expiry. Done after the new
+                // one committed, so a refused checkout leaves the earlier one
+                // payable; if this fails, the earlier one simply expires.
+                for id in earlier {
+                    if let Err(e) =
+                        self.store.change_checkout(id, &|state: &CheckoutState| decisions::supersede(state, now)).await
+                    {
+                        tracing::warn!(checkout_id = %id, error = %e, "could not supersede an earlier checkout");
+                    }
+                }
                 let state = CheckoutState {
                     id: checkout_id,
                     cart_id: cart.id,

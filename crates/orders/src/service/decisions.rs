@@ -171,20 +171,53 @@ pub fn expire(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
     if state.payment.status != PaymentStatus::Pending || at < state.payment.expires_at {
         return Ok(Change::default());
     }
+    close_unpaid(
+        state,
+        PaymentStatus::Expired,
+        "expired",
+        "payment not received before the reservation expired",
+        Some(inventory_topic_reservation_expired()),
+        at,
+    )
+}
+
+/// A newer checkout of the same cart replaces this one: its unpaid orders
+/// are cancelled, its holds released and its code given back, so one cart
+/// never holds stock twice. Does nothing unless the payment is still pending.
+pub fn supersede(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
+    if state.payment.status != PaymentStatus::Pending {
+        return Ok(Change::default());
+    }
+    close_unpaid(
+        state,
+        PaymentStatus::Cancelled,
+        "superseded",
+        "replaced by a newer checkout of the same cart",
+        None,
+        at,
+    )
+}
+
+/// Ends a pending checkout unpaid: the payment gets `status`, every order
+/// still awaiting payment is cancelled with `note`, open holds are released
+/// (announced under `stock_topic`, if any) and the discount use is given back.
+fn close_unpaid(
+    state: &CheckoutState,
+    status: PaymentStatus,
+    reason: &str,
+    note: &str,
+    stock_topic: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<Change> {
     let mut payment = state.payment.clone();
-    payment.status = PaymentStatus::Expired;
+    payment.status = status;
     payment.updated_at = at;
     let mut change = Change { release_discount: true, ..Change::default() };
-    change.events.push(payment_event(topics::PAYMENT_FAILED, &payment, at, json!({"reason": "expired"})));
+    change.events.push(payment_event(topics::PAYMENT_FAILED, &payment, at, json!({"reason": reason})));
     for o in &state.orders {
         if o.status == OrderStatus::PendingPayment {
             let mut o = o.clone();
-            o.transition(
-                OrderStatus::Cancelled,
-                None,
-                Some("payment not received before the reservation expired".into()),
-                at,
-            )?;
+            o.transition(OrderStatus::Cancelled, None, Some(note.into()), at)?;
             change.events.push(order_event(topics::ORDER_CANCELLED, &o, at));
             change.orders.push(o);
         }
@@ -192,15 +225,17 @@ pub fn expire(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
     let released: Vec<&Reservation> =
         state.reservations.iter().filter(|r| r.status == ReservationStatus::Open).collect();
     change.stock = released.iter().map(|r| StockOp::Release(r.id)).collect();
-    change.events.push(Event::new(
-        inventory_topic_reservation_expired(),
-        state.id,
-        at,
-        json!({
-            "checkout_id": state.id,
-            "lines": released.iter().map(|r| json!({"variant_id": r.variant_id, "sku": r.sku, "quantity": r.quantity})).collect::<Vec<_>>(),
-        }),
-    ));
+    if let Some(topic) = stock_topic {
+        change.events.push(Event::new(
+            topic,
+            state.id,
+            at,
+            json!({
+                "checkout_id": state.id,
+                "lines": released.iter().map(|r| json!({"variant_id": r.variant_id, "sku": r.sku, "quantity": r.quantity})).collect::<Vec<_>>(),
+            }),
+        ));
+    }
     change.payment = Some(payment);
     Ok(change)
 }
