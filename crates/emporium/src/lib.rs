@@ -3,6 +3,7 @@
 //! application the binary runs.
 
 pub mod backend;
+pub mod followers;
 pub mod seed;
 pub mod server;
 pub mod settings;

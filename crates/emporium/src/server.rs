@@ -243,6 +243,10 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let bus = Arc::new(InProcessBus::new(shop.backend.outbox(), clock.clone()));
     bus.subscribe(Arc::new(LogConsumer));
     bus.subscribe(Arc::new(shop.feed.clone()));
+    bus.subscribe(Arc::new(crate::followers::SkuFollower {
+        catalog: shop.catalog.clone(),
+        inventory: shop.inventory.clone(),
+    }));
     let relay =
         Relay::new(shop.backend.outbox(), bus, clock).with_poll_interval(Duration::from_millis(500)).with_waker(waker);
     if options.demo {

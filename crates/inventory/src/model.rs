@@ -195,6 +195,13 @@ pub fn movement_for(before: &StockLevel, after: &StockLevel, change: &LevelChang
     }
 }
 
+/// The event a level sends when only its SKU changed: `stock.changed`, so
+/// that whoever keeps availability by SKU (the catalogue's cache, the search
+/// index) learns the new SKU's count.
+pub fn renamed_events(after: &StockLevel) -> Vec<Event> {
+    vec![changed_event(Some(after.available()), after)]
+}
+
 /// The events a change from `before` (`None`: the level did not exist) to `after` sends:
 /// `stock.changed` when anything changed, `stock.low` when availability crossed the threshold.
 pub fn events_for(before: Option<&StockLevel>, after: &StockLevel) -> Vec<Event> {
@@ -204,6 +211,18 @@ pub fn events_for(before: Option<&StockLevel>, after: &StockLevel) -> Vec<Event>
     if unchanged {
         return Vec::new();
     }
+    let changed = changed_event(before.map(StockLevel::available), after);
+    let payload = changed.payload.clone();
+    let mut events = vec![changed];
+    let was_low = before.is_some_and(StockLevel::is_low);
+    if after.is_low() && !was_low {
+        events.push(Event::new(topics::STOCK_LOW, after.variant_id, after.updated_at, payload));
+    }
+    events
+}
+
+/// `stock.changed` for a level now at `after`, available `previous_available` before.
+fn changed_event(previous_available: Option<i64>, after: &StockLevel) -> Event {
     let payload = json!({
         "variant_id": after.variant_id,
         "sku": after.sku,
@@ -212,15 +231,10 @@ pub fn events_for(before: Option<&StockLevel>, after: &StockLevel) -> Vec<Event>
         "reserved": after.reserved,
         "available": after.available(),
         // `null` when the level is new: whether it crossed zero.
-        "previous_available": before.map(StockLevel::available),
+        "previous_available": previous_available,
         "low_stock_threshold": after.low_stock_threshold,
     });
-    let mut events = vec![Event::new(topics::STOCK_CHANGED, after.variant_id, after.updated_at, payload.clone())];
-    let was_low = before.is_some_and(StockLevel::is_low);
-    if after.is_low() && !was_low {
-        events.push(Event::new(topics::STOCK_LOW, after.variant_id, after.updated_at, payload));
-    }
-    events
+    Event::new(topics::STOCK_CHANGED, after.variant_id, after.updated_at, payload)
 }
 
 #[cfg(test)]

@@ -142,6 +142,14 @@ impl InventoryService {
         Ok(self.store.change_level(&change).await?)
     }
 
+    /// Follows the catalogue's rename of a variant's SKU (called for the
+    /// `sku_changed` part of a `product.updated` event): the variant's levels
+    /// answer to the new SKU. Nothing happens for an untracked variant.
+    pub async fn follow_sku(&self, variant_id: Uuid, sku: &str) -> Result<()> {
+        self.store.rename_sku(variant_id, sku, self.clock.now()).await?;
+        Ok(())
+    }
+
     pub async fn movements(&self, variant_id: Uuid, page: PageSpec) -> Result<Page<Movement>> {
         let (items, total) = self.store.movements(variant_id, page).await?;
         Ok(Page::new(items, page, total))

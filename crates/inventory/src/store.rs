@@ -39,4 +39,8 @@ pub trait InventoryStore: Send + Sync + 'static {
     async fn change_level(&self, change: &LevelChange) -> StoreResult<StockLevel>;
     /// The ledger of one variant, newest first, with the total count.
     async fn movements(&self, variant_id: Uuid, page: PageSpec) -> StoreResult<(Vec<Movement>, u64)>;
+    /// Gives the variant's levels its new SKU (the catalog renamed it), with
+    /// a `stock.changed` event per level ([`crate::renamed_events`]); no
+    /// level is created for an untracked variant. The levels renamed.
+    async fn rename_sku(&self, variant_id: Uuid, sku: &str, at: time::OffsetDateTime) -> StoreResult<Vec<StockLevel>>;
 }

@@ -315,6 +315,31 @@ macro_rules! impl_inventory_store {
                     Ok(after)
                 }
 
+                async fn rename_sku(&self, variant_id: Uuid, sku: &str, at: ::time::OffsetDateTime) -> StoreResult<Vec<StockLevel>> {
+                    let mut tx = self.begin_write().await.map_err(err)?;
+                    let sql = format!(
+                        "UPDATE stock_levels SET sku = $1, updated_at = $2 WHERE variant_id = $3 AND sku <> $1 \
+                         RETURNING {LEVEL_COLUMNS}"
+                    );
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(sku)
+                        .bind(at)
+                        .bind(variant_id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    let levels = rows.iter().map(level_from_row).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                    let events: Vec<::kernel::Event> = levels.iter().flat_map(::inventory::renamed_events).collect();
+                    let mut batch = $crate::Batch::<$db>::new();
+                    push_events(&mut batch, &events);
+                    batch.execute(&mut *tx).await.map_err(err)?;
+                    tx.commit().await.map_err(err)?;
+                    if !events.is_empty() {
+                        self.events_written();
+                    }
+                    Ok(levels)
+                }
+
                 async fn movements(&self, variant_id: Uuid, page: PageSpec) -> StoreResult<(Vec<Movement>, u64)> {
                     let total: i64 = ::sqlx::query("SELECT COUNT(*) AS n FROM stock_movements WHERE variant_id = $1")
                         .bind(variant_id)

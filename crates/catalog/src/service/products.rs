@@ -6,6 +6,7 @@ use crate::slug;
 use crate::store::{DeleteOutcome, ProductFilter, StoreError};
 use crate::topics;
 use kernel::{FieldErrors, Page, PageSpec, new_id};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -371,7 +372,11 @@ impl CatalogService {
             product.variants.iter().map(|v| if v.id == variant_id { updated.clone() } else { v.clone() }).collect();
         check_variant_set(&mut errors, &product.options, &all);
         errors.into_result()?;
-        let event = self.product_event(topics::PRODUCT_UPDATED, product_id);
+        let mut event = self.product_event(topics::PRODUCT_UPDATED, product_id);
+        if updated.sku != current.sku {
+            // Inventory keeps each level's SKU beside the variant id and follows this.
+            event.payload["sku_changed"] = json!({"variant_id": variant_id, "from": current.sku, "to": updated.sku});
+        }
         if !self.store.update_variant(&updated, &event).await? {
             return Err(CatalogError::NotFound("variant"));
         }

@@ -14,7 +14,8 @@ on_both_databases!(
     stock_is_set_adjusted_and_ledgered,
     bad_changes_are_refused_and_change_nothing,
     concurrent_removals_never_oversell,
-    product_pages_show_stock_changes_despite_the_stock_cache
+    product_pages_show_stock_changes_despite_the_stock_cache,
+    stock_follows_a_renamed_sku
 );
 
 async fn stock_is_set_adjusted_and_ledgered(db: Db) {
@@ -174,4 +175,28 @@ async fn product_pages_show_stock_changes_despite_the_stock_cache(db: Db) {
     app.settle().await;
     let page = app.get(&page_path, None).await;
     assert_eq!((quantity(&page), page.body["available"].as_bool()), (json!(0), Some(false)), "{}", page.text);
+}
+
+async fn stock_follows_a_renamed_sku(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    let product = app.stocked(a, "Renamed Vase", &[("VASE-OLD", 3000)], 3).await;
+    let id = product["id"].as_str().unwrap();
+    let path = format!("/api/v1/admin/products/{id}/variants/{}", product["variants"][0]["id"].as_str().unwrap());
+    app.patch(&path, Some(a), json!({"sku": "VASE-NEW"})).await.assert(200);
+    app.settle().await;
+
+    // The three units now answer to the new SKU: on the product page, in the
+    // admin, and when a buyer asks for more than that.
+    let page = app.get(&format!("/api/v1/products/{id}"), None).await;
+    page.assert(200);
+    assert_eq!(page.body["availability"]["VASE-NEW"]["quantity"], 3, "{}", page.text);
+    assert_eq!(app.level(a, "VASE-NEW").await, (3, 0));
+    app.add_to_cart(None, "VASE-NEW", 4).await.0.assert_error(409, "out_of_stock");
+    let (res, _) = app.add_to_cart(None, "VASE-NEW", 3).await;
+    res.assert(200);
+    let levels = app.get("/api/v1/admin/inventory?q=VASE", Some(a)).await;
+    let skus: Vec<&str> = levels.body["items"].as_array().unwrap().iter().map(|l| l["sku"].as_str().unwrap()).collect();
+    assert_eq!(skus, ["VASE-NEW"]);
 }

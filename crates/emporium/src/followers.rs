@@ -1,0 +1,50 @@
+//! Consumers that keep one context's copy of another's data in step, wired
+//! here because they join two contexts that do not know each other.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use catalog::CatalogService;
+use inventory::InventoryService;
+use kernel::Event;
+use messaging::Consumer;
+use uuid::Uuid;
+
+/// Inventory keeps each stock level's SKU beside its variant id (availability
+/// is asked by SKU). When the catalogue renames a variant's SKU, its
+/// `product.updated` event says so (`sku_changed`) and this gives the levels
+/// the variant's SKU as the catalogue has it *now*, so repeated or
+/// out-of-order events end in the same place.
+pub struct SkuFollower {
+    pub catalog: CatalogService,
+    pub inventory: InventoryService,
+}
+
+#[async_trait]
+impl Consumer for SkuFollower {
+    fn name(&self) -> &str {
+        "inventory-sku"
+    }
+
+    fn wants(&self, topic: &str) -> bool {
+        topic == catalog::topics::PRODUCT_UPDATED
+    }
+
+    /// It re-reads the catalogue every time, so a repeat is harmless.
+    fn naturally_idempotent(&self) -> bool {
+        true
+    }
+
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        let Some(changed) = event.payload.get("sku_changed") else { return Ok(()) };
+        let variant_id: Uuid =
+            serde_json::from_value(changed["variant_id"].clone()).context("sku_changed.variant_id")?;
+        let product = match self.catalog.product(event.aggregate_id).await {
+            Ok(product) => product,
+            Err(catalog::CatalogError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(variant) = product.variants.iter().find(|v| v.id == variant_id) else { return Ok(()) };
+        self.inventory.follow_sku(variant_id, &variant.sku).await?;
+        Ok(())
+    }
+}
