@@ -20,7 +20,8 @@ on_both_databases!(
     two_sellers_make_two_orders_under_one_payment,
     discount_limits_hold_at_checkout,
     a_sku_given_to_another_variant_is_bought_as_that_variant,
-    a_new_checkout_of_a_cart_releases_the_earlier_ones_holds
+    a_new_checkout_of_a_cart_releases_the_earlier_ones_holds,
+    stock_events_of_a_sale_say_what_the_ledger_says
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -678,4 +679,61 @@ async fn a_new_checkout_of_a_cart_releases_the_earlier_ones_holds(db: Db) {
     let second_payment = second.body["payment"]["id"].as_str().unwrap().to_owned();
     app.pay(&second_payment, "4242424242424242").await.assert(200);
     assert_eq!(app.level(a, "LAMP-1").await, (3, 0));
+}
+
+/// The hold and the sale each announce the level after them, in one shape
+/// (on PostgreSQL the sale's event is built in SQL inside the payment's
+/// batch, the hold's in Rust), and each writes its ledger line.
+async fn stock_events_of_a_sale_say_what_the_ledger_says(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    let product = app.stocked(a, "Ledger Cup", &[("CUP-1", 1200)], 10).await;
+    let (_, token) = app.add_to_cart(None, "CUP-1", 2).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("cup@example.com"))).await;
+    res.assert(201);
+    app.pay(res.body["payment"]["id"].as_str().unwrap(), "4242424242424242").await.assert(200);
+    assert_eq!(app.level(a, "CUP-1").await, (8, 0));
+
+    let events: Vec<serde_json::Value> = app
+        .texts("SELECT CAST(payload AS TEXT) FROM outbox WHERE topic = $1 ORDER BY id", "stock.changed")
+        .await
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .filter(|e: &serde_json::Value| e["sku"] == "CUP-1")
+        .collect();
+    let level = app.get("/api/v1/admin/inventory/CUP-1", Some(a)).await.body;
+    let expected = |on_hand: i64, reserved: i64, previous: i64| {
+        json!({
+            "variant_id": product["variants"][0]["id"],
+            "sku": "CUP-1",
+            "location_id": events[0]["location_id"],
+            "on_hand": on_hand,
+            "reserved": reserved,
+            "available": on_hand - reserved,
+            "previous_available": previous,
+            "low_stock_threshold": level["low_stock_threshold"],
+        })
+    };
+    // Stock set to 10, 2 held, 2 sold.
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(events[0]["location_id"].is_string());
+    assert_eq!(events[1], expected(10, 2, 10));
+    assert_eq!(events[2], expected(8, 0, 8));
+
+    let movements = app.get("/api/v1/admin/inventory/CUP-1/movements", Some(a)).await.body;
+    let lines: Vec<(i64, i64, i64, &str)> = movements["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["on_hand_delta"].as_i64().unwrap(),
+                m["reserved_delta"].as_i64().unwrap(),
+                m["on_hand_after"].as_i64().unwrap(),
+                m["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lines[..2], [(-2, -2, 8, "sale"), (0, 2, 10, "reservation")]);
 }

@@ -374,6 +374,11 @@ impl TestApp {
         scalar_i64(&self.running().backend, sql, bind).await
     }
 
+    /// Runs `sql` (one text column, one text bind) against the app's own database.
+    pub async fn texts(&self, sql: &'static str, bind: &str) -> Vec<String> {
+        texts(&self.running().backend, sql, bind).await
+    }
+
     /// Stops the app, lets `between` change things on disk (the settings say
     /// where), and starts it again on the same data and database.
     pub async fn restart_with(&mut self, between: impl FnOnce(&Settings)) {
@@ -441,6 +446,19 @@ fn database_urls() {
 pub async fn scalar_i64(backend: &emporium::Backend, sql: &'static str, bind: &str) -> i64 {
     use sqlx::Row as _;
     with_pool!(backend, |pool| sqlx::query(sql).bind(bind).fetch_one(pool).await.expect("query").get::<i64, _>(0))
+}
+
+/// The first column of every row of `sql` (one text bind), as text.
+pub async fn texts(backend: &emporium::Backend, sql: &'static str, bind: &str) -> Vec<String> {
+    use sqlx::Row as _;
+    with_pool!(backend, |pool| sqlx::query(sql)
+        .bind(bind)
+        .fetch_all(pool)
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect())
 }
 
 /// A migrated database with no app on it, for tests of the stores and the
