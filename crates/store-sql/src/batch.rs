@@ -57,6 +57,12 @@ impl<DB: Database> Batch<DB> {
         self.parts.is_empty()
     }
 
+    /// The name a later part can read the next part's `RETURNING` rows by
+    /// (PostgreSQL only: on SQLite parts are separate statements).
+    pub fn next_name(&self) -> String {
+        format!("w{}", self.parts.len())
+    }
+
     /// Adds one write; `sql` numbers its parameters from `$1` and the
     /// returned `Part` binds exactly those, in order.
     pub fn push(&mut self, sql: &str) -> Part<'_, DB> {

@@ -84,22 +84,43 @@ macro_rules! impl_inventory_store {
                 quantity: i64,
                 at: ::time::OffsetDateTime,
             ) -> Result<Held, ::sqlx::Error> {
-                let sql = format!(
-                    "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
-                     WHERE variant_id = $3 AND location_id = $4 AND on_hand - reserved >= $1 RETURNING {LEVEL_COLUMNS}"
-                );
-                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(hold_sql("")))
                     .bind(quantity)
                     .bind(at)
                     .bind(variant_id)
                     .bind(location_id)
                     .fetch_optional(&mut **tx)
                     .await?;
-                if let Some(row) = row {
-                    let after = level_from_row(&row)?;
-                    let before = StockLevel { reserved: after.reserved - quantity, ..after.clone() };
-                    return Ok(Held::Yes(before, after));
+                match row {
+                    Some(row) => held(&row, quantity),
+                    None => unheld(tx, variant_id, location_id).await,
                 }
+            }
+
+            /// The hold's conditional update (`$1` quantity, `$2` time, `$3`
+            /// variant, `$4` location; `guard` is appended to its `WHERE`),
+            /// returning the level after it.
+            pub(crate) fn hold_sql(guard: &str) -> String {
+                format!(
+                    "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
+                     WHERE variant_id = $3 AND location_id = $4 AND on_hand - reserved >= $1{guard} \
+                     RETURNING {LEVEL_COLUMNS}"
+                )
+            }
+
+            /// A hold made: the level before and after, from the update's row.
+            pub(crate) fn held(row: &Row, quantity: i64) -> Result<Held, ::sqlx::Error> {
+                let after = level_from_row(row)?;
+                let before = StockLevel { reserved: after.reserved - quantity, ..after.clone() };
+                Ok(Held::Yes(before, after))
+            }
+
+            /// Why a hold's update matched no row: the variant is untracked, or short.
+            pub(crate) async fn unheld(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                variant_id: Uuid,
+                location_id: Uuid,
+            ) -> Result<Held, ::sqlx::Error> {
                 let sql = format!("SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE variant_id = $1 AND location_id = $2");
                 let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                     .bind(variant_id)
@@ -141,6 +162,62 @@ macro_rules! impl_inventory_store {
                 let before =
                     StockLevel { on_hand: after.on_hand - on_hand_delta, reserved: after.reserved - reserved_delta, ..after.clone() };
                 Ok(Some((before, after)))
+            }
+
+            /// `move_units` as part of `batch` (PostgreSQL only), with its
+            /// ledger line and its `stock.changed` event computed from the
+            /// update's `RETURNING`, so the move costs no round trip of its
+            /// own. Only for moves that never lower availability (a sale,
+            /// a release, a restock): such a move never crosses the low-stock
+            /// threshold downwards, so `stock.changed` is its only event
+            /// (`crate::events_for` would give the same; the payload keys are
+            /// `changed_event`'s). Nothing is written for an untracked variant.
+            pub(crate) fn push_move_units(
+                batch: &mut $crate::Batch<$db>,
+                variant_id: Uuid,
+                location_id: Uuid,
+                on_hand_delta: i64,
+                reserved_delta: i64,
+                reason: MovementReason,
+                reference: &str,
+                at: ::time::OffsetDateTime,
+            ) {
+                debug_assert!(on_hand_delta >= reserved_delta, "a batched move must not lower availability");
+                let moved = batch.next_name();
+                batch
+                    .push(&format!(
+                        "UPDATE stock_levels SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
+                         WHERE variant_id = $4 AND location_id = $5 RETURNING {LEVEL_COLUMNS}"
+                    ))
+                    .bind(on_hand_delta)
+                    .bind(reserved_delta)
+                    .bind(at)
+                    .bind(variant_id)
+                    .bind(location_id);
+                batch
+                    .push(&format!(
+                        "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
+                         SELECT $1, variant_id, location_id, sku, $2, $3, on_hand, $4, NULL, $5, NULL, $6 FROM {moved}"
+                    ))
+                    .bind(::kernel::new_id())
+                    .bind(on_hand_delta)
+                    .bind(reserved_delta)
+                    .bind(reason.as_str())
+                    .bind(reference)
+                    .bind(at);
+                batch
+                    .push(&format!(
+                        "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) \
+                         SELECT $1, $2, variant_id, $3, jsonb_build_object('variant_id', variant_id, 'sku', sku, \
+                         'location_id', location_id, 'on_hand', on_hand, 'reserved', reserved, \
+                         'available', on_hand - reserved, 'previous_available', on_hand - reserved - ($4 - $5), \
+                         'low_stock_threshold', low_stock_threshold) FROM {moved}"
+                    ))
+                    .bind(::kernel::new_id())
+                    .bind(::inventory::topics::STOCK_CHANGED)
+                    .bind(at)
+                    .bind(on_hand_delta)
+                    .bind(reserved_delta);
             }
 
             /// Adds the ledger line of a change made by the two functions

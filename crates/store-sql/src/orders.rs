@@ -278,11 +278,13 @@ macro_rules! impl_orders_store {
 
             /// Applies one stock operation of a change (skipping one that no
             /// longer fits the reservation's status, so a repeat is harmless):
-            /// moves the units now, and adds the ledger line and the
-            /// reservation's new status to `batch`.
+            /// moves the units now and adds the ledger line to `batch` — or,
+            /// with `batched`, adds the move itself to `batch` too — and adds
+            /// the reservation's new status to `batch`.
             async fn apply_stock(
                 tx: &mut Tx,
                 batch: &mut Batch,
+                batched: bool,
                 r: &Reservation,
                 op: &StockOp,
                 at: ::time::OffsetDateTime,
@@ -298,7 +300,18 @@ macro_rules! impl_orders_store {
                     return Ok(None);
                 }
                 let reference = format!("checkout:{}", r.checkout_id);
-                if let Some((before, after)) =
+                if batched {
+                    super::inventory_store::push_move_units(
+                        batch,
+                        r.variant_id,
+                        r.location_id,
+                        on_hand,
+                        reserved,
+                        reason,
+                        &reference,
+                        at,
+                    );
+                } else if let Some((before, after)) =
                     super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
                 {
                     events.extend(super::inventory_store::push_movement(batch, &before, &after, reason, &reference, at));
@@ -574,23 +587,60 @@ macro_rules! impl_orders_store {
                     const EARLIER: &str = "SELECT ch.id FROM checkouts ch JOIN payments p ON p.checkout_id = ch.id \
                                            WHERE ch.cart_id = $1 AND p.status = 'pending'";
                     let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
+                    let location = ::inventory::DEFAULT_LOCATION;
+                    // On PostgreSQL a lone hold without a discount rides in the same
+                    // statement (after the key, as the lock order wants; with a
+                    // discount its row comes between, and several holds must lock in
+                    // variant order, which one statement does not promise).
+                    let early = p.holds.first().filter(|_| {
+                        $crate::ctes_allowed::<$db>() && p.holds.len() == 1 && p.redemption.is_none()
+                    });
+                    let mut early_held = None;
                     let (mut numbers, earlier): (Vec<i64>, Vec<Uuid>) = if $crate::ctes_allowed::<$db>() {
+                        let (hold_cte, hold_rows) = match early {
+                            Some(_) => (
+                                format!(
+                                    ", h AS ({})",
+                                    $crate::renumber(&super::inventory_store::hold_sql(" AND EXISTS (SELECT 1 FROM c)"), 10)
+                                ),
+                                " UNION ALL SELECT 2, NULL, NULL, variant_id, location_id, sku, on_hand, reserved, \
+                                 low_stock_threshold, updated_at FROM h",
+                            ),
+                            None => (String::new(), ""),
+                        };
                         let sql = format!(
-                            "WITH c AS ({CLAIM}) \
-                             SELECT n, CAST(NULL AS UUID) AS earlier FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c) \
-                             UNION ALL SELECT NULL, e.id FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c)",
+                            "WITH c AS ({CLAIM}){hold_cte} \
+                             SELECT 0 AS kind, n, CAST(NULL AS UUID) AS earlier, CAST(NULL AS UUID) AS variant_id, \
+                             CAST(NULL AS UUID) AS location_id, CAST(NULL AS TEXT) AS sku, CAST(NULL AS BIGINT) AS on_hand, \
+                             CAST(NULL AS BIGINT) AS reserved, CAST(NULL AS BIGINT) AS low_stock_threshold, \
+                             CAST(NULL AS TIMESTAMPTZ) AS updated_at FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c) \
+                             UNION ALL SELECT 1, NULL, e.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+                             FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c){hold_rows}",
                             $crate::renumber($next_numbers, 9),
                             // The claim's $5 is the cart.
                             $crate::renumber(EARLIER, 4)
                         );
-                        let rows = claim(sql).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
+                        let mut q = claim(sql).bind(count);
+                        if let Some(h) = early {
+                            q = q.bind(h.quantity).bind(p.at).bind(h.variant_id).bind(location);
+                        }
+                        let rows = q.fetch_all(&mut *tx).await.map_err(err)?;
                         let (mut numbers, mut earlier) = (Vec::new(), Vec::new());
                         for r in &rows {
-                            match (r.try_get::<Option<i64>, _>("n").map_err(err)?, r.try_get::<Option<Uuid>, _>("earlier").map_err(err)?) {
-                                (Some(n), _) => numbers.push(n),
-                                (None, Some(id)) => earlier.push(id),
-                                (None, None) => {}
+                            match r.try_get::<i32, _>("kind").map_err(err)? {
+                                0 => numbers.push(r.try_get("n").map_err(err)?),
+                                1 => earlier.push(r.try_get("earlier").map_err(err)?),
+                                _ => {
+                                    let quantity = early.map_or(0, |h| h.quantity);
+                                    early_held = Some(super::inventory_store::held(r, quantity).map_err(err)?);
+                                }
                             }
+                        }
+                        if let Some(h) = early
+                            && early_held.is_none()
+                            && !numbers.is_empty()
+                        {
+                            early_held = Some(super::inventory_store::unheld(&mut tx, h.variant_id, location).await.map_err(err)?);
                         }
                         (numbers, earlier)
                     } else if claim(CLAIM.to_owned()).fetch_optional(&mut *tx).await.map_err(err)?.is_some() {
@@ -668,14 +718,16 @@ macro_rules! impl_orders_store {
                     // stay locked for two round trips: the batch and the commit.
                     let mut holds: Vec<&Hold> = p.holds.iter().collect();
                     holds.sort_by_key(|h| h.variant_id);
-                    let location = ::inventory::DEFAULT_LOCATION;
                     let mut short = Vec::new();
                     let mut held = Vec::new();
                     for h in holds {
-                        match super::inventory_store::hold_units(&mut tx, h.variant_id, location, h.quantity, p.at)
-                            .await
-                            .map_err(err)?
-                        {
+                        let outcome = match early_held.take() {
+                            Some(outcome) => outcome,
+                            None => super::inventory_store::hold_units(&mut tx, h.variant_id, location, h.quantity, p.at)
+                                .await
+                                .map_err(err)?,
+                        };
+                        match outcome {
                             super::inventory_store::Held::Yes(before, after) => held.push((h, before, after)),
                             super::inventory_store::Held::Untracked => {}
                             super::inventory_store::Held::Short(available) => short.push(ShortLine {
@@ -785,7 +837,7 @@ macro_rules! impl_orders_store {
                         }
                     }
                     // Stock first, in variant order; everything else follows in one
-                    // batch, so the stock rows stay locked for two round trips.
+                    // batch, so the stock rows stay locked only for the batch and the commit.
                     let mut batch = Batch::new();
                     let mut after = state.clone();
                     let mut events = change.events.clone();
@@ -800,8 +852,13 @@ macro_rules! impl_orders_store {
                         })
                         .collect();
                     ops.sort_by_key(|(r, _)| r.variant_id);
+                    // One stock row (nearly every payment) moves inside the batch on
+                    // PostgreSQL; several are locked one by one in variant order,
+                    // since the parts of one statement take their locks in no set order.
+                    let batched = $crate::ctes_allowed::<$db>() && ops.len() == 1;
                     for (r, op) in ops {
-                        if let Some(status) = apply_stock(&mut tx, &mut batch, r, op, at, &mut events).await.map_err(err)?
+                        if let Some(status) =
+                            apply_stock(&mut tx, &mut batch, batched, r, op, at, &mut events).await.map_err(err)?
                             && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
                         {
                             mine.status = status;
@@ -825,7 +882,7 @@ macro_rules! impl_orders_store {
                     push_events(&mut batch, &events);
                     batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
-                    if !events.is_empty() {
+                    if !events.is_empty() || batched {
                         self.events_written();
                     }
                     Ok(after)
