@@ -51,7 +51,7 @@ pub struct Placement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
     /// New: the orders with their numbers, and the same cart's earlier
-    /// checkouts still awaiting payment (for the service to supersede).
+    /// checkouts (for the service to supersede those still awaiting payment).
     New { orders: Vec<Order>, earlier: Vec<Uuid> },
     /// This key was used before with the same body: that checkout's id.
     Replay(Uuid),

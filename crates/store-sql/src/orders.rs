@@ -583,9 +583,12 @@ macro_rules! impl_orders_store {
                             .bind(p.redemption.as_ref().map(|r| r.code_id))
                             .bind(p.at)
                     };
-                    // The same cart's earlier checkouts still awaiting payment (`$1` is the cart).
-                    const EARLIER: &str = "SELECT ch.id FROM checkouts ch JOIN payments p ON p.checkout_id = ch.id \
-                                           WHERE ch.cart_id = $1 AND p.status = 'pending'";
+                    // The same cart's earlier checkouts (an index probe; the service
+                    // supersedes those still awaiting payment and skips the rest).
+                    // Inside the key's statement on PostgreSQL, whose new row that
+                    // statement cannot see; $5 is the claim's cart.
+                    const EARLIER_WITH_CLAIM: &str = "SELECT id FROM checkouts WHERE cart_id = $5";
+                    const EARLIER: &str = "SELECT id FROM checkouts WHERE cart_id = $1 AND id <> $2";
                     let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
                     let location = ::inventory::DEFAULT_LOCATION;
                     // On PostgreSQL a lone hold without a discount rides in the same
@@ -617,8 +620,7 @@ macro_rules! impl_orders_store {
                              UNION ALL SELECT 1, NULL, e.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
                              FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c){hold_rows}",
                             $crate::renumber($next_numbers, 9),
-                            // The claim's $5 is the cart.
-                            $crate::renumber(EARLIER, 4)
+                            EARLIER_WITH_CLAIM
                         );
                         let mut q = claim(sql).bind(count);
                         if let Some(h) = early {
@@ -647,6 +649,7 @@ macro_rules! impl_orders_store {
                         let numbers = ::sqlx::query_scalar($next_numbers).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
                         let earlier = ::sqlx::query_scalar(EARLIER)
                             .bind(p.cart_id)
+                            .bind(p.checkout_id)
                             .fetch_all(&mut *tx)
                             .await
                             .map_err(err)?;
