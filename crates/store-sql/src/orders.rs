@@ -278,12 +278,13 @@ macro_rules! impl_orders_store {
 
             /// Applies one stock operation of a change (skipping one that no
             /// longer fits the reservation's status, so a repeat is harmless):
-            /// moves the units now through `tx` and adds the ledger line to
-            /// `batch` — or, without `tx`, adds the move itself to `batch` too
-            /// (PostgreSQL) — and adds the reservation's new status to `batch`.
+            /// moves the units now and adds the ledger line to `batch` — or,
+            /// with `batched`, adds the move itself to `batch` too — and adds
+            /// the reservation's new status to `batch`.
             async fn apply_stock(
-                tx: Option<&mut Tx>,
+                tx: &mut Tx,
                 batch: &mut Batch,
+                batched: bool,
                 r: &Reservation,
                 op: &StockOp,
                 at: ::time::OffsetDateTime,
@@ -299,8 +300,8 @@ macro_rules! impl_orders_store {
                     return Ok(None);
                 }
                 let reference = format!("checkout:{}", r.checkout_id);
-                match tx {
-                    None => super::inventory_store::push_move_units(
+                if batched {
+                    super::inventory_store::push_move_units(
                         batch,
                         r.variant_id,
                         r.location_id,
@@ -309,143 +310,14 @@ macro_rules! impl_orders_store {
                         reason,
                         &reference,
                         at,
-                    ),
-                    Some(tx) => {
-                        if let Some((before, after)) =
-                            super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
-                        {
-                            events.extend(super::inventory_store::push_movement(batch, &before, &after, reason, &reference, at));
-                        }
-                    }
+                    );
+                } else if let Some((before, after)) =
+                    super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
+                {
+                    events.extend(super::inventory_store::push_movement(batch, &before, &after, reason, &reference, at));
                 }
                 batch.push("UPDATE reservations SET status = $1 WHERE id = $2").bind(to.as_str()).bind(r.id);
                 Ok(Some(to))
-            }
-
-            /// The stock operations of `change`, paired with their reservations, in variant order.
-            fn stock_ops<'a>(state: &'a CheckoutState, change: &'a ::orders::store::Change) -> Vec<(&'a Reservation, &'a StockOp)> {
-                let mut ops: Vec<(&Reservation, &StockOp)> = change
-                    .stock
-                    .iter()
-                    .filter_map(|op| {
-                        let rid = match op {
-                            StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
-                        };
-                        state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
-                    })
-                    .collect();
-                ops.sort_by_key(|(r, _)| r.variant_id);
-                ops
-            }
-
-            /// Adds `change` to `batch`: stock (moved now through `tx`, one by
-            /// one in variant order, or — without `tx`, or for a single row on
-            /// PostgreSQL — inside the batch), then payment, orders, cart and
-            /// events. The state after it, and whether it writes events.
-            async fn write_change(
-                mut tx: Option<&mut Tx>,
-                batch: &mut Batch,
-                state: &CheckoutState,
-                change: &::orders::store::Change,
-                at: ::time::OffsetDateTime,
-            ) -> Result<(CheckoutState, bool), ::sqlx::Error> {
-                let mut after = state.clone();
-                let mut events = change.events.clone();
-                let ops = stock_ops(state, change);
-                // The parts of one statement take their locks in no set order, so
-                // only a single stock row moves inside the batch.
-                let batched = tx.is_none() || ($crate::ctes_allowed::<$db>() && ops.len() == 1);
-                for (r, op) in ops {
-                    let mover = if batched { None } else { tx.as_deref_mut() };
-                    if let Some(status) = apply_stock(mover, batch, r, op, at, &mut events).await?
-                        && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
-                    {
-                        mine.status = status;
-                    }
-                }
-                if let Some(payment) = &change.payment {
-                    push_payment(batch, payment, false);
-                    after.payment = payment.clone();
-                }
-                for order in &change.orders {
-                    push_order(batch, order, false);
-                    if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
-                        *mine = order.clone();
-                    }
-                }
-                if change.convert_cart {
-                    batch
-                        .push("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
-                        .bind(state.cart_id);
-                }
-                push_events(batch, &events);
-                Ok((after, !events.is_empty() || batched))
-            }
-
-            /// `change_checkout` without a lock, on PostgreSQL: one statement
-            /// reads the checkout and its `version`, the decision is made, and
-            /// one statement writes the change with the version bumped only
-            /// if it is still the one read — else the statement raises
-            /// `emporium_stale()` (a serialization failure) and writes
-            /// nothing. Two round trips and no `BEGIN`/`COMMIT`. `None` when
-            /// the locking path must do it: the checkout changed meanwhile,
-            /// or the change gives back a discount use or moves several stock
-            /// rows (those take locks in a set order).
-            async fn change_unlocked(
-                pool: &::sqlx::Pool<$db>,
-                id: Uuid,
-                decide: &Decide<'_>,
-            ) -> Result<Option<(CheckoutState, bool)>, OrdersError> {
-                #[derive(::serde::Deserialize)]
-                struct Read {
-                    #[serde(flatten)]
-                    head: Head,
-                    version: i64,
-                }
-                let mut conn = pool.acquire().await.map_err(err)?;
-                let sql = format!(
-                    "{REST} UNION ALL SELECT 3, CAST(json_build_object('id', id, 'cart_id', cart_id, 'user_id', user_id, \
-                     'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
-                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
-                );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&mut *conn).await.map_err(err)?;
-                let mut read = None;
-                for r in &rows {
-                    if r.try_get::<i64, _>("kind").map_err(err)? == 3 {
-                        read = Some(parse::<Read>(&r.try_get::<String, _>("doc").map_err(err)?).map_err(err)?);
-                    }
-                }
-                let Some(read) = read else { return Err(OrdersError::NotFound("checkout")) };
-                let version = read.version;
-                let state = state_from_rows(read.head, &rows).map_err(err)?;
-                let change = decide(&state)?;
-                if change.is_empty() && !change.convert_cart && !change.release_discount {
-                    return Ok(Some((state, false)));
-                }
-                if change.release_discount || stock_ops(&state, &change).len() > 1 {
-                    return Ok(None);
-                }
-                let at = change_time(&state, &change);
-                let mut batch = Batch::new();
-                let guard = batch.next_name();
-                batch.push("UPDATE checkouts SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id").bind(id).bind(version);
-                let (after, wrote_events) = write_change(None, &mut batch, &state, &change, at).await.map_err(err)?;
-                batch.push(&format!("SELECT CASE WHEN EXISTS (SELECT 1 FROM {guard}) THEN 1 ELSE emporium_stale() END"));
-                match batch.execute(&mut *conn).await.map_err(err) {
-                    Ok(()) => Ok(Some((after, wrote_events))),
-                    Err(OrdersError::Contended) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-
-            /// When a change happens: its payment's or first order's update time.
-            fn change_time(state: &CheckoutState, change: &::orders::store::Change) -> ::time::OffsetDateTime {
-                change
-                    .payment
-                    .as_ref()
-                    .map(|p| p.updated_at)
-                    .or_else(|| change.orders.first().map(|o| o.updated_at))
-                    .unwrap_or(state.payment.updated_at)
             }
 
             const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
@@ -940,21 +812,18 @@ macro_rules! impl_orders_store {
                 }
 
                 async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState, OrdersError> {
-                    if $crate::ctes_allowed::<$db>()
-                        && let Some((after, wrote_events)) = change_unlocked(&self.pool, id, decide).await?
-                    {
-                        if wrote_events {
-                            self.events_written();
-                        }
-                        return Ok(after);
-                    }
                     let mut tx = self.begin_write().await.map_err(err)?;
                     let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;
                     if change.is_empty() && !change.convert_cart && !change.release_discount {
                         return Ok(state);
                     }
-                    let at = change_time(&state, &change);
+                    let at = change
+                        .payment
+                        .as_ref()
+                        .map(|p| p.updated_at)
+                        .or_else(|| change.orders.first().map(|o| o.updated_at))
+                        .unwrap_or(state.payment.updated_at);
                     if change.release_discount && state.discount_code_id.is_some() {
                         let removed = ::sqlx::query("DELETE FROM discount_redemptions WHERE checkout_id = $1")
                             .bind(id)
@@ -973,10 +842,50 @@ macro_rules! impl_orders_store {
                     // Stock first, in variant order; everything else follows in one
                     // batch, so the stock rows stay locked only for the batch and the commit.
                     let mut batch = Batch::new();
-                    let (after, wrote_events) = write_change(Some(&mut tx), &mut batch, &state, &change, at).await.map_err(err)?;
+                    let mut after = state.clone();
+                    let mut events = change.events.clone();
+                    let mut ops: Vec<(&Reservation, &StockOp)> = change
+                        .stock
+                        .iter()
+                        .filter_map(|op| {
+                            let rid = match op {
+                                StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
+                            };
+                            state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
+                        })
+                        .collect();
+                    ops.sort_by_key(|(r, _)| r.variant_id);
+                    // One stock row (nearly every payment) moves inside the batch on
+                    // PostgreSQL; several are locked one by one in variant order,
+                    // since the parts of one statement take their locks in no set order.
+                    let batched = $crate::ctes_allowed::<$db>() && ops.len() == 1;
+                    for (r, op) in ops {
+                        if let Some(status) =
+                            apply_stock(&mut tx, &mut batch, batched, r, op, at, &mut events).await.map_err(err)?
+                            && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
+                        {
+                            mine.status = status;
+                        }
+                    }
+                    if let Some(payment) = &change.payment {
+                        push_payment(&mut batch, payment, false);
+                        after.payment = payment.clone();
+                    }
+                    for order in &change.orders {
+                        push_order(&mut batch, order, false);
+                        if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
+                            *mine = order.clone();
+                        }
+                    }
+                    if change.convert_cart {
+                        batch
+                            .push("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
+                            .bind(state.cart_id);
+                    }
+                    push_events(&mut batch, &events);
                     batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;
-                    if wrote_events {
+                    if !events.is_empty() || batched {
                         self.events_written();
                     }
                     Ok(after)
