@@ -172,6 +172,7 @@ macro_rules! impl_inventory_store {
             /// threshold downwards, so `stock.changed` is its only event
             /// (`crate::events_for` would give the same; the payload keys are
             /// `changed_event`'s). Nothing is written for an untracked variant.
+            #[allow(clippy::too_many_arguments)]
             pub(crate) fn push_move_units(
                 batch: &mut $crate::Batch<$db>,
                 variant_id: Uuid,
