@@ -22,7 +22,13 @@ use uuid::Uuid;
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
     /// Oldest unpublished events first, at most `limit`.
-    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<Event>>;
+    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<Event>> {
+        self.pending_events_from(Uuid::nil(), limit).await
+    }
+    /// Oldest unpublished events with an id from `from` on, at most `limit`.
+    /// Event ids are UUIDv7, so this skips the index entries of everything
+    /// published before `from`'s instant (see `Relay`).
+    async fn pending_events_from(&self, from: Uuid, limit: u32) -> anyhow::Result<Vec<Event>>;
     async fn mark_published(&self, ids: &[Uuid], at: OffsetDateTime) -> anyhow::Result<()>;
     /// Counts a failed delivery attempt and keeps the error for operators.
     async fn record_failure(&self, id: Uuid, error: &str) -> anyhow::Result<()>;

@@ -9,16 +9,35 @@ use tokio_util::sync::CancellationToken;
 const BATCH: u32 = 100;
 /// How long a woken relay waits for more commits before draining.
 const COALESCE: Duration = Duration::from_millis(5);
+/// A drain looks only at events created in this window before now...
+const WINDOW: Duration = Duration::from_secs(2);
+/// ...except one pass in this long, which looks at every pending event.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
 
 /// Drains the outbox into a bus. Wakes on [`Relay::notify`] (called after a
 /// commit that wrote events) and otherwise polls, so events written by
 /// another process are picked up too.
+///
+/// Published rows leave the pending index only when the database vacuums
+/// it, so a scan from the oldest id walks every recently published entry
+/// first (2.5 ms a scan under checkout load on PostgreSQL). Event ids are
+/// UUIDv7, made when the event is, and the transaction that writes an event
+/// commits moments later; so most drains scan from `WINDOW` before now.
+/// An event committed later than that (a transaction stuck behind a lock),
+/// or written by a node whose clock is behind, is found by the full scan
+/// every `FULL_SCAN_EVERY`, and after a failed delivery the scans stay full
+/// until a drain delivers everything it found, so a stuck event still holds
+/// back the ones after it.
 pub struct Relay {
     store: Arc<dyn OutboxStore>,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
     wake: Arc<Notify>,
     poll: Duration,
+    /// When the last full scan ran (`None`: never), and whether the last
+    /// drain stopped at a failed delivery.
+    scan: std::sync::Mutex<(Option<std::time::Instant>, bool)>,
+    full_scan_every: Duration,
 }
 
 /// Stops the relay: the batch in flight finishes, then the task exits.
@@ -39,7 +58,22 @@ impl RelayHandle {
 
 impl Relay {
     pub fn new(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, clock: SharedClock) -> Self {
-        Relay { store, bus, clock, wake: Arc::new(Notify::new()), poll: Duration::from_millis(500) }
+        Relay {
+            store,
+            bus,
+            clock,
+            wake: Arc::new(Notify::new()),
+            poll: Duration::from_millis(500),
+            scan: std::sync::Mutex::new((None, false)),
+            full_scan_every: FULL_SCAN_EVERY,
+        }
+    }
+
+    /// How often a drain scans every pending event rather than the last
+    /// `WINDOW`'s (default 5 s).
+    pub fn with_full_scan_every(mut self, every: Duration) -> Self {
+        self.full_scan_every = every;
+        self
     }
 
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
@@ -91,8 +125,12 @@ impl Relay {
     /// events about one aggregate are not reordered. Returns how many were
     /// published.
     pub async fn drain_once(&self) -> anyhow::Result<usize> {
-        let events = self.store.pending_events(BATCH).await?;
+        let from = self.scan_from();
+        let events = self.store.pending_events_from(from, BATCH).await?;
         let (delivered, error) = self.bus.publish_batch(&events).await;
+        if let Ok(mut scan) = self.scan.lock() {
+            scan.1 = error.is_some();
+        }
         let published: Vec<_> = events.iter().take(delivered).map(|e| e.id).collect();
         if let (Some(e), Some(event)) = (error, events.get(delivered)) {
             let message = format!("{e:#}");
@@ -103,5 +141,47 @@ impl Relay {
             self.store.mark_published(&published, self.clock.now()).await?;
         }
         Ok(published.len())
+    }
+
+    /// Where this drain's scan starts (see the type's docs): the nil id for
+    /// a full scan, else the smallest UUIDv7 of `WINDOW` ago.
+    fn scan_from(&self) -> uuid::Uuid {
+        let Ok(mut scan) = self.scan.lock() else { return uuid::Uuid::nil() };
+        let now = std::time::Instant::now();
+        let (last_full, failed) = *scan;
+        if failed || last_full.is_none_or(|at| now.duration_since(at) >= self.full_scan_every) {
+            scan.0 = Some(now);
+            return uuid::Uuid::nil();
+        }
+        // Real time, as the ids are made from it (not the injected clock).
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(WINDOW);
+        v7_floor(since_epoch.as_millis())
+    }
+}
+
+/// The smallest version-7 UUID of the millisecond `unix_ms`.
+fn v7_floor(unix_ms: u128) -> uuid::Uuid {
+    let ms = unix_ms & 0xFFFF_FFFF_FFFF;
+    uuid::Uuid::from_u128((ms << 80) | (0x7 << 76) | (0b10 << 62))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_v7_floor_sorts_before_every_id_of_its_millisecond_and_after_earlier_ones() {
+        let id = kernel::new_id();
+        let ms = u128::from(id.get_timestamp().unwrap().to_unix().0) * 1000
+            + u128::from(id.get_timestamp().unwrap().to_unix().1 / 1_000_000);
+        let floor = v7_floor(ms);
+        assert_eq!(floor.get_version_num(), 7);
+        assert!(floor <= id, "{floor} > {id}");
+        assert!(v7_floor(ms + 1) > id);
+        assert!(v7_floor(ms - 1) < floor);
     }
 }

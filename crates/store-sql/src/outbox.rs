@@ -50,12 +50,17 @@ macro_rules! impl_outbox_store {
 
         #[::async_trait::async_trait]
         impl ::messaging::OutboxStore for $store {
-            async fn pending_events(&self, limit: u32) -> ::anyhow::Result<Vec<::kernel::Event>> {
+            async fn pending_events_from(
+                &self,
+                from: ::uuid::Uuid,
+                limit: u32,
+            ) -> ::anyhow::Result<Vec<::kernel::Event>> {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
                     "SELECT id, topic, aggregate_id, occurred_at, payload FROM outbox \
-                     WHERE published_at IS NULL AND attempts < $1 ORDER BY id LIMIT $2",
+                     WHERE published_at IS NULL AND id >= $1 AND attempts < $2 ORDER BY id LIMIT $3",
                 )
+                .bind(from)
                 .bind(MAX_DELIVERY_ATTEMPTS)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
