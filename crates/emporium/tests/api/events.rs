@@ -216,8 +216,8 @@ async fn an_event_committed_late_is_still_published(db: Db) {
     assert_eq!(relay.drain_once().await.expect("first pass scans everything"), 0);
 
     // An event made a minute ago whose transaction commits only now, and a fresh one.
-    let minute_ago =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() - Duration::from_secs(60);
+    let minute_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970")
+        - Duration::from_secs(60);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, minute_ago.as_secs(), minute_ago.subsec_nanos());
     let now = time::OffsetDateTime::now_utc();
     let late =
