@@ -53,10 +53,6 @@ impl<DB: Database> Batch<DB> {
         Self::default()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// The name a later part can read the next part's `RETURNING` rows by
     /// (PostgreSQL only: on SQLite parts are separate statements).
     pub fn next_name(&self) -> String {

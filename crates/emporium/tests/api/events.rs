@@ -83,15 +83,23 @@ async fn consumers_handle_each_event_once(db: Db) {
     assert_eq!(counter.handled.load(Ordering::SeqCst), 2);
 }
 
-async fn failed_deliveries_are_retried_not_lost(db: Db) {
-    // A database with no app (and so no relay of its own) on it: this test
-    // drives the relay by hand.
+/// A database with no app on it, and a relay (driven by hand) into a bus
+/// whose one consumer counts `user.*` events.
+async fn counted_relay(db: Db) -> (FreshBackend, Arc<Counting>, Relay) {
     let fresh = FreshBackend::open(db).await;
     let store = fresh.backend.outbox();
     let bus = Arc::new(InProcessBus::new(store.clone(), Arc::new(SystemClock)));
     let counter = Counting::new();
     bus.subscribe(counter.clone());
-    let relay = Relay::new(store.clone(), bus, Arc::new(SystemClock));
+    let relay = Relay::new(store, bus, Arc::new(SystemClock));
+    (fresh, counter, relay)
+}
+
+async fn failed_deliveries_are_retried_not_lost(db: Db) {
+    // A database with no app (and so no relay of its own) on it: this test
+    // drives the relay by hand.
+    let (fresh, counter, relay) = counted_relay(db).await;
+    let store = fresh.backend.outbox();
 
     // Write an event the way a context does: through the identity store,
     // then make the consumer fail.
@@ -207,12 +215,9 @@ async fn insert_event(backend: &emporium::Backend, event: &Event) {
 }
 
 async fn an_event_committed_late_is_still_published(db: Db) {
-    let fresh = FreshBackend::open(db).await;
+    let (fresh, counter, relay) = counted_relay(db).await;
+    let relay = relay.with_full_scan_every(Duration::from_millis(300));
     let store = fresh.backend.outbox();
-    let bus = Arc::new(InProcessBus::new(store.clone(), Arc::new(SystemClock)));
-    let counter = Counting::new();
-    bus.subscribe(counter.clone());
-    let relay = Relay::new(store.clone(), bus, Arc::new(SystemClock)).with_full_scan_every(Duration::from_millis(300));
     assert_eq!(relay.drain_once().await.expect("first pass scans everything"), 0);
 
     // An event made a minute ago whose transaction commits only now, and a fresh one.
