@@ -1,0 +1,36 @@
+//! The payment providers that move real money, each reached over its own
+//! wire protocol and knowing nothing of orders:
+//!
+//! - [`stripe`]: PaymentIntents and Refunds over Stripe's form-encoded REST
+//!   API (pinned API version, an `Idempotency-Key` on every POST, retries
+//!   with the same key), and webhook signature checks as Stripe documents them.
+//! - [`solana`]: Solana Pay transfer requests (URL and QR code), exact
+//!   conversion of minor units into lamports or token base units, and the
+//!   on-chain check of a transfer over Solana's JSON-RPC.
+//!
+//! The `orders` crate decides what these calls mean for a checkout.
+
+pub mod solana;
+pub mod stripe;
+
+/// The number of digits after the decimal point of an ISO 4217 currency's
+/// minor unit (2 for USD, 0 for JPY, 3 for KWD).
+pub fn currency_exponent(code: &str) -> u32 {
+    match code {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exponents() {
+        assert_eq!(super::currency_exponent("USD"), 2);
+        assert_eq!(super::currency_exponent("JPY"), 0);
+        assert_eq!(super::currency_exponent("KWD"), 3);
+    }
+}
