@@ -72,7 +72,8 @@ impl Shop {
                 reservation_ttl: Duration::from_secs(settings.reservation_ttl_secs),
                 prices_include_tax: settings.prices_include_tax,
             },
-        );
+        )
+        .with_providers(providers(settings)?);
         catalog.ensure_default_seller(&settings.shop_name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = settings.search_dir.clone();
         let search = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
@@ -89,6 +90,60 @@ impl Shop {
         let feed = CatalogFeed::new(catalog.clone(), search.clone());
         Ok(Shop { backend, identity, catalog, inventory, orders, search, feed, media })
     }
+}
+
+/// Stripe and Solana Pay, as far as `settings` enable them.
+fn providers(settings: &Settings) -> anyhow::Result<orders::Providers> {
+    let mut providers = orders::Providers::default();
+    if let Some(key) = &settings.stripe.secret_key {
+        let config = payments::stripe::StripeConfig {
+            api_base: settings.stripe.api_base.clone(),
+            webhook_secrets: settings.stripe.webhook_secrets.iter().map(|s| s.0.clone()).collect(),
+            timeout: Duration::from_millis(settings.stripe.timeout_ms),
+            ..payments::stripe::StripeConfig::new(key.0.clone())
+        };
+        if config.webhook_secrets.is_empty() {
+            tracing::warn!("Stripe is on without EMPORIUM_STRIPE_WEBHOOK_SECRET: every webhook will be refused");
+        }
+        providers.stripe = Some(Arc::new(payments::stripe::Stripe::new(config)?));
+    }
+    if let Some(url) = &settings.solana.rpc_url {
+        let s = &settings.solana;
+        let (asset, token_currency) = match (&s.usdc_mint, s.sol_price_minor) {
+            (Some(mint), _) => (
+                payments::solana::Asset::Token { mint: mint.clone(), decimals: s.token_decimals },
+                Some(kernel::Currency::parse(&s.token_currency)?),
+            ),
+            (None, Some(price)) => (payments::solana::Asset::Sol { price_minor_per_sol: price }, None),
+            (None, None) => anyhow::bail!("Solana Pay needs a token mint or a SOL price"),
+        };
+        providers.solana = Some(Arc::new(orders::SolanaProvider {
+            rpc: payments::solana::Rpc::new(url, Duration::from_millis(s.timeout_ms))?,
+            asset,
+            token_currency,
+            label: settings.shop_name.clone(),
+        }));
+    }
+    Ok(providers)
+}
+
+/// Checks the chain for pending Solana Pay payments every `every`, until `stop`.
+fn spawn_solana_poller(orders: OrdersService, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            match orders.poll_solana(1000).await {
+                Ok(n) if n > 0 => tracing::info!(payments = n, "Solana Pay payments settled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "Solana Pay poll failed; retrying at the next tick"),
+            }
+        }
+    })
 }
 
 /// The catalog asks inventory what can be sold (its `StockLevels` port).
@@ -123,6 +178,11 @@ impl orders::CatalogPort for CatalogForOrders {
                 seller_id: product.seller_id,
             }
         }))
+    }
+
+    async fn payout_wallet(&self, seller_id: uuid::Uuid) -> anyhow::Result<Option<String>> {
+        let sellers = self.0.sellers().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(sellers.into_iter().find(|s| s.id == seller_id).and_then(|s| s.payout_wallet))
     }
 }
 
@@ -279,6 +339,9 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let token = stop.clone();
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
     spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
+    if settings.solana.rpc_url.is_some() {
+        spawn_solana_poller(shop.orders.clone(), Duration::from_secs(settings.solana.poll_secs), stop.clone());
+    }
     let Shop { backend, identity, catalog, search, .. } = shop;
     Ok(Running { addr, backend, identity, catalog, search, stop, server, relay })
 }

@@ -73,6 +73,33 @@ pub struct Settings {
     pub media_store: MediaStoreKind,
     /// The bucket when `media_store` is `s3`.
     pub s3: S3Settings,
+    /// `EMPORIUM_STRIPE_*`: Stripe is enabled when the secret key is set.
+    pub stripe: StripeSettings,
+    /// `EMPORIUM_SOLANA_*`: Solana Pay is enabled when the RPC URL is set.
+    pub solana: SolanaSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: Option<Secret>,
+    pub api_base: String,
+    /// Comma-separated in the setting: a second secret is accepted during a rotation.
+    pub webhook_secrets: Vec<Secret>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SolanaSettings {
+    pub rpc_url: Option<String>,
+    /// Pay in this SPL token (USDC's mint, say) instead of SOL.
+    pub usdc_mint: Option<String>,
+    pub token_decimals: u32,
+    /// The currency one token is worth one unit of.
+    pub token_currency: String,
+    /// Paying in SOL: minor units of the shop's currency per SOL.
+    pub sol_price_minor: Option<u64>,
+    pub poll_secs: u64,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +166,21 @@ impl Settings {
             prices_include_tax: false,
             media_store: MediaStoreKind::Local,
             s3: S3Settings { region: "us-east-1".to_owned(), ..S3Settings::default() },
+            stripe: StripeSettings {
+                secret_key: None,
+                api_base: payments::stripe::DEFAULT_API_BASE.to_owned(),
+                webhook_secrets: Vec::new(),
+                timeout_ms: 10_000,
+            },
+            solana: SolanaSettings {
+                rpc_url: None,
+                usdc_mint: None,
+                token_decimals: 6,
+                token_currency: "USD".to_owned(),
+                sol_price_minor: None,
+                poll_secs: 5,
+                timeout_ms: 10_000,
+            },
         }
     }
 }
@@ -265,6 +307,41 @@ impl Settings {
                 }
                 "s3_prefix" => self.s3.prefix = value.trim().to_owned(),
                 "s3_virtual_hosted" => self.s3.virtual_hosted = boolean(&value).map_err(|r| bad(&r))?,
+                "stripe_secret_key" => self.stripe.secret_key = (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned())),
+                "stripe_api_base" => {
+                    if !(value.starts_with("http://") || value.starts_with("https://")) {
+                        return Err(bad("must be an http:// or https:// URL"));
+                    }
+                    self.stripe.api_base = value.trim_end_matches('/').to_owned();
+                }
+                "stripe_webhook_secret" => {
+                    self.stripe.webhook_secrets =
+                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_owned())).collect();
+                }
+                "stripe_timeout_ms" => self.stripe.timeout_ms = number(&value, 100, 120_000).map_err(|r| bad(&r))?,
+                "solana_rpc_url" => {
+                    if !value.is_empty() && !(value.starts_with("http://") || value.starts_with("https://")) {
+                        return Err(bad("must be an http:// or https:// URL"));
+                    }
+                    self.solana.rpc_url = (!value.is_empty()).then(|| value.clone());
+                }
+                "solana_usdc_mint" => {
+                    let mint = value.trim();
+                    if !mint.is_empty() && !payments::solana::is_address(mint) {
+                        return Err(bad("must be a base58 Solana address"));
+                    }
+                    self.solana.usdc_mint = (!mint.is_empty()).then(|| mint.to_owned());
+                }
+                "solana_token_decimals" => self.solana.token_decimals = number(&value, 0, 18).map_err(|r| bad(&r))?,
+                "solana_token_currency" => {
+                    kernel::Currency::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
+                    self.solana.token_currency = value.trim().to_owned();
+                }
+                "solana_sol_price_minor" => {
+                    self.solana.sol_price_minor = Some(number(&value, 1, u64::MAX / 2).map_err(|r| bad(&r))?)
+                }
+                "solana_poll_secs" => self.solana.poll_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
+                "solana_timeout_ms" => self.solana.timeout_ms = number(&value, 100, 120_000).map_err(|r| bad(&r))?,
                 _ => {}
             }
         }
@@ -279,6 +356,15 @@ impl Settings {
                 source_name: "EMPORIUM_DATABASE_URL".into(),
                 value: "[redacted]".into(),
                 reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
+            });
+        }
+        if self.solana.rpc_url.is_some() && self.solana.usdc_mint.is_none() && self.solana.sol_price_minor.is_none() {
+            return Err(SettingsError::Invalid {
+                source_name: "EMPORIUM_SOLANA_RPC_URL".into(),
+                value: String::new(),
+                reason: "Solana Pay needs EMPORIUM_SOLANA_USDC_MINT (pay in that token) or \
+                         EMPORIUM_SOLANA_SOL_PRICE_MINOR (pay in SOL at that price)"
+                    .into(),
             });
         }
         if self.media_store == MediaStoreKind::S3 {
@@ -309,6 +395,17 @@ impl Settings {
 
 const KEYS: &[&str] = &[
     "addr",
+    "stripe_secret_key",
+    "stripe_api_base",
+    "stripe_webhook_secret",
+    "stripe_timeout_ms",
+    "solana_rpc_url",
+    "solana_usdc_mint",
+    "solana_token_decimals",
+    "solana_token_currency",
+    "solana_sol_price_minor",
+    "solana_poll_secs",
+    "solana_timeout_ms",
     "database_url",
     "database_pool_size",
     "jwt_secret",

@@ -35,6 +35,13 @@ pub enum OrdersError {
     /// 402 `payment_declined`: the order stays payable until it expires.
     #[error("the card was declined: {reason}")]
     Declined { reason: &'static str },
+    /// 400 with a code (`invalid_signature`, `invalid_payload`): a webhook that is refused.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 502 `provider_unavailable`: a payment provider could not be reached or
+    /// refused the call; nothing changed here.
+    #[error("{0}")]
+    Provider(String),
     /// A concurrent write won; the caller may retry (never leaves the service).
     #[error("concurrent update")]
     Contended,

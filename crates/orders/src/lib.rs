@@ -1,6 +1,6 @@
 //! The transactional core: carts, discount codes, checkout, orders with
-//! their state machine, and payments with the `test` and `manual`
-//! providers.
+//! their state machine, and payments with the `test`, `manual`, `stripe`
+//! and `solana` providers (the wire protocols live in the `payments` crate).
 //!
 //! DESIGN.md names cart, orders and payments as three contexts. They live
 //! in one crate because the checkout saga changes all three in one
@@ -39,6 +39,8 @@ pub mod topics {
     pub const ORDER_RETURNED: &str = "order.returned";
     /// A refund was recorded (payload adds `amount`, `reason`).
     pub const ORDER_REFUNDED: &str = "order.refunded";
+    /// An order needs staff attention (payload adds `flag`, such as `dispute`).
+    pub const ORDER_FLAGGED: &str = "order.flagged";
     /// Payload: `payment_id`, `checkout_id`, `amount`, `provider`.
     pub const PAYMENT_SUCCEEDED: &str = "payment.succeeded";
     /// A decline, or expiry before payment (payload `reason`).

@@ -6,6 +6,7 @@ mod carts;
 mod checkout;
 mod decisions;
 mod orders;
+mod providers;
 mod settings;
 
 pub use carts::hash_token;
@@ -13,6 +14,7 @@ pub use carts::{CartView, DiscountView, LineView};
 pub use checkout::idempotency_reused;
 pub use checkout::{CheckoutRequest, CheckoutResponse, MAX_IDEMPOTENCY_KEY, PaymentView, check_idempotency_key};
 pub use decisions::{CardOutcome, order_event, test_card};
+pub use providers::{Providers, SolanaProvider, WebhookOutcome};
 pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};
 
 use crate::error::{OrdersError, Result};
@@ -47,6 +49,11 @@ pub enum VariantRef {
 #[async_trait]
 pub trait CatalogPort: Send + Sync + 'static {
     async fn purchasable(&self, variant: &VariantRef) -> anyhow::Result<Option<Purchasable>>;
+    /// The seller's Solana payout wallet, if set.
+    async fn payout_wallet(&self, seller_id: Uuid) -> anyhow::Result<Option<String>> {
+        let _ = seller_id;
+        Ok(None)
+    }
 }
 
 /// What inventory tells orders: available units per SKU, absent when not tracked.
@@ -118,6 +125,7 @@ pub struct OrdersService {
     stock: Arc<dyn StockPort>,
     clock: SharedClock,
     config: OrdersConfig,
+    providers: Providers,
 }
 
 impl std::fmt::Debug for OrdersService {
@@ -137,7 +145,13 @@ impl OrdersService {
         clock: SharedClock,
         config: OrdersConfig,
     ) -> Self {
-        OrdersService { caches: Arc::default(), store, catalog, stock, clock, config }
+        OrdersService { caches: Arc::default(), store, catalog, stock, clock, config, providers: Providers::default() }
+    }
+
+    /// Enables the providers that move real money (Stripe, Solana Pay).
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = providers;
+        self
     }
 
     /// Every shipping method (cached, see [`SETTINGS_TTL`]).

@@ -155,4 +155,13 @@ pub trait OrdersStore: Send + Sync + 'static {
     async fn payment(&self, id: Uuid) -> Result<Option<Payment>>;
     /// Open reservations (for the consistency checks and the admin).
     async fn open_reservations(&self) -> Result<Vec<Reservation>>;
+
+    // Provider references.
+    /// Records that `reference` (of `kind`: a Stripe intent or event id, a
+    /// Solana signature) belongs to `payment_id` unless another payment has
+    /// it already; returns the payment it belongs to.
+    async fn claim_ref(&self, kind: &str, reference: &str, payment_id: Uuid) -> Result<Uuid>;
+    async fn ref_owner(&self, kind: &str, reference: &str) -> Result<Option<Uuid>>;
+    /// Payments still pending, soonest expiry first (for the Solana poller).
+    async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>>;
 }

@@ -90,6 +90,8 @@ pub struct Refund {
     pub status: String,
     #[serde(default)]
     pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -224,6 +226,42 @@ impl Stripe {
         ];
         form.extend(metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone())));
         self.post("/v1/refunds", &form, idempotency_key).await
+    }
+
+    /// `GET /v1/refunds?payment_intent=…`: the intent's refunds, newest first
+    /// (up to 100, more than a shop makes for one payment).
+    pub async fn list_refunds(&self, payment_intent: &str) -> Result<Vec<Refund>, StripeError> {
+        #[derive(Deserialize)]
+        struct List {
+            data: Vec<Refund>,
+        }
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payment_intent", payment_intent)
+            .append_pair("limit", "100")
+            .finish();
+        let url = format!("{}/v1/refunds?{query}", self.config.api_base.trim_end_matches('/'));
+        let mut last = String::new();
+        for attempt in 0..self.config.attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt - 1))).await;
+            }
+            let sent = self
+                .http
+                .get(&url)
+                .bearer_auth(&self.config.secret_key)
+                .header("Stripe-Version", API_VERSION)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    let list: List = r.json().await.map_err(|e| StripeError::Decode(e.to_string()))?;
+                    return Ok(list.data);
+                }
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(StripeError::Unreachable(last))
     }
 
     async fn post<T: serde::de::DeserializeOwned>(

@@ -968,6 +968,49 @@ macro_rules! impl_orders_store {
                     row.as_ref().map(doc::<Payment>).transpose().map_err(err)
                 }
 
+                async fn claim_ref(&self, kind: &str, reference: &str, payment_id: Uuid) -> Result<Uuid, OrdersError> {
+                    // Insert-if-absent, then read the owner: the first payment to
+                    // claim a reference keeps it.
+                    ::sqlx::query(
+                        "INSERT INTO payment_refs (kind, reference, payment_id) VALUES ($1, $2, $3) \
+                         ON CONFLICT (kind, reference) DO NOTHING",
+                    )
+                    .bind(kind)
+                    .bind(reference)
+                    .bind(payment_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    let owner: Option<Uuid> =
+                        ::sqlx::query_scalar("SELECT payment_id FROM payment_refs WHERE kind = $1 AND reference = $2")
+                            .bind(kind)
+                            .bind(reference)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(err)?;
+                    Ok(owner.unwrap_or(payment_id))
+                }
+
+                async fn ref_owner(&self, kind: &str, reference: &str) -> Result<Option<Uuid>, OrdersError> {
+                    ::sqlx::query_scalar("SELECT payment_id FROM payment_refs WHERE kind = $1 AND reference = $2")
+                        .bind(kind)
+                        .bind(reference)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)
+                }
+
+                async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>, OrdersError> {
+                    let rows = ::sqlx::query(
+                        "SELECT doc FROM payments WHERE status = 'pending' ORDER BY expires_at_ms LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    rows.iter().map(doc::<Payment>).collect::<Result<Vec<_>, _>>().map_err(err)
+                }
+
                 async fn open_reservations(&self) -> Result<Vec<Reservation>, OrdersError> {
                     let rows = ::sqlx::query(
                         "SELECT id, checkout_id, order_id, variant_id, location_id, sku, quantity, status, expires_at_ms \

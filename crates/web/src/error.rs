@@ -175,6 +175,8 @@ impl From<orders::OrdersError> for ApiError {
             E::Unprocessable { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
             E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
                 .with_details(json!({ "reason": reason })),
+            E::BadRequest { code, .. } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
+            E::Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message),
             E::Contended => ApiError::new(StatusCode::CONFLICT, "busy", "a concurrent change won; try again"),
             E::Unexpected(source) => ApiError::internal(source),
         }

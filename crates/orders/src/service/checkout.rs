@@ -27,7 +27,7 @@ pub struct CheckoutRequest {
     /// A shipping method code; defaults to the first active method.
     #[serde(default)]
     pub shipping_method: Option<String>,
-    /// `test` or `manual`.
+    /// `test`, `manual`, and `stripe` or `solana` when enabled.
     pub payment_provider: String,
 }
 
@@ -163,9 +163,9 @@ impl OrdersService {
             Some(a) => a.normalized("billing_address", &mut errors),
             None => shipping_address.clone(),
         };
-        let provider = Provider::parse(&request.payment_provider);
+        let provider = Provider::parse(&request.payment_provider).filter(|p| self.provider_enabled(*p));
         if provider.is_none() {
-            errors.add("payment_provider", "must be one of test, manual");
+            errors.add("payment_provider", format!("must be one of {}", self.provider_names().join(", ")));
         }
         let methods = self.shipping_cached().await?;
         let active: Vec<_> = methods.iter().filter(|m| m.active).cloned().collect();
@@ -243,6 +243,7 @@ impl OrdersService {
                     .sum()
             })
             .collect();
+        self.check_provider(provider, &sellers, currency).await?;
         let discounts = pricing::allocate(discount_total, &seller_subtotals);
         let rates = self.tax_cached().await?;
         let rate = pricing::rate_for(&rates, &shipping_address.country, shipping_address.region.as_deref());
@@ -307,6 +308,7 @@ impl OrdersService {
                 }],
                 fulfillments: Vec::new(),
                 refunds: Vec::new(),
+                flags: Vec::new(),
                 created_at: now,
                 updated_at: now,
             });
@@ -325,6 +327,8 @@ impl OrdersService {
             expires_at: now + ttl,
             created_at: now,
             updated_at: now,
+            stripe: None,
+            solana: Vec::new(),
         };
         let redemption = discount.as_ref().map(|d: &DiscountCode| Redemption {
             code_id: d.id,
@@ -353,10 +357,10 @@ impl OrdersService {
                 // one committed, so a refused checkout leaves the earlier one
                 // payable; if this fails, the earlier one simply expires.
                 for id in earlier {
-                    if let Err(e) =
-                        self.store.change_checkout(id, &|state: &CheckoutState| decisions::supersede(state, now)).await
+                    match self.store.change_checkout(id, &|state: &CheckoutState| decisions::supersede(state, now)).await
                     {
-                        tracing::warn!(checkout_id = %id, error = %e, "could not supersede an earlier checkout");
+                        Ok(closed) => self.close_at_provider(&closed).await,
+                        Err(e) => tracing::warn!(checkout_id = %id, error = %e, "could not supersede an earlier checkout"),
                     }
                 }
                 let state = CheckoutState {
@@ -369,10 +373,12 @@ impl OrdersService {
                     orders,
                     reservations: Vec::new(),
                 };
+                let state = self.open_at_provider(state).await;
                 Ok(CheckoutResponse::of(&state, false))
             }
             Placed::Replay(id) => {
                 let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
+                let state = self.open_at_provider(state).await;
                 Ok(CheckoutResponse::of(&state, true))
             }
         }
@@ -385,6 +391,7 @@ impl OrdersService {
             return Err(idempotency_reused());
         }
         let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
+        let state = self.open_at_provider(state).await;
         Ok(Some(CheckoutResponse::of(&state, true)))
     }
 

@@ -115,10 +115,26 @@ fn still_payable(state: &CheckoutState) -> Result<bool> {
 /// Payment received: every order paid, held stock sold, cart converted.
 /// Settling twice changes nothing.
 pub fn settle(state: &CheckoutState, by: Option<Uuid>, note: &str, at: OffsetDateTime) -> Result<Change> {
+    settle_inner(state, by, note, at, true)
+}
+
+/// Money a provider reports received: settles a payment still pending even
+/// past its expiry, since its holds are only released when it is expired.
+pub fn settle_received(state: &CheckoutState, note: &str, at: OffsetDateTime) -> Result<Change> {
+    settle_inner(state, None, note, at, false)
+}
+
+fn settle_inner(
+    state: &CheckoutState,
+    by: Option<Uuid>,
+    note: &str,
+    at: OffsetDateTime,
+    check_expiry: bool,
+) -> Result<Change> {
     if !still_payable(state)? {
         return Ok(Change::default());
     }
-    if at >= state.payment.expires_at {
+    if check_expiry && at >= state.payment.expires_at {
         return Err(OrdersError::conflict("payment_closed", "this payment has expired; its orders were cancelled"));
     }
     let mut payment = state.payment.clone();
@@ -153,7 +169,7 @@ pub fn settle(state: &CheckoutState, by: Option<Uuid>, note: &str, at: OffsetDat
 }
 
 /// A declined attempt: recorded, the payment stays payable.
-pub fn decline(state: &CheckoutState, reason: &'static str, at: OffsetDateTime) -> Result<Change> {
+pub fn decline(state: &CheckoutState, reason: &str, at: OffsetDateTime) -> Result<Change> {
     if !still_payable(state)? {
         return Ok(Change::default());
     }
@@ -196,6 +212,109 @@ pub fn supersede(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
         None,
         at,
     )
+}
+
+/// The provider cancelled the payment (a Stripe PaymentIntent cancelled
+/// there): like an expiry, now. Does nothing unless the payment is pending.
+pub fn cancelled_at_provider(state: &CheckoutState, at: OffsetDateTime) -> Result<Change> {
+    if state.payment.status != PaymentStatus::Pending {
+        return Ok(Change::default());
+    }
+    close_unpaid(state, PaymentStatus::Cancelled, "cancelled", "the payment was cancelled at the provider", None, at)
+}
+
+/// A refund made at the provider (Stripe's dashboard, say) and not through
+/// the shop: `amount` is recorded against the orders in turn, each up to
+/// what it can still refund.
+pub fn outside_refund(
+    state: &CheckoutState,
+    amount: i64,
+    reason: &str,
+    provider_ref: &str,
+    at: OffsetDateTime,
+) -> Result<Change> {
+    if state.orders.iter().flat_map(|o| &o.refunds).any(|r| r.provider_ref.as_deref() == Some(provider_ref)) {
+        return Ok(Change::default());
+    }
+    let mut left = amount;
+    let mut payment = state.payment.clone();
+    let mut change = Change::default();
+    for o in &state.orders {
+        let take = left.min(o.refundable());
+        if take <= 0 {
+            continue;
+        }
+        let mut o = o.clone();
+        let mut refund = new_refund(&o, take, reason, None, None, at);
+        refund.provider_ref = Some(provider_ref.to_owned());
+        refund_into(&mut change, &mut payment, &mut o, refund);
+        change.orders.push(o);
+        left -= take;
+    }
+    if !change.orders.is_empty() {
+        change.payment = Some(payment);
+    }
+    Ok(change)
+}
+
+/// Flags every order of the checkout for staff (once per `reference`).
+pub fn flag(state: &CheckoutState, code: &str, message: &str, reference: &str, at: OffsetDateTime) -> Result<Change> {
+    let mut change = Change::default();
+    for o in &state.orders {
+        if o.flags.iter().any(|f| f.reference.as_deref() == Some(reference)) {
+            continue;
+        }
+        let mut o = o.clone();
+        o.flags.push(OrderFlag { code: code.into(), message: message.into(), reference: Some(reference.into()), at });
+        o.updated_at = at;
+        let mut event = order_event(topics::ORDER_FLAGGED, &o, at);
+        if let Some(map) = event.payload.as_object_mut() {
+            map.insert("flag".into(), json!(code));
+        }
+        change.events.push(event);
+        change.orders.push(o);
+    }
+    Ok(change)
+}
+
+/// Solana Pay transfers found paid on chain (`(reference, signature)`):
+/// recorded on the payment, which settles once every still-open order's
+/// transfer is paid. `problem` (a transfer refused or not yet final) is kept
+/// as the payment's last error.
+pub fn solana_progress(
+    state: &CheckoutState,
+    paid: &[(String, String)],
+    problem: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<Change> {
+    if state.payment.status != PaymentStatus::Pending {
+        return Ok(Change::default());
+    }
+    let mut payment = state.payment.clone();
+    for t in &mut payment.solana {
+        if t.signature.is_none()
+            && let Some((_, signature)) = paid.iter().find(|(reference, _)| *reference == t.reference)
+        {
+            t.signature = Some(signature.clone());
+        }
+    }
+    let open: Vec<Uuid> =
+        state.orders.iter().filter(|o| o.status == OrderStatus::PendingPayment).map(|o| o.id).collect();
+    let all_paid = !open.is_empty()
+        && open.iter().all(|id| payment.solana.iter().any(|t| t.order_id == *id && t.signature.is_some()));
+    if all_paid {
+        let mut paid_state = state.clone();
+        paid_state.payment = payment;
+        return settle_received(&paid_state, "paid with Solana Pay", at);
+    }
+    if let Some(problem) = problem {
+        payment.last_error = Some(problem.to_owned());
+    }
+    if payment == state.payment {
+        return Ok(Change::default());
+    }
+    payment.updated_at = at;
+    Ok(Change { payment: Some(payment), ..Change::default() })
 }
 
 /// Ends a pending checkout unpaid: the payment gets `status`, every order
@@ -260,6 +379,7 @@ fn new_refund(
         by,
         at,
         idempotency_key: key,
+        provider_ref: None,
     }
 }
 

@@ -28,7 +28,7 @@ fn note(value: Option<String>) -> Result<Option<String>> {
 }
 
 impl OrdersService {
-    async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Uuid> {
+    pub(super) async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Uuid> {
         if let Some(known) = self.known_checkout(payment_id) {
             return Ok(known);
         }
@@ -49,7 +49,7 @@ impl OrdersService {
     /// Runs `decide` on the locked checkout. A checkout whose payment is
     /// overdue is expired instead (so nothing acts on lapsed holds) and the
     /// answer is 409 `payment_closed`.
-    async fn change(
+    pub(super) async fn change(
         &self,
         checkout_id: Uuid,
         decide: impl Fn(&CheckoutState) -> Result<Change> + Send + Sync,
@@ -65,6 +65,7 @@ impl OrdersService {
             })
             .await?;
         if lapsed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.close_at_provider(&state).await;
             return Err(OrdersError::conflict(
                 "payment_closed",
                 "this checkout was not paid in time; its orders were cancelled and the stock released",
@@ -73,8 +74,21 @@ impl OrdersService {
         Ok(state)
     }
 
+    /// A payment; one its provider has not opened yet (Stripe was
+    /// unreachable at checkout) is opened now.
     pub async fn payment(&self, id: Uuid) -> Result<PaymentView> {
         let payment = self.store.payment(id).await?.ok_or(OrdersError::NotFound("payment"))?;
+        let unopened = match payment.provider {
+            Provider::Stripe => payment.stripe.as_ref().is_none_or(|s| s.client_secret.is_none()),
+            Provider::Solana => payment.solana.is_empty(),
+            Provider::Test | Provider::Manual => false,
+        };
+        if payment.status == PaymentStatus::Pending && unopened {
+            let checkout_id = self.checkout_of_payment(id).await?;
+            if let Some(state) = self.store.checkout(checkout_id).await? {
+                return Ok(PaymentView::from(&self.open_at_provider(state).await.payment));
+            }
+        }
         Ok(PaymentView::from(&payment))
     }
 
@@ -112,7 +126,8 @@ impl OrdersService {
         let now = self.now();
         let due = self.store.expired_checkouts(now, limit).await?;
         for id in &due {
-            self.store.change_checkout(*id, &|state: &CheckoutState| decisions::expire(state, now)).await?;
+            let state = self.store.change_checkout(*id, &|state: &CheckoutState| decisions::expire(state, now)).await?;
+            self.close_at_provider(&state).await;
         }
         Ok(due.len())
     }
@@ -142,7 +157,7 @@ impl OrdersService {
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();
         let state = self
-            .change(checkout_id, |state| {
+            .change_refunding(checkout_id, |state| {
                 let o = state.orders.iter().find(|o| o.id == order_id).ok_or(OrdersError::NotFound("order"))?;
                 if !o.status.is_cancellable() {
                     return Err(OrdersError::IllegalTransition(IllegalTransition {
@@ -173,7 +188,7 @@ impl OrdersService {
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();
         let state = self
-            .change(checkout_id, |state| {
+            .change_refunding(checkout_id, |state| {
                 let o = state.orders.iter().find(|o| o.id == order_id).ok_or(OrdersError::NotFound("order"))?;
                 o.status.can_become(to)?;
                 match to {
@@ -225,7 +240,9 @@ impl OrdersService {
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();
         let state = self
-            .change(checkout_id, |state| decisions::refund(state, order_id, amount, &reason, key, Some(by), now))
+            .change_refunding(checkout_id, |state| {
+                decisions::refund(state, order_id, amount, &reason, key, Some(by), now)
+            })
             .await?;
         Self::updated(&state, order_id)
     }

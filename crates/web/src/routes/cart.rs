@@ -35,6 +35,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_order))
         .routes(routes!(get_payment))
         .routes(routes!(confirm_payment))
+        .routes(routes!(verify_payment))
+        .routes(routes!(stripe_webhook))
         .routes(routes!(shipping_methods))
 }
 
@@ -302,6 +304,48 @@ pub async fn confirm_payment(
     Json(body): Json<ConfirmRequest>,
 ) -> ApiResult<Json<PaymentView>> {
     Ok(Json(state.orders.confirm_payment(id, &body.card_number).await?))
+}
+
+/// Solana Pay: looks each transfer up on chain (by its reference) and
+/// settles the payment once every order's transfer is finalized with the
+/// right recipient, mint and exact amount. A background poller does the same
+/// until the payment expires.
+#[utoipa::path(get, path = "/payments/{id}/verify", tag = "payments", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PaymentView), (status = 404, body = ErrorBody),
+        (status = 409, description = "wrong_provider, provider_disabled", body = ErrorBody),
+        (status = 502, description = "provider_unavailable: the Solana RPC could not be reached", body = ErrorBody)))]
+pub async fn verify_payment(State(state): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<Json<PaymentView>> {
+    Ok(Json(state.orders.verify_payment(id).await?))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    /// `handled`, `duplicate` (this event id was handled before) or `ignored`.
+    pub result: String,
+}
+
+/// Stripe's webhook. `Stripe-Signature` is checked as Stripe documents it
+/// (HMAC-SHA256 over `t.payload` with the endpoint secret, any of several
+/// `v1` signatures, 300 s tolerance): a bad or stale signature is 400 and
+/// changes nothing. Events are handled once by id and in any order:
+/// `payment_intent.succeeded`, `payment_intent.payment_failed`,
+/// `payment_intent.canceled`, `charge.refunded`, `charge.dispute.created`.
+/// An event whose amount or currency differs from the payment's is 422 and
+/// logged.
+#[utoipa::path(post, path = "/payments/webhooks/stripe", tag = "payments",
+    request_body(content = String, content_type = "application/json", description = "a Stripe event"),
+    responses((status = 200, body = WebhookAnswer),
+        (status = 400, description = "invalid_signature, invalid_payload", body = ErrorBody),
+        (status = 404, description = "Stripe is not enabled", body = ErrorBody),
+        (status = 422, description = "amount_mismatch, intent_mismatch", body = ErrorBody)))]
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<WebhookAnswer>> {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    let outcome = state.orders.stripe_webhook(&body, signature).await?;
+    Ok(Json(WebhookAnswer { result: outcome.as_str().to_owned() }))
 }
 
 /// The shipping methods a checkout can choose, cheapest rule first by position.
