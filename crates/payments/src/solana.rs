@@ -240,23 +240,28 @@ impl Rpc {
     }
 
     /// Looks for the transfer carrying `expected.reference`: the oldest
-    /// successful finalized transaction decides; failed ones are skipped.
+    /// successful finalized transaction that pays what was asked counts.
+    /// Otherwise the answer is about the newest candidate (refused, with the
+    /// reason, or not yet finalized), or that there is none.
     pub async fn check(&self, expected: &Expected) -> Result<Check, RpcError> {
         let mut found = self.signatures_for_address(&expected.reference, 20).await?;
         found.retain(|s| s.err.as_ref().is_none_or(Value::is_null));
         // Newest first from the node; the first payment is the one that counts.
         found.reverse();
-        let Some(first) = found.first() else { return Ok(Check::NotFound) };
-        if first.confirmation_status.as_deref() != Some("finalized") {
-            return Ok(Check::NotFinalized { signature: first.signature.clone() });
+        let mut answer = Check::NotFound;
+        for candidate in found {
+            let signature = candidate.signature;
+            let finalized = candidate.confirmation_status.as_deref() == Some("finalized");
+            let tx = if finalized { self.finalized_transaction(&signature).await? } else { None };
+            match tx {
+                None => answer = Check::NotFinalized { signature },
+                Some(tx) => match verify_transfer(&tx, expected) {
+                    Ok(()) => return Ok(Check::Paid { signature }),
+                    Err(reason) => answer = Check::Rejected { signature, reason },
+                },
+            }
         }
-        let Some(tx) = self.finalized_transaction(&first.signature).await? else {
-            return Ok(Check::NotFinalized { signature: first.signature.clone() });
-        };
-        Ok(match verify_transfer(&tx, expected) {
-            Ok(()) => Check::Paid { signature: first.signature.clone() },
-            Err(reason) => Check::Rejected { signature: first.signature.clone(), reason },
-        })
+        Ok(answer)
     }
 }
 
