@@ -307,7 +307,9 @@ impl Settings {
                 }
                 "s3_prefix" => self.s3.prefix = value.trim().to_owned(),
                 "s3_virtual_hosted" => self.s3.virtual_hosted = boolean(&value).map_err(|r| bad(&r))?,
-                "stripe_secret_key" => self.stripe.secret_key = (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned())),
+                "stripe_secret_key" => {
+                    self.stripe.secret_key = (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned()))
+                }
                 "stripe_api_base" => {
                     if !(value.starts_with("http://") || value.starts_with("https://")) {
                         return Err(bad("must be an http:// or https:// URL"));
@@ -315,12 +317,16 @@ impl Settings {
                     self.stripe.api_base = value.trim_end_matches('/').to_owned();
                 }
                 "stripe_webhook_secret" => {
-                    self.stripe.webhook_secrets =
-                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_owned())).collect();
+                    self.stripe.webhook_secrets = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Secret(s.to_owned()))
+                        .collect();
                 }
                 "stripe_timeout_ms" => self.stripe.timeout_ms = number(&value, 100, 120_000).map_err(|r| bad(&r))?,
                 "solana_rpc_url" => {
-                    if !value.is_empty() && !(value.starts_with("http://") || value.starts_with("https://")) {
+                    if !(value.is_empty() || value.starts_with("http://") || value.starts_with("https://")) {
                         return Err(bad("must be an http:// or https:// URL"));
                     }
                     self.solana.rpc_url = (!value.is_empty()).then(|| value.clone());

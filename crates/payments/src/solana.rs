@@ -79,7 +79,9 @@ impl Asset {
             }
             Asset::Token { decimals, .. } => {
                 let shift = decimals.checked_sub(currency_exponent).ok_or(AmountError::TooFewDecimals)?;
-                amount.checked_mul(10u128.checked_pow(shift).ok_or(AmountError::Overflow)?).ok_or(AmountError::Overflow)?
+                amount
+                    .checked_mul(10u128.checked_pow(shift).ok_or(AmountError::Overflow)?)
+                    .ok_or(AmountError::Overflow)?
             }
         };
         u64::try_from(units).map_err(|_| AmountError::Overflow)
@@ -299,7 +301,7 @@ pub fn verify_transfer(tx: &Value, expected: &Expected) -> Result<(), String> {
         return Err("the transaction failed on chain".into());
     }
     let keys = account_keys(tx);
-    if !keys.iter().any(|k| *k == expected.reference) {
+    if !keys.contains(&expected.reference) {
         return Err("the transaction does not carry the payment's reference".into());
     }
     let received = match &expected.mint {
@@ -316,10 +318,9 @@ pub fn verify_transfer(tx: &Value, expected: &Expected) -> Result<(), String> {
         }
         Some(mint) => {
             let Some((index, post)) = token_balance(meta.get("postTokenBalances"), &expected.recipient, mint) else {
-                let other_mint = meta
-                    .get("postTokenBalances")
-                    .and_then(Value::as_array)
-                    .is_some_and(|l| l.iter().any(|b| b.get("owner").and_then(Value::as_str) == Some(&expected.recipient)));
+                let other_mint = meta.get("postTokenBalances").and_then(Value::as_array).is_some_and(|l| {
+                    l.iter().any(|b| b.get("owner").and_then(Value::as_str) == Some(&expected.recipient))
+                });
                 return Err(if other_mint {
                     "wrong mint: the shop's wallet received another token".into()
                 } else {
@@ -342,6 +343,7 @@ pub fn verify_transfer(tx: &Value, expected: &Expected) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -415,9 +417,15 @@ mod tests {
     fn transfers_are_checked_from_balances() {
         let expected = Expected { recipient: "shop".into(), amount: 100, mint: None, reference: "ref".into() };
         assert_eq!(verify_transfer(&sol_tx("shop", "ref", 1000, 1100), &expected), Ok(()));
-        assert!(verify_transfer(&sol_tx("shop", "ref", 1000, 1099), &expected).unwrap_err().starts_with("wrong amount"));
-        assert!(verify_transfer(&sol_tx("shop", "ref", 1000, 1101), &expected).unwrap_err().starts_with("wrong amount"));
-        assert!(verify_transfer(&sol_tx("thief", "ref", 1000, 1100), &expected).unwrap_err().starts_with("wrong recipient"));
+        assert!(
+            verify_transfer(&sol_tx("shop", "ref", 1000, 1099), &expected).unwrap_err().starts_with("wrong amount")
+        );
+        assert!(
+            verify_transfer(&sol_tx("shop", "ref", 1000, 1101), &expected).unwrap_err().starts_with("wrong amount")
+        );
+        assert!(
+            verify_transfer(&sol_tx("thief", "ref", 1000, 1100), &expected).unwrap_err().starts_with("wrong recipient")
+        );
         assert!(verify_transfer(&sol_tx("shop", "other", 1000, 1100), &expected).unwrap_err().contains("reference"));
         let mut failed = sol_tx("shop", "ref", 1000, 1100);
         failed["meta"]["err"] = json!({"InstructionError": [0, "Custom"]});
@@ -426,18 +434,30 @@ mod tests {
         let token = |mint: &str, owner: &str, pre: Option<&str>, post: &str| {
             let mut tx = sol_tx("payer2", "ref", 0, 0);
             tx["meta"]["preTokenBalances"] = match pre {
-                Some(p) => json!([{"accountIndex": 1, "mint": mint, "owner": owner, "uiTokenAmount": {"amount": p, "decimals": 6}}]),
+                Some(p) => {
+                    json!([{"accountIndex": 1, "mint": mint, "owner": owner, "uiTokenAmount": {"amount": p, "decimals": 6}}])
+                }
                 None => json!([]),
             };
-            tx["meta"]["postTokenBalances"] =
-                json!([{"accountIndex": 1, "mint": mint, "owner": owner, "uiTokenAmount": {"amount": post, "decimals": 6}}]);
+            tx["meta"]["postTokenBalances"] = json!([{"accountIndex": 1, "mint": mint, "owner": owner, "uiTokenAmount": {"amount": post, "decimals": 6}}]);
             tx
         };
-        let usdc = Expected { recipient: "shop".into(), amount: 1_500_000, mint: Some("usdc".into()), reference: "ref".into() };
+        let usdc = Expected {
+            recipient: "shop".into(),
+            amount: 1_500_000,
+            mint: Some("usdc".into()),
+            reference: "ref".into(),
+        };
         assert_eq!(verify_transfer(&token("usdc", "shop", Some("500000"), "2000000"), &usdc), Ok(()));
         assert_eq!(verify_transfer(&token("usdc", "shop", None, "1500000"), &usdc), Ok(()));
         assert!(verify_transfer(&token("fake", "shop", None, "1500000"), &usdc).unwrap_err().starts_with("wrong mint"));
-        assert!(verify_transfer(&token("usdc", "thief", None, "1500000"), &usdc).unwrap_err().starts_with("wrong recipient"));
-        assert!(verify_transfer(&token("usdc", "shop", None, "1400000"), &usdc).unwrap_err().starts_with("wrong amount"));
+        assert!(
+            verify_transfer(&token("usdc", "thief", None, "1500000"), &usdc)
+                .unwrap_err()
+                .starts_with("wrong recipient")
+        );
+        assert!(
+            verify_transfer(&token("usdc", "shop", None, "1400000"), &usdc).unwrap_err().starts_with("wrong amount")
+        );
     }
 }

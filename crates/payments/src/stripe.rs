@@ -220,10 +220,8 @@ impl Stripe {
         metadata: &BTreeMap<String, String>,
         idempotency_key: &str,
     ) -> Result<Refund, StripeError> {
-        let mut form = vec![
-            ("payment_intent".to_owned(), payment_intent.to_owned()),
-            ("amount".to_owned(), amount.to_string()),
-        ];
+        let mut form =
+            vec![("payment_intent".to_owned(), payment_intent.to_owned()), ("amount".to_owned(), amount.to_string())];
         form.extend(metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone())));
         self.post("/v1/refunds", &form, idempotency_key).await
     }
@@ -406,6 +404,7 @@ pub fn verify_signature(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -453,6 +452,9 @@ mod tests {
         // HMAC-SHA256("whsec_test_secret", "1700000000.{}") computed independently
         // (python3 -c 'import hmac,hashlib;print(hmac.new(b"whsec_test_secret",
         // b"1700000000.{}",hashlib.sha256).hexdigest())').
-        assert_eq!(sign(SECRET, 1_700_000_000, b"{}"), "ceb8863f7208fa249a6cd8f951e993c7563412aca65866f6272283debe143ab3");
+        assert_eq!(
+            sign(SECRET, 1_700_000_000, b"{}"),
+            "ceb8863f7208fa249a6cd8f951e993c7563412aca65866f6272283debe143ab3"
+        );
     }
 }

@@ -37,12 +37,15 @@ pub struct Seen {
     pub form: BTreeMap<String, String>,
 }
 
+/// A request's parameters and the answer it got.
+type Remembered = (BTreeMap<String, String>, Value);
+
 #[derive(Default)]
 pub struct Inner {
     pub intents: Mutex<BTreeMap<String, Value>>,
     pub refunds: Mutex<Vec<Value>>,
     /// Idempotency key → (the request's parameters, the answer).
-    idempotent: Mutex<HashMap<String, (BTreeMap<String, String>, Value)>>,
+    idempotent: Mutex<HashMap<String, Remembered>>,
     pub seen: Mutex<Vec<Seen>>,
     /// The next this-many POSTs answer 500 without doing anything.
     pub fail_next: AtomicU32,
@@ -84,7 +87,14 @@ impl FakeStripe {
     }
 
     pub fn seen(&self, method: &str, path_prefix: &str) -> Vec<Seen> {
-        self.inner.seen.lock().unwrap().iter().filter(|s| s.method == method && s.path.starts_with(path_prefix)).cloned().collect()
+        self.inner
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method == method && s.path.starts_with(path_prefix))
+            .cloned()
+            .collect()
     }
 
     /// A refund made in Stripe's dashboard, not through the shop.
@@ -148,7 +158,13 @@ pub async fn deliver(url: &str, secret: &str, event: &Value, timestamp: i64) -> 
         .unwrap()
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let path = uri.path().to_owned();
@@ -174,7 +190,8 @@ async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, heade
             .rev()
             .cloned()
             .collect();
-        return axum::Json(json!({"object": "list", "data": data, "has_more": false, "url": "/v1/refunds"})).into_response();
+        return axum::Json(json!({"object": "list", "data": data, "has_more": false, "url": "/v1/refunds"}))
+            .into_response();
     }
     if method != Method::POST {
         return error(StatusCode::NOT_FOUND, "invalid_request_error", "Unrecognized request URL");
@@ -184,7 +201,11 @@ async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, heade
         return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "An unknown error occurred");
     }
     let Some(key) = header("idempotency-key") else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "this fake wants an Idempotency-Key on every POST");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "this fake wants an Idempotency-Key on every POST",
+        );
     };
     let earlier = inner.idempotent.lock().unwrap().get(&key).cloned();
     let answer = match earlier {
@@ -229,7 +250,13 @@ async fn act(inner: &Inner, path: &str, form: &BTreeMap<String, String>) -> Resu
             inner.intents.lock().unwrap().insert(id.clone(), intent.clone());
             let mut object = intent.clone();
             object["client_secret"] = Value::Null;
-            let res = deliver(&url, &secret, &event("payment_intent.succeeded", object), time::OffsetDateTime::now_utc().unix_timestamp()).await;
+            let res = deliver(
+                &url,
+                &secret,
+                &event("payment_intent.succeeded", object),
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            )
+            .await;
             assert_eq!(res.status(), 200, "the early webhook was refused");
         }
         inner.intents.lock().unwrap().insert(id, intent.clone());
@@ -241,7 +268,11 @@ async fn act(inner: &Inner, path: &str, form: &BTreeMap<String, String>) -> Resu
             return Err(error(StatusCode::NOT_FOUND, "invalid_request_error", "No such payment_intent"));
         };
         if intent["status"] == "succeeded" || intent["status"] == "canceled" {
-            return Err(error(StatusCode::BAD_REQUEST, "invalid_request_error", "This PaymentIntent's status does not allow cancel."));
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "This PaymentIntent's status does not allow cancel.",
+            ));
         }
         intent["status"] = json!("canceled");
         intent["cancellation_reason"] = json!(form.get("cancellation_reason"));
@@ -252,9 +283,20 @@ async fn act(inner: &Inner, path: &str, form: &BTreeMap<String, String>) -> Resu
             return Err(error(StatusCode::BAD_REQUEST, "invalid_request_error", "Missing required param."));
         };
         let charged = inner.intents.lock().unwrap().get(pi).and_then(|i| i["amount"].as_i64()).unwrap_or(0);
-        let already: i64 = inner.refunds.lock().unwrap().iter().filter(|r| r["payment_intent"] == pi.as_str()).map(|r| r["amount"].as_i64().unwrap()).sum();
+        let already: i64 = inner
+            .refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["payment_intent"] == pi.as_str())
+            .map(|r| r["amount"].as_i64().unwrap())
+            .sum();
         if already + amount > charged {
-            return Err(error(StatusCode::BAD_REQUEST, "invalid_request_error", "Refund amount is greater than unrefunded amount on charge"));
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Refund amount is greater than unrefunded amount on charge",
+            ));
         }
         let refund = json!({"id": format!("re_fake{n}"), "object": "refund", "amount": amount, "currency": "usd",
             "status": "succeeded", "payment_intent": pi, "metadata": metadata(form)});

@@ -105,7 +105,8 @@ async fn a_usdc_transfer_pays_only_when_final_and_exactly_right(db: Db) {
     let payment2 = res2.body["payment"]["id"].as_str().unwrap().to_owned();
     let reference2 = res2.body["payment"]["next_action"]["transfers"][0]["reference"].as_str().unwrap().to_owned();
     // The right transfer, confirmed but not final: not yet.
-    let good = chain.land(&[&reference, &reference2], Moves::Token { mint: USDC_MINT, owner: &wallet, amount }, "confirmed");
+    let good =
+        chain.land(&[&reference, &reference2], Moves::Token { mint: USDC_MINT, owner: &wallet, amount }, "confirmed");
     let body = verify(&app, &payment_id).await;
     assert_eq!(body["status"], "pending");
     assert!(body["last_error"].as_str().unwrap().contains("not finalized"), "{}", body["last_error"]);
@@ -147,7 +148,8 @@ async fn the_poller_settles_sol_payments_per_seller_wallet(db: Db) {
     set_wallet(&app, a, &default_seller(&app, a).await, &shop_wallet).await;
     // A second seller with a wallet of its own.
     let maker_wallet = payments::solana::new_reference();
-    let maker = app.post("/api/v1/admin/sellers", Some(a), json!({"name": "Maker", "payout_wallet": maker_wallet})).await;
+    let maker =
+        app.post("/api/v1/admin/sellers", Some(a), json!({"name": "Maker", "payout_wallet": maker_wallet})).await;
     maker.assert(201);
     app.stocked(a, "Shop Mug", &[("MUG-1", 2500)], 5).await;
     let mut body = crate::catalog_helpers::product_body("Maker Bowl", None, &[("BOWL-1", 1000, "S")]);
@@ -168,11 +170,21 @@ async fn the_poller_settles_sol_payments_per_seller_wallet(db: Db) {
     assert!(mug["url"].as_str().unwrap().starts_with(&format!("solana:{shop_wallet}?amount=0.166666667&reference=")));
 
     // One seller paid: still pending. Both: the poller settles it unasked.
-    chain.land(&[mug["reference"].as_str().unwrap()], Moves::Sol { to: &shop_wallet, lamports: 166_666_667 }, "finalized");
-    let status = || async { app.get(&format!("/api/v1/payments/{payment_id}"), None).await.body["status"].as_str().unwrap().to_owned() };
+    chain.land(
+        &[mug["reference"].as_str().unwrap()],
+        Moves::Sol { to: &shop_wallet, lamports: 166_666_667 },
+        "finalized",
+    );
+    let status = || async {
+        app.get(&format!("/api/v1/payments/{payment_id}"), None).await.body["status"].as_str().unwrap().to_owned()
+    };
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(status().await, "pending");
-    chain.land(&[bowl["reference"].as_str().unwrap()], Moves::Sol { to: &maker_wallet, lamports: 66_666_667 }, "finalized");
+    chain.land(
+        &[bowl["reference"].as_str().unwrap()],
+        Moves::Sol { to: &maker_wallet, lamports: 66_666_667 },
+        "finalized",
+    );
     let mut settled = false;
     for _ in 0..50 {
         if status().await == "succeeded" {

@@ -28,10 +28,8 @@ async fn stripe_shop(db: Db, fake: &FakeStripe, configure: impl FnOnce(&mut empo
     TestApp::spawn_with(db, |s| {
         s.stripe.secret_key = Some(emporium::settings::Secret(SECRET_KEY.into()));
         s.stripe.api_base = base;
-        s.stripe.webhook_secrets = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
-            .iter()
-            .map(|k| emporium::settings::Secret((*k).to_owned()))
-            .collect();
+        s.stripe.webhook_secrets =
+            [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET].iter().map(|k| emporium::settings::Secret((*k).to_owned())).collect();
         s.stripe.timeout_ms = 2_000;
         configure(s);
     })
@@ -120,7 +118,10 @@ async fn a_card_payment_through_stripe_settles_once_whatever_the_webhooks_do(db:
     let res = deliver(&url, WEBHOOK_SECRET, &event("payment_intent.payment_failed", failed.clone()), now()).await;
     assert_eq!(res.status(), 200);
     let res = app.get(&format!("/api/v1/payments/{payment_id}"), None).await;
-    assert_eq!((res.body["status"].as_str(), res.body["last_error"].as_str()), (Some("pending"), Some("insufficient_funds")));
+    assert_eq!(
+        (res.body["status"].as_str(), res.body["last_error"].as_str()),
+        (Some("pending"), Some("insufficient_funds"))
+    );
 
     // Paid, signed with the previous secret (a rotation in progress).
     let res = deliver(&url, OLD_WEBHOOK_SECRET, &succeeded, now()).await;
@@ -151,7 +152,10 @@ async fn a_card_payment_through_stripe_settles_once_whatever_the_webhooks_do(db:
     let dispute = json!({"id": "dp_1", "object": "dispute", "amount": paid["amount"], "currency": "usd",
         "charge": format!("ch_{}", paid["id"].as_str().unwrap()), "payment_intent": paid["id"], "reason": "fraudulent", "status": "needs_response"});
     for _ in 0..2 {
-        assert_eq!(deliver(&url, WEBHOOK_SECRET, &event("charge.dispute.created", dispute.clone()), now()).await.status(), 200);
+        assert_eq!(
+            deliver(&url, WEBHOOK_SECRET, &event("charge.dispute.created", dispute.clone()), now()).await.status(),
+            200
+        );
     }
     let order = app.get(&format!("/api/v1/admin/orders/{order_id}"), Some(a)).await;
     let flags = order.body["flags"].as_array().unwrap();
@@ -198,8 +202,14 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     let refund = |amount: i64, key: &'static str| {
         let (app, path, token) = (&app, refunds_path.clone(), a.to_owned());
         async move {
-            app.send(Method::POST, &path, Some(&token), &[("idempotency-key", key)], Some(json!({"amount": amount, "reason": "damaged"})))
-                .await
+            app.send(
+                Method::POST,
+                &path,
+                Some(&token),
+                &[("idempotency-key", key)],
+                Some(json!({"amount": amount, "reason": "damaged"})),
+            )
+            .await
         }
     };
     let res = refund(700, "r1").await;
@@ -225,7 +235,10 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     for _ in 0..2 {
         assert_eq!(deliver(&url, WEBHOOK_SECRET, &refunded, now()).await.status(), 200);
     }
-    assert_eq!(deliver(&url, WEBHOOK_SECRET, &event("charge.refunded", charge(&paid, 1000)), now()).await.status(), 200);
+    assert_eq!(
+        deliver(&url, WEBHOOK_SECRET, &event("charge.refunded", charge(&paid, 1000)), now()).await.status(),
+        200
+    );
     let order = app.get(&format!("/api/v1/admin/orders/{order_id}"), Some(a)).await;
     assert_eq!(order.body["refunded_total"]["amount"], 1000);
     let refunds = order.body["refunds"].as_array().unwrap();
@@ -245,7 +258,8 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     assert_eq!(order.body["refunded_total"]["amount"], 1000);
 
     // A customer-style cancel of the paid order refunds the rest at Stripe.
-    let res = app.post(&format!("/api/v1/admin/orders/{order_id}/transitions"), Some(a), json!({"to": "cancelled"})).await;
+    let res =
+        app.post(&format!("/api/v1/admin/orders/{order_id}/transitions"), Some(a), json!({"to": "cancelled"})).await;
     res.assert(200);
     assert_eq!(res.body["refunded_total"]["amount"], total);
     assert_eq!(fake.refunded(intent_id), total);

@@ -357,10 +357,15 @@ impl OrdersService {
                 // one committed, so a refused checkout leaves the earlier one
                 // payable; if this fails, the earlier one simply expires.
                 for id in earlier {
-                    match self.store.change_checkout(id, &|state: &CheckoutState| decisions::supersede(state, now)).await
+                    match self
+                        .store
+                        .change_checkout(id, &|state: &CheckoutState| decisions::supersede(state, now))
+                        .await
                     {
                         Ok(closed) => self.close_at_provider(&closed).await,
-                        Err(e) => tracing::warn!(checkout_id = %id, error = %e, "could not supersede an earlier checkout"),
+                        Err(e) => {
+                            tracing::warn!(checkout_id = %id, error = %e, "could not supersede an earlier checkout")
+                        }
                     }
                 }
                 let state = CheckoutState {

@@ -343,7 +343,11 @@ impl OrdersService {
 
     /// The payment an intent belongs to: by its recorded id, else by the
     /// metadata set when it was created.
-    async fn payment_of_intent(&self, intent_id: &str, metadata: Option<&BTreeMap<String, String>>) -> Result<Option<(Uuid, Uuid)>> {
+    async fn payment_of_intent(
+        &self,
+        intent_id: &str,
+        metadata: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<(Uuid, Uuid)>> {
         let payment_id = match self.store.ref_owner(INTENT, intent_id).await? {
             Some(id) => id,
             None => match metadata.and_then(|m| m.get("payment_id")).and_then(|s| s.parse().ok()) {
@@ -386,7 +390,8 @@ impl OrdersService {
                         "the event's PaymentIntent is not this payment's",
                     ));
                 }
-                if intent.amount != p.amount.amount || !intent.currency.eq_ignore_ascii_case(p.amount.currency.as_str()) {
+                if intent.amount != p.amount.amount || !intent.currency.eq_ignore_ascii_case(p.amount.currency.as_str())
+                {
                     return Err(OrdersError::unprocessable(
                         "amount_mismatch",
                         format!(
@@ -460,7 +465,10 @@ impl OrdersService {
             self.store
                 .change_checkout(checkout_id, &|state: &CheckoutState| {
                     if !charge.currency.eq_ignore_ascii_case(state.payment.amount.currency.as_str()) {
-                        return Err(OrdersError::unprocessable("amount_mismatch", "the charge's currency is not the payment's"));
+                        return Err(OrdersError::unprocessable(
+                            "amount_mismatch",
+                            "the charge's currency is not the payment's",
+                        ));
                     }
                     decisions::outside_refund(state, refund.amount, "refunded at Stripe", &refund.id, now)
                 })
