@@ -129,19 +129,34 @@ fn providers(settings: &Settings) -> anyhow::Result<orders::Providers> {
 
 /// Checks the chain for pending Solana Pay payments every `every`, until `stop`.
 fn spawn_solana_poller(orders: OrdersService, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+    spawn_every(every, stop, move || {
+        let orders = orders.clone();
+        async move {
             match orders.poll_solana(1000).await {
                 Ok(n) if n > 0 => tracing::info!(payments = n, "Solana Pay payments settled"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "Solana Pay poll failed; retrying at the next tick"),
             }
+        }
+    })
+}
+
+/// Runs `tick` now and then every `every` (a late tick is not made up),
+/// until `stop`.
+fn spawn_every<F, Fut>(every: Duration, stop: CancellationToken, tick: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = interval.tick() => {}
+            }
+            tick().await;
         }
     })
 }
@@ -224,14 +239,9 @@ impl orders::StockPort for InventoryForOrders {
 
 /// Expires unpaid checkouts whose hold has lapsed, every `every`, until `stop`.
 fn spawn_reservation_sweeper(orders: OrdersService, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+    spawn_every(every, stop, move || {
+        let orders = orders.clone();
+        async move {
             loop {
                 match orders.expire_due(100).await {
                     Ok(n) if n > 0 => {

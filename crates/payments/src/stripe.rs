@@ -237,29 +237,8 @@ impl Stripe {
             .append_pair("payment_intent", payment_intent)
             .append_pair("limit", "100")
             .finish();
-        let url = format!("{}/v1/refunds?{query}", self.config.api_base.trim_end_matches('/'));
-        let mut last = String::new();
-        for attempt in 0..self.config.attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt - 1))).await;
-            }
-            let sent = self
-                .http
-                .get(&url)
-                .bearer_auth(&self.config.secret_key)
-                .header("Stripe-Version", API_VERSION)
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    let list: List = r.json().await.map_err(|e| StripeError::Decode(e.to_string()))?;
-                    return Ok(list.data);
-                }
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(StripeError::Unreachable(last))
+        let list: List = self.send(reqwest::Method::GET, &format!("/v1/refunds?{query}"), None).await?;
+        Ok(list.data)
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
@@ -269,23 +248,35 @@ impl Stripe {
         idempotency_key: &str,
     ) -> Result<T, StripeError> {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(reqwest::Method::POST, path, Some((body, idempotency_key))).await
+    }
+
+    /// Sends a request (a POST with its form body and idempotency key),
+    /// retrying what Stripe says may be retried with the same key.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        post: Option<(String, &str)>,
+    ) -> Result<T, StripeError> {
         let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
         let mut last = String::new();
         for attempt in 0..self.config.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt - 1))).await;
             }
-            let sent = self
+            let mut request = self
                 .http
-                .post(&url)
+                .request(method.clone(), &url)
                 .bearer_auth(&self.config.secret_key)
-                .header("Stripe-Version", API_VERSION)
-                .header("Idempotency-Key", idempotency_key)
-                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body.clone())
-                .send()
-                .await;
-            let response = match sent {
+                .header("Stripe-Version", API_VERSION);
+            if let Some((body, key)) = &post {
+                request = request
+                    .header("Idempotency-Key", *key)
+                    .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.clone());
+            }
+            let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(path, attempt, error = %e, "Stripe request failed; retrying with the same idempotency key");

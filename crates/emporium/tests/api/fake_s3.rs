@@ -49,10 +49,7 @@ pub struct FakeS3 {
 impl FakeS3 {
     pub async fn start() -> FakeS3 {
         let inner = Arc::new(Inner::default());
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = crate::helpers::serve_fake(Router::new().fallback(handle).with_state(inner.clone())).await;
         FakeS3 { addr, inner }
     }
 

@@ -44,10 +44,7 @@ pub enum Moves<'a> {
 impl FakeSolana {
     pub async fn start() -> FakeSolana {
         let inner = Arc::new(Inner::default());
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = crate::helpers::serve_fake(Router::new().fallback(handle).with_state(inner.clone())).await;
         FakeSolana { addr, inner }
     }
 

@@ -67,10 +67,7 @@ pub struct FakeStripe {
 impl FakeStripe {
     pub async fn start() -> FakeStripe {
         let inner = Arc::new(Inner::default());
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = crate::helpers::serve_fake(Router::new().fallback(handle).with_state(inner.clone())).await;
         FakeStripe { addr, inner }
     }
 

@@ -480,3 +480,12 @@ impl FreshBackend {
         scalar_i64(&self.backend, sql, bind).await
     }
 }
+
+/// Serves `app` on a free loopback port in the background (the local fake
+/// servers of outside services); returns its address.
+pub async fn serve_fake(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("the fake server runs") });
+    addr
+}
