@@ -158,21 +158,7 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     app.post(&format!("{order_path}/transitions"), Some(a), json!({"to": "returned"})).await.assert(200);
 
     // Refunds: partial, never more than paid, idempotent with a key, full → refunded.
-    let refund = |amount: i64, key: &'static str| {
-        let path = format!("{order_path}/refunds");
-        let token = a.clone();
-        let app = &app;
-        async move {
-            app.send(
-                Method::POST,
-                &path,
-                Some(&token),
-                &[("idempotency-key", key)],
-                Some(json!({"amount": amount, "reason": "returned"})),
-            )
-            .await
-        }
-    };
+    let refund = |amount: i64, key: &'static str| app.admin_refund(a, &order_id, amount, "returned", key);
     let res = refund(1000, "r1").await;
     res.assert(201);
     assert_eq!(

@@ -77,6 +77,18 @@ impl TestApp {
         self.post(&format!("/api/v1/payments/{payment_id}/confirm"), None, json!({"card_number": card})).await
     }
 
+    /// Staff refund `amount` of an order with an `Idempotency-Key`.
+    pub async fn admin_refund(&self, admin: &str, order_id: &str, amount: i64, reason: &str, key: &str) -> Response {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{order_id}/refunds"),
+            Some(admin),
+            &[("idempotency-key", key)],
+            Some(json!({"amount": amount, "reason": reason})),
+        )
+        .await
+    }
+
     pub async fn outbox_count(&self, topic: &str) -> i64 {
         self.scalar_i64("SELECT COUNT(*) FROM outbox WHERE topic = $1", topic).await
     }

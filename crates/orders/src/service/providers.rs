@@ -83,7 +83,7 @@ impl OrdersService {
     }
 
     /// The providers a checkout may name, for error messages.
-    pub fn provider_names(&self) -> Vec<&'static str> {
+    pub(super) fn provider_names(&self) -> Vec<&'static str> {
         [Provider::Test, Provider::Manual, Provider::Stripe, Provider::Solana]
             .into_iter()
             .filter(|p| self.provider_enabled(*p))
@@ -547,6 +547,10 @@ impl OrdersService {
                     problem = Some(format!("transaction {signature} refused: {reason}"));
                 }
             }
+        }
+        // Nothing new on chain (the poller's usual answer): no write.
+        if paid.is_empty() && problem.as_ref().is_none_or(|p| state.payment.last_error.as_ref() == Some(p)) {
+            return Ok(PaymentView::from(&state.payment));
         }
         let now = self.now();
         let state = self
