@@ -11,7 +11,6 @@ use crate::helpers::{Db, TestApp};
 use crate::on_both_databases;
 use crate::shop_helpers::{address, new_key};
 use identity::Role;
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 
@@ -196,22 +195,9 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     let (order_id, payment_id, paid) = paid_stripe_order(&app, &fake, a, "REFUND-1").await;
     let intent_id = paid["id"].as_str().unwrap();
     let total = paid["amount"].as_i64().unwrap();
-    let refunds_path = format!("/api/v1/admin/orders/{order_id}/refunds");
 
     // A partial refund from the admin: made at Stripe, then recorded.
-    let refund = |amount: i64, key: &'static str| {
-        let (app, path, token) = (&app, refunds_path.clone(), a.to_owned());
-        async move {
-            app.send(
-                Method::POST,
-                &path,
-                Some(&token),
-                &[("idempotency-key", key)],
-                Some(json!({"amount": amount, "reason": "damaged"})),
-            )
-            .await
-        }
-    };
+    let refund = |amount: i64, key: &'static str| app.admin_refund(a, &order_id, amount, "damaged", key);
     let res = refund(700, "r1").await;
     res.assert(201);
     assert_eq!(res.body["refunded_total"]["amount"], 700);
@@ -243,6 +229,8 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     assert_eq!(order.body["refunded_total"]["amount"], 1000);
     let refunds = order.body["refunds"].as_array().unwrap();
     assert_eq!(refunds.len(), 2);
+    let first = fake.inner.refunds.lock().unwrap()[0]["id"].clone();
+    assert_eq!(refunds[0]["provider_ref"], first, "the shop's refund names Stripe's");
     assert_eq!(refunds[1]["provider_ref"], outside["id"]);
     assert_eq!(refunds[1]["reason"], "refunded at Stripe");
 
