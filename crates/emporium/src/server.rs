@@ -343,7 +343,18 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         media: shop.media.clone(),
         image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),
     };
-    let app = web::app(web::AppState::new(services, web_config));
+    let state = web::AppState::new(services, web_config);
+    let site = site::router(
+        state.clone(),
+        site::SiteConfig {
+            shop_name: settings.shop_name.clone(),
+            csrf_key: server_secret(settings)?,
+            secure_cookies: settings.cookie_secure,
+            stripe_publishable_key: settings.stripe.publishable_key.clone(),
+            currency: settings.currency.clone(),
+        },
+    );
+    let app = web::app_with(state, site);
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let token = stop.clone();
@@ -356,12 +367,19 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     Ok(Running { addr, backend, identity, catalog, search, stop, server, relay })
 }
 
+/// The server's secret: `EMPORIUM_JWT_SECRET`, or a key generated once and
+/// kept in the data directory. It signs access tokens and CSRF tokens (each
+/// under its own label).
+fn server_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    match &settings.jwt_secret {
+        Some(secret) => Ok(secret.0.as_bytes().to_vec()),
+        None => load_or_create_key(&settings.data_dir),
+    }
+}
+
 /// Builds the identity service for `settings` on `backend`.
 pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClock) -> anyhow::Result<IdentityService> {
-    let secret = match &settings.jwt_secret {
-        Some(secret) => secret.0.as_bytes().to_vec(),
-        None => load_or_create_key(&settings.data_dir)?,
-    };
+    let secret = server_secret(settings)?;
     let config = IdentityConfig {
         jwt_secret: secret,
         access_ttl: time::Duration::seconds(i64::try_from(settings.access_token_ttl_secs).unwrap_or(900)),

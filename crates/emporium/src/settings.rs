@@ -43,6 +43,10 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub trust_forwarded_for: bool,
+    /// Mark the browser's cookies `Secure` (set it when the shop is served over HTTPS).
+    pub cookie_secure: bool,
+    /// The shop's currency, used when staff type prices on the admin pages.
+    pub currency: String,
     pub log: String,
     pub log_format: LogFormat,
     pub argon2_memory_kib: u32,
@@ -82,6 +86,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct StripeSettings {
     pub secret_key: Option<Secret>,
+    /// `pk_…`: the storefront's Payment Element needs it.
+    pub publishable_key: Option<String>,
     pub api_base: String,
     /// Comma-separated in the setting: a second secret is accepted during a rotation.
     pub webhook_secrets: Vec<Secret>,
@@ -149,6 +155,8 @@ impl Settings {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             trust_forwarded_for: false,
+            cookie_secure: false,
+            currency: "USD".to_owned(),
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             argon2_memory_kib: 19 * 1024,
@@ -168,6 +176,7 @@ impl Settings {
             s3: S3Settings { region: "us-east-1".to_owned(), ..S3Settings::default() },
             stripe: StripeSettings {
                 secret_key: None,
+                publishable_key: None,
                 api_base: payments::stripe::DEFAULT_API_BASE.to_owned(),
                 webhook_secrets: Vec::new(),
                 timeout_ms: 10_000,
@@ -258,6 +267,12 @@ impl Settings {
                 "body_limit_bytes" => self.body_limit_bytes = number(&value, 1024, 1 << 30).map_err(|r| bad(&r))?,
                 "request_timeout_secs" => self.request_timeout_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
                 "trust_forwarded_for" => self.trust_forwarded_for = boolean(&value).map_err(|r| bad(&r))?,
+                "cookie_secure" => self.cookie_secure = boolean(&value).map_err(|r| bad(&r))?,
+                "currency" => {
+                    let code = value.trim().to_uppercase();
+                    kernel::Currency::parse(&code).map_err(|_| bad("expected a three-letter currency code, e.g. USD"))?;
+                    self.currency = code;
+                }
                 "log" => self.log = value.clone(),
                 "log_format" => {
                     self.log_format = match value.as_str() {
@@ -309,6 +324,9 @@ impl Settings {
                 "s3_virtual_hosted" => self.s3.virtual_hosted = boolean(&value).map_err(|r| bad(&r))?,
                 "stripe_secret_key" => {
                     self.stripe.secret_key = (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned()))
+                }
+                "stripe_publishable_key" => {
+                    self.stripe.publishable_key = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
                 }
                 "stripe_api_base" => {
                     if !(value.starts_with("http://") || value.starts_with("https://")) {
@@ -402,6 +420,7 @@ impl Settings {
 const KEYS: &[&str] = &[
     "addr",
     "stripe_secret_key",
+    "stripe_publishable_key",
     "stripe_api_base",
     "stripe_webhook_secret",
     "stripe_timeout_ms",
@@ -422,6 +441,8 @@ const KEYS: &[&str] = &[
     "body_limit_bytes",
     "request_timeout_secs",
     "trust_forwarded_for",
+    "cookie_secure",
+    "currency",
     "log",
     "log_format",
     "argon2_memory_kib",

@@ -196,22 +196,46 @@ impl IdentityService {
         Ok(())
     }
 
+    /// Resolves a browser session (the refresh token of a sign-in, kept in an
+    /// httpOnly cookie and never rotated) to a live, unsuspended user. Logging
+    /// out revokes it like any sign-in.
+    pub async fn session_user(&self, session_token: &str) -> Result<User> {
+        let user_id = self
+            .store
+            .session_user(&tokens::digest(session_token), self.clock.now())
+            .await?
+            .ok_or(IdentityError::InvalidToken)?;
+        let user = self.live_user(user_id).await?;
+        if user.suspended {
+            return Err(IdentityError::Suspended);
+        }
+        Ok(user)
+    }
+
+    /// How long a sign-in lasts (the browser session cookie's age).
+    pub fn session_ttl(&self) -> time::Duration {
+        self.tokens.refresh_ttl
+    }
+
+    /// The account behind `id`, through the short-lived account cache.
+    async fn live_user(&self, id: Uuid) -> Result<User> {
+        let now = std::time::Instant::now();
+        if let Some(user) = self.accounts.get(id, now) {
+            return Ok(user);
+        }
+        let epoch = self.accounts.epoch();
+        let user = self.store.user_by_id(id).await?.ok_or(IdentityError::InvalidToken)?;
+        self.accounts.put(user.clone(), epoch, now);
+        Ok(user)
+    }
+
     /// Resolves a bearer token to a live, unsuspended user.
     pub async fn authenticate(&self, access_token: &str) -> Result<User> {
         let claims = self.tokens.verify_access(access_token).map_err(|e| match e {
             TokenError::Expired => IdentityError::TokenExpired,
             TokenError::Invalid => IdentityError::InvalidToken,
         })?;
-        let now = std::time::Instant::now();
-        let user = match self.accounts.get(claims.sub, now) {
-            Some(user) => user,
-            None => {
-                let epoch = self.accounts.epoch();
-                let user = self.store.user_by_id(claims.sub).await?.ok_or(IdentityError::InvalidToken)?;
-                self.accounts.put(user.clone(), epoch, now);
-                user
-            }
-        };
+        let user = self.live_user(claims.sub).await?;
         if user.suspended {
             return Err(IdentityError::Suspended);
         }

@@ -89,6 +89,10 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// no such token exists.
     async fn revoke_family_of(&self, presented: &[u8], now: OffsetDateTime) -> StoreResult<bool>;
 
+    /// The user of the unspent, unrevoked, unexpired token with digest
+    /// `presented` (a browser session), without spending it.
+    async fn session_user(&self, presented: &[u8], now: OffsetDateTime) -> StoreResult<Option<Uuid>>;
+
     async fn addresses(&self, user_id: Uuid) -> StoreResult<Vec<Address>>;
 
     /// Inserts or replaces `address`. When it is a default, the previous

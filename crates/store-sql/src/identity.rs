@@ -348,6 +348,28 @@ macro_rules! impl_identity_store {
                 Ok(revoked.rows_affected() > 0)
             }
 
+            async fn session_user(
+                &self,
+                presented: &[u8],
+                now: ::time::OffsetDateTime,
+            ) -> ::identity::store::StoreResult<Option<::uuid::Uuid>> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query(
+                    "SELECT user_id, expires_at FROM refresh_tokens \
+                     WHERE token_hash = $1 AND spent_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(presented)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let expires_at: ::time::OffsetDateTime = row.try_get("expires_at").map_err(store_error)?;
+                if expires_at <= now {
+                    return Ok(None);
+                }
+                Ok(Some(row.try_get("user_id").map_err(store_error)?))
+            }
+
             async fn addresses(&self, user_id: ::uuid::Uuid) -> ::identity::store::StoreResult<Vec<::identity::Address>> {
                 let sql = format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE user_id = $1 ORDER BY id");
                 let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await.map_err(store_error)?;

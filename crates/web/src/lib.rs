@@ -6,7 +6,7 @@
 pub mod error;
 pub mod extract;
 mod metrics;
-mod middleware;
+pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
@@ -75,8 +75,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The whole application for `state`.
+/// The whole application for `state`: the API alone, answering unknown
+/// paths with a JSON 404.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new().fallback(middleware::not_found))
+}
+
+/// The API beside `site`, a router of pages that owns the fallback (for
+/// unknown paths) and may not reuse the API's paths.
+pub fn app_with(state: AppState, site: Router) -> Router {
     let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
         .split_for_parts();
@@ -86,8 +93,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::media::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .merge(routes::docs::router(doc))
-        .fallback(middleware::not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(site);
     middleware::wrap(router, &state.config)
 }
 

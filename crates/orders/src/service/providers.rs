@@ -83,7 +83,7 @@ impl OrdersService {
     }
 
     /// The providers a checkout may name, for error messages.
-    pub(super) fn provider_names(&self) -> Vec<&'static str> {
+    pub fn provider_names(&self) -> Vec<&'static str> {
         [Provider::Test, Provider::Manual, Provider::Stripe, Provider::Solana]
             .into_iter()
             .filter(|p| self.provider_enabled(*p))

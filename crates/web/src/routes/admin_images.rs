@@ -81,6 +81,12 @@ pub async fn upload(
     state.catalog.product(id).await?;
     let (file, alt) = read?;
     let file = file.ok_or_else(|| ApiError::field("file", "attach the image as the multipart field `file`"))?;
+    Ok((StatusCode::CREATED, Json(save_upload(&state, id, file, alt).await?)))
+}
+
+/// Checks an uploaded file, makes its thumbnails, stores them and adds the
+/// image to product `id`.
+pub async fn save_upload(state: &AppState, id: Uuid, file: Vec<u8>, alt: Option<String>) -> ApiResult<Image> {
     let policy = state.image_policy.clone();
     let processed = tokio::task::spawn_blocking(move || media::process_upload(&file, &policy))
         .await
@@ -101,11 +107,11 @@ pub async fn upload(
         .rendition("original")
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("image processing gave no original")))?;
     let new = NewImage { key: original.key.clone(), width: processed.width, height: processed.height, renditions, alt };
-    Ok((StatusCode::CREATED, Json(state.catalog.add_image(id, new).await?)))
+    Ok(state.catalog.add_image(id, new).await?)
 }
 
 /// The `file` and `alt` fields of the form.
-async fn read_form(mut form: Multipart, max_bytes: usize) -> ApiResult<(Option<Vec<u8>>, Option<String>)> {
+pub async fn read_form(mut form: Multipart, max_bytes: usize) -> ApiResult<(Option<Vec<u8>>, Option<String>)> {
     let (mut file, mut alt) = (None, None);
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         match field.name() {

@@ -116,7 +116,7 @@ fn parse<T: std::str::FromStr>(errors: &mut FieldErrors, field: &str, value: &st
 }
 
 /// Reads the raw query pairs into a search; every bad parameter is named.
-async fn search_query(state: &AppState, pairs: Vec<(String, String)>) -> ApiResult<(SearchQuery, u32, u32)> {
+pub async fn search_query(state: &AppState, pairs: Vec<(String, String)>) -> ApiResult<(SearchQuery, u32, u32)> {
     let mut errors = FieldErrors::new();
     let mut query = SearchQuery { facets: true, price_buckets: PRICE_BUCKETS.to_vec(), ..SearchQuery::default() };
     let (mut page, mut per_page) = (None, None);
@@ -196,7 +196,7 @@ async fn search_query(state: &AppState, pairs: Vec<(String, String)>) -> ApiResu
     Ok((query, spec.page, spec.per_page))
 }
 
-pub(crate) async fn run_search(state: &AppState, query: SearchQuery) -> ApiResult<Arc<SearchResults>> {
+pub async fn run_search(state: &AppState, query: SearchQuery) -> ApiResult<Arc<SearchResults>> {
     // A cached answer is a hash lookup: no need to hop to the blocking pool for it.
     if let Some(hit) = state.search.cached(&query) {
         return Ok(hit);
@@ -208,7 +208,7 @@ pub(crate) async fn run_search(state: &AppState, query: SearchQuery) -> ApiResul
         .map_err(ApiError::internal)
 }
 
-pub(crate) fn raw_cards(results: &SearchResults) -> ApiResult<Vec<Box<RawValue>>> {
+pub fn raw_cards(results: &SearchResults) -> ApiResult<Vec<Box<RawValue>>> {
     results
         .hits
         .iter()
@@ -216,7 +216,7 @@ pub(crate) fn raw_cards(results: &SearchResults) -> ApiResult<Vec<Box<RawValue>>
         .collect()
 }
 
-fn facets_view(categories: &[Category], results: &SearchResults) -> Option<FacetsView> {
+pub fn facets_view(categories: &[Category], results: &SearchResults) -> Option<FacetsView> {
     let facets = results.facets.as_ref()?;
     let by_id: BTreeMap<Uuid, &Category> = categories.iter().map(|c| (c.id, c)).collect();
     Some(FacetsView {
@@ -299,7 +299,12 @@ pub struct ProductPage {
 #[utoipa::path(get, path = "/products/{id_or_slug}", tag = "catalog", params(("id_or_slug" = String, Path)),
     responses((status = 200, body = ProductPage), (status = 404, body = ErrorBody)))]
 pub async fn show(State(state): State<AppState>, Path(id_or_slug): Path<String>) -> ApiResult<Json<ProductPage>> {
-    let product = state.catalog.storefront_product(&id_or_slug).await?;
+    Ok(Json(product_page(&state, &id_or_slug).await?))
+}
+
+/// An active product with its availability and category path.
+pub async fn product_page(state: &AppState, id_or_slug: &str) -> ApiResult<ProductPage> {
+    let product = state.catalog.storefront_product(id_or_slug).await?;
     let levels = state.catalog.availability(&product).await?;
     let availability: BTreeMap<String, VariantAvailability> = levels
         .into_iter()
@@ -314,12 +319,12 @@ pub async fn show(State(state): State<AppState>, Path(id_or_slug): Path<String>)
         .filter_map(|id| categories.iter().find(|c| c.id == id))
         .map(|c| CategoryRef { id: c.id, slug: c.slug.clone(), name: c.name.clone() })
         .collect();
-    Ok(Json(ProductPage {
+    Ok(ProductPage {
         product: product.as_ref().clone(),
         available: availability.values().any(|a| a.available),
         availability,
         breadcrumbs,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

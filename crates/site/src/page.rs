@@ -1,0 +1,350 @@
+//! What every page shares: the header's context, rendering, friendly error
+//! pages, money and dates as people read them, and pagination links.
+
+use crate::Site;
+use crate::session::Visitor;
+use askama::Template;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use kernel::Money;
+use web::ApiError;
+
+/// The header and footer's context.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub shop: String,
+    pub title: String,
+    pub csrf: String,
+    /// The signed-in user's name, if any.
+    pub user_name: Option<String>,
+    pub is_staff: bool,
+    /// A message for the top of the page (after a redirect).
+    pub notice: Option<String>,
+    /// The search box's current words.
+    pub q: String,
+    /// Admin pages use the admin navigation.
+    pub admin: bool,
+}
+
+impl Chrome {
+    pub fn new(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
+        Chrome {
+            shop: site.config.shop_name.clone(),
+            title: title.into(),
+            csrf: visitor.csrf.clone(),
+            user_name: visitor.user.as_ref().map(|u| u.full_name.clone()),
+            is_staff: visitor.user.as_ref().is_some_and(|u| u.role != identity::Role::Customer),
+            notice: None,
+            q: String::new(),
+            admin: false,
+        }
+    }
+
+    pub fn admin(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
+        Chrome { admin: true, ..Chrome::new(site, visitor, title) }
+    }
+
+    /// Shows the message named by a redirect's `msg` parameter. Only known
+    /// names are shown, so a link cannot put words in the shop's mouth.
+    pub fn with_notice(mut self, msg: Option<&str>) -> Chrome {
+        self.notice = msg.and_then(notice_text).map(str::to_owned);
+        self
+    }
+}
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "added" => "Added to your cart.",
+        "cart-updated" => "Your cart was updated.",
+        "code-applied" => "Discount code applied.",
+        "code-removed" => "Discount code removed.",
+        "signed-in" => "Welcome back!",
+        "signed-up" => "Your account is ready.",
+        "signed-out" => "You are signed out.",
+        "saved" => "Saved.",
+        "deleted" => "Deleted.",
+        "address-added" => "Address added.",
+        "wishlist-added" => "Saved to your wishlist.",
+        "wishlist-removed" => "Removed from your wishlist.",
+        "review-sent" => "Thank you! Your review will appear once it is approved.",
+        "cancelled" => "The order was cancelled.",
+        "created" => "Created.",
+        "uploaded" => "Image uploaded.",
+        "fulfilled" => "Marked as shipped.",
+        "refunded" => "Refund recorded.",
+        "adjusted" => "Stock adjusted.",
+        _ => return None,
+    })
+}
+
+/// Renders a template as a page.
+pub fn render<T: Template>(template: &T) -> Response {
+    render_status(StatusCode::OK, template)
+}
+
+pub fn render_status<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
+        }
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A page that could not be shown: a friendly page with the status, or a
+/// redirect (to sign in).
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+    pub redirect: Option<String>,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> PageError {
+        PageError { status, message: message.into(), redirect: None }
+    }
+
+    pub fn not_found() -> PageError {
+        PageError::new(StatusCode::NOT_FOUND, "We could not find that page.")
+    }
+
+    pub fn forbidden_csrf() -> PageError {
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this shop. Go back, reload the page and try again.",
+        )
+    }
+
+    /// To the sign-in page, coming back to `back` afterwards.
+    pub fn login(back: &str) -> PageError {
+        let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        PageError { status: StatusCode::SEE_OTHER, message: String::new(), redirect: Some(format!("/login?next={next}")) }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        let message = if e.status.is_server_error() {
+            "Something went wrong on our side. Please try again in a moment.".to_owned()
+        } else if e.status == StatusCode::NOT_FOUND {
+            "We could not find that page.".to_owned()
+        } else {
+            sentence(&e.message)
+        };
+        PageError::new(e.status, message)
+    }
+}
+
+macro_rules! from_service_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for PageError {
+            fn from(e: $t) -> Self {
+                PageError::from(ApiError::from(e))
+            }
+        }
+    )*};
+}
+from_service_error!(orders::OrdersError, catalog::CatalogError, identity::IdentityError, inventory::InventoryError);
+
+/// An API message as a sentence: capitalised, ending with a full stop.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return "Something is not right.".to_owned(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    c: Chrome,
+    status: u16,
+    message: &'a str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let Some(to) = &self.redirect {
+            return Redirect::to(to).into_response();
+        }
+        let title = if self.status == StatusCode::NOT_FOUND { "Not found" } else { "Sorry" };
+        let page = ErrorPage {
+            c: Chrome { shop: "Emporium".into(), title: title.into(), ..Chrome::default() },
+            status: self.status.as_u16(),
+            message: &self.message,
+        };
+        match page.render() {
+            Ok(html) => (self.status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+            Err(_) => (self.status, self.message).into_response(),
+        }
+    }
+}
+
+/// Unknown paths: a friendly page, or the API's JSON 404 under `/api`.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        return web::middleware::not_found().await.into_response();
+    }
+    PageError::not_found().into_response()
+}
+
+/// `$12.34`, `€12.34`, `£12.34`, `¥1234`, or `12.34 CHF`.
+pub fn money(m: &Money) -> String {
+    amount(m.amount, m.currency.as_str())
+}
+
+pub fn amount(minor: i64, currency: &str) -> String {
+    let exponent = payments::currency_exponent(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let number = if exponent == 0 {
+        group(abs)
+    } else {
+        let unit = 10u64.pow(exponent);
+        format!("{}.{:0width$}", group(abs / unit), abs % unit, width = exponent as usize)
+    };
+    match currency {
+        "USD" => format!("{sign}${number}"),
+        "EUR" => format!("{sign}€{number}"),
+        "GBP" => format!("{sign}£{number}"),
+        "JPY" => format!("{sign}¥{number}"),
+        other => format!("{sign}{number} {other}"),
+    }
+}
+
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Parses a price typed by a person ("12", "12.5", "12.50") into minor units.
+pub fn parse_amount(text: &str, currency: &str) -> Option<i64> {
+    let exponent = payments::currency_exponent(currency);
+    let text = text.trim().trim_start_matches(['$', '€', '£', '¥']).replace(',', "");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+        || fraction.len() > exponent as usize
+    {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let padded = format!("{fraction:0<width$}", width = exponent as usize);
+    let fraction: i64 = if padded.is_empty() { 0 } else { padded.parse().ok()? };
+    whole.checked_mul(10i64.checked_pow(exponent)?)?.checked_add(fraction)
+}
+
+/// "21 Nov 2026".
+pub fn date(at: &time::OffsetDateTime) -> String {
+    format!("{} {} {}", at.day(), &at.month().to_string()[..3], at.year())
+}
+
+/// "21 Nov 2026 14:05 UTC".
+pub fn date_time(at: &time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", date(&at), at.hour(), at.minute())
+}
+
+/// "Pending payment" for `pending_payment`.
+pub fn humanize(code: &str) -> String {
+    sentence(&code.replace('_', " ")).trim_end_matches('.').to_owned()
+}
+
+/// Links to the neighbouring pages of a list.
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub page: u32,
+    pub pages: u32,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// `base` is the list's URL with its filters and no `page`.
+    pub fn new(base: &str, page: u32, per_page: u32, total: u64) -> Pager {
+        let pages = total.div_ceil(u64::from(per_page.max(1))).clamp(1, u64::from(u32::MAX)) as u32;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let link = |p: u32| format!("{base}{sep}page={p}");
+        Pager {
+            page,
+            pages,
+            prev: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
+}
+
+/// A URL query string from pairs, values encoded.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            out.append_pair(k, v);
+        }
+    }
+    out.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_money() {
+        assert_eq!(amount(123_456, "USD"), "$1,234.56");
+        assert_eq!(amount(5, "EUR"), "€0.05");
+        assert_eq!(amount(-250, "GBP"), "-£2.50");
+        assert_eq!(amount(1500, "JPY"), "¥1,500");
+        assert_eq!(amount(1_000, "CHF"), "10.00 CHF");
+        assert_eq!(amount(1_000_000_000, "USD"), "$10,000,000.00");
+    }
+
+    #[test]
+    fn parses_amounts() {
+        assert_eq!(parse_amount("12", "USD"), Some(1200));
+        assert_eq!(parse_amount("12.5", "USD"), Some(1250));
+        assert_eq!(parse_amount("$1,234.56", "USD"), Some(123_456));
+        assert_eq!(parse_amount(".99", "USD"), Some(99));
+        assert_eq!(parse_amount("1500", "JPY"), Some(1500));
+        assert_eq!(parse_amount("12.345", "USD"), None);
+        assert_eq!(parse_amount("1.5", "JPY"), None);
+        assert_eq!(parse_amount("-1", "USD"), None);
+        assert_eq!(parse_amount("", "USD"), None);
+        assert_eq!(parse_amount("abc", "USD"), None);
+        assert_eq!(parse_amount("99999999999999999999", "USD"), None);
+    }
+
+    #[test]
+    fn sentences_and_labels() {
+        assert_eq!(sentence("email is taken"), "Email is taken.");
+        assert_eq!(humanize("pending_payment"), "Pending payment");
+    }
+
+    #[test]
+    fn pages() {
+        let p = Pager::new("/admin/orders?status=paid", 2, 20, 45);
+        assert_eq!(p.pages, 3);
+        assert_eq!(p.prev.as_deref(), Some("/admin/orders?status=paid&page=1"));
+        assert_eq!(p.next.as_deref(), Some("/admin/orders?status=paid&page=3"));
+        let single = Pager::new("/x", 1, 20, 0);
+        assert_eq!((single.pages, single.prev, single.next), (1, None, None));
+    }
+}
