@@ -132,6 +132,17 @@ impl From<ApiError> for PageError {
             "Something went wrong on our side. Please try again in a moment.".to_owned()
         } else if e.status == StatusCode::NOT_FOUND {
             "We could not find that page.".to_owned()
+        } else if let Some(fields) = e.details.as_ref().and_then(|d| d.get("fields")).and_then(|f| f.as_object()) {
+            // "Postal code must not be empty. Country must be …"
+            fields
+                .iter()
+                .map(|(field, message)| {
+                    let field = field.rsplit('.').next().unwrap_or(field).replace('_', " ");
+                    let message = message.as_str().unwrap_or("is not valid");
+                    sentence(&format!("{field} {message}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
             sentence(&e.message)
         };

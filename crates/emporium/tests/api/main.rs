@@ -5,6 +5,7 @@
 mod catalog_helpers;
 mod helpers;
 mod shop_helpers;
+mod site_helpers;
 
 mod addresses;
 mod admin;
@@ -26,5 +27,7 @@ mod media_s3;
 mod payments_solana;
 mod payments_stripe;
 mod platform;
+mod site;
+mod site_admin;
 mod store_contract;
 mod tokens;

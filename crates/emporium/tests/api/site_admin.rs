@@ -1,0 +1,122 @@
+//! The admin in the browser: who may enter, and staff creating a product
+//! with an image, stocking it and shipping and refunding an order.
+
+use crate::catalog_helpers::jpeg;
+use crate::helpers::{Db, PASSWORD, TestApp};
+use crate::on_both_databases;
+use crate::site_helpers::Browser;
+use identity::Role;
+
+on_both_databases!(admin_creates_a_product_and_ships_an_order);
+
+#[tokio::test]
+async fn the_admin_refuses_customers_and_sends_strangers_to_sign_in() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let mut stranger = Browser::new(&app);
+    for path in ["/admin", "/admin/products", "/admin/orders", "/admin/inventory", "/admin/products/new"] {
+        stranger.get(path).await.assert_redirect("/login?next=");
+    }
+    let customer = app.register().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&customer.email, PASSWORD).await.assert_redirect("/");
+    for path in ["/admin", "/admin/products", "/admin/orders", "/admin/inventory"] {
+        b.get(path).await.assert(403).assert_contains("staff only");
+    }
+    b.post("/admin/products", &[("title", "Sneaky")]).await.assert(403);
+
+    // Staff may see orders but not change pricing-level things they lack;
+    // they may manage products.
+    let staff = app.account_with_role(Role::Staff).await;
+    let mut s = Browser::new(&app);
+    s.sign_in(&staff.email, PASSWORD).await.assert_redirect("/admin");
+    s.get("/admin").await.assert(200).assert_contains("Sales, last 30 days");
+    s.get("/admin/products?status=bogus").await.assert(422);
+    s.get("/admin/orders?status=bogus").await.assert(422);
+}
+
+async fn admin_creates_a_product_and_ships_an_order(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let mut a = Browser::new(&app);
+    a.sign_in(&admin.email, PASSWORD).await.assert_redirect("/admin");
+
+    // A bad price is refused with a message and creates nothing.
+    a.get("/admin/products/new").await.assert(200);
+    let bad = [("title", "Rain Jacket"), ("status", "draft"), ("options", ""), ("sku", "RAIN-1"), ("price", "12.345")];
+    a.post("/admin/products", &bad).await.assert(422).assert_contains("like 19.99");
+    a.get("/admin/products?q=Rain").await.assert_contains("No products match");
+
+    let good = [("title", "Rain Jacket"), ("description", "Keeps you dry."), ("status", "draft"), ("sku", "RAIN-1"), ("price", "89.50")];
+    let created = a.post("/admin/products", &good).await;
+    created.assert_redirect("/admin/products/");
+    let edit_path = created.location().split('?').next().unwrap_or_default().to_owned();
+    a.follow(&created).await.assert(200).assert_contains("Rain Jacket").assert_contains("89.50");
+
+    // An upload without the CSRF token is refused; with it, the image is stored.
+    a.upload(&format!("{edit_path}/images"), jpeg(7), "A yellow jacket", false).await.assert(403);
+    a.upload(&format!("{edit_path}/images"), b"not an image".to_vec(), "", true).await.assert(415);
+    let uploaded = a.upload(&format!("{edit_path}/images"), jpeg(7), "A yellow jacket", true).await;
+    uploaded.assert_redirect(&edit_path);
+    a.follow(&uploaded).await.assert_contains("alt=\"A yellow jacket\"");
+
+    // Publish, stock it, and it is on sale.
+    a.post(&format!("{edit_path}/status"), &[("status", "active")]).await.assert_redirect(&edit_path);
+    a.get("/admin/inventory").await.assert(200);
+    a.post("/admin/inventory", &[("sku", "RAIN-1"), ("delta", "x"), ("reason", "delivery")]).await.assert(422);
+    a.post("/admin/inventory", &[("sku", "NOPE"), ("delta", "5"), ("reason", "delivery")]).await.assert(422);
+    a.post("/admin/inventory", &[("sku", "RAIN-1"), ("delta", "+4"), ("reason", "delivery")]).await.assert_redirect("/admin/inventory");
+    assert_eq!(app.level(&admin.access, "RAIN-1").await, (4, 0));
+    app.settle().await;
+
+    // A customer buys one.
+    let customer = app.register().await;
+    let mut c = Browser::new(&app);
+    c.sign_in(&customer.email, PASSWORD).await;
+    let product = c.get("/search?q=rain+jacket").await;
+    let href = product.between("href=\"/p/", "\"").expect("product link");
+    let page = c.get(&format!("/p/{href}")).await;
+    page.assert(200).assert_contains("A yellow jacket");
+    let variant = page.between("name=\"variant_id\" value=\"", "\"").expect("variant");
+    c.post("/cart/add", &[("variant_id", &variant), ("quantity", "1")]).await.assert_redirect("/cart");
+    let form = c.get("/checkout").await;
+    let key = form.between("name=\"key\" value=\"", "\"").expect("key");
+    let fields = [("full_name", "Cy Buyer"), ("line1", "2 Elm St"), ("city", "Austin"), ("postal_code", "73301"),
+        ("country", "US"), ("payment_provider", "test"), ("key", key.as_str()), ("save_address", "1")];
+    let placed = c.post("/checkout", &fields).await;
+    placed.assert_redirect("/checkout/pay/");
+    let pay = placed.location().to_owned();
+    c.post(&format!("{pay}/card"), &[("card_number", "4242424242424242")]).await.assert_redirect("/checkout/done/");
+    assert_eq!(app.addresses(&customer.access).await.len(), 1, "the address was saved");
+    let done = c.get(&pay.replace("/pay/", "/done/")).await;
+    let order_href = done.between("href=\"/account/orders/", "\"").expect("order link");
+
+    // The admin finds it among paid orders and ships it with tracking.
+    let dashboard = a.get("/admin").await;
+    dashboard.assert(200).assert_contains("To fulfil (1)").assert_contains("$89.50");
+    let list = a.get("/admin/orders?status=paid").await;
+    list.assert(200).assert_contains(&customer.email);
+    let admin_order = format!("/admin/orders/{order_href}");
+    a.get(&admin_order).await.assert(200).assert_contains("Mark as shipped");
+    a.post(&format!("{admin_order}/fulfil"), &[("carrier", ""), ("tracking_number", "")]).await.assert(422);
+    let shipped = a.post(&format!("{admin_order}/fulfil"), &[("carrier", "UPS"), ("tracking_number", "1Z999")]).await;
+    shipped.assert_redirect(&admin_order);
+    a.follow(&shipped).await.assert_contains("1Z999").assert_contains("Shipped");
+    // An illegal move is refused with the reason.
+    a.post(&format!("{admin_order}/transition"), &[("to", "paid")]).await.assert(409);
+
+    // The customer sees the tracking and the timeline.
+    let mine = c.get(&format!("/account/orders/{order_href}")).await;
+    mine.assert(200).assert_contains("UPS").assert_contains("1Z999").assert_contains("Order placed");
+    c.get("/account/orders").await.assert_contains("Shipped");
+
+    // A refund over the total is refused; a part refund is recorded once for its key.
+    let order_page = a.get(&admin_order).await;
+    let refund_key = order_page.between("name=\"key\" value=\"", "\"").expect("refund key");
+    let too_much = [("amount", "500"), ("reason", "goodwill"), ("key", refund_key.as_str())];
+    a.post(&format!("{admin_order}/refund"), &too_much).await.assert(422);
+    let part = [("amount", "10"), ("reason", "late delivery"), ("key", refund_key.as_str())];
+    a.post(&format!("{admin_order}/refund"), &part).await.assert_redirect(&admin_order);
+    a.post(&format!("{admin_order}/refund"), &part).await.assert_redirect(&admin_order);
+    a.get(&admin_order).await.assert_contains("Refunded").assert_contains("$10.00");
+    assert_eq!(app.outbox_count("order.refunded").await, 1);
+}
