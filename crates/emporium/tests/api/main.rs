@@ -8,6 +8,7 @@ mod shop_helpers;
 mod site_helpers;
 
 mod addresses;
+mod browser;
 mod admin;
 mod auth;
 mod catalog_admin;
@@ -31,3 +32,4 @@ mod site;
 mod site_admin;
 mod store_contract;
 mod tokens;
+mod webdriver;
