@@ -270,7 +270,8 @@ impl Settings {
                 "cookie_secure" => self.cookie_secure = boolean(&value).map_err(|r| bad(&r))?,
                 "currency" => {
                     let code = value.trim().to_uppercase();
-                    kernel::Currency::parse(&code).map_err(|_| bad("expected a three-letter currency code, e.g. USD"))?;
+                    kernel::Currency::parse(&code)
+                        .map_err(|_| bad("expected a three-letter currency code, e.g. USD"))?;
                     self.currency = code;
                 }
                 "log" => self.log = value.clone(),

@@ -108,7 +108,13 @@ async fn signup_page(State(site): State<Site>, visitor: Visitor, Query(q): Query
 
 /// Starts the browser session: the session cookie is set, the guest cart
 /// joins the account's and its cookie is dropped.
-async fn signed_in(site: &Site, visitor: &Visitor, session: AuthSession, next: Option<String>, msg: &str) -> PageResult {
+async fn signed_in(
+    site: &Site,
+    visitor: &Visitor,
+    session: AuthSession,
+    next: Option<String>,
+    msg: &str,
+) -> PageResult {
     if let Some(token) = &visitor.cart_token {
         site.app.orders.merge_guest_cart(session.user.id, token).await?;
     }
@@ -226,11 +232,7 @@ struct OrdersPage {
     pager: Pager,
 }
 
-async fn orders_page(
-    State(site): State<Site>,
-    visitor: Visitor,
-    Query(page): Query<PageRequest>,
-) -> PageResult {
+async fn orders_page(State(site): State<Site>, visitor: Visitor, Query(page): Query<PageRequest>) -> PageResult {
     let user = visitor.require_user("/account/orders")?;
     let spec = PageRequest { page: page.page, per_page: Some(page.per_page.unwrap_or(20)) }
         .validate()
@@ -310,9 +312,8 @@ impl OrderDetail {
             email: o.email.clone(),
             placed: date_time(&o.created_at),
             subtotal: money(&o.subtotal),
-            discount: (o.discount_total.amount > 0).then(|| {
-                format!("{} ({})", money(&o.discount_total), o.discount_code.clone().unwrap_or_default())
-            }),
+            discount: (o.discount_total.amount > 0)
+                .then(|| format!("{} ({})", money(&o.discount_total), o.discount_code.clone().unwrap_or_default())),
             shipping: money(&o.shipping_total),
             shipping_method: o.shipping_method.as_ref().map(|m| m.name.clone()),
             tax: money(&o.tax_total),
@@ -333,7 +334,11 @@ impl OrderDetail {
             tracking: o
                 .fulfillments
                 .iter()
-                .map(|f| TrackingRow { carrier: f.carrier.clone(), number: f.tracking_number.clone(), at: date(&f.created_at) })
+                .map(|f| TrackingRow {
+                    carrier: f.carrier.clone(),
+                    number: f.tracking_number.clone(),
+                    at: date(&f.created_at),
+                })
                 .collect(),
             cancellable: matches!(
                 o.status,
@@ -439,7 +444,8 @@ async fn addresses_view(
             AddressRow { id: a.id, lines, default: a.is_default_shipping }
         })
         .collect();
-    let page = AddressesPage { c: Chrome::new(site, visitor, "Your addresses").with_notice(msg), addresses, form, error };
+    let page =
+        AddressesPage { c: Chrome::new(site, visitor, "Your addresses").with_notice(msg), addresses, form, error };
     Ok(render_status(status, &page))
 }
 
@@ -509,7 +515,11 @@ async fn add_to_wishlist(State(site): State<Site>, visitor: Visitor, Path(produc
     Ok(Redirect::to(&format!("/p/{}?msg=wishlist-added", product.slug)).into_response())
 }
 
-async fn remove_from_wishlist(State(site): State<Site>, visitor: Visitor, Path(product_id): Path<String>) -> PageResult {
+async fn remove_from_wishlist(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(product_id): Path<String>,
+) -> PageResult {
     let user = visitor.require_user("/account/wishlist")?;
     match site.app.catalog.remove_from_wishlist(user.id, order_id(&product_id)?).await {
         Ok(()) | Err(catalog::CatalogError::NotFound(_)) => {}

@@ -21,17 +21,22 @@ use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
 pub fn router() -> Router<Site> {
-    Router::new()
-        .route("/admin", get(dashboard))
-        .route("/admin/inventory", get(inventory_page).post(adjust))
+    Router::new().route("/admin", get(dashboard)).route("/admin/inventory", get(inventory_page).post(adjust))
 }
 
 /// The signed-in staff member allowed `action` on `resource`.
-pub fn staff<'a>(site: &Site, visitor: &'a Visitor, back: &str, resource: Resource, action: Action) -> Result<&'a User, PageError> {
+pub fn staff<'a>(
+    site: &Site,
+    visitor: &'a Visitor,
+    back: &str,
+    resource: Resource,
+    action: Action,
+) -> Result<&'a User, PageError> {
     let user = visitor.require_staff(back)?;
-    site.app.identity.authorize(user, resource, action).map_err(|_| {
-        PageError::new(StatusCode::FORBIDDEN, "Your role does not allow this. Ask an administrator.")
-    })?;
+    site.app
+        .identity
+        .authorize(user, resource, action)
+        .map_err(|_| PageError::new(StatusCode::FORBIDDEN, "Your role does not allow this. Ask an administrator."))?;
     Ok(user)
 }
 
@@ -261,15 +266,20 @@ async fn adjust(State(site): State<Site>, visitor: Visitor, Form(form): Form<Adj
     let user = staff(&site, &visitor, "/admin/inventory", Resource::Inventory, Action::Write)?;
     let sku = form.sku.trim().to_owned();
     let outcome = match form.delta.trim().trim_start_matches('+').parse::<i64>() {
-        Err(_) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Enter the change as a whole number, like 5 or -2.")),
+        Err(_) => {
+            Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Enter the change as a whole number, like 5 or -2."))
+        }
         Ok(delta) => match site.app.catalog.variant_by_sku(&sku).await {
             Err(catalog::CatalogError::NotFound(_)) => {
                 Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("No product has the SKU “{sku}”.")))
             }
             Err(e) => return Err(e.into()),
-            Ok(variant) => {
-                site.app.inventory.adjust(variant.id, &sku, delta, &form.reason, Some(user.id)).await.map_err(PageError::from)
-            }
+            Ok(variant) => site
+                .app
+                .inventory
+                .adjust(variant.id, &sku, delta, &form.reason, Some(user.id))
+                .await
+                .map_err(PageError::from),
         },
     };
     match outcome {

@@ -126,7 +126,8 @@ pub struct CategoryChoice {
 
 async fn category_choices(site: &Site, selected: &str) -> Result<Vec<CategoryChoice>, PageError> {
     let categories = site.app.catalog.categories().await?;
-    let mut out = vec![CategoryChoice { id: String::new(), label: "— none —".into(), selected: selected.is_empty() }];
+    let mut out =
+        vec![CategoryChoice { id: String::new(), label: "— none —".into(), selected: selected.is_empty() }];
     for c in categories.iter() {
         let depth = catalog::category_path(&categories, c.id).len().saturating_sub(1);
         out.push(CategoryChoice {
@@ -147,7 +148,13 @@ struct NewPage {
     error: Option<String>,
 }
 
-async fn new_view(site: &Site, visitor: &Visitor, form: ProductForm, error: Option<String>, status: StatusCode) -> PageResult {
+async fn new_view(
+    site: &Site,
+    visitor: &Visitor,
+    form: ProductForm,
+    error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
     let categories = category_choices(site, &form.category_id).await?;
     Ok(render_status(status, &NewPage { c: Chrome::admin(site, visitor, "New product"), form, categories, error }))
 }
@@ -161,7 +168,8 @@ async fn new_page(State(site): State<Site>, visitor: Visitor) -> PageResult {
 fn parse_options(text: &str) -> Result<Vec<ProductOption>, String> {
     let mut out = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, values) = part.split_once(':').ok_or_else(|| format!("Write options as “Size: S, M, L” (got “{part}”)."))?;
+        let (name, values) =
+            part.split_once(':').ok_or_else(|| format!("Write options as “Size: S, M, L” (got “{part}”)."))?;
         let values: Vec<String> = values.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
         if name.trim().is_empty() || values.is_empty() {
             return Err(format!("Give each option a name and at least one value (got “{part}”)."));
@@ -275,12 +283,8 @@ async fn edit_view(
     status: StatusCode,
 ) -> PageResult {
     let product = site.app.catalog.product(id).await?;
-    let options = product
-        .options
-        .iter()
-        .map(|o| format!("{}: {}", o.name, o.values.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let options =
+        product.options.iter().map(|o| format!("{}: {}", o.name, o.values.join(", "))).collect::<Vec<_>>().join("; ");
     let form = form.unwrap_or_else(|| ProductForm {
         title: product.title.clone(),
         description: product.description.clone(),
@@ -329,12 +333,22 @@ struct Msg {
     msg: Option<String>,
 }
 
-async fn edit_page(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Query(m): Query<Msg>) -> PageResult {
+async fn edit_page(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Query(m): Query<Msg>,
+) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Read)?;
     edit_view(&site, &visitor, uuid(&id)?, None, None, m.msg.as_deref(), StatusCode::OK).await
 }
 
-async fn save(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<ProductForm>) -> PageResult {
+async fn save(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<ProductForm>,
+) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
     let id = uuid(&id)?;
     let parsed = (|| -> Result<ProductPatch, String> {
@@ -364,11 +378,25 @@ struct StatusForm {
 }
 
 /// Publish (active), archive or return to draft.
-async fn set_status(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<StatusForm>) -> PageResult {
+async fn set_status(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
     let id = uuid(&id)?;
     let Ok(status) = form.status.parse::<ProductStatus>() else {
-        return edit_view(&site, &visitor, id, None, Some("Choose a status.".into()), None, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return edit_view(
+            &site,
+            &visitor,
+            id,
+            None,
+            Some("Choose a status.".into()),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     match site.app.catalog.update_product(id, ProductPatch { status: Some(status), ..ProductPatch::default() }).await {
         Ok(_) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=saved")).into_response()),
@@ -389,7 +417,12 @@ struct VariantForm {
     options: String,
 }
 
-async fn add_variant(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<VariantForm>) -> PageResult {
+async fn add_variant(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<VariantForm>,
+) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
     let id = uuid(&id)?;
     let input = (|| -> Result<VariantInput, String> {

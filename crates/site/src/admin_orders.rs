@@ -58,7 +58,10 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
     let status_text = query.status.unwrap_or_default();
     let status = match status_text.as_str() {
         "" => None,
-        s => Some(OrderStatus::parse(s).ok_or_else(|| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown order status."))?),
+        s => Some(
+            OrderStatus::parse(s)
+                .ok_or_else(|| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown order status."))?,
+        ),
     };
     let filter = OrderFilter { status, q: Some(q.clone()).filter(|q| !q.is_empty()), ..OrderFilter::default() };
     let found = site.app.orders.orders(&filter, spec).await?;
@@ -132,7 +135,12 @@ async fn order_view(
     ))
 }
 
-async fn detail(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Query(m): Query<Msg>) -> PageResult {
+async fn detail(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Query(m): Query<Msg>,
+) -> PageResult {
     staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Read)?;
     order_view(&site, &visitor, uuid(&id)?, None, m.msg.as_deref(), StatusCode::OK).await
 }
@@ -154,7 +162,12 @@ struct TransitionForm {
     note: String,
 }
 
-async fn transition(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<TransitionForm>) -> PageResult {
+async fn transition(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<TransitionForm>,
+) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
     let id = uuid(&id)?;
     let outcome = match OrderStatus::parse(form.to.trim()) {
@@ -175,11 +188,21 @@ struct FulfilForm {
     tracking_number: String,
 }
 
-async fn fulfil(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<FulfilForm>) -> PageResult {
+async fn fulfil(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<FulfilForm>,
+) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
     let id = uuid(&id)?;
-    let outcome =
-        site.app.orders.fulfill(id, &form.carrier, &form.tracking_number, user.id).await.map(|_| ()).map_err(PageError::from);
+    let outcome = site
+        .app
+        .orders
+        .fulfill(id, &form.carrier, &form.tracking_number, user.id)
+        .await
+        .map(|_| ())
+        .map_err(PageError::from);
     answer(&site, &visitor, id, outcome, "fulfilled").await
 }
 
@@ -194,7 +217,12 @@ struct RefundForm {
     key: String,
 }
 
-async fn refund(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>, Form(form): Form<RefundForm>) -> PageResult {
+async fn refund(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<RefundForm>,
+) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
     let id = uuid(&id)?;
     let order = site.app.orders.order(id).await?;

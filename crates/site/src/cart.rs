@@ -135,7 +135,8 @@ async fn show_cart(
 ) -> PageResult {
     let (cart, new_token) = open(site, visitor, true).await?;
     let view = site.app.orders.view(&cart, None).await?;
-    let page = CartPage { c: Chrome::new(site, visitor, "Your cart").with_notice(msg), cart: CartSummary::of(&view), error };
+    let page =
+        CartPage { c: Chrome::new(site, visitor, "Your cart").with_notice(msg), cart: CartSummary::of(&view), error };
     // An unsaved new cart has no token worth keeping yet.
     let _ = new_token;
     Ok(keep_token(site, visitor, None, render_status(status, &page)))
@@ -185,8 +186,14 @@ async fn set_quantity(
 ) -> PageResult {
     let line_id = Uuid::parse_str(&line_id).map_err(|_| PageError::not_found())?;
     let Ok(quantity) = form.quantity.trim().parse::<i64>() else {
-        return show_cart(&site, &visitor, None, Some("Enter a whole number.".into()), StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+        return show_cart(
+            &site,
+            &visitor,
+            None,
+            Some("Enter a whole number.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let (cart, _) = open(&site, &visitor, false).await?;
     match site.app.orders.set_quantity(&cart, line_id, quantity).await {
@@ -305,10 +312,11 @@ async fn checkout_form(
         Some(user) => site.app.identity.addresses(user).await?,
         None => Vec::new(),
     };
-    if form.address_id.is_empty() && form.line1.is_empty() {
-        if let Some(default) = saved.iter().find(|a| a.is_default_shipping).or(saved.first()) {
-            form.address_id = default.id.to_string();
-        }
+    if form.address_id.is_empty()
+        && form.line1.is_empty()
+        && let Some(default) = saved.iter().find(|a| a.is_default_shipping).or(saved.first())
+    {
+        form.address_id = default.id.to_string();
     }
     let mut addresses: Vec<Choice> = saved
         .iter()
@@ -319,7 +327,11 @@ async fn checkout_form(
         })
         .collect();
     if !addresses.is_empty() {
-        addresses.push(Choice { value: String::new(), label: "A new address".into(), checked: form.address_id.is_empty() });
+        addresses.push(Choice {
+            value: String::new(),
+            label: "A new address".into(),
+            checked: form.address_id.is_empty(),
+        });
     }
     let methods = site.app.orders.shipping_methods().await?;
     let shipping = methods
@@ -327,7 +339,8 @@ async fn checkout_form(
         .filter(|m| m.active)
         .enumerate()
         .map(|(i, m)| {
-            let free = m.free_above.map(|f| format!(", free from {}", crate::page::amount(f, m.price.currency.as_str())));
+            let free =
+                m.free_above.map(|f| format!(", free from {}", crate::page::amount(f, m.price.currency.as_str())));
             Choice {
                 value: m.code.clone(),
                 label: format!("{} — {}{}", m.name, money(&m.price), free.unwrap_or_default()),
@@ -373,7 +386,14 @@ async fn place_order(State(site): State<Site>, visitor: Visitor, Form(form): For
         (Some(user), Some(id)) => {
             let saved = site.app.identity.addresses(user).await?;
             let Some(a) = saved.into_iter().find(|a| a.id == id) else {
-                return checkout_form(&site, &visitor, form, Some("Choose one of your addresses.".into()), StatusCode::UNPROCESSABLE_ENTITY).await;
+                return checkout_form(
+                    &site,
+                    &visitor,
+                    form,
+                    Some("Choose one of your addresses.".into()),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
             };
             Address {
                 full_name: a.full_name,
@@ -450,10 +470,9 @@ async fn owned_checkout(site: &Site, visitor: &Visitor, payment_id: &str) -> Res
     let state = store.checkout(checkout_id).await?.ok_or_else(PageError::not_found)?;
     let mine = match (state.user_id, &visitor.user, &visitor.cart_token) {
         (Some(owner), Some(user), _) => owner == user.id,
-        (None, _, Some(token)) => store
-            .cart_by_token(&orders::hash_token(token))
-            .await?
-            .is_some_and(|c| c.id == state.cart_id),
+        (None, _, Some(token)) => {
+            store.cart_by_token(&orders::hash_token(token)).await?.is_some_and(|c| c.id == state.cart_id)
+        }
         _ => false,
     };
     if !mine {

@@ -122,7 +122,11 @@ impl PageError {
     /// To the sign-in page, coming back to `back` afterwards.
     pub fn login(back: &str) -> PageError {
         let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
-        PageError { status: StatusCode::SEE_OTHER, message: String::new(), redirect: Some(format!("/login?next={next}")) }
+        PageError {
+            status: StatusCode::SEE_OTHER,
+            message: String::new(),
+            redirect: Some(format!("/login?next={next}")),
+        }
     }
 }
 
@@ -293,12 +297,7 @@ impl Pager {
         let pages = total.div_ceil(u64::from(per_page.max(1))).clamp(1, u64::from(u32::MAX)) as u32;
         let sep = if base.contains('?') { '&' } else { '?' };
         let link = |p: u32| format!("{base}{sep}page={p}");
-        Pager {
-            page,
-            pages,
-            prev: (page > 1).then(|| link(page - 1)),
-            next: (page < pages).then(|| link(page + 1)),
-        }
+        Pager { page, pages, prev: (page > 1).then(|| link(page - 1)), next: (page < pages).then(|| link(page + 1)) }
     }
 }
 

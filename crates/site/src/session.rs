@@ -122,7 +122,8 @@ pub async fn visitor_layer(State(site): State<Site>, request: Request, next: Nex
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let body = if is_form {
             let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-                return PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "That form was too large to send.").into_response();
+                return PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "That form was too large to send.")
+                    .into_response();
             };
             if presented.is_none() {
                 presented = form_field(&bytes, CSRF_FIELD);

@@ -167,10 +167,20 @@ async fn category_page(
     RawQuery(raw): RawQuery,
 ) -> PageResult {
     let category = site.app.catalog.find_category(&slug).await?.ok_or_else(PageError::not_found)?;
-    let pairs: Vec<(String, String)> = parse_pairs(raw.as_deref()).into_iter().filter(|(k, _)| k != "category").collect();
+    let pairs: Vec<(String, String)> =
+        parse_pairs(raw.as_deref()).into_iter().filter(|(k, _)| k != "category").collect();
     let path = format!("/c/{}", category.slug);
-    listing(&site, &visitor, &path, pairs, Some(category.id), category.name.clone(), category.description.clone(), String::new())
-        .await
+    listing(
+        &site,
+        &visitor,
+        &path,
+        pairs,
+        Some(category.id),
+        category.name.clone(),
+        category.description.clone(),
+        String::new(),
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -235,8 +245,8 @@ async fn listing(
         let currency = currency.as_str();
         for bucket in &f.price {
             let min = bucket.min.to_string();
-            let is_active = active("min_price", &min)
-                && bucket.max.is_none_or(|m| active("max_price", &(m - 1).to_string()));
+            let is_active =
+                active("min_price", &min) && bucket.max.is_none_or(|m| active("max_price", &(m - 1).to_string()));
             let mut next: Vec<(String, String)> =
                 without_page.iter().filter(|(k, _)| k != "min_price" && k != "max_price").cloned().collect();
             if !is_active {
@@ -247,7 +257,9 @@ async fn listing(
             }
             let label = match bucket.max {
                 Some(max) if bucket.min == 0 => format!("Under {}", crate::page::amount(max, currency)),
-                Some(max) => format!("{} – {}", crate::page::amount(bucket.min, currency), crate::page::amount(max, currency)),
+                Some(max) => {
+                    format!("{} – {}", crate::page::amount(bucket.min, currency), crate::page::amount(max, currency))
+                }
                 None => format!("{} and up", crate::page::amount(bucket.min, currency)),
             };
             prices.push(FacetLink { label, href: href(path, &next), count: bucket.count, active: is_active });
@@ -458,7 +470,12 @@ pub(crate) async fn product_view(
     };
     let related = cards(&*api::run_search(&site.app, related_query).await?);
     let rating = (product.rating.count > 0).then(|| {
-        format!("{} {:.1} out of 5 ({} reviews)", stars(product.rating.average.round() as u8), product.rating.average, product.rating.count)
+        format!(
+            "{} {:.1} out of 5 ({} reviews)",
+            stars(product.rating.average.round() as u8),
+            product.rating.average,
+            product.rating.count
+        )
     });
     Ok(render(&ProductView {
         c: Chrome::new(site, visitor, product.title.clone()).with_notice(msg),
@@ -493,11 +510,8 @@ async fn add_review(
 ) -> PageResult {
     let user = visitor.require_user(&format!("/p/{slug}"))?;
     let product = site.app.catalog.storefront_product(&slug).await?;
-    let input = catalog::ReviewInput {
-        rating: form.rating.trim().parse().unwrap_or(0),
-        title: form.title,
-        body: form.body,
-    };
+    let input =
+        catalog::ReviewInput { rating: form.rating.trim().parse().unwrap_or(0), title: form.title, body: form.body };
     match site.app.catalog.create_review(user.id, &user.full_name, product.id, input).await {
         Ok(_) => Ok(Redirect::to(&format!("/p/{}?msg=review-sent#reviews", product.slug)).into_response()),
         Err(e) => {

@@ -8,9 +8,9 @@ mod shop_helpers;
 mod site_helpers;
 
 mod addresses;
-mod browser;
 mod admin;
 mod auth;
+mod browser;
 mod catalog_admin;
 mod catalog_extras;
 mod catalog_search;

@@ -233,10 +233,22 @@ async fn account_pages_edit_addresses_wishlist_and_reviews() {
 
     // Addresses: bad input saves nothing; good input is listed and used at checkout.
     b.get("/account/addresses").await.assert(200).assert_contains("No saved addresses");
-    let bad = [("full_name", "Grace"), ("line1", "1 Navy Rd"), ("city", "Arlington"), ("postal_code", "22201"), ("country", "ZZZ")];
+    let bad = [
+        ("full_name", "Grace"),
+        ("line1", "1 Navy Rd"),
+        ("city", "Arlington"),
+        ("postal_code", "22201"),
+        ("country", "ZZZ"),
+    ];
     b.post("/account/addresses", &bad).await.assert(422).assert_contains("class=\"error\"");
     assert!(app.addresses(&customer.access).await.is_empty());
-    let good = [("full_name", "Grace"), ("line1", "1 Navy Rd"), ("city", "Arlington"), ("postal_code", "22201"), ("country", "us")];
+    let good = [
+        ("full_name", "Grace"),
+        ("line1", "1 Navy Rd"),
+        ("city", "Arlington"),
+        ("postal_code", "22201"),
+        ("country", "us"),
+    ];
     b.post("/account/addresses", &good).await.assert_redirect("/account/addresses");
     b.get("/account/addresses").await.assert_contains("1 Navy Rd");
     assert_eq!(app.addresses(&customer.access).await.len(), 1);

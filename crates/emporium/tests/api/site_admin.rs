@@ -46,7 +46,13 @@ async fn admin_creates_a_product_and_ships_an_order(db: Db) {
     a.post("/admin/products", &bad).await.assert(422).assert_contains("like 19.99");
     a.get("/admin/products?q=Rain").await.assert_contains("No products match");
 
-    let good = [("title", "Rain Jacket"), ("description", "Keeps you dry."), ("status", "draft"), ("sku", "RAIN-1"), ("price", "89.50")];
+    let good = [
+        ("title", "Rain Jacket"),
+        ("description", "Keeps you dry."),
+        ("status", "draft"),
+        ("sku", "RAIN-1"),
+        ("price", "89.50"),
+    ];
     let created = a.post("/admin/products", &good).await;
     created.assert_redirect("/admin/products/");
     let edit_path = created.location().split('?').next().unwrap_or_default().to_owned();
@@ -64,7 +70,9 @@ async fn admin_creates_a_product_and_ships_an_order(db: Db) {
     a.get("/admin/inventory").await.assert(200);
     a.post("/admin/inventory", &[("sku", "RAIN-1"), ("delta", "x"), ("reason", "delivery")]).await.assert(422);
     a.post("/admin/inventory", &[("sku", "NOPE"), ("delta", "5"), ("reason", "delivery")]).await.assert(422);
-    a.post("/admin/inventory", &[("sku", "RAIN-1"), ("delta", "+4"), ("reason", "delivery")]).await.assert_redirect("/admin/inventory");
+    a.post("/admin/inventory", &[("sku", "RAIN-1"), ("delta", "+4"), ("reason", "delivery")])
+        .await
+        .assert_redirect("/admin/inventory");
     assert_eq!(app.level(&admin.access, "RAIN-1").await, (4, 0));
     app.settle().await;
 
@@ -80,8 +88,16 @@ async fn admin_creates_a_product_and_ships_an_order(db: Db) {
     c.post("/cart/add", &[("variant_id", &variant), ("quantity", "1")]).await.assert_redirect("/cart");
     let form = c.get("/checkout").await;
     let key = form.between("name=\"key\" value=\"", "\"").expect("key");
-    let fields = [("full_name", "Cy Buyer"), ("line1", "2 Elm St"), ("city", "Austin"), ("postal_code", "73301"),
-        ("country", "US"), ("payment_provider", "test"), ("key", key.as_str()), ("save_address", "1")];
+    let fields = [
+        ("full_name", "Cy Buyer"),
+        ("line1", "2 Elm St"),
+        ("city", "Austin"),
+        ("postal_code", "73301"),
+        ("country", "US"),
+        ("payment_provider", "test"),
+        ("key", key.as_str()),
+        ("save_address", "1"),
+    ];
     let placed = c.post("/checkout", &fields).await;
     placed.assert_redirect("/checkout/pay/");
     let pay = placed.location().to_owned();

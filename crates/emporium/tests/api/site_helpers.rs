@@ -115,11 +115,8 @@ impl<'a> Browser<'a> {
     /// A form post exactly as given (no CSRF token added).
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let request = self
-            .client
-            .post(self.app.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let request =
+            self.client.post(self.app.url(path)).header("content-type", "application/x-www-form-urlencoded").body(body);
         self.send(request).await
     }
 
@@ -133,7 +130,10 @@ impl<'a> Browser<'a> {
     /// A multipart upload with the CSRF token in the query string, as the page's form sends it.
     pub async fn upload(&mut self, path: &str, file: Vec<u8>, alt: &str, with_csrf: bool) -> Page {
         let form = reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(file).file_name("photo.jpg").mime_str("image/jpeg").expect("mime"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(file).file_name("photo.jpg").mime_str("image/jpeg").expect("mime"),
+            )
             .text("alt", alt.to_owned());
         let url = if with_csrf {
             let token: String = form_urlencoded::byte_serialize(self.csrf.as_bytes()).collect();
