@@ -22,7 +22,7 @@ on_both_databases!(
     an_expired_checkout_cancels_its_intent_and_a_late_payment_is_refunded
 );
 
-async fn stripe_shop(db: Db, fake: &FakeStripe, configure: impl FnOnce(&mut emporium::Settings)) -> TestApp {
+pub async fn stripe_shop(db: Db, fake: &FakeStripe, configure: impl FnOnce(&mut emporium::Settings)) -> TestApp {
     let base = fake.base();
     TestApp::spawn_with(db, |s| {
         s.stripe.secret_key = Some(emporium::settings::Secret(SECRET_KEY.into()));

@@ -289,3 +289,43 @@ async fn store_locator_lists_nearest_first_on_a_map() {
     let berlin = page.body.find("2. Berlin Mitte").expect("Berlin second");
     assert!(paris < berlin);
 }
+
+#[tokio::test]
+async fn stripe_checkout_shows_the_payment_element() {
+    use crate::fake_stripe::{FakeStripe, WEBHOOK_SECRET, deliver, event};
+    let fake = FakeStripe::start().await;
+    let app = crate::payments_stripe::stripe_shop(Db::Sqlite, &fake, |s| {
+        s.stripe.publishable_key = Some("pk_test_emporium".into());
+    })
+    .await;
+    let slug = shop_with(&app, "Card Wallet", "WALLET-1", 5).await;
+    let mut b = Browser::new(&app);
+    let variant = variant_id(&b.get(&format!("/p/{slug}")).await);
+    b.post("/cart/add", &[("variant_id", &variant), ("quantity", "1")]).await.assert_redirect("/cart");
+    let form = b.get("/checkout").await;
+    form.assert_contains("Card (Stripe)");
+    let key = form.between("name=\"key\" value=\"", "\"").expect("key");
+    let fields = [("email", "card@example.com"), ("full_name", "Cara Card"), ("line1", "3 Oak St"), ("city", "Boston"),
+        ("postal_code", "02101"), ("country", "US"), ("payment_provider", "stripe"), ("key", key.as_str())];
+    let placed = b.post("/checkout", &fields).await;
+    placed.assert_redirect("/checkout/pay/");
+    let pay = b.follow(&placed).await;
+    let intent = fake.inner.intents.lock().expect("intents").values().next().cloned().expect("an intent");
+    let secret = intent["client_secret"].as_str().expect("client secret");
+    pay.assert(200)
+        .assert_contains("<script src=\"https://js.stripe.com/v3/\"")
+        .assert_contains("id=\"payment-element\"")
+        .assert_contains("data-key=\"pk_test_emporium\"")
+        .assert_contains(&format!("data-secret=\"{secret}\""));
+
+    // Stripe confirms through its webhook; the return page then thanks the shopper.
+    let mut paid = intent.clone();
+    paid["status"] = serde_json::json!("succeeded");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let url = app.url("/api/v1/payments/webhooks/stripe");
+    assert_eq!(deliver(&url, WEBHOOK_SECRET, &event("payment_intent.succeeded", paid), now).await.status(), 200);
+    let done = placed.location().replace("/pay/", "/done/");
+    b.get(&done).await.assert(200).assert_contains("Thank you for your order");
+    // The pay page now sends the shopper on to the confirmation.
+    b.get(placed.location()).await.assert_redirect("/checkout/done/");
+}
