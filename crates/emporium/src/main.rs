@@ -252,12 +252,17 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let running = emporium::start_with(&settings, listener, StartOptions { demo }).await?;
     let url = format!("http://{}", running.addr);
     println!("Emporium is running on {} at {url}", running.backend.name());
+    println!("  Shop:      {url}/");
+    println!("  Admin:     {url}/admin");
     println!("  API docs:  {url}/api/docs");
     println!("  Health:    {url}/health/ready");
     if demo {
-        println!("  Admin:     {} / {DEMO_PASSWORD}  (demo data; do not expose this shop)", DEMO_ACCOUNTS[0].0);
-        println!("  Customer:  {} / {DEMO_PASSWORD}", DEMO_ACCOUNTS[1].0);
-        println!("  Sign in:   curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\");
+        println!(
+            "  Sign in at {url}/login as admin {} / {DEMO_PASSWORD}  (demo data; do not expose this shop)",
+            DEMO_ACCOUNTS[0].0
+        );
+        println!("  or as customer {} / {DEMO_PASSWORD}", DEMO_ACCOUNTS[1].0);
+        println!("  API token: curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\");
         println!("               -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'", DEMO_ACCOUNTS[0].0);
     }
     println!("Press Ctrl-C to stop.");

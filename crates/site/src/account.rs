@@ -3,9 +3,12 @@
 
 use crate::Site;
 use crate::cart::OrderSummary;
-use crate::page::{Chrome, PageError, PageResult, Pager, date, date_time, humanize, money, render, render_status};
+use crate::page::{
+    Chrome, Notice, PageError, PageResult, Pager, date, date_time, humanize, money, optional, parse_id, render,
+    render_status,
+};
 use crate::session::{CART_COOKIE, SESSION_COOKIE, Visitor, set_cookie};
-use crate::shop::{Card, Notice};
+use crate::shop::Card;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, Request, State};
@@ -359,10 +362,6 @@ struct OrderPage {
     o: OrderDetail,
 }
 
-fn order_id(id: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(id).map_err(|_| PageError::not_found())
-}
-
 async fn order_page(
     State(site): State<Site>,
     visitor: Visitor,
@@ -370,7 +369,7 @@ async fn order_page(
     Query(n): Query<Notice>,
 ) -> PageResult {
     let user = visitor.require_user(&format!("/account/orders/{id}"))?;
-    let order = site.app.orders.customer_order(user.id, order_id(&id)?).await?;
+    let order = site.app.orders.customer_order(user.id, parse_id(&id)?).await?;
     Ok(render(&OrderPage {
         c: Chrome::new(&site, &visitor, format!("Order {}", order.number)).with_notice(n.msg.as_deref()),
         o: OrderDetail::of(&order),
@@ -379,7 +378,7 @@ async fn order_page(
 
 async fn cancel_order(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>) -> PageResult {
     let user = visitor.require_user(&format!("/account/orders/{id}"))?;
-    let order = site.app.orders.customer_order(user.id, order_id(&id)?).await?;
+    let order = site.app.orders.customer_order(user.id, parse_id(&id)?).await?;
     site.app.orders.cancel_order(order.id, Some(user.id), Some("cancelled by the customer".into())).await?;
     Ok(Redirect::to(&format!("/account/orders/{}?msg=cancelled", order.id)).into_response())
 }
@@ -454,10 +453,6 @@ async fn addresses_page(State(site): State<Site>, visitor: Visitor, Query(n): Qu
     addresses_view(&site, &visitor, form, None, n.msg.as_deref(), StatusCode::OK).await
 }
 
-fn optional(s: &str) -> Option<String> {
-    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 async fn add_address(State(site): State<Site>, visitor: Visitor, Form(form): Form<AddressForm>) -> PageResult {
     let user = visitor.require_user("/account/addresses")?;
     let input = identity::AddressInput {
@@ -483,7 +478,7 @@ async fn add_address(State(site): State<Site>, visitor: Visitor, Form(form): For
 
 async fn delete_address(State(site): State<Site>, visitor: Visitor, Path(id): Path<String>) -> PageResult {
     let user = visitor.require_user("/account/addresses")?;
-    site.app.identity.delete_address(user, order_id(&id)?).await?;
+    site.app.identity.delete_address(user, parse_id(&id)?).await?;
     Ok(Redirect::to("/account/addresses?msg=deleted").into_response())
 }
 
@@ -508,7 +503,7 @@ async fn wishlist_page(State(site): State<Site>, visitor: Visitor, Query(n): Que
 }
 
 async fn add_to_wishlist(State(site): State<Site>, visitor: Visitor, Path(product_id): Path<String>) -> PageResult {
-    let id = order_id(&product_id)?;
+    let id = parse_id(&product_id)?;
     let product = site.app.catalog.storefront_product(&id.to_string()).await?;
     let user = visitor.require_user(&format!("/p/{}", product.slug))?;
     site.app.catalog.add_to_wishlist(user.id, id).await?;
@@ -521,7 +516,7 @@ async fn remove_from_wishlist(
     Path(product_id): Path<String>,
 ) -> PageResult {
     let user = visitor.require_user("/account/wishlist")?;
-    match site.app.catalog.remove_from_wishlist(user.id, order_id(&product_id)?).await {
+    match site.app.catalog.remove_from_wishlist(user.id, parse_id(&product_id)?).await {
         Ok(()) | Err(catalog::CatalogError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }

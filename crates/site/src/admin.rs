@@ -3,9 +3,10 @@
 //! customers get 403) and then for the permission its action needs.
 
 use crate::Site;
-use crate::page::{Chrome, PageError, PageResult, Pager, amount, date, money, query_string, render, render_status};
+use crate::page::{
+    Chrome, Notice, PageError, PageResult, Pager, amount, date, money, query_string, render, render_status,
+};
 use crate::session::Visitor;
-use crate::shop::Notice;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};

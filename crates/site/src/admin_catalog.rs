@@ -3,7 +3,9 @@
 
 use crate::Site;
 use crate::admin::{page_spec, staff};
-use crate::page::{Chrome, PageError, PageResult, Pager, money, parse_amount, query_string, render, render_status};
+use crate::page::{
+    Chrome, Notice, PageError, PageResult, Pager, money, parse_amount, parse_id, query_string, render, render_status,
+};
 use crate::session::Visitor;
 use askama::Template;
 use axum::Router;
@@ -28,10 +30,6 @@ pub fn router() -> Router<Site> {
         .route("/admin/products/{id}/variants", post(add_variant))
         .route("/admin/products/{id}/variants/{variant_id}", post(save_variant))
         .route("/admin/products/{id}/images", post(upload).layer(upload_limit))
-}
-
-fn uuid(text: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(text.trim()).map_err(|_| PageError::not_found())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,19 +326,14 @@ async fn edit_view(
     Ok(render_status(status, &page))
 }
 
-#[derive(Deserialize)]
-struct Msg {
-    msg: Option<String>,
-}
-
 async fn edit_page(
     State(site): State<Site>,
     visitor: Visitor,
     Path(id): Path<String>,
-    Query(m): Query<Msg>,
+    Query(m): Query<Notice>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Read)?;
-    edit_view(&site, &visitor, uuid(&id)?, None, None, m.msg.as_deref(), StatusCode::OK).await
+    edit_view(&site, &visitor, parse_id(&id)?, None, None, m.msg.as_deref(), StatusCode::OK).await
 }
 
 async fn save(
@@ -350,7 +343,7 @@ async fn save(
     Form(form): Form<ProductForm>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let parsed = (|| -> Result<ProductPatch, String> {
         Ok(ProductPatch {
             title: Some(form.title.clone()),
@@ -385,7 +378,7 @@ async fn set_status(
     Form(form): Form<StatusForm>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let Ok(status) = form.status.parse::<ProductStatus>() else {
         return edit_view(
             &site,
@@ -424,7 +417,7 @@ async fn add_variant(
     Form(form): Form<VariantForm>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let input = (|| -> Result<VariantInput, String> {
         Ok(VariantInput {
             sku: form.sku.trim().to_owned(),
@@ -452,7 +445,7 @@ async fn save_variant(
     Form(form): Form<VariantForm>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
-    let (id, variant_id) = (uuid(&id)?, uuid(&variant_id)?);
+    let (id, variant_id) = (parse_id(&id)?, parse_id(&variant_id)?);
     let outcome = match price(&site, &form.price) {
         Ok(price) => {
             let patch = VariantPatch { price: Some(price), ..VariantPatch::default() };
@@ -472,7 +465,7 @@ async fn upload(State(site): State<Site>, visitor: Visitor, Path(id): Path<Strin
     // Read the body first, so a refused upload is answered, not reset.
     let read = web::routes::admin_images::read_form(form, site.app.image_policy.max_bytes).await;
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     site.app.catalog.product(id).await?;
     let outcome = match read {
         Ok((Some(file), alt)) if !file.is_empty() => {

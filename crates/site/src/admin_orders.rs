@@ -5,7 +5,9 @@
 use crate::Site;
 use crate::account::OrderDetail;
 use crate::admin::{OrderLink, page_spec, staff};
-use crate::page::{Chrome, PageError, PageResult, Pager, humanize, parse_amount, query_string, render, render_status};
+use crate::page::{
+    Chrome, Notice, PageError, PageResult, Pager, humanize, parse_amount, parse_id, query_string, render, render_status,
+};
 use crate::session::Visitor;
 use askama::Template;
 use axum::Router;
@@ -95,15 +97,6 @@ struct OrderPage {
     error: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Msg {
-    msg: Option<String>,
-}
-
-fn uuid(text: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(text.trim()).map_err(|_| PageError::not_found())
-}
-
 async fn order_view(
     site: &Site,
     visitor: &Visitor,
@@ -139,10 +132,10 @@ async fn detail(
     State(site): State<Site>,
     visitor: Visitor,
     Path(id): Path<String>,
-    Query(m): Query<Msg>,
+    Query(m): Query<Notice>,
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Read)?;
-    order_view(&site, &visitor, uuid(&id)?, None, m.msg.as_deref(), StatusCode::OK).await
+    order_view(&site, &visitor, parse_id(&id)?, None, m.msg.as_deref(), StatusCode::OK).await
 }
 
 /// After a change: back to the order with a notice, or the order again
@@ -169,7 +162,7 @@ async fn transition(
     Form(form): Form<TransitionForm>,
 ) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let outcome = match OrderStatus::parse(form.to.trim()) {
         Some(to) => {
             let note = Some(form.note.trim().to_owned()).filter(|n| !n.is_empty());
@@ -195,7 +188,7 @@ async fn fulfil(
     Form(form): Form<FulfilForm>,
 ) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let outcome = site
         .app
         .orders
@@ -224,7 +217,7 @@ async fn refund(
     Form(form): Form<RefundForm>,
 ) -> PageResult {
     let user = staff(&site, &visitor, &format!("/admin/orders/{id}"), Resource::Orders, Action::Write)?;
-    let id = uuid(&id)?;
+    let id = parse_id(&id)?;
     let order = site.app.orders.order(id).await?;
     let outcome = match parse_amount(&form.amount, order.currency.as_str()) {
         Some(amount) if amount > 0 => {

@@ -5,7 +5,7 @@
 //! along is merged into it (then the cookie is dropped).
 
 use crate::Site;
-use crate::page::{Chrome, PageError, PageResult, money, render, render_status};
+use crate::page::{Chrome, Notice, PageError, PageResult, money, optional, parse_id, render, render_status};
 use crate::session::{CART_COOKIE, Visitor, set_cookie};
 use askama::Template;
 use axum::Router;
@@ -117,12 +117,7 @@ struct CartPage {
     error: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Msg {
-    msg: Option<String>,
-}
-
-async fn cart_page(State(site): State<Site>, visitor: Visitor, Query(q): Query<Msg>) -> PageResult {
+async fn cart_page(State(site): State<Site>, visitor: Visitor, Query(q): Query<Notice>) -> PageResult {
     show_cart(&site, &visitor, q.msg.as_deref(), None, StatusCode::OK).await
 }
 
@@ -184,7 +179,7 @@ async fn set_quantity(
     Path(line_id): Path<String>,
     Form(form): Form<QuantityForm>,
 ) -> PageResult {
-    let line_id = Uuid::parse_str(&line_id).map_err(|_| PageError::not_found())?;
+    let line_id = parse_id(&line_id)?;
     let Ok(quantity) = form.quantity.trim().parse::<i64>() else {
         return show_cart(
             &site,
@@ -376,10 +371,6 @@ async fn checkout_form(
     Ok(render_status(status, &page))
 }
 
-fn optional(s: &str) -> Option<String> {
-    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 async fn place_order(State(site): State<Site>, visitor: Visitor, Form(form): Form<CheckoutForm>) -> PageResult {
     let user = visitor.user.as_ref();
     let address = match (user, Uuid::parse_str(form.address_id.trim()).ok()) {
@@ -464,7 +455,7 @@ async fn place_order(State(site): State<Site>, visitor: Visitor, Form(form): For
 /// The checkout behind a payment, if the visitor placed it: their account's,
 /// or a guest checkout made from the cart in their cookie.
 async fn owned_checkout(site: &Site, visitor: &Visitor, payment_id: &str) -> Result<CheckoutState, PageError> {
-    let id = Uuid::parse_str(payment_id).map_err(|_| PageError::not_found())?;
+    let id = parse_id(payment_id)?;
     let store = site.app.orders.store();
     let checkout_id = store.checkout_of_payment(id).await?.ok_or_else(PageError::not_found)?;
     let state = store.checkout(checkout_id).await?.ok_or_else(PageError::not_found)?;

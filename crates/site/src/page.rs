@@ -282,6 +282,22 @@ pub fn humanize(code: &str) -> String {
     sentence(&code.replace('_', " ")).trim_end_matches('.').to_owned()
 }
 
+/// A form field that may be left empty.
+pub fn optional(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// An id from a URL; a malformed one is a page that does not exist.
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, PageError> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| PageError::not_found())
+}
+
+/// The `msg` parameter a redirect leaves for [`Chrome::with_notice`].
+#[derive(Debug, serde::Deserialize)]
+pub struct Notice {
+    pub msg: Option<String>,
+}
+
 /// Links to the neighbouring pages of a list.
 #[derive(Debug, Clone, Default)]
 pub struct Pager {

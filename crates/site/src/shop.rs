@@ -2,7 +2,7 @@
 //! facets, suggestions as you type, and the product page.
 
 use crate::Site;
-use crate::page::{Chrome, PageError, PageResult, Pager, money, render};
+use crate::page::{Chrome, Notice, PageError, PageResult, Pager, money, render};
 use crate::session::Visitor;
 use askama::Template;
 use axum::Router;
@@ -60,11 +60,6 @@ pub fn cards(results: &search::SearchResults) -> Vec<Card> {
         .filter_map(|h| serde_json::from_str::<ProductCard>(&h.summary_json).ok())
         .map(|c| Card::from_card(&c))
         .collect()
-}
-
-#[derive(Deserialize)]
-pub struct Notice {
-    pub msg: Option<String>,
 }
 
 #[derive(Template)]

@@ -305,8 +305,16 @@ async fn stripe_checkout_shows_the_payment_element() {
     let form = b.get("/checkout").await;
     form.assert_contains("Card (Stripe)");
     let key = form.between("name=\"key\" value=\"", "\"").expect("key");
-    let fields = [("email", "card@example.com"), ("full_name", "Cara Card"), ("line1", "3 Oak St"), ("city", "Boston"),
-        ("postal_code", "02101"), ("country", "US"), ("payment_provider", "stripe"), ("key", key.as_str())];
+    let fields = [
+        ("email", "card@example.com"),
+        ("full_name", "Cara Card"),
+        ("line1", "3 Oak St"),
+        ("city", "Boston"),
+        ("postal_code", "02101"),
+        ("country", "US"),
+        ("payment_provider", "stripe"),
+        ("key", key.as_str()),
+    ];
     let placed = b.post("/checkout", &fields).await;
     placed.assert_redirect("/checkout/pay/");
     let pay = b.follow(&placed).await;
