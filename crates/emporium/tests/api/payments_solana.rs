@@ -18,13 +18,13 @@ on_both_databases!(
     the_poller_settles_sol_payments_per_seller_wallet
 );
 
-async fn set_wallet(app: &TestApp, admin: &str, seller_id: &str, wallet: &str) {
+pub async fn set_wallet(app: &TestApp, admin: &str, seller_id: &str, wallet: &str) {
     app.patch(&format!("/api/v1/admin/sellers/{seller_id}"), Some(admin), json!({"payout_wallet": wallet}))
         .await
         .assert(200);
 }
 
-async fn default_seller(app: &TestApp, admin: &str) -> String {
+pub async fn default_seller(app: &TestApp, admin: &str) -> String {
     let sellers = app.get("/api/v1/admin/sellers", Some(admin)).await.body;
     sellers.as_array().unwrap().iter().find(|s| s["is_default"] == true).unwrap()["id"].as_str().unwrap().to_owned()
 }

@@ -337,3 +337,53 @@ async fn stripe_checkout_shows_the_payment_element() {
     // The pay page now sends the shopper on to the confirmation.
     b.get(placed.location()).await.assert_redirect("/checkout/done/");
 }
+
+#[tokio::test]
+async fn solana_checkout_shows_the_qr_code_and_checks_the_chain() {
+    use crate::fake_solana::{FakeSolana, Moves, USDC_MINT};
+    use crate::payments_solana::{default_seller, set_wallet};
+    let chain = FakeSolana::start().await;
+    let url = chain.url();
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.solana.rpc_url = Some(url);
+        s.solana.usdc_mint = Some(USDC_MINT.into());
+        s.solana.poll_secs = 3600;
+    })
+    .await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let wallet = payments::solana::new_reference();
+    set_wallet(&app, &admin.access, &default_seller(&app, &admin.access).await, &wallet).await;
+    let slug = shop_with(&app, "Ledger Stand", "LEDGER-1", 5).await;
+    let mut b = Browser::new(&app);
+    let variant = variant_id(&b.get(&format!("/p/{slug}")).await);
+    b.post("/cart/add", &[("variant_id", &variant), ("quantity", "1")]).await.assert_redirect("/cart");
+    let form = b.get("/checkout").await;
+    form.assert_contains("Solana Pay");
+    let key = form.between("name=\"key\" value=\"", "\"").expect("key");
+    let fields = [
+        ("email", "sol@example.com"),
+        ("full_name", "Sol Buyer"),
+        ("line1", "4 Pine St"),
+        ("city", "Austin"),
+        ("postal_code", "73301"),
+        ("country", "US"),
+        ("payment_provider", "solana"),
+        ("key", key.as_str()),
+    ];
+    let placed = b.post("/checkout", &fields).await;
+    placed.assert_redirect("/checkout/pay/");
+    let pay_path = placed.location().to_owned();
+    let pay = b.get(&pay_path).await;
+    pay.assert(200).assert_contains("src=\"data:image/svg+xml;base64,").assert_contains(&wallet);
+    let after = pay.body.split("reference=").nth(1).expect("reference in the transfer URL");
+    let reference: String = after.chars().take_while(char::is_ascii_alphanumeric).collect();
+
+    // Nothing on chain: the page says so and the payment waits.
+    b.post(&format!("{pay_path}/verify"), &[]).await.assert(200).assert_contains("not seen the payment");
+    // The exact transfer, final: the check sends the shopper to the confirmation.
+    let signature =
+        chain.land(&[&reference], Moves::Token { mint: USDC_MINT, owner: &wallet, amount: 25_000_000 }, "finalized");
+    assert!(!signature.is_empty());
+    b.post(&format!("{pay_path}/verify"), &[]).await.assert_redirect("/checkout/done/");
+    b.get(&pay_path.replace("/pay/", "/done/")).await.assert_contains("Thank you for your order");
+}
