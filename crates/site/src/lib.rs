@@ -11,6 +11,7 @@ mod account;
 mod admin;
 mod admin_catalog;
 mod admin_orders;
+mod admin_people;
 mod assets;
 mod cart;
 mod page;
@@ -65,6 +66,7 @@ pub fn router(app: AppState, config: SiteConfig) -> Router {
         .merge(admin::router())
         .merge(admin_catalog::router())
         .merge(admin_orders::router())
+        .merge(admin_people::router())
         .fallback(page::not_found)
         .layer(axum::middleware::from_fn_with_state(site.clone(), session::visitor_layer))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))

@@ -66,13 +66,15 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "address-added" => "Address added.",
         "wishlist-added" => "Saved to your wishlist.",
         "wishlist-removed" => "Removed from your wishlist.",
-        "review-sent" => "Thank you! Your review will appear once it is approved.",
+        "review-sent" => "Thank you! Your review is published.",
         "cancelled" => "The order was cancelled.",
         "created" => "Created.",
         "uploaded" => "Image uploaded.",
         "fulfilled" => "Marked as shipped.",
         "refunded" => "Refund recorded.",
         "adjusted" => "Stock adjusted.",
+        "hidden" => "The review is hidden.",
+        "published" => "The review is published.",
         _ => return None,
     })
 }

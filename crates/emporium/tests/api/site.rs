@@ -261,9 +261,10 @@ async fn account_pages_edit_addresses_wishlist_and_reviews() {
     b.post(&format!("/wishlist/{id}/remove"), &[]).await.assert_redirect("/account/wishlist");
     b.get("/account/wishlist").await.assert_lacks("Oak Stool</span>");
 
-    // A review waits for moderation; a second one is refused with a message.
+    // A review is published at once (staff can hide it); a second one is refused with a message.
     let review = [("rating", "5"), ("title", "Sturdy"), ("body", "Holds me up every day.")];
     b.post(&format!("/p/{slug}/reviews"), &review).await.assert_redirect(&format!("/p/{slug}?msg=review-sent"));
+    b.get(&format!("/p/{slug}")).await.assert_contains("Holds me up every day.").assert_contains("Grace Hopper");
     b.post(&format!("/p/{slug}/reviews"), &review).await.assert(409).assert_contains("class=\"error\"");
     let bad_rating = [("rating", "9"), ("title", "x"), ("body", "y")];
     b.post(&format!("/p/{slug}/reviews"), &bad_rating).await.assert(422);

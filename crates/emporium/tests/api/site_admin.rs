@@ -136,3 +136,47 @@ async fn admin_creates_a_product_and_ships_an_order(db: Db) {
     a.get(&admin_order).await.assert_contains("Refunded").assert_contains("$10.00");
     assert_eq!(app.outbox_count("order.refunded").await, 1);
 }
+
+#[tokio::test]
+async fn admins_manage_customers_and_moderate_reviews() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let product = app.stocked(&admin.access, "Tea Pot", &[("POT-1", 3_000)], 5).await;
+    let slug = product["slug"].as_str().expect("slug").to_owned();
+    let customer = app.register().await;
+    let mut c = Browser::new(&app);
+    c.sign_in(&customer.email, PASSWORD).await;
+    c.get(&format!("/p/{slug}")).await;
+    let review = [("rating", "1"), ("title", "Spam"), ("body", "Buy cheap watches at example.com")];
+    c.post(&format!("/p/{slug}/reviews"), &review).await.assert_redirect(&format!("/p/{slug}"));
+
+    let mut a = Browser::new(&app);
+    a.sign_in(&admin.email, PASSWORD).await;
+
+    // Reviews: hide one; it leaves the product page.
+    let list = a.get("/admin/reviews").await;
+    list.assert(200).assert_contains("Buy cheap watches").assert_contains("Tea Pot");
+    let id = list.between("action=\"/admin/reviews/", "\"").expect("review form");
+    a.post(&format!("/admin/reviews/{id}"), &[("status", "nonsense")]).await.assert(422);
+    a.post(&format!("/admin/reviews/{id}"), &[("status", "hidden")]).await.assert_redirect("/admin/reviews?msg=hidden");
+    a.get("/admin/reviews?status=hidden").await.assert_contains("Buy cheap watches");
+    c.get(&format!("/p/{slug}")).await.assert_lacks("Buy cheap watches");
+
+    // Customers: find, make staff, suspend; a suspended customer is signed out.
+    let found = a.get(&format!("/admin/customers?q={}", customer.email)).await;
+    found.assert(200).assert_contains(&customer.email);
+    let path = format!("/admin/customers/{}", customer.id);
+    a.post(&path, &[("role", "emperor")]).await.assert(422).assert_contains("Unknown role");
+    a.post(&path, &[("role", "staff")]).await.assert_redirect("/admin/customers");
+    c.get("/admin").await.assert(200);
+    a.post(&path, &[("suspended", "true")]).await.assert_redirect("/admin/customers");
+    c.get("/account").await.assert_redirect("/login");
+    a.get("/admin/customers?role=staff").await.assert_contains(&customer.email).assert_contains("Reinstate");
+
+    // Staff may read customers but not change them.
+    let staff = app.account_with_role(Role::Staff).await;
+    let mut s = Browser::new(&app);
+    s.sign_in(&staff.email, PASSWORD).await;
+    s.get("/admin/customers").await.assert(200);
+    s.post(&path, &[("suspended", "false")]).await.assert(403).assert_contains("does not allow");
+}
