@@ -4,7 +4,7 @@
 use crate::Site;
 use crate::cart::OrderSummary;
 use crate::page::{
-    Chrome, Notice, PageError, PageResult, Pager, date, date_time, humanize, money, optional, parse_id, render,
+    AddressForm, Chrome, Notice, PageError, PageResult, Pager, date, date_time, humanize, money, parse_id, render,
     render_status,
 };
 use crate::session::{CART_COOKIE, SESSION_COOKIE, Visitor, set_cookie};
@@ -389,26 +389,6 @@ pub struct AddressRow {
     pub default: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct AddressForm {
-    #[serde(default)]
-    full_name: String,
-    #[serde(default)]
-    line1: String,
-    #[serde(default)]
-    line2: String,
-    #[serde(default)]
-    city: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    postal_code: String,
-    #[serde(default)]
-    country: String,
-    #[serde(default)]
-    phone: String,
-}
-
 #[derive(Template)]
 #[template(path = "account_addresses.html")]
 struct AddressesPage {
@@ -455,19 +435,7 @@ async fn addresses_page(State(site): State<Site>, visitor: Visitor, Query(n): Qu
 
 async fn add_address(State(site): State<Site>, visitor: Visitor, Form(form): Form<AddressForm>) -> PageResult {
     let user = visitor.require_user("/account/addresses")?;
-    let input = identity::AddressInput {
-        full_name: form.full_name.clone(),
-        line1: form.line1.clone(),
-        line2: optional(&form.line2),
-        city: form.city.clone(),
-        region: optional(&form.region),
-        postal_code: form.postal_code.clone(),
-        country: form.country.trim().to_uppercase(),
-        phone: optional(&form.phone),
-        is_default_shipping: None,
-        is_default_billing: None,
-    };
-    match site.app.identity.add_address(user, input).await {
+    match site.app.identity.add_address(user, form.to_input()).await {
         Ok(_) => Ok(Redirect::to("/account/addresses?msg=address-added").into_response()),
         Err(e) => {
             let e = PageError::from(e);

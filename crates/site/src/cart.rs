@@ -5,7 +5,9 @@
 //! along is merged into it (then the cookie is dropped).
 
 use crate::Site;
-use crate::page::{Chrome, Notice, PageError, PageResult, money, optional, parse_id, render, render_status};
+use crate::page::{
+    AddressForm, Chrome, Notice, PageError, PageResult, money, optional, parse_id, render, render_status,
+};
 use crate::session::{CART_COOKIE, Visitor, set_cookie};
 use askama::Template;
 use axum::Router;
@@ -230,22 +232,8 @@ struct CheckoutForm {
     /// A saved address's id, or empty for the fields below.
     #[serde(default)]
     address_id: String,
-    #[serde(default)]
-    full_name: String,
-    #[serde(default)]
-    line1: String,
-    #[serde(default)]
-    line2: String,
-    #[serde(default)]
-    city: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    postal_code: String,
-    #[serde(default)]
-    country: String,
-    #[serde(default)]
-    phone: String,
+    #[serde(flatten)]
+    address: AddressForm,
     #[serde(default)]
     save_address: Option<String>,
     #[serde(default)]
@@ -308,7 +296,7 @@ async fn checkout_form(
         None => Vec::new(),
     };
     if form.address_id.is_empty()
-        && form.line1.is_empty()
+        && form.address.line1.is_empty()
         && let Some(default) = saved.iter().find(|a| a.is_default_shipping).or(saved.first())
     {
         form.address_id = default.id.to_string();
@@ -355,8 +343,8 @@ async fn checkout_form(
             checked: if form.payment_provider.is_empty() { i == 0 } else { form.payment_provider == p },
         })
         .collect();
-    if form.country.is_empty() {
-        form.country = "US".into();
+    if form.address.country.is_empty() {
+        form.address.country = "US".into();
     }
     let page = CheckoutPage {
         c: Chrome::new(site, visitor, "Checkout"),
@@ -397,20 +385,11 @@ async fn place_order(State(site): State<Site>, visitor: Visitor, Form(form): For
                 phone: a.phone,
             }
         }
-        _ => Address {
-            full_name: form.full_name.clone(),
-            line1: form.line1.clone(),
-            line2: optional(&form.line2),
-            city: form.city.clone(),
-            region: optional(&form.region),
-            postal_code: form.postal_code.clone(),
-            country: form.country.trim().to_uppercase(),
-            phone: optional(&form.phone),
-        },
+        _ => form.address.to_order_address(),
     };
     let request = CheckoutRequest {
         email: if user.is_some() { None } else { Some(form.email.clone()) },
-        shipping_address: address.clone(),
+        shipping_address: address,
         billing_address: None,
         shipping_method: optional(&form.shipping_method),
         payment_provider: form.payment_provider.clone(),
@@ -423,20 +402,8 @@ async fn place_order(State(site): State<Site>, visitor: Visitor, Form(form): For
     match site.app.orders.checkout(visitor.customer().as_ref(), &cart, &key, request).await {
         Ok(answer) => {
             if let (Some(user), true) = (user, form.save_address.is_some() && form.address_id.trim().is_empty()) {
-                let input = identity::AddressInput {
-                    full_name: address.full_name,
-                    line1: address.line1,
-                    line2: address.line2,
-                    city: address.city,
-                    region: address.region,
-                    postal_code: address.postal_code,
-                    country: address.country,
-                    phone: address.phone,
-                    is_default_shipping: None,
-                    is_default_billing: None,
-                };
                 // The order is placed; a full address book only means it is not saved.
-                if let Err(e) = site.app.identity.add_address(user, input).await {
+                if let Err(e) = site.app.identity.add_address(user, form.address.to_input()).await {
                     tracing::info!(error = %e, "checkout address not saved");
                 }
             }

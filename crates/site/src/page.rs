@@ -294,6 +294,53 @@ pub fn parse_id(text: &str) -> Result<uuid::Uuid, PageError> {
     uuid::Uuid::parse_str(text.trim()).map_err(|_| PageError::not_found())
 }
 
+/// A postal address as typed into a form (checkout, the address book).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AddressForm {
+    pub full_name: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: String,
+}
+
+impl AddressForm {
+    /// For the address book (which checks and normalises it).
+    pub fn to_input(&self) -> identity::AddressInput {
+        identity::AddressInput {
+            full_name: self.full_name.clone(),
+            line1: self.line1.clone(),
+            line2: optional(&self.line2),
+            city: self.city.clone(),
+            region: optional(&self.region),
+            postal_code: self.postal_code.clone(),
+            country: self.country.trim().to_uppercase(),
+            phone: optional(&self.phone),
+            is_default_shipping: None,
+            is_default_billing: None,
+        }
+    }
+
+    /// For an order (checkout checks and normalises it).
+    pub fn to_order_address(&self) -> orders::Address {
+        let i = self.to_input();
+        orders::Address {
+            full_name: i.full_name,
+            line1: i.line1,
+            line2: i.line2,
+            city: i.city,
+            region: i.region,
+            postal_code: i.postal_code,
+            country: i.country,
+            phone: i.phone,
+        }
+    }
+}
+
 /// The `msg` parameter a redirect leaves for [`Chrome::with_notice`].
 #[derive(Debug, serde::Deserialize)]
 pub struct Notice {
