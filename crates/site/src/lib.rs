@@ -12,6 +12,7 @@ mod admin;
 mod admin_catalog;
 mod admin_orders;
 mod admin_people;
+mod admin_pricing;
 mod assets;
 mod cart;
 mod page;
@@ -67,6 +68,7 @@ pub fn router(app: AppState, config: SiteConfig) -> Router {
         .merge(admin_catalog::router())
         .merge(admin_orders::router())
         .merge(admin_people::router())
+        .merge(admin_pricing::router())
         .fallback(page::not_found)
         .layer(axum::middleware::from_fn_with_state(site.clone(), session::visitor_layer))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))

@@ -180,3 +180,53 @@ async fn admins_manage_customers_and_moderate_reviews() {
     s.get("/admin/customers").await.assert(200);
     s.post(&path, &[("suspended", "false")]).await.assert(403).assert_contains("does not allow");
 }
+
+#[tokio::test]
+async fn admins_set_discount_codes_shipping_and_tax() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let product = app.stocked(&admin.access, "Cast Pan", &[("PAN-1", 4_000)], 5).await;
+    app.settle().await;
+    let mut a = Browser::new(&app);
+    a.sign_in(&admin.email, PASSWORD).await;
+
+    // Discount codes: bad input creates nothing; a good code works in the cart until paused.
+    a.get("/admin/discounts").await.assert(200).assert_contains("No discount codes yet");
+    a.post("/admin/discounts", &[("code", "SPRING"), ("kind", "percentage"), ("value", "ten")]).await.assert(422);
+    a.post("/admin/discounts", &[("code", "bad code!"), ("kind", "percentage"), ("value", "10")]).await.assert(422);
+    a.get("/admin/discounts").await.assert_contains("No discount codes yet");
+    let made = a.post("/admin/discounts", &[("code", "spring"), ("kind", "percentage"), ("value", "10")]).await;
+    made.assert_redirect("/admin/discounts?msg=created");
+    let list = a.get("/admin/discounts").await;
+    list.assert_contains("SPRING").assert_contains("10 %");
+
+    let mut c = Browser::new(&app);
+    let page = c.get(&format!("/p/{}", product["slug"].as_str().expect("slug"))).await;
+    let variant = page.between("name=\"variant_id\" value=\"", "\"").expect("variant");
+    c.post("/cart/add", &[("variant_id", &variant), ("quantity", "1")]).await.assert_redirect("/cart");
+    c.post("/cart/discount", &[("code", "spring")]).await.assert_redirect("/cart?msg=code-applied");
+    c.get("/cart").await.assert_contains("SPRING").assert_contains("$36.00");
+    c.post("/cart/discount/remove", &[]).await.assert_redirect("/cart");
+    let id = list.between("action=\"/admin/discounts/", "/active").expect("toggle form");
+    a.post(&format!("/admin/discounts/{id}/active"), &[("active", "false")]).await.assert_redirect("/admin/discounts");
+    c.post("/cart/discount", &[("code", "spring")]).await.assert(422).assert_contains("class=\"error\"");
+
+    // Shipping and tax.
+    a.get("/admin/settings").await.assert(200);
+    a.post("/admin/settings/shipping", &[("code", "express"), ("name", "Express"), ("price", "x")]).await.assert(422);
+    let ship = [("code", "express"), ("name", "Express"), ("price", "12.50"), ("free_above", "100")];
+    a.post("/admin/settings/shipping", &ship).await.assert_redirect("/admin/settings?msg=created");
+    a.post("/admin/settings/tax", &[("country", "DE"), ("name", "MwSt"), ("rate", "150")]).await.assert(422);
+    a.post("/admin/settings/tax", &[("country", "de"), ("name", "MwSt"), ("rate", "19")])
+        .await
+        .assert_redirect("/admin/settings");
+    a.get("/admin/settings").await.assert_contains("Express").assert_contains("$12.50").assert_contains("19.00 %");
+    c.get("/checkout").await.assert_contains("Express — $12.50, free from $100.00");
+
+    // Staff have no say over pricing.
+    let staff = app.account_with_role(Role::Staff).await;
+    let mut s = Browser::new(&app);
+    s.sign_in(&staff.email, PASSWORD).await;
+    s.get("/admin/discounts").await.assert(403);
+    s.get("/admin/settings").await.assert(403);
+}
