@@ -148,7 +148,7 @@ async fn create_discount(State(site): State<Site>, visitor: Visitor, Form(form):
             code: Some(form.code.trim().to_owned()),
             kind: Some(kind),
             value,
-            currency: Some(cur.clone()),
+            currency: Some(cur),
             min_subtotal: Some(min_subtotal),
             usage_limit: Some(whole(&form.usage_limit, "the number of uses")?),
             active: Some(true),
@@ -304,7 +304,7 @@ async fn create_shipping(State(site): State<Site>, visitor: Visitor, Form(form):
         Ok(ShippingMethodInput {
             code: Some(form.code.trim().to_owned()),
             name: Some(form.name.trim().to_owned()),
-            price: Some(Money::new(price, cur.clone())),
+            price: Some(Money::new(price, cur)),
             free_above: Some(free_above),
             active: Some(true),
             position: None,
