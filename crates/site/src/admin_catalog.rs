@@ -355,13 +355,26 @@ async fn save(
         })
     })();
     let outcome = match parsed {
-        Ok(patch) => site.app.catalog.update_product(id, patch).await.map_err(PageError::from),
+        Ok(patch) => site.app.catalog.update_product(id, patch).await.map(|_| ()).map_err(PageError::from),
         Err(message) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
+    answer(&site, &visitor, id, outcome, "saved", Some(form)).await
+}
+
+/// After a change to product `id`: back to its page with a notice, or the
+/// page again with the reason the change was refused (a missing product is 404).
+async fn answer(
+    site: &Site,
+    visitor: &Visitor,
+    id: Uuid,
+    outcome: Result<(), PageError>,
+    msg: &str,
+    form: Option<ProductForm>,
+) -> PageResult {
     match outcome {
-        Ok(_) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=saved")).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/admin/products/{id}?msg={msg}")).into_response()),
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(e),
-        Err(e) => edit_view(&site, &visitor, id, Some(form), Some(e.message), None, e.status).await,
+        Err(e) => edit_view(site, visitor, id, form, Some(e.message), None, e.status).await,
     }
 }
 
@@ -379,25 +392,14 @@ async fn set_status(
 ) -> PageResult {
     staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
     let id = parse_id(&id)?;
-    let Ok(status) = form.status.parse::<ProductStatus>() else {
-        return edit_view(
-            &site,
-            &visitor,
-            id,
-            None,
-            Some("Choose a status.".into()),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
-    match site.app.catalog.update_product(id, ProductPatch { status: Some(status), ..ProductPatch::default() }).await {
-        Ok(_) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=saved")).into_response()),
-        Err(e) => {
-            let e = PageError::from(e);
-            edit_view(&site, &visitor, id, None, Some(e.message), None, e.status).await
+    let outcome = match form.status.parse::<ProductStatus>() {
+        Ok(status) => {
+            let patch = ProductPatch { status: Some(status), ..ProductPatch::default() };
+            site.app.catalog.update_product(id, patch).await.map(|_| ()).map_err(PageError::from)
         }
-    }
+        Err(_) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Choose a status.")),
+    };
+    answer(&site, &visitor, id, outcome, "saved", None).await
 }
 
 #[derive(Deserialize)]
@@ -431,11 +433,7 @@ async fn add_variant(
         Ok(input) => site.app.catalog.add_variant(id, input).await.map(|_| ()).map_err(PageError::from),
         Err(message) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
-    match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=created")).into_response()),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(e),
-        Err(e) => edit_view(&site, &visitor, id, None, Some(e.message), None, e.status).await,
-    }
+    answer(&site, &visitor, id, outcome, "created", None).await
 }
 
 async fn save_variant(
@@ -453,11 +451,7 @@ async fn save_variant(
         }
         Err(message) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
-    match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=saved")).into_response()),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(e),
-        Err(e) => edit_view(&site, &visitor, id, None, Some(e.message), None, e.status).await,
-    }
+    answer(&site, &visitor, id, outcome, "saved", None).await
 }
 
 /// The upload form (multipart; its CSRF token rides in the query string).
@@ -475,10 +469,7 @@ async fn upload(State(site): State<Site>, visitor: Visitor, Path(id): Path<Strin
         Ok(_) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Choose an image file to upload.")),
         Err(e) => Err(PageError::from(e)),
     };
-    match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/products/{id}?msg=uploaded")).into_response()),
-        Err(e) => edit_view(&site, &visitor, id, None, Some(e.message), None, e.status).await,
-    }
+    answer(&site, &visitor, id, outcome, "uploaded", None).await
 }
 
 #[cfg(test)]

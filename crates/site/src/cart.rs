@@ -130,12 +130,11 @@ async fn show_cart(
     error: Option<String>,
     status: StatusCode,
 ) -> PageResult {
-    let (cart, new_token) = open(site, visitor, true).await?;
+    // An unsaved new cart has no token worth keeping yet.
+    let (cart, _) = open(site, visitor, true).await?;
     let view = site.app.orders.view(&cart, None).await?;
     let page =
         CartPage { c: Chrome::new(site, visitor, "Your cart").with_notice(msg), cart: CartSummary::of(&view), error };
-    // An unsaved new cart has no token worth keeping yet.
-    let _ = new_token;
     Ok(keep_token(site, visitor, None, render_status(status, &page)))
 }
 
