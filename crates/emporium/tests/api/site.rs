@@ -136,7 +136,7 @@ async fn unsafe_requests_need_the_visitors_csrf_token() {
     other.get("/").await;
     let theirs = [("variant_id", variant.as_str()), ("quantity", "1"), ("_csrf", other.csrf.as_str())];
     b.post_raw("/cart/add", &theirs).await.assert(403);
-    // The header form, as htmx sends it, is accepted.
+    // Nothing was added by the refused posts.
     b.get("/cart").await.assert_contains("Your cart is empty");
 
     // A browser without the visitor cookie cannot post at all.
@@ -146,6 +146,14 @@ async fn unsafe_requests_need_the_visitors_csrf_token() {
 
     b.post("/cart/add", &fields).await.assert_redirect("/cart");
     b.get("/cart").await.assert_contains("Clay Mug");
+
+    // htmx sends the token as a header instead of a field; a wrong one is refused.
+    let line = b.get("/cart").await.between("action=\"/cart/lines/", "\"").expect("a cart line");
+    let path = format!("/cart/lines/{line}");
+    b.post_with_header(&path, &[("quantity", "3")], "AAAA").await.assert(403);
+    let token = b.csrf.clone();
+    b.post_with_header(&path, &[("quantity", "3")], &token).await.assert_redirect("/cart");
+    b.get("/cart").await.assert_contains("3 items");
 }
 
 #[tokio::test]

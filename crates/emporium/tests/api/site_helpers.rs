@@ -114,9 +114,18 @@ impl<'a> Browser<'a> {
 
     /// A form post exactly as given (no CSRF token added).
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self.form_request(path, fields);
+        self.send(request).await
+    }
+
+    fn form_request(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let request =
-            self.client.post(self.app.url(path)).header("content-type", "application/x-www-form-urlencoded").body(body);
+        self.client.post(self.app.url(path)).header("content-type", "application/x-www-form-urlencoded").body(body)
+    }
+
+    /// A form post with the token in the `X-CSRF-Token` header, as htmx sends it.
+    pub async fn post_with_header(&mut self, path: &str, fields: &[(&str, &str)], token: &str) -> Page {
+        let request = self.form_request(path, fields).header("x-csrf-token", token);
         self.send(request).await
     }
 
