@@ -9,7 +9,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "emporium")
+# BENCH_BIN runs another build of the server (say, a copy of the previous
+# version kept for an A/B comparison) instead of target/release/emporium.
+BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "emporium")
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 
 

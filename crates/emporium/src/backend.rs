@@ -95,6 +95,13 @@ impl Backend {
         }
     }
 
+    pub fn notifications(&self) -> Arc<dyn notifications::NotificationStore> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         match self {
             Backend::Sqlite(s) => Arc::new(s.clone()),

@@ -1,5 +1,6 @@
-//! Consumers that keep one context's copy of another's data in step, wired
-//! here because they join two contexts that do not know each other.
+//! Consumers that keep one context's copy of another's data in step, or
+//! hand one context's events to another, wired here because they join
+//! contexts that do not know each other.
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -46,5 +47,34 @@ impl Consumer for SkuFollower {
         let Some(variant) = product.variants.iter().find(|v| v.id == variant_id) else { return Ok(()) };
         self.inventory.follow_sku(variant_id, &variant.sku).await?;
         Ok(())
+    }
+}
+
+/// Hands the events that concern a customer to the notifications context,
+/// which records each message once in its delivery log (its unique key
+/// makes a repeat a no-op).
+pub struct Mailer(pub notifications::NotificationService);
+
+#[async_trait]
+impl Consumer for Mailer {
+    fn name(&self) -> &str {
+        "notifications"
+    }
+
+    fn wants(&self, topic: &str) -> bool {
+        notifications::TOPICS.contains(&topic)
+    }
+
+    fn naturally_idempotent(&self) -> bool {
+        true
+    }
+
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        self.0.handle(event).await
+    }
+
+    /// One insert for a relay batch's messages.
+    async fn handle_batch(&self, events: &[&Event]) -> anyhow::Result<()> {
+        self.0.handle_batch(events).await
     }
 }

@@ -9,5 +9,5 @@ pub mod server;
 pub mod settings;
 
 pub use backend::Backend;
-pub use server::{Running, Shop, StartOptions, start, start_with};
+pub use server::{Running, Shop, StartOptions, prune, start, start_with};
 pub use settings::Settings;

@@ -11,6 +11,7 @@ use kernel::SystemClock;
 use kernel::clock::SharedClock;
 use media::{ImagePolicy, LocalDirStore, ObjectStore, S3Store};
 use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
+use notifications::NotificationService;
 use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
 use rand::RngCore as _;
 use search::{CatalogFeed, SearchIndex};
@@ -32,6 +33,7 @@ pub struct Shop {
     pub catalog: CatalogService,
     pub inventory: InventoryService,
     pub orders: OrdersService,
+    pub notifications: NotificationService,
     pub search: SearchIndex,
     pub feed: CatalogFeed,
     pub media: Arc<dyn ObjectStore>,
@@ -58,6 +60,7 @@ impl Shop {
             backend = backend.with_outbox_waker(waker);
         }
         let identity = identity_service(settings, &backend, clock.clone())?;
+        let clock_for_mail = clock.clone();
         let inventory = InventoryService::new(backend.inventory(), clock.clone());
         let stock = Arc::new(InventoryStock(inventory.clone()));
         let purchases = Arc::new(OrdersPurchases(backend.orders()));
@@ -88,7 +91,8 @@ impl Shop {
             MediaStoreKind::S3 => Arc::new(S3Store::new(settings.s3.config()).context("EMPORIUM_S3_*")?),
         };
         let feed = CatalogFeed::new(catalog.clone(), search.clone());
-        Ok(Shop { backend, identity, catalog, inventory, orders, search, feed, media })
+        let notifications = NotificationService::new(backend.notifications(), clock_for_mail, &settings.shop_name);
+        Ok(Shop { backend, identity, catalog, inventory, orders, notifications, search, feed, media })
     }
 }
 
@@ -237,6 +241,48 @@ impl orders::StockPort for InventoryForOrders {
     }
 }
 
+/// Housekeeping: deletes published events older than `events_before` (with
+/// the consumers' records of them) in batches, and guests' abandoned carts
+/// untouched since `carts_before`. How many events and carts went.
+pub async fn prune(
+    backend: &Backend,
+    orders: &OrdersService,
+    events_before: time::OffsetDateTime,
+    cart_age: Duration,
+) -> anyhow::Result<(u64, u64)> {
+    const BATCH: u32 = 5_000;
+    let outbox = backend.outbox();
+    let mut events = 0;
+    loop {
+        let n = outbox.prune(events_before, BATCH).await?;
+        events += n;
+        if n < u64::from(BATCH) {
+            break;
+        }
+    }
+    let carts = orders.prune_guest_carts(cart_age).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((events, carts))
+}
+
+/// Runs [`prune`] now and every hour, until `stop`.
+fn spawn_housekeeping(shop: &Shop, settings: &Settings, clock: SharedClock, stop: CancellationToken) -> JoinHandle<()> {
+    let (backend, orders) = (shop.backend.clone(), shop.orders.clone());
+    let event_age = time::Duration::hours(i64::try_from(settings.outbox_retention_hours).unwrap_or(i64::MAX / 7_200));
+    let cart_age = Duration::from_secs(settings.guest_cart_retention_days.saturating_mul(86_400));
+    spawn_every(Duration::from_secs(3_600), stop, move || {
+        let (backend, orders, clock) = (backend.clone(), orders.clone(), clock.clone());
+        async move {
+            match prune(&backend, &orders, clock.now() - event_age, cart_age).await {
+                Ok((0, 0)) => {}
+                Ok((events, carts)) => {
+                    tracing::info!(events, carts, "housekeeping: old events and abandoned carts deleted")
+                }
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed; retrying in an hour"),
+            }
+        }
+    })
+}
+
 /// Expires unpaid checkouts whose hold has lapsed, every `every`, until `stop`.
 fn spawn_reservation_sweeper(orders: OrdersService, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
     spawn_every(every, stop, move || {
@@ -265,6 +311,7 @@ pub struct Running {
     pub backend: Backend,
     pub identity: IdentityService,
     pub catalog: CatalogService,
+    pub orders: OrdersService,
     pub search: SearchIndex,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
@@ -313,12 +360,14 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let bus = Arc::new(InProcessBus::new(shop.backend.outbox(), clock.clone()));
     bus.subscribe(Arc::new(LogConsumer));
     bus.subscribe(Arc::new(shop.feed.clone()));
+    bus.subscribe(Arc::new(crate::followers::Mailer(shop.notifications.clone())));
     bus.subscribe(Arc::new(crate::followers::SkuFollower {
         catalog: shop.catalog.clone(),
         inventory: shop.inventory.clone(),
     }));
-    let relay =
-        Relay::new(shop.backend.outbox(), bus, clock).with_poll_interval(Duration::from_millis(500)).with_waker(waker);
+    let relay = Relay::new(shop.backend.outbox(), bus, clock.clone())
+        .with_poll_interval(Duration::from_millis(500))
+        .with_waker(waker);
     if options.demo {
         crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
     }
@@ -339,6 +388,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         catalog: shop.catalog.clone(),
         inventory: shop.inventory.clone(),
         orders: shop.orders.clone(),
+        notifications: shop.notifications.clone(),
         search: shop.search.clone(),
         media: shop.media.clone(),
         image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),
@@ -360,11 +410,12 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let token = stop.clone();
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
     spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
+    spawn_housekeeping(&shop, settings, clock, stop.clone());
     if settings.solana.rpc_url.is_some() {
         spawn_solana_poller(shop.orders.clone(), Duration::from_secs(settings.solana.poll_secs), stop.clone());
     }
-    let Shop { backend, identity, catalog, search, .. } = shop;
-    Ok(Running { addr, backend, identity, catalog, search, stop, server, relay })
+    let Shop { backend, identity, catalog, orders, search, .. } = shop;
+    Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay })
 }
 
 /// The server's secret: `EMPORIUM_JWT_SECRET`, or a key generated once and

@@ -71,6 +71,10 @@ pub struct Settings {
     pub reservation_ttl_secs: u64,
     /// How often the sweeper looks for unpaid checkouts past their hold.
     pub reservation_sweep_secs: u64,
+    /// Published events are deleted after this many hours (hourly housekeeping).
+    pub outbox_retention_hours: u64,
+    /// Guests' carts untouched this many days, and named by no checkout, are deleted.
+    pub guest_cart_retention_days: u64,
     /// Catalogue prices include tax (worked out of them at checkout).
     pub prices_include_tax: bool,
     /// Where image bytes are stored: the local `media_dir` or an S3-compatible bucket.
@@ -171,6 +175,8 @@ impl Settings {
             search_cache_entries: 1024,
             reservation_ttl_secs: 900,
             reservation_sweep_secs: 10,
+            outbox_retention_hours: 168,
+            guest_cart_retention_days: 30,
             prices_include_tax: false,
             media_store: MediaStoreKind::Local,
             s3: S3Settings { region: "us-east-1".to_owned(), ..S3Settings::default() },
@@ -305,6 +311,12 @@ impl Settings {
                 }
                 "reservation_sweep_secs" => {
                     self.reservation_sweep_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?
+                }
+                "outbox_retention_hours" => {
+                    self.outbox_retention_hours = number(&value, 1, 10 * 8_760).map_err(|r| bad(&r))?
+                }
+                "guest_cart_retention_days" => {
+                    self.guest_cart_retention_days = number(&value, 1, 3_650).map_err(|r| bad(&r))?
                 }
                 "prices_include_tax" => self.prices_include_tax = boolean(&value).map_err(|r| bad(&r))?,
                 "media_store" => {
@@ -458,6 +470,8 @@ const KEYS: &[&str] = &[
     "search_cache_entries",
     "reservation_ttl_secs",
     "reservation_sweep_secs",
+    "outbox_retention_hours",
+    "guest_cart_retention_days",
     "prices_include_tax",
     "media_store",
     "s3_endpoint",

@@ -93,6 +93,58 @@ impl Money {
     }
 }
 
+/// The number of digits after the decimal point of an ISO 4217 currency's
+/// minor unit (2 for USD, 0 for JPY, 3 for KWD).
+pub fn currency_exponent(code: &str) -> u32 {
+    match code {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
+/// Minor units as people read them: `$1,234.50`, `€12.34`, `£12.34`,
+/// `¥1,234`, or `12.34 CHF`.
+pub fn display_amount(minor: i64, currency: &str) -> String {
+    let exponent = currency_exponent(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let number = if exponent == 0 {
+        group_thousands(abs)
+    } else {
+        let unit = 10u64.pow(exponent);
+        format!("{}.{:0width$}", group_thousands(abs / unit), abs % unit, width = exponent as usize)
+    };
+    match currency {
+        "USD" => format!("{sign}${number}"),
+        "EUR" => format!("{sign}€{number}"),
+        "GBP" => format!("{sign}£{number}"),
+        "JPY" => format!("{sign}¥{number}"),
+        other => format!("{sign}{number} {other}"),
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl fmt::Display for Money {
+    /// As [`display_amount`] writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&display_amount(self.amount, self.currency.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,4 +35,15 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn is_processed(&self, consumer: &str, event_id: Uuid) -> anyhow::Result<bool>;
     /// Records that `consumer` handled `event_id`; a repeat is a no-op.
     async fn mark_processed(&self, consumer: &str, event_id: Uuid, at: OffsetDateTime) -> anyhow::Result<()>;
+    /// Housekeeping: deletes at most `limit` published events older than
+    /// `before`, and as many consumer records made before it (an event that
+    /// old is never delivered again). How many events went.
+    async fn prune(&self, before: OffsetDateTime, limit: u32) -> anyhow::Result<u64>;
+}
+
+/// The smallest UUIDv7 of `at`'s millisecond: every event id made at or
+/// after `at` is above it (ids are time-ordered).
+pub fn first_id_at(at: OffsetDateTime) -> Uuid {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
 }

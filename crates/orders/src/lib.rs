@@ -33,6 +33,7 @@ pub mod topics {
     pub const ORDER_PLACED: &str = "order.placed";
     pub const ORDER_PAID: &str = "order.paid";
     pub const ORDER_PROCESSING: &str = "order.processing";
+    /// Payload adds the fulfilment's `carrier` and `tracking_number`.
     pub const ORDER_SHIPPED: &str = "order.shipped";
     pub const ORDER_DELIVERED: &str = "order.delivered";
     pub const ORDER_CANCELLED: &str = "order.cancelled";

@@ -110,9 +110,14 @@ pub trait OrdersStore: Send + Sync + 'static {
     /// Writes each cart whose stored version is still `cart.version`, as
     /// version + 1, all or none; `Contended` if any moved.
     async fn save_carts(&self, carts: &[Cart]) -> Result<()>;
+    /// Housekeeping: deletes guests' carts untouched since `before` that no
+    /// checkout names (a checkout keeps its cart, however old); how many.
+    async fn prune_guest_carts(&self, before: OffsetDateTime) -> Result<u64>;
 
     // Discount codes, shipping methods, tax rates.
-    async fn discount_codes(&self, page: PageSpec) -> Result<(Vec<DiscountCode>, u64)>;
+    /// Codes in alphabetical order, those containing `q` (case-insensitive)
+    /// when given, with the total count.
+    async fn discount_codes(&self, q: Option<&str>, page: PageSpec) -> Result<(Vec<DiscountCode>, u64)>;
     async fn discount_by_code(&self, code: &str) -> Result<Option<DiscountCode>>;
     async fn discount(&self, id: Uuid) -> Result<Option<DiscountCode>>;
     /// `Conflict(duplicate)` when the code exists.

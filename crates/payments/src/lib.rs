@@ -13,17 +13,7 @@
 pub mod solana;
 pub mod stripe;
 
-/// The number of digits after the decimal point of an ISO 4217 currency's
-/// minor unit (2 for USD, 0 for JPY, 3 for KWD).
-pub fn currency_exponent(code: &str) -> u32 {
-    match code {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
-}
+pub use kernel::money::currency_exponent;
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,10 @@
 
 use crate::Site;
 use crate::admin::{page_spec, staff};
+use crate::admin_categories::CategoryChoice;
 use crate::page::{
-    Chrome, Notice, PageError, PageResult, Pager, money, parse_amount, parse_id, query_string, render, render_status,
+    Chrome, Notice, PageError, PageResult, Pager, choice, money, parse_amount, parse_id, query_string, render,
+    render_status,
 };
 use crate::session::Visitor;
 use askama::Template;
@@ -13,7 +15,9 @@ use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
-use catalog::{ProductFilter, ProductInput, ProductOption, ProductPatch, ProductStatus, VariantInput, VariantPatch};
+use catalog::{
+    ImagePatch, ProductFilter, ProductInput, ProductOption, ProductPatch, ProductStatus, VariantInput, VariantPatch,
+};
 use identity::{Action, Resource};
 use kernel::Money;
 use serde::Deserialize;
@@ -29,6 +33,9 @@ pub fn router() -> Router<Site> {
         .route("/admin/products/{id}/status", post(set_status))
         .route("/admin/products/{id}/variants", post(add_variant))
         .route("/admin/products/{id}/variants/{variant_id}", post(save_variant))
+        .route("/admin/products/{id}/variants/{variant_id}/delete", post(delete_variant))
+        .route("/admin/products/{id}/images/{image_id}", post(save_image))
+        .route("/admin/products/{id}/images/{image_id}/delete", post(delete_image))
         .route("/admin/products/{id}/images", post(upload).layer(upload_limit))
 }
 
@@ -36,6 +43,7 @@ pub fn router() -> Router<Site> {
 struct ListQuery {
     q: Option<String>,
     status: Option<String>,
+    category: Option<String>,
     page: Option<u32>,
     msg: Option<String>,
 }
@@ -58,6 +66,7 @@ struct ProductsPage {
     total: u64,
     q: String,
     status: String,
+    categories: Vec<CategoryChoice>,
 }
 
 async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<ListQuery>) -> PageResult {
@@ -65,13 +74,12 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
     let spec = page_spec(query.page)?;
     let q = query.q.unwrap_or_default().trim().to_owned();
     let status_text = query.status.unwrap_or_default();
-    let status = match status_text.as_str() {
-        "" => None,
-        s => Some(s.parse::<ProductStatus>().map_err(|_| {
-            PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Status must be draft, active or archived.")
-        })?),
-    };
-    let filter = ProductFilter { q: Some(q.clone()).filter(|q| !q.is_empty()), status, ..ProductFilter::default() };
+    let status =
+        choice(&status_text, |s| s.parse::<ProductStatus>().ok(), "Status must be draft, active or archived.")?;
+    let category_text = query.category.unwrap_or_default().trim().to_owned();
+    let category_id = choice(&category_text, |id| Uuid::parse_str(id).ok(), "Choose the category from the list.")?;
+    let filter =
+        ProductFilter { q: Some(q.clone()).filter(|q| !q.is_empty()), status, category_id, ..ProductFilter::default() };
     let found = site.app.catalog.list_products(filter, spec).await?;
     let rows = found
         .items
@@ -85,7 +93,12 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
             thumb: p.images.first().map(|i| i.rendition_urls.get("thumb").cloned().unwrap_or_else(|| i.url.clone())),
         })
         .collect();
-    let base = format!("/admin/products?{}", query_string(&[("q", &q), ("status", &status_text)]));
+    let base = format!(
+        "/admin/products?{}",
+        query_string(&[("q", &q), ("status", &status_text), ("category", &category_text)])
+    );
+    let categories =
+        crate::admin_categories::category_choices(&site.app.catalog.categories().await?, &category_text, "Any", &[]);
     Ok(render(&ProductsPage {
         c: Chrome::admin(&site, &visitor, "Products").with_notice(query.msg.as_deref()),
         rows,
@@ -93,6 +106,7 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
         total: found.total,
         q,
         status: status_text,
+        categories,
     }))
 }
 
@@ -116,25 +130,9 @@ struct ProductForm {
     price: String,
 }
 
-pub struct CategoryChoice {
-    pub id: String,
-    pub label: String,
-    pub selected: bool,
-}
-
+/// The category `<select>` of the product forms.
 async fn category_choices(site: &Site, selected: &str) -> Result<Vec<CategoryChoice>, PageError> {
-    let categories = site.app.catalog.categories().await?;
-    let mut out =
-        vec![CategoryChoice { id: String::new(), label: "— none —".into(), selected: selected.is_empty() }];
-    for c in categories.iter() {
-        let depth = catalog::category_path(&categories, c.id).len().saturating_sub(1);
-        out.push(CategoryChoice {
-            id: c.id.to_string(),
-            label: format!("{}{}", "— ".repeat(depth), c.name),
-            selected: selected == c.id.to_string(),
-        });
-    }
-    Ok(out)
+    Ok(crate::admin_categories::category_choices(&site.app.catalog.categories().await?, selected, "— none —", &[]))
 }
 
 #[derive(Template)]
@@ -252,8 +250,10 @@ pub struct VariantRow {
 }
 
 pub struct ImageRow {
+    pub id: Uuid,
     pub src: String,
     pub alt: String,
+    pub first: bool,
 }
 
 #[derive(Template)]
@@ -314,9 +314,12 @@ async fn edit_view(
         images: product
             .images
             .iter()
-            .map(|i| ImageRow {
+            .enumerate()
+            .map(|(n, i)| ImageRow {
+                id: i.id,
                 src: i.rendition_urls.get("small").cloned().unwrap_or_else(|| i.url.clone()),
                 alt: i.alt.clone(),
+                first: n == 0,
             })
             .collect(),
         option_names: product.options.iter().map(|o| format!("{}=…", o.name)).collect::<Vec<_>>().join(", "),
@@ -452,6 +455,58 @@ async fn save_variant(
         Err(message) => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
     answer(&site, &visitor, id, outcome, "saved", None).await
+}
+
+/// Removes a variant (admins only; an active product keeps at least one).
+async fn delete_variant(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path((id, variant_id)): Path<(String, String)>,
+) -> PageResult {
+    staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Delete)?;
+    let (id, variant_id) = (parse_id(&id)?, parse_id(&variant_id)?);
+    let outcome = site.app.catalog.delete_variant(id, variant_id).await.map_err(PageError::from);
+    answer(&site, &visitor, id, outcome, "deleted", None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ImageForm {
+    alt: Option<String>,
+    /// "first" makes it the primary image.
+    to: String,
+}
+
+/// Changes an image's description, or makes it the first (primary) one.
+async fn save_image(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path((id, image_id)): Path<(String, String)>,
+    Form(form): Form<ImageForm>,
+) -> PageResult {
+    staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
+    let (id, image_id) = (parse_id(&id)?, parse_id(&image_id)?);
+    let patch = match form.to.as_str() {
+        "first" => Ok(ImagePatch { alt: None, position: Some(0) }),
+        "" => Ok(ImagePatch { alt: Some(form.alt.unwrap_or_default().trim().to_owned()), position: None }),
+        _ => Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Choose what to do with the image.")),
+    };
+    let outcome = match patch {
+        Ok(patch) => site.app.catalog.update_image(id, image_id, patch).await.map(|_| ()).map_err(PageError::from),
+        Err(e) => Err(e),
+    };
+    answer(&site, &visitor, id, outcome, "saved", None).await
+}
+
+async fn delete_image(
+    State(site): State<Site>,
+    visitor: Visitor,
+    Path((id, image_id)): Path<(String, String)>,
+) -> PageResult {
+    staff(&site, &visitor, &format!("/admin/products/{id}"), Resource::Products, Action::Write)?;
+    let (id, image_id) = (parse_id(&id)?, parse_id(&image_id)?);
+    let outcome = site.app.catalog.delete_image(id, image_id).await.map_err(PageError::from);
+    answer(&site, &visitor, id, outcome, "deleted", None).await
 }
 
 /// The upload form (multipart; its CSRF token rides in the query string).

@@ -6,7 +6,8 @@ use crate::Site;
 use crate::account::OrderDetail;
 use crate::admin::{OrderLink, page_spec, staff};
 use crate::page::{
-    Chrome, Notice, PageError, PageResult, Pager, humanize, parse_amount, parse_id, query_string, render, render_status,
+    Chrome, Notice, PageError, PageResult, Pager, choice, humanize, parse_amount, parse_id, query_string, render,
+    render_status,
 };
 use crate::session::Visitor;
 use askama::Template;
@@ -58,13 +59,7 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
     let spec = page_spec(query.page)?;
     let q = query.q.unwrap_or_default().trim().to_owned();
     let status_text = query.status.unwrap_or_default();
-    let status = match status_text.as_str() {
-        "" => None,
-        s => Some(
-            OrderStatus::parse(s)
-                .ok_or_else(|| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown order status."))?,
-        ),
-    };
+    let status = choice(&status_text, OrderStatus::parse, "Unknown order status.")?;
     let filter = OrderFilter { status, q: Some(q.clone()).filter(|q| !q.is_empty()), ..OrderFilter::default() };
     let found = site.app.orders.orders(&filter, spec).await?;
     let base = format!("/admin/orders?{}", query_string(&[("q", &q), ("status", &status_text)]));

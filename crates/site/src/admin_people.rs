@@ -3,7 +3,7 @@
 use crate::Site;
 use crate::admin::{page_spec, staff};
 use crate::page::{
-    Chrome, PageError, PageResult, Pager, date, humanize, parse_id, query_string, render, render_status,
+    Chrome, PageError, PageResult, Pager, choice, date, humanize, parse_id, query_string, render, render_status,
 };
 use crate::session::Visitor;
 use askama::Template;
@@ -65,10 +65,7 @@ async fn customers_view(
     let spec = page_spec(query.page)?;
     let q = query.q.unwrap_or_default().trim().to_owned();
     let role_text = query.role.unwrap_or_default();
-    let role = match role_text.as_str() {
-        "" => None,
-        r => Some(r.parse::<Role>().map_err(|_| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown role."))?),
-    };
+    let role = choice(&role_text, |r| r.parse::<Role>().ok(), "Unknown role.")?;
     let filter = UserFilter { q: Some(q.clone()).filter(|q| !q.is_empty()), role, suspended: None };
     let found = site.app.identity.list_users(actor, filter, spec).await?;
     let rows = found
@@ -179,13 +176,7 @@ async fn reviews(State(site): State<Site>, visitor: Visitor, Query(query): Query
     staff(&site, &visitor, "/admin/reviews", Resource::Products, Action::Read)?;
     let spec = page_spec(query.page)?;
     let status_text = query.status.unwrap_or_default();
-    let status = match status_text.as_str() {
-        "" => None,
-        s => Some(
-            s.parse::<ReviewStatus>()
-                .map_err(|_| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Status must be published or hidden."))?,
-        ),
-    };
+    let status = choice(&status_text, |s| s.parse::<ReviewStatus>().ok(), "Status must be published or hidden.")?;
     let found = site.app.catalog.reviews(ReviewFilter { product_id: None, status }, spec).await?;
     let mut rows = Vec::with_capacity(found.items.len());
     for r in &found.items {

@@ -2,7 +2,9 @@
 
 use crate::Site;
 use crate::admin::{page_spec, staff};
-use crate::page::{Chrome, Notice, PageError, PageResult, Pager, amount, money, parse_amount, parse_id, render_status};
+use crate::page::{
+    Chrome, PageError, PageResult, Pager, amount, money, page_of, parse_amount, parse_id, query_string, render_status,
+};
 use crate::session::Visitor;
 use askama::Template;
 use axum::Router;
@@ -49,6 +51,7 @@ struct DiscountForm {
 
 #[derive(Debug, Default, Deserialize)]
 struct ListQuery {
+    q: Option<String>,
     page: Option<u32>,
     msg: Option<String>,
 }
@@ -59,6 +62,7 @@ struct DiscountsPage {
     c: Chrome,
     rows: Vec<DiscountRow>,
     pager: Pager,
+    q: String,
     form: DiscountForm,
     error: Option<String>,
 }
@@ -78,7 +82,8 @@ async fn discounts_view(
 ) -> PageResult {
     staff(site, visitor, "/admin/discounts", Resource::Pricing, Action::Read)?;
     let spec = page_spec(query.page)?;
-    let found = site.app.orders.discount_codes(spec).await?;
+    let q = query.q.unwrap_or_default().trim().to_owned();
+    let found = site.app.orders.discount_codes(Some(q.as_str()).filter(|q| !q.is_empty()), spec).await?;
     let rows = found
         .items
         .iter()
@@ -110,7 +115,13 @@ async fn discounts_view(
         &DiscountsPage {
             c: Chrome::admin(site, visitor, "Discount codes").with_notice(query.msg.as_deref()),
             rows,
-            pager: Pager::new("/admin/discounts", spec.page, spec.per_page, found.total),
+            pager: Pager::new(
+                format!("/admin/discounts?{}", query_string(&[("q", &q)])).trim_end_matches('?'),
+                spec.page,
+                spec.per_page,
+                found.total,
+            ),
+            q,
             form,
             error,
         },
@@ -222,12 +233,24 @@ struct TaxForm {
     rate: String,
 }
 
+/// The settings page's filter (both lists) and each list's page.
+#[derive(Debug, Default, Deserialize)]
+struct SettingsQuery {
+    q: Option<String>,
+    spage: Option<u32>,
+    tpage: Option<u32>,
+    msg: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/settings.html")]
 struct SettingsPage {
     c: Chrome,
+    q: String,
     shipping: Vec<ShippingRow>,
+    shipping_pager: Pager,
     taxes: Vec<TaxRow>,
+    tax_pager: Pager,
     shipping_form: ShippingForm,
     tax_form: TaxForm,
     error: Option<String>,
@@ -236,19 +259,23 @@ struct SettingsPage {
 async fn settings_view(
     site: &Site,
     visitor: &Visitor,
+    query: SettingsQuery,
     shipping_form: ShippingForm,
     tax_form: TaxForm,
     error: Option<String>,
-    msg: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
     staff(site, visitor, "/admin/settings", Resource::Pricing, Action::Read)?;
+    let (shipping_spec, tax_spec) = (page_spec(query.spage)?, page_spec(query.tpage)?);
+    let q = query.q.unwrap_or_default().trim().to_lowercase();
+    let found = |fields: &[&str]| q.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&q));
     let shipping = site
         .app
         .orders
         .shipping_methods()
         .await?
         .iter()
+        .filter(|m| found(&[m.code.as_str(), m.name.as_str()]))
         .map(|m| ShippingRow {
             id: m.id,
             code: m.code.clone(),
@@ -264,6 +291,7 @@ async fn settings_view(
         .tax_rates()
         .await?
         .iter()
+        .filter(|t| found(&[t.country.as_str(), t.region.as_deref().unwrap_or(""), t.name.as_str()]))
         .map(|t| TaxRow {
             id: t.id,
             place: match &t.region {
@@ -274,10 +302,23 @@ async fn settings_view(
             rate: format!("{}.{:02} %", t.rate_bp / 100, t.rate_bp % 100),
         })
         .collect();
+    let base = format!("/admin/settings?{}", query_string(&[("q", &q)]));
+    let base = base.trim_end_matches('?');
+    let (shipping, shipping_total) = page_of(shipping, shipping_spec);
+    let (taxes, tax_total) = page_of(taxes, tax_spec);
+    let pager = |param, spec: kernel::PageSpec, total| {
+        let other = if param == "spage" { ("tpage", tax_spec.page) } else { ("spage", shipping_spec.page) };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let base = if other.1 > 1 { format!("{base}{sep}{}={}", other.0, other.1) } else { base.to_owned() };
+        Pager::with_param(&base, param, spec.page, spec.per_page, total)
+    };
     Ok(render_status(
         status,
         &SettingsPage {
-            c: Chrome::admin(site, visitor, "Shipping and tax").with_notice(msg),
+            c: Chrome::admin(site, visitor, "Shipping and tax").with_notice(query.msg.as_deref()),
+            shipping_pager: pager("spage", shipping_spec, shipping_total),
+            tax_pager: pager("tpage", tax_spec, tax_total),
+            q,
             shipping,
             taxes,
             shipping_form,
@@ -287,9 +328,8 @@ async fn settings_view(
     ))
 }
 
-async fn settings(State(site): State<Site>, visitor: Visitor, Query(n): Query<Notice>) -> PageResult {
-    settings_view(&site, &visitor, ShippingForm::default(), TaxForm::default(), None, n.msg.as_deref(), StatusCode::OK)
-        .await
+async fn settings(State(site): State<Site>, visitor: Visitor, Query(query): Query<SettingsQuery>) -> PageResult {
+    settings_view(&site, &visitor, query, ShippingForm::default(), TaxForm::default(), None, StatusCode::OK).await
 }
 
 async fn create_shipping(State(site): State<Site>, visitor: Visitor, Form(form): Form<ShippingForm>) -> PageResult {
@@ -316,7 +356,10 @@ async fn create_shipping(State(site): State<Site>, visitor: Visitor, Form(form):
     };
     match outcome {
         Ok(()) => Ok(Redirect::to("/admin/settings?msg=created").into_response()),
-        Err(e) => settings_view(&site, &visitor, form, TaxForm::default(), Some(e.message), None, e.status).await,
+        Err(e) => {
+            let query = SettingsQuery::default();
+            settings_view(&site, &visitor, query, form, TaxForm::default(), Some(e.message), e.status).await
+        }
     }
 }
 
@@ -348,7 +391,10 @@ async fn create_tax(State(site): State<Site>, visitor: Visitor, Form(form): Form
     };
     match outcome {
         Ok(()) => Ok(Redirect::to("/admin/settings?msg=created").into_response()),
-        Err(e) => settings_view(&site, &visitor, ShippingForm::default(), form, Some(e.message), None, e.status).await,
+        Err(e) => {
+            let query = SettingsQuery::default();
+            settings_view(&site, &visitor, query, ShippingForm::default(), form, Some(e.message), e.status).await
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 mod account;
 mod admin;
 mod admin_catalog;
+mod admin_categories;
+mod admin_notifications;
 mod admin_orders;
 mod admin_people;
 mod admin_pricing;
@@ -66,6 +68,8 @@ pub fn router(app: AppState, config: SiteConfig) -> Router {
         .merge(stores::router())
         .merge(admin::router())
         .merge(admin_catalog::router())
+        .merge(admin_categories::router())
+        .merge(admin_notifications::router())
         .merge(admin_orders::router())
         .merge(admin_people::router())
         .merge(admin_pricing::router())

@@ -220,39 +220,12 @@ pub fn money(m: &Money) -> String {
 }
 
 pub fn amount(minor: i64, currency: &str) -> String {
-    let exponent = payments::currency_exponent(currency);
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    let number = if exponent == 0 {
-        group(abs)
-    } else {
-        let unit = 10u64.pow(exponent);
-        format!("{}.{:0width$}", group(abs / unit), abs % unit, width = exponent as usize)
-    };
-    match currency {
-        "USD" => format!("{sign}${number}"),
-        "EUR" => format!("{sign}€{number}"),
-        "GBP" => format!("{sign}£{number}"),
-        "JPY" => format!("{sign}¥{number}"),
-        other => format!("{sign}{number} {other}"),
-    }
-}
-
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
+    kernel::money::display_amount(minor, currency)
 }
 
 /// Parses a price typed by a person ("12", "12.5", "12.50") into minor units.
 pub fn parse_amount(text: &str, currency: &str) -> Option<i64> {
-    let exponent = payments::currency_exponent(currency);
+    let exponent = kernel::money::currency_exponent(currency);
     let text = text.trim().trim_start_matches(['$', '€', '£', '¥']).replace(',', "");
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     if whole.is_empty() && fraction.is_empty()
@@ -287,6 +260,16 @@ pub fn humanize(code: &str) -> String {
 /// A form field that may be left empty.
 pub fn optional(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// A list filter's choice from a query string or form: none when empty,
+/// else what `parse` makes of it, or 422 with `message` (a choice that is
+/// not on the list).
+pub fn choice<T>(text: &str, parse: impl FnOnce(&str) -> Option<T>, message: &str) -> Result<Option<T>, PageError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => parse(t).map(Some).ok_or_else(|| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
+    }
 }
 
 /// An id from a URL; a malformed one is a page that does not exist.
@@ -359,11 +342,25 @@ pub struct Pager {
 impl Pager {
     /// `base` is the list's URL with its filters and no `page`.
     pub fn new(base: &str, page: u32, per_page: u32, total: u64) -> Pager {
+        Pager::with_param(base, "page", page, per_page, total)
+    }
+
+    /// For a page with several lists: each pages with its own `param`.
+    pub fn with_param(base: &str, param: &str, page: u32, per_page: u32, total: u64) -> Pager {
         let pages = total.div_ceil(u64::from(per_page.max(1))).clamp(1, u64::from(u32::MAX)) as u32;
         let sep = if base.contains('?') { '&' } else { '?' };
-        let link = |p: u32| format!("{base}{sep}page={p}");
+        let link = |p: u32| format!("{base}{sep}{param}={p}");
         Pager { page, pages, prev: (page > 1).then(|| link(page - 1)), next: (page < pages).then(|| link(page + 1)) }
     }
+}
+
+/// One page of a list held in memory (a short one: shipping methods, tax
+/// rates), with the list's length.
+pub fn page_of<T>(items: Vec<T>, spec: kernel::PageSpec) -> (Vec<T>, u64) {
+    let total = items.len() as u64;
+    let skip = usize::try_from(spec.offset()).unwrap_or(usize::MAX);
+    let take = usize::try_from(spec.limit()).unwrap_or(0);
+    (items.into_iter().skip(skip).take(take).collect(), total)
 }
 
 /// A URL query string from pairs, values encoded.
@@ -381,6 +378,26 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_filter_choice() {
+        let parse = |s: &str| s.parse::<u8>().ok();
+        assert_eq!(choice(" ", parse, "no").unwrap(), None);
+        assert_eq!(choice(" 7 ", parse, "no").unwrap(), Some(7));
+        let refused = choice("x", parse, "Pick a number.").unwrap_err();
+        assert_eq!((refused.status, refused.message.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "Pick a number."));
+    }
+
+    #[test]
+    fn pages_lists_in_memory_and_by_name() {
+        let spec = |page| kernel::PageSpec { page, per_page: 2 };
+        assert_eq!(page_of(vec![1, 2, 3, 4, 5], spec(3)), (vec![5], 5));
+        assert_eq!(page_of(vec![1, 2, 3], spec(4)), (vec![], 3));
+        let pager = Pager::with_param("/admin/settings?q=us", "tpage", 2, 2, 5);
+        assert_eq!(pager.prev.as_deref(), Some("/admin/settings?q=us&tpage=1"));
+        assert_eq!(pager.next.as_deref(), Some("/admin/settings?q=us&tpage=3"));
+        assert_eq!(Pager::new("/x", 1, 2, 2).next, None);
+    }
 
     #[test]
     fn formats_money() {

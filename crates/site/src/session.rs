@@ -96,6 +96,15 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// A refusal sent before the request's body was read (an upload without
+/// its token, say): the connection closes after it, so no client sends its
+/// next request down a connection that still holds unread bytes.
+fn refuse_unread(error: PageError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
+}
+
 /// Gives each browser its visitor cookie and refuses an unsafe request
 /// without the visitor's CSRF token (403, nothing done). The API under
 /// `/api` is left alone: it authenticates with bearer tokens, not cookies.
@@ -109,7 +118,7 @@ pub async fn visitor_layer(State(site): State<Site>, request: Request, next: Nex
         body
     } else {
         let Some(visitor) = existing.as_deref() else {
-            return PageError::forbidden_csrf().into_response();
+            return refuse_unread(PageError::forbidden_csrf());
         };
         let mut presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if presented.is_none() {
@@ -122,8 +131,10 @@ pub async fn visitor_layer(State(site): State<Site>, request: Request, next: Nex
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let body = if is_form {
             let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-                return PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "That form was too large to send.")
-                    .into_response();
+                return refuse_unread(PageError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "That form was too large to send.",
+                ));
             };
             if presented.is_none() {
                 presented = form_field(&bytes, CSRF_FIELD);
@@ -133,7 +144,7 @@ pub async fn visitor_layer(State(site): State<Site>, request: Request, next: Nex
             body
         };
         if !presented.is_some_and(|p| csrf_valid(&site, visitor, &p)) {
-            return PageError::forbidden_csrf().into_response();
+            return refuse_unread(PageError::forbidden_csrf());
         }
         body
     };

@@ -87,6 +87,7 @@ store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);
 store_sql::impl_catalog_store!(PostgresStore, Postgres, bulk = unnest);
 store_sql::impl_inventory_store!(PostgresStore, Postgres);
+store_sql::impl_notifications_store!(PostgresStore, Postgres);
 store_sql::impl_orders_store!(
     PostgresStore,
     Postgres,

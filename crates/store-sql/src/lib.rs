@@ -18,6 +18,7 @@ mod catalog;
 mod catalog_impl;
 mod identity;
 mod inventory;
+mod notifications;
 mod orders;
 mod outbox;
 

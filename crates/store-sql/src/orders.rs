@@ -388,13 +388,36 @@ macro_rules! impl_orders_store {
                     tx.commit().await.map_err(err)
                 }
 
-                async fn discount_codes(&self, page: ::kernel::PageSpec) -> Result<(Vec<DiscountCode>, u64), OrdersError> {
-                    let total: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM discount_codes")
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(err)?;
-                    let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes ORDER BY code LIMIT $1 OFFSET $2");
+                async fn prune_guest_carts(&self, before: ::time::OffsetDateTime) -> Result<u64, OrdersError> {
+                    let done = ::sqlx::query(
+                        "DELETE FROM carts WHERE user_id IS NULL AND updated_at < $1 \
+                         AND NOT EXISTS (SELECT 1 FROM checkouts k WHERE k.cart_id = carts.id)",
+                    )
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn discount_codes(
+                    &self,
+                    q: Option<&str>,
+                    page: ::kernel::PageSpec,
+                ) -> Result<(Vec<DiscountCode>, u64), OrdersError> {
+                    const WHERE: &str = "$1 IS NULL OR lower(code) LIKE $1 ESCAPE '\\'";
+                    let pattern = q.map($crate::contains_pattern);
+                    let total: i64 =
+                        ::sqlx::query_scalar(::sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM discount_codes WHERE {WHERE}")))
+                            .bind(pattern.as_deref())
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(err)?;
+                    let sql = format!(
+                        "SELECT {DISCOUNT_COLUMNS} FROM discount_codes WHERE {WHERE} ORDER BY code LIMIT $2 OFFSET $3"
+                    );
                     let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(pattern.as_deref())
                         .bind(page.limit())
                         .bind(page.offset())
                         .fetch_all(&self.pool)

@@ -105,6 +105,27 @@ macro_rules! impl_outbox_store {
                 Ok(())
             }
 
+            async fn prune(&self, before: ::time::OffsetDateTime, limit: u32) -> ::anyhow::Result<u64> {
+                // By primary key: ids are UUIDv7, so "older than" is a range.
+                let events = ::sqlx::query(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                     WHERE id < $1 AND published_at IS NOT NULL ORDER BY id LIMIT $2)",
+                )
+                .bind(::messaging::first_id_at(before))
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await?;
+                ::sqlx::query(
+                    "DELETE FROM processed_events WHERE (consumer, event_id) IN \
+                     (SELECT consumer, event_id FROM processed_events WHERE processed_at < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await?;
+                Ok(events.rows_affected())
+            }
+
             async fn is_processed(&self, consumer: &str, event_id: ::uuid::Uuid) -> ::anyhow::Result<bool> {
                 let row = ::sqlx::query("SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2")
                     .bind(consumer)

@@ -61,6 +61,7 @@ store_sql::impl_outbox_store!(SqliteStore, Sqlite);
 store_sql::impl_identity_store!(SqliteStore, Sqlite);
 store_sql::impl_catalog_store!(SqliteStore, Sqlite);
 store_sql::impl_inventory_store!(SqliteStore, Sqlite);
+store_sql::impl_notifications_store!(SqliteStore, Sqlite);
 store_sql::impl_orders_store!(
     SqliteStore,
     Sqlite,

@@ -51,6 +51,7 @@ fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::me::router())
         .merge(routes::addresses::router())
         .merge(routes::admin_users::router())
+        .merge(routes::admin_notifications::router())
         .merge(routes::products::router())
         .merge(routes::storefront::router())
         .merge(routes::admin_products::router())

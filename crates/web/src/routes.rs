@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod admin_images;
 pub mod admin_inventory;
+pub mod admin_notifications;
 pub mod admin_orders;
 pub mod admin_products;
 pub mod admin_stores_reviews;

@@ -4,6 +4,7 @@ use identity::{Action, IdentityService, Resource, User};
 use inventory::InventoryService;
 use media::{ImagePolicy, ObjectStore};
 use metrics_exporter_prometheus::PrometheusHandle;
+use notifications::NotificationService;
 use orders::OrdersService;
 use search::SearchIndex;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct Services {
     pub catalog: CatalogService,
     pub inventory: InventoryService,
     pub orders: OrdersService,
+    pub notifications: NotificationService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -52,6 +54,7 @@ pub struct AppState {
     pub catalog: CatalogService,
     pub inventory: InventoryService,
     pub orders: OrdersService,
+    pub notifications: NotificationService,
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
@@ -73,6 +76,7 @@ impl AppState {
             catalog: services.catalog,
             inventory: services.inventory,
             orders: services.orders,
+            notifications: services.notifications,
             search: services.search,
             media: services.media,
             image_policy: services.image_policy,

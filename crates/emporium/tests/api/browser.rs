@@ -85,6 +85,52 @@ async fn admin_ships(app: &TestApp, d: &Driver, email: &str, width: u32) {
     d.wait_for_text("Marked as shipped.").await;
     d.screenshot(&shot("admin-order")).await;
     assert!(d.source().await.contains(&format!("JD{width}")));
+
+    // The shopper was told, and the log shows the message.
+    let told = format!("Tracking number: JD{width}.");
+    for _ in 0..50 {
+        // The message is made from the order's event, a relay hop later.
+        d.goto(&app.url("/admin/notifications?template=order_shipped")).await;
+        if d.source().await.contains(&told) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    d.click("li summary").await;
+    d.wait_for_text(&told).await;
+    d.screenshot(&shot("admin-notifications")).await;
+
+    // A category under another, then moved up among its siblings.
+    d.goto(&app.url("/admin/categories")).await;
+    for name in [format!("Camping {width}"), format!("Climbing {width}")] {
+        d.fill("#cname", &name).await;
+        d.click("form[action='/admin/categories'] button").await;
+        d.wait_for_text(&format!(">{name}<")).await;
+    }
+    let source = d.source().await;
+    assert!(source.find(&format!(">Camping {width}<")) < source.find(&format!(">Climbing {width}<")));
+    d.click(&format!("button[aria-label='Move Climbing {width} up']")).await;
+    d.wait_for_text("Saved.").await;
+    let source = d.source().await;
+    assert!(source.find(&format!(">Climbing {width}<")) < source.find(&format!(">Camping {width}<")), "moved up");
+    d.screenshot(&shot("admin-categories")).await;
+}
+
+/// A shopper without a mouse: the first Tab reaches the skip link, and Tab
+/// and Enter alone put a product in the cart.
+async fn keyboard_only(app: &TestApp, d: &Driver) {
+    d.goto(&app.url("/")).await;
+    d.press(Driver::TAB).await;
+    assert_eq!(d.focused().await, "A: Skip to content", "the skip link comes first");
+    d.goto(&app.url("/p/trail-boots")).await;
+    let mut tabs = 0;
+    while d.focused().await != "BUTTON: Add to cart" {
+        tabs += 1;
+        assert!(tabs < 60, "Tab never reached the Add to cart button (last: {})", d.focused().await);
+        d.press(Driver::TAB).await;
+    }
+    d.press(Driver::ENTER).await;
+    d.wait_for_text("Added to your cart.").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +143,10 @@ async fn shopper_and_admin_in_chromium() {
         app.settle().await;
         shopper_buys(&app, &driver, width).await;
         admin_ships(&app, &driver, &admin.email, width).await;
+        if width == 1280 {
+            keyboard_only(&app, &driver).await;
+        }
+        driver.quit().await;
         assert_eq!(app.level(&admin.access, "BOOT-1").await, (9, 0));
     }
 }

@@ -364,6 +364,11 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     app.post("/api/v1/admin/discounts", Some(a), json!({"code": "X", "kind": "percentage", "value": 150}))
         .await
         .assert_error(422, "validation_failed");
+    // The list finds codes by part of their name.
+    let found = app.get("/api/v1/admin/discounts?q=bi", Some(a)).await;
+    assert_eq!((found.body["total"].as_i64(), found.body["items"][0]["code"].as_str()), (Some(1), Some("BIG")));
+    assert_eq!(app.get("/api/v1/admin/discounts?q=nothing%25", Some(a)).await.body["total"], 0);
+    assert_eq!(app.get("/api/v1/admin/discounts", Some(a)).await.body["total"], 1);
     let res = app
         .send(Method::POST, "/api/v1/cart/discount", None, &[("x-cart-token", &token)], Some(json!({"code": "big"})))
         .await;

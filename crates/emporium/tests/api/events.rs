@@ -256,3 +256,66 @@ async fn an_event_committed_late_is_still_published(db: Db) {
     assert_eq!(relay.drain_once().await.expect("pass"), 2);
     assert_eq!(counter.handled.load(Ordering::SeqCst), 4);
 }
+
+on_both_databases!(housekeeping_deletes_old_events_and_abandoned_guest_carts, pruning_keeps_unpublished_events);
+
+/// However old, an event not yet published (a consumer keeps failing) stays.
+async fn pruning_keeps_unpublished_events(db: Db) {
+    let fresh = FreshBackend::open(db).await;
+    let store = fresh.backend.outbox();
+    let event = Event::new("user.test", kernel::new_id(), time::OffsetDateTime::now_utc(), serde_json::json!({}));
+    insert_event(&fresh.backend, &event).await;
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert_eq!(store.prune(later, 100).await.expect("prune"), 0);
+    assert_eq!(store.pending_events(10).await.expect("pending").len(), 1);
+    store.mark_published(&[event.id], time::OffsetDateTime::now_utc()).await.expect("mark");
+    store.mark_processed("a-consumer", event.id, time::OffsetDateTime::now_utc()).await.expect("processed");
+    assert_eq!(store.prune(later, 100).await.expect("prune"), 1);
+    assert_eq!(fresh.scalar_i64("SELECT COUNT(*) FROM outbox WHERE $1 = $1", "x").await, 0);
+    assert!(!store.is_processed("a-consumer", event.id).await.expect("read"), "its consumer record went too");
+}
+
+/// Hourly housekeeping keeps the outbox and the carts table from growing
+/// forever, and touches nothing still in use.
+async fn housekeeping_deletes_old_events_and_abandoned_guest_carts(db: Db) {
+    use crate::shop_helpers::{checkout_body, new_key};
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(identity::Role::Admin).await;
+    app.stocked(&admin.access, "Old Lamp", &[("LAMP-1", 2_000)], 5).await;
+    let (_, abandoned) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let (_, bought) = app.add_to_cart(None, "LAMP-1", 1).await;
+    app.guest_checkout(&bought, &new_key(), checkout_body(Some("keep@example.com"))).await.assert(201);
+    let customer = app.register().await;
+    let add = serde_json::json!({"sku": "LAMP-1", "quantity": 1});
+    let res = app.send(reqwest::Method::POST, "/api/v1/cart/items", Some(&customer.access), &[], Some(add)).await;
+    assert!(res.status.is_success(), "{}", res.text);
+    app.settle().await;
+    let carts = || app.scalar_i64("SELECT COUNT(*) FROM carts WHERE $1 = $1", "x");
+    let events = || app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE $1 = $1", "x");
+    let (carts_before, events_before) = (carts().await, events().await);
+    assert!(carts_before >= 3 && events_before > 0);
+
+    // With today's cut-offs nothing is old enough.
+    let running = app.running();
+    let now = time::OffsetDateTime::now_utc();
+    let month = std::time::Duration::from_secs(30 * 86_400);
+    assert_eq!(
+        emporium::prune(&running.backend, &running.orders, now - time::Duration::days(7), month).await.expect("prune"),
+        (0, 0)
+    );
+    assert_eq!((carts().await, events().await), (carts_before, events_before));
+
+    // Everything published so far is older than a cut-off in the future; of
+    // the carts only the guest's without a checkout goes.
+    let later = now + time::Duration::seconds(5);
+    let (gone_events, gone_carts) =
+        emporium::prune(&running.backend, &running.orders, later, std::time::Duration::ZERO).await.expect("prune");
+    assert_eq!(gone_events, u64::try_from(events_before).unwrap_or(0));
+    assert_eq!(gone_carts, 1);
+    assert_eq!(events().await, 0);
+    // The abandoned cart's token no longer finds a cart; the others still work.
+    let res = app.send(reqwest::Method::GET, "/api/v1/cart", None, &[("x-cart-token", &abandoned)], None).await;
+    assert!(res.body["lines"].as_array().is_none_or(Vec::is_empty), "{}", res.text);
+    let res = app.send(reqwest::Method::GET, "/api/v1/cart", Some(&customer.access), &[], None).await;
+    assert_eq!(res.body["lines"][0]["sku"], "LAMP-1");
+}

@@ -25,6 +25,7 @@ mod fake_stripe;
 mod inventory;
 mod me;
 mod media_s3;
+mod notifications;
 mod payments_solana;
 mod payments_stripe;
 mod platform;

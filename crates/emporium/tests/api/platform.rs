@@ -65,10 +65,13 @@ async fn openapi_document_and_docs_are_served() {
         "/api/v1/users/me/addresses/{id}",
         "/api/v1/admin/users",
         "/api/v1/admin/users/{id}",
+        "/api/v1/admin/notifications",
     ] {
         assert!(doc.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
+    let discounts = &doc.body["paths"]["/api/v1/admin/discounts"]["get"]["parameters"];
+    assert!(discounts.as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "q")), "the discount list's q filter");
     assert_eq!(doc.body, serde_json::to_value(web::openapi()).expect("json"), "served document = generated one");
 
     let page = app.client.get(app.url("/api/docs")).send().await.expect("docs");

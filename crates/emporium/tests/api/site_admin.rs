@@ -59,11 +59,60 @@ async fn admin_creates_a_product_and_ships_an_order(db: Db) {
     a.follow(&created).await.assert(200).assert_contains("Rain Jacket").assert_contains("89.50");
 
     // An upload without the CSRF token is refused; with it, the image is stored.
-    a.upload(&format!("{edit_path}/images"), jpeg(7), "A yellow jacket", false).await.assert(403);
+    let refused = a.upload(&format!("{edit_path}/images"), jpeg(7), "A yellow jacket", false).await;
+    refused.assert(403);
+    // Refused unread, so the connection is not reused for the next request.
+    assert_eq!(refused.headers.get("connection").and_then(|v| v.to_str().ok()), Some("close"));
     a.upload(&format!("{edit_path}/images"), b"not an image".to_vec(), "", true).await.assert(415);
     let uploaded = a.upload(&format!("{edit_path}/images"), jpeg(7), "A yellow jacket", true).await;
     uploaded.assert_redirect(&edit_path);
     a.follow(&uploaded).await.assert_contains("alt=\"A yellow jacket\"");
+
+    // A second picture is made the primary one, described anew, then removed.
+    let api_path = format!("/api/v1{edit_path}");
+    let images = |body: &serde_json::Value| -> Vec<(String, String)> {
+        body["images"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|i| (i["id"].as_str().unwrap_or("").to_owned(), i["alt"].as_str().unwrap_or("").to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    a.upload(&format!("{edit_path}/images"), jpeg(9), "The hood", true).await.assert_redirect(&edit_path);
+    let before = images(&app.get(&api_path, Some(&admin.access)).await.body);
+    assert_eq!(before.iter().map(|(_, alt)| alt.as_str()).collect::<Vec<_>>(), ["A yellow jacket", "The hood"]);
+    let hood = before[1].0.clone();
+    a.post(&format!("{edit_path}/images/{hood}"), &[("to", "first")]).await.assert_redirect(&edit_path);
+    a.post(&format!("{edit_path}/images/{hood}"), &[("to", "sideways")]).await.assert(422);
+    a.post(&format!("{edit_path}/images/{hood}"), &[("alt", "  ")])
+        .await
+        .assert(422)
+        .assert_contains("class=\"error\"");
+    a.post(&format!("{edit_path}/images/{hood}"), &[("alt", "The hood, up")]).await.assert_redirect(&edit_path);
+    let after = images(&app.get(&api_path, Some(&admin.access)).await.body);
+    assert_eq!(after[0], (hood.clone(), "The hood, up".to_owned()), "primary, described anew");
+    a.post(&format!("{edit_path}/images/{hood}/delete"), &[]).await.assert_redirect(&edit_path);
+    a.post(&format!("{edit_path}/images/{hood}/delete"), &[]).await.assert(404);
+    assert_eq!(images(&app.get(&api_path, Some(&admin.access)).await.body).len(), 1);
+
+    // A variant no longer sold is deleted (by an admin; staff may not).
+    let two = app.stocked(&admin.access, "Two Sizes", &[("TWO-S", 1_000), ("TWO-M", 1_000)], 0).await;
+    let two_path = format!("/admin/products/{}", two["id"].as_str().unwrap_or(""));
+    let variant = two["variants"][1]["id"].as_str().unwrap_or("").to_owned();
+    let staff = app.account_with_role(Role::Staff).await;
+    let mut s = Browser::new(&app);
+    s.sign_in(&staff.email, PASSWORD).await;
+    s.get(&two_path).await.assert(200);
+    s.post(&format!("{two_path}/variants/{variant}/delete"), &[]).await.assert(403);
+    a.post(&format!("{two_path}/variants/{variant}/delete"), &[]).await.assert_redirect(&two_path);
+    let variants = app.get(&format!("/api/v1{two_path}"), Some(&admin.access)).await.body["variants"].clone();
+    assert_eq!(variants.as_array().map(Vec::len), Some(1));
+    assert_eq!(variants[0]["sku"], "TWO-S");
+    // The last variant of a product on sale stays.
+    let last = variants[0]["id"].as_str().unwrap_or("").to_owned();
+    a.post(&format!("{two_path}/variants/{last}/delete"), &[]).await.assert(409);
 
     // Publish, stock it, and it is on sale.
     a.post(&format!("{edit_path}/status"), &[("status", "active")]).await.assert_redirect(&edit_path);
@@ -199,6 +248,8 @@ async fn admins_set_discount_codes_shipping_and_tax() {
     made.assert_redirect("/admin/discounts?msg=created");
     let list = a.get("/admin/discounts").await;
     list.assert_contains("SPRING").assert_contains("10 %");
+    a.get("/admin/discounts?q=spr").await.assert_contains("SPRING");
+    a.get("/admin/discounts?q=autumn").await.assert_contains("No codes match").assert_lacks("SPRING");
 
     let mut c = Browser::new(&app);
     let page = c.get(&format!("/p/{}", product["slug"].as_str().expect("slug"))).await;
@@ -221,6 +272,21 @@ async fn admins_set_discount_codes_shipping_and_tax() {
         .await
         .assert_redirect("/admin/settings");
     a.get("/admin/settings").await.assert_contains("Express").assert_contains("$12.50").assert_contains("19.00 %");
+    // One filter finds methods and rates; each list has its own pages.
+    a.get("/admin/settings?q=mwst").await.assert_contains("19.00 %").assert_contains("No shipping methods match");
+    a.get("/admin/settings?q=EXPR").await.assert_contains("$12.50").assert_contains("No tax rates match");
+    for n in 0..21 {
+        let region = format!("R{n:02}");
+        let rate = [("country", "US"), ("region", region.as_str()), ("name", "Sales tax"), ("rate", "5")];
+        a.post("/admin/settings/tax", &rate).await.assert_redirect("/admin/settings");
+    }
+    let first = a.get("/admin/settings?q=us").await;
+    first
+        .assert_contains("US / R00")
+        .assert_lacks("US / R20")
+        .assert_contains("href=\"/admin/settings?q=us&#38;tpage=2\"");
+    a.get("/admin/settings?q=us&tpage=2").await.assert_contains("US / R20").assert_lacks("US / R00");
+    a.get("/admin/settings?tpage=0").await.assert(422);
     c.get("/checkout").await.assert_contains("Express — $12.50, free from $100.00");
 
     // Staff have no say over pricing.
@@ -229,4 +295,98 @@ async fn admins_set_discount_codes_shipping_and_tax() {
     s.sign_in(&staff.email, PASSWORD).await;
     s.get("/admin/discounts").await.assert(403);
     s.get("/admin/settings").await.assert(403);
+}
+
+#[tokio::test]
+async fn admins_edit_the_category_tree() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let mut a = Browser::new(&app);
+    a.sign_in(&admin.email, PASSWORD).await;
+    let count = |name: &'static str| app.scalar_i64("SELECT COUNT(*) FROM categories WHERE name = $1", name);
+
+    a.get("/admin/categories").await.assert(200).assert_contains("No categories yet");
+    // Bad input is refused with the reason and creates nothing.
+    a.post("/admin/categories", &[("name", "  ")]).await.assert(422).assert_contains("class=\"error\"");
+    a.post("/admin/categories", &[("name", "Coats"), ("slug", "Not A Slug!")]).await.assert(422);
+    a.post("/admin/categories", &[("name", "Coats"), ("parent_id", "nonsense")]).await.assert(422);
+    assert_eq!(count("Coats").await, 0);
+
+    for name in ["Clothing", "Shoes"] {
+        a.post("/admin/categories", &[("name", name)]).await.assert_redirect("/admin/categories?msg=created");
+    }
+    let list = a.get("/admin/categories").await;
+    let id_of = |page: &crate::site_helpers::Page, name: &str| {
+        page.between("<a href=\"/admin/categories/", &format!("\">{name}</a>"))
+            .and_then(|s| s.rsplit("/admin/categories/").next().map(str::to_owned))
+            .expect("category link")
+    };
+    let clothing = id_of(&list, "Clothing");
+    let shoes = id_of(&list, "Shoes");
+    a.post("/admin/categories", &[("name", "Jackets"), ("parent_id", &clothing)]).await.assert_redirect("/admin");
+    // A slug already taken is a clear conflict.
+    a.post("/admin/categories", &[("name", "Other shoes"), ("slug", "shoes")]).await.assert(409);
+    assert_eq!(count("Other shoes").await, 0);
+
+    // Tree order: children under their parent, indented.
+    let list = a.get("/admin/categories").await;
+    let body = &list.body;
+    let (c, j, s) = (body.find(">Clothing<"), body.find(">Jackets<"), body.find(">Shoes<"));
+    assert!(c < j && j < s, "tree order in {body}");
+    assert!(body.contains("— </span><a href=\"/admin/categories/"), "a child is indented");
+    let jackets = id_of(&list, "Jackets");
+
+    // Reorder: Shoes up, before Clothing.
+    a.post(&format!("/admin/categories/{shoes}/move"), &[("to", "sideways")]).await.assert(422);
+    a.post(&format!("/admin/categories/{shoes}/move"), &[("to", "up")]).await.assert_redirect("/admin/categories");
+    let body = a.get("/admin/categories").await.body;
+    assert!(body.find(">Shoes<") < body.find(">Clothing<"), "Shoes moved up");
+    assert_eq!(app.scalar_i64("SELECT position FROM categories WHERE name = $1", "Shoes").await, 0);
+
+    // Rename and move under another parent; a move under its own child is refused.
+    let edit = a.get(&format!("/admin/categories/{clothing}")).await;
+    edit.assert(200).assert_lacks(&format!("<option value=\"{jackets}\""));
+    a.post(
+        &format!("/admin/categories/{clothing}"),
+        &[("name", "Clothing"), ("slug", "clothing"), ("parent_id", &jackets)],
+    )
+    .await
+    .assert(422)
+    .assert_contains("under itself");
+    a.post(
+        &format!("/admin/categories/{jackets}"),
+        &[("name", "Rain jackets"), ("slug", "rain-jackets"), ("parent_id", &shoes)],
+    )
+    .await
+    .assert_redirect("/admin/categories?msg=saved");
+    assert_eq!(count("Rain jackets").await, 1);
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM categories c JOIN categories p ON p.id = c.parent_id WHERE p.name = $1",
+            "Shoes"
+        )
+        .await,
+        1
+    );
+    a.get("/c/rain-jackets").await.assert(200).assert_contains("Rain jackets");
+
+    // A category holding a product cannot be deleted; the product list filters by category.
+    let product =
+        [("title", "Wellies"), ("status", "draft"), ("category_id", &shoes), ("sku", "WELLY-1"), ("price", "30")];
+    a.post("/admin/products", &product).await.assert_redirect("/admin/products/");
+    a.get(&format!("/admin/products?category={shoes}")).await.assert_contains("Wellies");
+    a.get(&format!("/admin/products?category={clothing}")).await.assert_contains("No products match");
+    a.get("/admin/products?category=junk").await.assert(422);
+    a.post(&format!("/admin/categories/{shoes}/delete"), &[]).await.assert(409).assert_contains("subcategories");
+    a.post(&format!("/admin/categories/{clothing}/delete"), &[]).await.assert_redirect("/admin/categories?msg=deleted");
+    assert_eq!(count("Clothing").await, 0);
+    a.get(&format!("/admin/categories/{clothing}")).await.assert(404);
+
+    // Customers may not touch the tree.
+    let customer = app.register().await;
+    let mut c = Browser::new(&app);
+    c.sign_in(&customer.email, PASSWORD).await;
+    c.get("/admin/categories").await.assert(403);
+    c.post("/admin/categories", &[("name", "Sneaky")]).await.assert(403);
+    assert_eq!(count("Sneaky").await, 0);
 }

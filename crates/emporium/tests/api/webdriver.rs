@@ -3,6 +3,7 @@
 //! it report "skipped" when no Chromium or chromedriver is installed.
 
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,7 +26,12 @@ pub struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and every Chromium it started (its process
+    /// group), even after a failed test: a browser left behind would eat
+    /// the CPU of everything that runs after it.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -46,6 +52,8 @@ impl Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
+            // Its own process group, so that Drop can end the browsers with it.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -77,6 +85,9 @@ impl Driver {
         Some(me)
     }
 
+    pub const TAB: &'static str = "\u{E004}";
+    pub const ENTER: &'static str = "\u{E007}";
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{path}", self.base);
         let request = if method == reqwest::Method::GET {
@@ -91,8 +102,28 @@ impl Driver {
         value.get("value").cloned().unwrap_or(Value::Null)
     }
 
+    /// Closes the browser session (Chromium quits), then chromedriver.
+    pub async fn quit(self) {
+        let _ = self.http.delete(&self.base).send().await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    /// Presses and releases one key, as a keyboard would (`TAB`, `ENTER`).
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions)).await;
+    }
+
+    /// The focused element's tag and text, e.g. `A: Skip to content`.
+    pub async fn focused(&self) -> String {
+        let script = "const e = document.activeElement; return e ? e.tagName + ': ' + e.textContent.trim() : '';";
+        let value =
+            self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await;
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn url(&self) -> String {

@@ -498,7 +498,11 @@ pub fn fulfill(
         tracking_number: tracking_number.to_owned(),
         created_at: at,
     });
-    let event = order_event(topics::ORDER_SHIPPED, &o, at);
+    let mut event = order_event(topics::ORDER_SHIPPED, &o, at);
+    if let Some(map) = event.payload.as_object_mut() {
+        map.insert("carrier".into(), json!(carrier));
+        map.insert("tracking_number".into(), json!(tracking_number));
+    }
     Ok(Change { orders: vec![o], events: vec![event], ..Change::default() })
 }
 

@@ -121,6 +121,12 @@ impl OrdersService {
         }
     }
 
+    /// Deletes guests' carts untouched for `older_than` that no checkout
+    /// names (abandoned, or opened by a crawler); how many.
+    pub async fn prune_guest_carts(&self, older_than: std::time::Duration) -> Result<u64> {
+        self.store.prune_guest_carts(self.clock.now() - older_than).await
+    }
+
     /// Expires every checkout whose payment is overdue; returns how many.
     pub async fn expire_due(&self, limit: u32) -> Result<usize> {
         let now = self.now();

@@ -180,8 +180,9 @@ fn validate_rate(r: &TaxRate) -> Result<()> {
 }
 
 impl OrdersService {
-    pub async fn discount_codes(&self, page: PageSpec) -> Result<Page<DiscountCode>> {
-        let (items, total) = self.store.discount_codes(page).await?;
+    /// Codes in alphabetical order; with `q`, those containing it.
+    pub async fn discount_codes(&self, q: Option<&str>, page: PageSpec) -> Result<Page<DiscountCode>> {
+        let (items, total) = self.store.discount_codes(q, page).await?;
         Ok(Page::new(items, page, total))
     }
 

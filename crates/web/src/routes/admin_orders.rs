@@ -1,7 +1,6 @@
 //! `/api/v1/admin`: orders (list, transitions, fulfilments, refunds) and the
 //! pricing data checkout uses (discount codes, shipping methods, tax rates).
 
-use super::cart::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{CurrentUser, Json, Path, Query};
 use crate::state::AppState;
@@ -170,16 +169,33 @@ fn pricing(state: &AppState, actor: &identity::User, action: Action) -> ApiResul
     state.authorize(actor, Resource::Pricing, action)
 }
 
-#[utoipa::path(get, path = "/admin/discounts", tag = "admin", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Page<DiscountCode>), (status = 403, body = ErrorBody)))]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiscountListQuery {
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+    /// Part of the code, case-insensitive.
+    pub q: Option<String>,
+}
+
+/// Discount codes in alphabetical order.
+#[utoipa::path(get, path = "/admin/discounts", tag = "admin", security(("bearer" = [])), params(DiscountListQuery),
+    responses((status = 200, body = Page<DiscountCode>), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn list_discounts(
     State(state): State<AppState>,
     CurrentUser(actor): CurrentUser,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<DiscountListQuery>,
 ) -> ApiResult<Json<Page<DiscountCode>>> {
     pricing(&state, &actor, Action::Read)?;
     let spec = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
-    Ok(Json(state.orders.discount_codes(spec).await?))
+    let q = query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 64) {
+        return Err(ApiError::field("q", "must be at most 64 characters"));
+    }
+    Ok(Json(state.orders.discount_codes(q.as_deref(), spec).await?))
 }
 
 /// A code: `{code, kind: percentage|fixed, value, currency?, min_subtotal?,

@@ -1,0 +1,17 @@
+-- The notifications context's delivery log: one row per message, unique per
+-- (event, template) so a redelivered event sends nothing twice.
+CREATE TABLE notifications (
+    id         BLOB PRIMARY KEY NOT NULL,
+    event_id   BLOB NOT NULL,
+    template   TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    recipient  TEXT NOT NULL,
+    user_id    BLOB,
+    subject    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    transport  TEXT NOT NULL,
+    error      TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (event_id, template)
+);
