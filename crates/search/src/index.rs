@@ -149,7 +149,30 @@ fn apply_writer(index: &Index) -> tantivy::Result<IndexWriter> {
         .memory_budget_per_thread(APPLY_WRITER_HEAP)
         .num_merge_threads(1)
         .build();
-    index.writer_with_options(options)
+    open_writer(index, options)
+}
+
+/// How long a writer lock that was just released may still look busy.
+const WRITER_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens a writer, waiting out a transient lock failure.
+///
+/// `rebuild` swaps writers: it drops the long-lived one and opens its own, then the reverse. The
+/// writer lock is an `flock` on a file, which is released only when every copy of its descriptor is
+/// closed — and a process spawned by another thread at that moment (a `fork` before its `exec`)
+/// briefly holds a copy. Other processes are kept out by `PROCESS_LOCK_FILE`, so a busy lock here is
+/// either that brief copy (worth a short wait) or a second `SearchIndex` in this process on the same
+/// directory, which `open` refuses anyway.
+fn open_writer(index: &Index, options: IndexWriterOptions) -> tantivy::Result<IndexWriter> {
+    let deadline = std::time::Instant::now() + WRITER_LOCK_PATIENCE;
+    loop {
+        match index.writer_with_options(options.clone()) {
+            Err(TantivyError::LockFailure(..)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn commit(writer: &mut IndexWriter, fingerprint: Option<&str>) -> anyhow::Result<()> {
@@ -399,7 +422,7 @@ impl SearchIndex {
                 .memory_budget_per_thread(REBUILD_WRITER_HEAP_PER_THREAD)
                 .num_merge_threads(1)
                 .build();
-            let mut writer: IndexWriter = inner.index.writer_with_options(options)?;
+            let mut writer: IndexWriter = open_writer(&inner.index, options)?;
             writer.set_merge_policy(Box::new(NoMergePolicy));
             writer.delete_all_documents()?;
             let mut n = 0u64;
@@ -550,4 +573,49 @@ fn merge_facets(nq: &NormQuery, fruits: Vec<SegmentFruit>) -> Facets {
     let prices =
         mins.zip(maxes).zip(prices).map(|((min, max), count)| PriceBucket { min, max, count }).collect::<Vec<_>>();
     Facets { categories, options, prices }
+}
+
+#[cfg(test)]
+mod writer_lock_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Takes tantivy's writer lock the way a spawned child's copy of the descriptor holds it.
+    fn hold_writer_lock(dir: &Path) -> fs::File {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(".tantivy-writer.lock"))
+            .unwrap();
+        file.try_lock().unwrap();
+        file
+    }
+
+    fn options() -> IndexWriterOptions {
+        IndexWriterOptions::builder().num_worker_threads(1).memory_budget_per_thread(APPLY_WRITER_HEAP).build()
+    }
+
+    #[test]
+    fn a_briefly_held_writer_lock_is_waited_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::create_in_dir(dir.path(), build_schema().0).unwrap();
+        let held = hold_writer_lock(dir.path());
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        // Without the wait this fails at once with a lock failure.
+        assert!(open_writer(&index, options()).is_ok());
+        releaser.join().unwrap();
+    }
+
+    #[test]
+    fn a_writer_lock_that_stays_held_still_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::create_in_dir(dir.path(), build_schema().0).unwrap();
+        let _held = hold_writer_lock(dir.path());
+        assert!(matches!(open_writer(&index, options()), Err(TantivyError::LockFailure(..))));
+    }
 }
