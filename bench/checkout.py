@@ -34,6 +34,8 @@ postgres://postgres@127.0.0.1:5432/postgres) or to "" to skip PostgreSQL;
 BENCH_NO_BUILD=1 skips `cargo build` and uses target/release/emporium as is;
 BENCH_SKIP_SQLITE=1 runs PostgreSQL only; BENCH_DATABASE_POOL_SIZE sets the
 server's EMPORIUM_DATABASE_POOL_SIZE.
+BENCH_PRODUCTS (8) sets how many products the buyers spread over (more
+products, fewer buyers waiting on the same stock row).
 """
 import glob
 import http.client
@@ -61,7 +63,7 @@ from common import BIN, DURATION, ROOT, free_port, sh, start, with_database  # n
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 BUYERS = int(os.environ.get("BENCH_BUYERS", "32"))
 CLIENT_PROCS = max(1, int(os.environ.get("BENCH_CLIENT_PROCS", "1")))
-PRODUCTS = 8
+PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "8"))
 STOCK = 1_000_000
 FLASH_BUYERS = int(os.environ.get("BENCH_FLASH_BUYERS", "2000"))
 FLASH_UNITS = int(os.environ.get("BENCH_FLASH_UNITS", "200"))
