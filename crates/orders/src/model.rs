@@ -247,6 +247,17 @@ impl Order {
     }
 }
 
+/// One day's net sales in one currency (see `OrdersStore::daily_sales`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailySales {
+    /// The UTC day the orders were placed.
+    pub day: time::Date,
+    pub currency: Currency,
+    /// Totals less refunds, in minor units.
+    pub amount: i64,
+    pub orders: u64,
+}
+
 /// A mark on an order for staff, such as a card payment disputed at the provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderFlag {

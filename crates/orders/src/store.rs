@@ -3,7 +3,7 @@
 
 use crate::cart::Cart;
 use crate::error::Result;
-use crate::model::{CheckoutState, Order, OrderStatus, Payment, Reservation};
+use crate::model::{CheckoutState, DailySales, Order, OrderStatus, Payment, Reservation};
 use crate::pricing::{DiscountCode, ShippingMethod, TaxRate};
 use async_trait::async_trait;
 use kernel::{Event, PageSpec};
@@ -157,6 +157,9 @@ pub trait OrdersStore: Send + Sync + 'static {
     async fn order(&self, id: Uuid) -> Result<Option<Order>>;
     /// Newest first, with the total count.
     async fn orders(&self, filter: &OrderFilter, page: PageSpec) -> Result<(Vec<Order>, u64)>;
+    /// Net sales (total less refunds) per UTC day and currency of the orders
+    /// placed since `since`, leaving out unpaid and cancelled ones; by day.
+    async fn daily_sales(&self, since: OffsetDateTime) -> Result<Vec<DailySales>>;
     async fn payment(&self, id: Uuid) -> Result<Option<Payment>>;
     /// Open reservations (for the consistency checks and the admin).
     async fn open_reservations(&self) -> Result<Vec<Reservation>>;

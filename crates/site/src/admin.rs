@@ -68,8 +68,11 @@ pub struct Chart {
 const CHART_W: f64 = 600.0;
 const CHART_H: f64 = 180.0;
 const CHART_DAYS: i64 = 30;
-/// The dashboard reads at most this many recent orders for its chart.
-const CHART_MAX_ORDERS: u32 = 5_000;
+
+/// The sales in `currency` per day (a chart adds up one currency: the shop's).
+fn chart_sales(days: &[orders::DailySales], currency: &str) -> BTreeMap<time::Date, i64> {
+    days.iter().filter(|d| d.currency.as_str() == currency).map(|d| (d.day, d.amount)).collect()
+}
 
 /// Bars for `days` days ending `today`, from (day, minor units) sales.
 pub fn chart(sales: &BTreeMap<time::Date, i64>, today: time::Date, days: i64, currency: &str) -> Chart {
@@ -165,34 +168,14 @@ async fn dashboard(State(site): State<Site>, visitor: Visitor, Query(n): Query<N
     staff(&site, &visitor, "/admin", Resource::Orders, Action::Read)?;
     let now = OffsetDateTime::now_utc();
     let since = now - Duration::days(CHART_DAYS);
-    let mut sales: BTreeMap<time::Date, i64> = BTreeMap::new();
-    let mut currency = String::from("USD");
-    // Orders come newest first: read pages until the window is passed.
-    let mut page = 1;
-    'pages: while page * 100 <= CHART_MAX_ORDERS {
-        let found = site.app.orders.orders(&OrderFilter::default(), PageSpec { page, per_page: 100 }).await?;
-        for o in &found.items {
-            if o.created_at < since {
-                break 'pages;
-            }
-            let counted = !matches!(o.status, OrderStatus::PendingPayment | OrderStatus::Cancelled);
-            if counted {
-                currency = o.currency.as_str().to_owned();
-                *sales.entry(o.created_at.date()).or_default() += o.total.amount - o.refunded_total.amount;
-            }
-        }
-        if found.items.len() < 100 {
-            break;
-        }
-        page += 1;
-    }
+    let sales = chart_sales(&site.app.orders.daily_sales(since).await?, &site.config.currency);
     let paid = OrderFilter { status: Some(OrderStatus::Paid), ..OrderFilter::default() };
     let to_fulfil = site.app.orders.orders(&paid, PageSpec { page: 1, per_page: 10 }).await?;
     let low = LevelFilter { low_stock: true, q: None };
     let low_stock = site.app.inventory.levels(&low, PageSpec { page: 1, per_page: 10 }).await?;
     Ok(render(&Dashboard {
         c: Chrome::admin(&site, &visitor, "Dashboard").with_notice(n.msg.as_deref()),
-        chart: chart(&sales, now.date(), CHART_DAYS, &currency),
+        chart: chart(&sales, now.date(), CHART_DAYS, &site.config.currency),
         to_fulfil: to_fulfil.items.iter().map(OrderLink::of).collect(),
         to_fulfil_total: to_fulfil.total,
         low_stock: low_stock.items.iter().map(StockRow::of).collect(),
@@ -295,6 +278,25 @@ async fn adjust(State(site): State<Site>, visitor: Visitor, Form(form): Form<Adj
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chart_adds_up_the_shops_currency_only() {
+        let day = time::macros::date!(2026 - 11 - 21);
+        let sales = |d: time::Date, c: &str, amount: i64| orders::DailySales {
+            day: d,
+            currency: kernel::Currency::parse(c).expect("currency"),
+            amount,
+            orders: 1,
+        };
+        let days = [
+            sales(day - Duration::days(1), "EUR", 90_000),
+            sales(day - Duration::days(1), "USD", 1_000),
+            sales(day, "USD", 2_000),
+        ];
+        let usd = chart_sales(&days, "USD");
+        assert_eq!(usd.into_iter().collect::<Vec<_>>(), vec![(day - Duration::days(1), 1_000), (day, 2_000)]);
+        assert!(chart_sales(&days, "GBP").is_empty());
+    }
 
     #[test]
     fn chart_scales_to_the_best_day() {

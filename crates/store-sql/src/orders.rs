@@ -982,6 +982,46 @@ macro_rules! impl_orders_store {
                     Ok((items, u64::try_from(total).unwrap_or(0)))
                 }
 
+                async fn daily_sales(
+                    &self,
+                    since: ::time::OffsetDateTime,
+                ) -> Result<Vec<::orders::DailySales>, OrdersError> {
+                    // Order ids are UUIDv7, so the primary key finds the window; the
+                    // amounts come out of the documents in the database (`->` and
+                    // `->>` mean the same on both), one narrow row per order.
+                    let rows = ::sqlx::query(
+                        "SELECT created_at, doc->>'currency' AS currency, \
+                         CAST(doc->'total'->>'amount' AS BIGINT) - CAST(doc->'refunded_total'->>'amount' AS BIGINT) AS net \
+                         FROM orders WHERE id >= $1 AND status NOT IN ('pending_payment', 'cancelled')",
+                    )
+                    .bind(::messaging::first_id_at(since))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    let mut days: ::std::collections::HashMap<(::time::Date, ::kernel::Currency), (i64, u64)> =
+                        ::std::collections::HashMap::new();
+                    for row in &rows {
+                        let at: ::time::OffsetDateTime = row.try_get("created_at").map_err(err)?;
+                        if at < since {
+                            continue;
+                        }
+                        let currency: String = row.try_get("currency").map_err(err)?;
+                        let currency = ::kernel::Currency::parse(&currency).map_err(|e| {
+                            OrdersError::Unexpected(::anyhow::anyhow!("an order's currency {currency:?}: {e:?}"))
+                        })?;
+                        let net: i64 = row.try_get("net").map_err(err)?;
+                        let day = days.entry((at.to_offset(::time::UtcOffset::UTC).date(), currency)).or_default();
+                        day.0 += net;
+                        day.1 += 1;
+                    }
+                    let mut sales: Vec<::orders::DailySales> = days
+                        .into_iter()
+                        .map(|((day, currency), (amount, orders))| ::orders::DailySales { day, currency, amount, orders })
+                        .collect();
+                    sales.sort_by(|a, b| a.day.cmp(&b.day).then_with(|| a.currency.as_str().cmp(b.currency.as_str())));
+                    Ok(sales)
+                }
+
                 async fn payment(&self, id: Uuid) -> Result<Option<Payment>, OrdersError> {
                     let row = ::sqlx::query("SELECT doc FROM payments WHERE id = $1")
                         .bind(id)

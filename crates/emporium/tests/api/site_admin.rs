@@ -4,10 +4,12 @@
 use crate::catalog_helpers::jpeg;
 use crate::helpers::{Db, PASSWORD, TestApp};
 use crate::on_both_databases;
+use crate::shop_helpers::{checkout_body, new_key};
 use crate::site_helpers::Browser;
 use identity::Role;
 
 on_both_databases!(admin_creates_a_product_and_ships_an_order);
+on_both_databases!(the_dashboard_chart_counts_paid_sales_net_of_refunds);
 
 #[tokio::test]
 async fn the_admin_refuses_customers_and_sends_strangers_to_sign_in() {
@@ -389,4 +391,35 @@ async fn admins_edit_the_category_tree() {
     c.get("/admin/categories").await.assert(403);
     c.post("/admin/categories", &[("name", "Sneaky")]).await.assert(403);
     assert_eq!(count("Sneaky").await, 0);
+}
+
+async fn the_dashboard_chart_counts_paid_sales_net_of_refunds(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Chart mug", &[("CHART-1", 1_250)], 10).await;
+    // Three guests: the first pays, the second pays and gets 300 back, the third never pays.
+    let mut orders = Vec::new();
+    for (i, pays) in [true, true, false].into_iter().enumerate() {
+        let (added, token) = app.add_to_cart(None, "CHART-1", 1).await;
+        added.assert(200);
+        let placed =
+            app.guest_checkout(&token, &new_key(), checkout_body(Some(&format!("chart{i}@example.com")))).await;
+        placed.assert(201);
+        if pays {
+            let payment = placed.body["payment"]["id"].as_str().unwrap_or_default();
+            app.pay(payment, "4242424242424242").await.assert(200);
+        }
+        let order = &placed.body["orders"][0];
+        orders.push((
+            order["id"].as_str().unwrap_or_default().to_owned(),
+            order["total"]["amount"].as_i64().unwrap_or(0),
+        ));
+    }
+    app.admin_refund(&admin.access, &orders[1].0, 300, "scratched", &new_key()).await.assert(201);
+    let net = orders[0].1 + orders[1].1 - 300;
+    assert!(orders[2].1 > 0, "the unpaid order has a total to leave out");
+    let mut a = Browser::new(&app);
+    a.sign_in(&admin.email, PASSWORD).await;
+    let chart = format!("Sales, last 30 days: ${}.{:02}", net / 100, net % 100);
+    a.get("/admin").await.assert(200).assert_contains(&chart);
 }

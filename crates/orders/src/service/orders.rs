@@ -7,6 +7,7 @@ use crate::error::{OrdersError, Result};
 use crate::model::*;
 use crate::store::{Change, OrderFilter};
 use kernel::{Page, PageSpec};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Longest carrier name, tracking number, note or refund reason.
@@ -150,6 +151,11 @@ impl OrdersService {
     pub async fn orders(&self, filter: &OrderFilter, page: PageSpec) -> Result<Page<Order>> {
         let (items, total) = self.store.orders(filter, page).await?;
         Ok(Page::new(items, page, total))
+    }
+
+    /// Net sales per day and currency since `since` (for the dashboard's chart).
+    pub async fn daily_sales(&self, since: OffsetDateTime) -> Result<Vec<DailySales>> {
+        self.store.daily_sales(since).await
     }
 
     fn updated(state: &CheckoutState, order_id: Uuid) -> Result<Order> {
