@@ -255,7 +255,6 @@ pub struct DailySales {
     pub currency: Currency,
     /// Totals less refunds, in minor units.
     pub amount: i64,
-    pub orders: u64,
 }
 
 /// A mark on an order for staff, such as a card payment disputed at the provider.

@@ -286,7 +286,6 @@ mod tests {
             day: d,
             currency: kernel::Currency::parse(c).expect("currency"),
             amount,
-            orders: 1,
         };
         let days = [
             sales(day - Duration::days(1), "EUR", 90_000),

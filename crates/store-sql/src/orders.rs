@@ -998,7 +998,7 @@ macro_rules! impl_orders_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(err)?;
-                    let mut days: ::std::collections::HashMap<(::time::Date, ::kernel::Currency), (i64, u64)> =
+                    let mut days: ::std::collections::HashMap<(::time::Date, ::kernel::Currency), i64> =
                         ::std::collections::HashMap::new();
                     for row in &rows {
                         let at: ::time::OffsetDateTime = row.try_get("created_at").map_err(err)?;
@@ -1010,13 +1010,11 @@ macro_rules! impl_orders_store {
                             OrdersError::Unexpected(::anyhow::anyhow!("an order's currency {currency:?}: {e:?}"))
                         })?;
                         let net: i64 = row.try_get("net").map_err(err)?;
-                        let day = days.entry((at.to_offset(::time::UtcOffset::UTC).date(), currency)).or_default();
-                        day.0 += net;
-                        day.1 += 1;
+                        *days.entry((at.to_offset(::time::UtcOffset::UTC).date(), currency)).or_default() += net;
                     }
                     let mut sales: Vec<::orders::DailySales> = days
                         .into_iter()
-                        .map(|((day, currency), (amount, orders))| ::orders::DailySales { day, currency, amount, orders })
+                        .map(|((day, currency), amount)| ::orders::DailySales { day, currency, amount })
                         .collect();
                     sales.sort_by(|a, b| a.day.cmp(&b.day).then_with(|| a.currency.as_str().cmp(b.currency.as_str())));
                     Ok(sales)
