@@ -25,6 +25,8 @@ pub struct PostgresStore {
     /// Woken after a commit that wrote outbox rows, so the relay publishes
     /// at once instead of at its next poll.
     outbox_waker: Arc<Notify>,
+    /// Order numbers drawn ahead (`store_sql::NumberBlock`; used on PostgreSQL).
+    order_numbers: Arc<store_sql::NumberBlock>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -69,7 +71,7 @@ impl PostgresStore {
         let pool = pool_options(pool_size.max(1)).min_connections(1).connect_with(options.clone()).await?;
         let relaxed = pool_options((pool_size / 4).clamp(2, 8))
             .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        Ok(PostgresStore { pool, relaxed, outbox_waker: Arc::new(Notify::new()) })
+        Ok(PostgresStore { pool, relaxed, outbox_waker: Arc::new(Notify::new()), order_numbers: Arc::default() })
     }
 
     /// The pool for writes that may skip waiting for the disk (see `relaxed`).

@@ -80,6 +80,20 @@ impl<DB: Database> Batch<DB> {
         sqlx::query_with(sqlx::AssertSqlSafe(sql), self.args).execute(executor).await?;
         Ok(())
     }
+
+    /// Sends every part as one statement and answers the last part's rows
+    /// (none if the batch is empty).
+    pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<DB::Row>, sqlx::Error>
+    where
+        E: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+    {
+        if let Some(e) = self.error {
+            return Err(sqlx::Error::Encode(e));
+        }
+        let Some(sql) = join::<DB>(&self.parts) else { return Ok(Vec::new()) };
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), self.args).fetch_all(executor).await
+    }
 }
 
 /// Whether `DB` runs data-modifying statements inside `WITH` (PostgreSQL

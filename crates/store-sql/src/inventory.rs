@@ -209,16 +209,64 @@ macro_rules! impl_inventory_store {
                 batch
                     .push(&format!(
                         "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) \
-                         SELECT $1, $2, variant_id, $3, jsonb_build_object('variant_id', variant_id, 'sku', sku, \
-                         'location_id', location_id, 'on_hand', on_hand, 'reserved', reserved, \
-                         'available', on_hand - reserved, 'previous_available', on_hand - reserved - ($4 - $5), \
-                         'low_stock_threshold', low_stock_threshold) FROM {moved}"
+                         SELECT $1, $2, variant_id, $3, {} FROM {moved}",
+                        changed_payload_sql("$4")
                     ))
                     .bind(::kernel::new_id())
                     .bind(::inventory::topics::STOCK_CHANGED)
                     .bind(at)
-                    .bind(on_hand_delta)
-                    .bind(reserved_delta);
+                    .bind(reserved_delta - on_hand_delta);
+            }
+
+            /// The `stock.changed` payload of a level row just changed, as
+            /// `changed_event` builds it; `$gone` is the parameter holding how
+            /// much availability the change took (negative when it added).
+            fn changed_payload_sql(gone: &str) -> String {
+                format!(
+                    "jsonb_build_object('variant_id', variant_id, 'sku', sku, \
+                     'location_id', location_id, 'on_hand', on_hand, 'reserved', reserved, \
+                     'available', on_hand - reserved, 'previous_available', on_hand - reserved + {gone}, \
+                     'low_stock_threshold', low_stock_threshold)"
+                )
+            }
+
+            /// The ledger line and the events of a hold made by the batch's part
+            /// `held` (a `hold_sql` update, PostgreSQL only), computed from its
+            /// `RETURNING` row: a `reservation` line, `stock.changed`, and
+            /// `stock.low` when the hold took availability to the threshold or
+            /// below from above it (`crate::events_for` decides the same way).
+            /// Nothing is written when the hold matched no row.
+            pub(crate) fn push_hold_records(
+                batch: &mut $crate::Batch<$db>,
+                held: &str,
+                quantity: i64,
+                reference: &str,
+                at: ::time::OffsetDateTime,
+            ) {
+                batch
+                    .push(&format!(
+                        "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
+                         SELECT $1, variant_id, location_id, sku, 0, $2, on_hand, $3, NULL, $4, NULL, $5 FROM {held}"
+                    ))
+                    .bind(::kernel::new_id())
+                    .bind(quantity)
+                    .bind(MovementReason::Reservation.as_str())
+                    .bind(reference)
+                    .bind(at);
+                batch
+                    .push(&format!(
+                        "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) \
+                         SELECT $1, $2, variant_id, $4, {payload} FROM {held} \
+                         UNION ALL SELECT $3, $6, variant_id, $4, {payload} FROM {held} \
+                         WHERE on_hand - reserved <= low_stock_threshold AND on_hand - reserved + $5 > low_stock_threshold",
+                        payload = changed_payload_sql("$5")
+                    ))
+                    .bind(::kernel::new_id())
+                    .bind(::inventory::topics::STOCK_CHANGED)
+                    .bind(::kernel::new_id())
+                    .bind(at)
+                    .bind(quantity)
+                    .bind(::inventory::topics::STOCK_LOW);
             }
 
             /// Adds the ledger line of a change made by the two functions

@@ -19,10 +19,12 @@ mod catalog_impl;
 mod identity;
 mod inventory;
 mod notifications;
+mod numbers;
 mod orders;
 mod outbox;
 
 pub use batch::{Batch, Part, ctes_allowed, renumber};
+pub use numbers::{BLOCK as NUMBER_BLOCK, NumberBlock};
 
 /// The plumbing every backend store has: its pool, migrations and the waker
 /// it rings after committing outbox rows. Expects fields `pool` and

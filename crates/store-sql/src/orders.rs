@@ -240,16 +240,240 @@ macro_rules! impl_orders_store {
 
             type Batch = $crate::Batch<$db>;
 
-            fn push_order(batch: &mut Batch, order: &Order, insert: bool) {
-                let sql = if insert {
-                    "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            /// The idempotency key's claim: the checkout row, or nothing when the
+            /// key was used before (`$1`–`$9` as `claim_args` binds them).
+            const CLAIM: &str = "INSERT INTO checkouts (id, scope, idempotency_key, request_hash, cart_id, user_id, \
+                                 email, discount_code_id, version, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
+                                 ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id";
+
+            /// What `emporium_abort_if` (PostgreSQL migration 0009) starts its message with.
+            const ABORT_PREFIX: &str = "emporium_abort: ";
+
+            /// Whether `place_at_once` can place `p`: PostgreSQL, no discount
+            /// (its use count is a row of its own, locked between the key and
+            /// the stock) and one hold per variant (one statement may change a
+            /// row once).
+            fn at_once(p: &Placement) -> bool {
+                let mut variants: Vec<Uuid> = p.holds.iter().map(|h| h.variant_id).collect();
+                variants.sort_unstable();
+                variants.dedup();
+                $crate::ctes_allowed::<$db>()
+                    && p.redemption.is_none()
+                    && !p.holds.is_empty()
+                    && variants.len() == p.holds.len()
+            }
+
+            /// `count` order numbers: from the store's block, drawn ahead from
+            /// the sequence `$crate::NUMBER_BLOCK` at a time (see `NumberBlock`).
+            async fn order_numbers(store: &$store, count: usize) -> Result<Vec<i64>, ::sqlx::Error> {
+                if let Some(numbers) = store.order_numbers.take(count) {
+                    return Ok(numbers);
+                }
+                let want = i64::try_from(count).unwrap_or(i64::MAX).max($crate::NUMBER_BLOCK);
+                let drawn: Vec<i64> = ::sqlx::query_scalar($next_numbers).bind(want).fetch_all(&store.pool).await?;
+                let numbers = store.order_numbers.refill_and_take(drawn, count);
+                if numbers.len() == count {
+                    Ok(numbers)
                 } else {
-                    "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
-                     created_at = $8, updated_at = $9 WHERE id = $1"
-                };
+                    Err(::sqlx::Error::Protocol(format!("asked for {count} order numbers, got {}", numbers.len())))
+                }
+            }
+
+            /// PostgreSQL: the whole placement (`place_checkout`'s steps) as one
+            /// statement outside any explicit transaction, so it costs one round
+            /// trip instead of four (`BEGIN`, key, batch, `COMMIT`). The parts
+            /// run in the lock order: the key's insert first (a concurrent
+            /// request with the same key waits on it), then each hold in variant
+            /// order (each waits for the one before it to finish: its `WHERE`
+            /// counts that part's rows), and every other write is guarded by the
+            /// key's insert, so a repeat writes nothing. The statement's last
+            /// part calls `emporium_abort_if` with the short lines; a short line
+            /// therefore fails the statement and PostgreSQL undoes every part of
+            /// it, the key's claim included.
+            async fn place_at_once(store: &$store, p: &Placement) -> Result<Placed, OrdersError> {
+                let numbers = order_numbers(store, p.orders.len()).await.map_err(err)?;
+                let mut orders = p.orders.clone();
+                for (order, n) in orders.iter_mut().zip(numbers) {
+                    order.number = (1000 + n).to_string();
+                }
+                let location = ::inventory::DEFAULT_LOCATION;
+                let mut holds: Vec<&Hold> = p.holds.iter().collect();
+                holds.sort_by_key(|h| h.variant_id);
+                let mut batch = Batch::new();
+                let claim = batch.next_name();
                 batch
-                    .push(sql)
+                    .push(CLAIM)
+                    .bind(p.checkout_id)
+                    .bind(&p.scope)
+                    .bind(&p.idempotency_key)
+                    .bind(&p.request_hash)
+                    .bind(p.cart_id)
+                    .bind(p.user_id)
+                    .bind(&p.email)
+                    .bind(p.redemption.as_ref().map(|r| r.code_id))
+                    .bind(p.at);
+                let earlier = batch.next_name();
+                batch.push("SELECT id FROM checkouts WHERE cart_id = $1").bind(p.cart_id);
+                let claimed = format!("EXISTS (SELECT 1 FROM {claim})");
+                let reference = format!("checkout:{}", p.checkout_id);
+                let expires = ms(p.payment.expires_at);
+                let mut held: Vec<String> = Vec::with_capacity(holds.len());
+                for h in &holds {
+                    let after_previous =
+                        held.last().map(|prev| format!(" AND (SELECT count(*) FROM {prev}) >= 0")).unwrap_or_default();
+                    let name = batch.next_name();
+                    batch
+                        .push(&super::inventory_store::hold_sql(&format!(" AND {claimed}{after_previous}")))
+                        .bind(h.quantity)
+                        .bind(p.at)
+                        .bind(h.variant_id)
+                        .bind(location);
+                    super::inventory_store::push_hold_records(&mut batch, &name, h.quantity, &reference, p.at);
+                    batch
+                        .push(&format!(
+                            "INSERT INTO reservations (id, checkout_id, order_id, variant_id, location_id, sku, \
+                             quantity, status, expires_at_ms, created_at) \
+                             SELECT $1, $2, $3, variant_id, location_id, sku, $4, 'open', $5, $6 FROM {name}"
+                        ))
+                        .bind(::kernel::new_id())
+                        .bind(p.checkout_id)
+                        .bind(h.order_id)
+                        .bind(h.quantity)
+                        .bind(expires)
+                        .bind(p.at);
+                    held.push(name);
+                }
+                for order in &orders {
+                    push_order_guarded(&mut batch, order, Some(&claimed));
+                }
+                push_payment_guarded(&mut batch, &p.payment, Some(&claimed));
+                let events: Vec<::kernel::Event> = orders
+                    .iter()
+                    .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
+                    .collect();
+                push_events_guarded(&mut batch, &events, Some(&claimed));
+                // A hold that matched no row is short when its variant has a
+                // stock row (none: untracked, nothing to hold).
+                let shorts: Vec<String> = held
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        format!(
+                            "CASE WHEN NOT EXISTS (SELECT 1 FROM {name}) AND EXISTS (SELECT 1 FROM stock_levels \
+                             WHERE variant_id = ${} AND location_id = $1) THEN '{i}' END",
+                            i + 2
+                        )
+                    })
+                    .collect();
+                let mut last = batch
+                    .push(&format!(
+                        "SELECT 0 AS kind, CAST(NULL AS UUID) AS earlier FROM {claim} \
+                         WHERE emporium_abort_if(concat_ws(',', {})) \
+                         UNION ALL SELECT 1, id FROM {earlier} WHERE {claimed}",
+                        shorts.join(", ")
+                    ))
+                    .bind(location);
+                for h in &holds {
+                    last = last.bind(h.variant_id);
+                }
+                let rows = match batch.fetch_all(&store.pool).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let short = e
+                            .as_database_error()
+                            .filter(|d| d.code().as_deref() == Some("P0001"))
+                            .and_then(|d| d.message().strip_prefix(ABORT_PREFIX).map(str::to_owned));
+                        let Some(short) = short else { return Err(err(e)) };
+                        let mut lines = Vec::new();
+                        for i in short.split(',').filter_map(|i| i.parse::<usize>().ok()) {
+                            let Some(h) = holds.get(i) else { continue };
+                            let available: i64 = ::sqlx::query_scalar(
+                                "SELECT on_hand - reserved FROM stock_levels WHERE variant_id = $1 AND location_id = $2",
+                            )
+                            .bind(h.variant_id)
+                            .bind(location)
+                            .fetch_optional(&store.pool)
+                            .await
+                            .map_err(err)?
+                            .unwrap_or(0);
+                            lines.push(ShortLine {
+                                sku: h.sku.clone(),
+                                variant_id: h.variant_id,
+                                requested: h.quantity,
+                                available: available.max(0),
+                            });
+                        }
+                        return Err(OrdersError::OutOfStock(lines));
+                    }
+                };
+                let mut placed = false;
+                let mut earlier = Vec::new();
+                for r in &rows {
+                    match r.try_get::<i32, _>("kind").map_err(err)? {
+                        0 => placed = true,
+                        _ => earlier.push(r.try_get("earlier").map_err(err)?),
+                    }
+                }
+                if !placed {
+                    return replay(&store.pool, p).await;
+                }
+                store.events_written();
+                Ok(Placed::New { orders, earlier })
+            }
+
+            /// The answer to a key used before: that checkout, if the body is the same.
+            async fn replay<'e, E: ::sqlx::Executor<'e, Database = $db>>(
+                executor: E,
+                p: &Placement,
+            ) -> Result<Placed, OrdersError> {
+                let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
+                    .bind(&p.scope)
+                    .bind(&p.idempotency_key)
+                    .fetch_one(executor)
+                    .await
+                    .map_err(err)?;
+                let hash: String = row.try_get("request_hash").map_err(err)?;
+                if hash != p.request_hash {
+                    return Err(::orders::service::idempotency_reused());
+                }
+                Ok(Placed::Replay(row.try_get("id").map_err(err)?))
+            }
+
+            /// `VALUES ($1, …, $n)`, or with a guard `SELECT $1, …, $n WHERE guard`.
+            fn row_of(n: usize, guard: Option<&str>) -> String {
+                let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+                match guard {
+                    None => format!("VALUES ({})", params.join(", ")),
+                    Some(guard) => format!("SELECT {} WHERE {guard}", params.join(", ")),
+                }
+            }
+
+            fn push_order(batch: &mut Batch, order: &Order, insert: bool) {
+                if insert {
+                    push_order_guarded(batch, order, None);
+                    return;
+                }
+                bind_order(
+                    batch.push(
+                        "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
+                         created_at = $8, updated_at = $9 WHERE id = $1",
+                    ),
+                    order,
+                );
+            }
+
+            /// Inserts `order`; with a guard, only if the guard holds.
+            fn push_order_guarded(batch: &mut Batch, order: &Order, guard: Option<&str>) {
+                let sql = format!(
+                    "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) {}",
+                    row_of(9, guard)
+                );
+                bind_order(batch.push(&sql), order);
+            }
+
+            fn bind_order(part: $crate::Part<'_, $db>, order: &Order) {
+                part
                     .bind(order.id)
                     .bind(&order.number)
                     .bind(order.checkout_id)
@@ -262,13 +486,24 @@ macro_rules! impl_orders_store {
             }
 
             fn push_payment(batch: &mut Batch, p: &Payment, insert: bool) {
-                let sql = if insert {
-                    "INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) VALUES ($1, $2, $3, $4, $5)"
-                } else {
-                    "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1"
-                };
-                batch
-                    .push(sql)
+                if insert {
+                    push_payment_guarded(batch, p, None);
+                    return;
+                }
+                bind_payment(
+                    batch.push("UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1"),
+                    p,
+                );
+            }
+
+            /// Inserts `p`; with a guard, only if the guard holds.
+            fn push_payment_guarded(batch: &mut Batch, p: &Payment, guard: Option<&str>) {
+                let sql = format!("INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) {}", row_of(5, guard));
+                bind_payment(batch.push(&sql), p);
+            }
+
+            fn bind_payment(part: $crate::Part<'_, $db>, p: &Payment) {
+                part
                     .bind(p.id)
                     .bind(p.checkout_id)
                     .bind(p.status.as_str())
@@ -585,15 +820,14 @@ macro_rules! impl_orders_store {
                     if p.orders.is_empty() {
                         return Err(OrdersError::Unexpected(::anyhow::anyhow!("a checkout without orders")));
                     }
+                    if at_once(p) {
+                        return place_at_once(self, p).await;
+                    }
                     let mut tx = self.begin_write().await.map_err(err)?;
                     // The idempotency key first: a concurrent request with the same key
                     // waits here. Its insert also draws the order numbers (drawing locks
                     // nothing): one statement on PostgreSQL, two on SQLite (no DML in a CTE).
                     // No numbers means the key was already used.
-                    const CLAIM: &str = "INSERT INTO checkouts (id, scope, idempotency_key, request_hash, cart_id, user_id, \
-                                         email, discount_code_id, version, created_at) \
-                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
-                                         ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id";
                     let claim = |sql: String| {
                         ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                             .bind(p.checkout_id)
@@ -681,17 +915,7 @@ macro_rules! impl_orders_store {
                         (Vec::new(), Vec::new())
                     };
                     if numbers.is_empty() {
-                        let row = ::sqlx::query("SELECT id, request_hash FROM checkouts WHERE scope = $1 AND idempotency_key = $2")
-                            .bind(&p.scope)
-                            .bind(&p.idempotency_key)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(err)?;
-                        let hash: String = row.try_get("request_hash").map_err(err)?;
-                        if hash != p.request_hash {
-                            return Err(::orders::service::idempotency_reused());
-                        }
-                        return Ok(Placed::Replay(row.try_get("id").map_err(err)?));
+                        return replay(&mut *tx, p).await;
                     }
                     if let Some(r) = &p.redemption {
                         let counted = ::sqlx::query(

@@ -23,6 +23,15 @@ macro_rules! impl_outbox_store {
 
         /// Adds the insert of `events` to `batch` (100 rows per statement).
         pub(crate) fn push_events(batch: &mut $crate::Batch<$db>, events: &[::kernel::Event]) {
+            push_events_guarded(batch, events, None);
+        }
+
+        /// `push_events`; with a guard (PostgreSQL), written only if the guard holds.
+        pub(crate) fn push_events_guarded(
+            batch: &mut $crate::Batch<$db>,
+            events: &[::kernel::Event],
+            guard: Option<&str>,
+        ) {
             for chunk in events.chunks(100) {
                 let rows = (0..chunk.len())
                     .map(|i| {
@@ -30,7 +39,13 @@ macro_rules! impl_outbox_store {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
-                let sql = format!("INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES {rows}");
+                let sql = match guard {
+                    None => format!("INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) VALUES {rows}"),
+                    Some(guard) => format!(
+                        "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) \
+                         SELECT * FROM (VALUES {rows}) AS v WHERE {guard}"
+                    ),
+                };
                 let mut part = batch.push(&sql);
                 for event in chunk {
                     part = part

@@ -17,6 +17,8 @@ pub struct SqliteStore {
     /// Woken after a commit that wrote outbox rows, so the relay publishes
     /// at once instead of at its next poll.
     outbox_waker: Arc<Notify>,
+    /// Order numbers drawn ahead (`store_sql::NumberBlock`; used on PostgreSQL).
+    order_numbers: Arc<store_sql::NumberBlock>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -42,7 +44,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
+        Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()), order_numbers: Arc::default() })
     }
 
     /// SQLite's `synchronous=NORMAL` already lets every commit skip the disk
