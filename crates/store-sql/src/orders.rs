@@ -848,58 +848,21 @@ macro_rules! impl_orders_store {
                     const EARLIER: &str = "SELECT id FROM checkouts WHERE cart_id = $1 AND id <> $2";
                     let count = i64::try_from(p.orders.len()).unwrap_or(i64::MAX);
                     let location = ::inventory::DEFAULT_LOCATION;
-                    // On PostgreSQL a lone hold without a discount rides in the same
-                    // statement (after the key, as the lock order wants; with a
-                    // discount its row comes between, and several holds must lock in
-                    // variant order, which one statement does not promise).
-                    let early = p.holds.first().filter(|_| {
-                        $crate::ctes_allowed::<$db>() && p.holds.len() == 1 && p.redemption.is_none()
-                    });
-                    let mut early_held = None;
                     let (mut numbers, earlier): (Vec<i64>, Vec<Uuid>) = if $crate::ctes_allowed::<$db>() {
-                        let (hold_cte, hold_rows) = match early {
-                            Some(_) => (
-                                format!(
-                                    ", h AS ({})",
-                                    $crate::renumber(&super::inventory_store::hold_sql(" AND EXISTS (SELECT 1 FROM c)"), 10)
-                                ),
-                                " UNION ALL SELECT 2, NULL, NULL, variant_id, location_id, sku, on_hand, reserved, \
-                                 low_stock_threshold, updated_at FROM h",
-                            ),
-                            None => (String::new(), ""),
-                        };
                         let sql = format!(
-                            "WITH c AS ({CLAIM}){hold_cte} \
-                             SELECT 0 AS kind, n, CAST(NULL AS UUID) AS earlier, CAST(NULL AS UUID) AS variant_id, \
-                             CAST(NULL AS UUID) AS location_id, CAST(NULL AS TEXT) AS sku, CAST(NULL AS BIGINT) AS on_hand, \
-                             CAST(NULL AS BIGINT) AS reserved, CAST(NULL AS BIGINT) AS low_stock_threshold, \
-                             CAST(NULL AS TIMESTAMPTZ) AS updated_at FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c) \
-                             UNION ALL SELECT 1, NULL, e.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-                             FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c){hold_rows}",
+                            "WITH c AS ({CLAIM}) \
+                             SELECT 0 AS kind, n, CAST(NULL AS UUID) AS earlier FROM ({}) AS k WHERE EXISTS (SELECT 1 FROM c) \
+                             UNION ALL SELECT 1, NULL, e.id FROM ({}) AS e WHERE EXISTS (SELECT 1 FROM c)",
                             $crate::renumber($next_numbers, 9),
                             EARLIER_WITH_CLAIM
                         );
-                        let mut q = claim(sql).bind(count);
-                        if let Some(h) = early {
-                            q = q.bind(h.quantity).bind(p.at).bind(h.variant_id).bind(location);
-                        }
-                        let rows = q.fetch_all(&mut *tx).await.map_err(err)?;
+                        let rows = claim(sql).bind(count).fetch_all(&mut *tx).await.map_err(err)?;
                         let (mut numbers, mut earlier) = (Vec::new(), Vec::new());
                         for r in &rows {
                             match r.try_get::<i32, _>("kind").map_err(err)? {
                                 0 => numbers.push(r.try_get("n").map_err(err)?),
-                                1 => earlier.push(r.try_get("earlier").map_err(err)?),
-                                _ => {
-                                    let quantity = early.map_or(0, |h| h.quantity);
-                                    early_held = Some(super::inventory_store::held(r, quantity).map_err(err)?);
-                                }
+                                _ => earlier.push(r.try_get("earlier").map_err(err)?),
                             }
-                        }
-                        if let Some(h) = early
-                            && early_held.is_none()
-                            && !numbers.is_empty()
-                        {
-                            early_held = Some(super::inventory_store::unheld(&mut tx, h.variant_id, location).await.map_err(err)?);
                         }
                         (numbers, earlier)
                     } else if claim(CLAIM.to_owned()).fetch_optional(&mut *tx).await.map_err(err)?.is_some() {
@@ -971,13 +934,10 @@ macro_rules! impl_orders_store {
                     let mut short = Vec::new();
                     let mut held = Vec::new();
                     for h in holds {
-                        let outcome = match early_held.take() {
-                            Some(outcome) => outcome,
-                            None => super::inventory_store::hold_units(&mut tx, h.variant_id, location, h.quantity, p.at)
-                                .await
-                                .map_err(err)?,
-                        };
-                        match outcome {
+                        match super::inventory_store::hold_units(&mut tx, h.variant_id, location, h.quantity, p.at)
+                            .await
+                            .map_err(err)?
+                        {
                             super::inventory_store::Held::Yes(before, after) => held.push((h, before, after)),
                             super::inventory_store::Held::Untracked => {}
                             super::inventory_store::Held::Short(available) => short.push(ShortLine {

@@ -21,7 +21,8 @@ on_both_databases!(
     discount_limits_hold_at_checkout,
     a_sku_given_to_another_variant_is_bought_as_that_variant,
     a_new_checkout_of_a_cart_releases_the_earlier_ones_holds,
-    stock_events_of_a_sale_say_what_the_ledger_says
+    stock_events_of_a_sale_say_what_the_ledger_says,
+    a_refused_checkout_leaves_nothing_and_its_key_can_be_used_again
 );
 
 async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
@@ -727,4 +728,82 @@ async fn stock_events_of_a_sale_say_what_the_ledger_says(db: Db) {
         })
         .collect();
     assert_eq!(lines[..2], [(-2, -2, 8, "sale"), (0, 2, 10, "reservation")]);
+}
+
+/// A checkout with one short line among several writes nothing at all — not
+/// the other lines' holds, not its key — so the buyer can send the same
+/// request with the same key once stock is back; and a hold that takes
+/// availability to the low-stock threshold announces `stock.low` once. (On
+/// PostgreSQL this is the one-statement placement rolling itself back.)
+async fn a_refused_checkout_leaves_nothing_and_its_key_can_be_used_again(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    app.stocked(a, "Mug", &[("MUG-1", 900), ("MUG-2", 1100), ("MUG-3", 1300)], 5).await;
+    let (_, token) = app.add_to_cart(None, "MUG-1", 2).await;
+    app.add_to_cart(Some(&token), "MUG-2", 3).await.0.assert(200);
+    app.add_to_cart(Some(&token), "MUG-3", 1).await.0.assert(200);
+    app.set_stock(a, "MUG-2", 2).await;
+    let count = |sql: &'static str| {
+        let app = &app;
+        async move { app.scalar_i64(sql, "").await }
+    };
+    let outbox_before = count("SELECT COUNT(*) FROM outbox WHERE $1 = $1").await;
+
+    let key = new_key();
+    let body = checkout_body(Some("mugs@example.com"));
+    let res = app.guest_checkout(&token, &key, body.clone()).await;
+    res.assert_error(409, "out_of_stock");
+    let short = res.body["error"]["details"]["lines"].as_array().unwrap();
+    assert_eq!(short.len(), 1, "{short:?}");
+    assert_eq!((short[0]["sku"].as_str(), short[0]["requested"].as_i64()), (Some("MUG-2"), Some(3)));
+    assert_eq!(short[0]["available"], 2);
+    for sku in ["MUG-1", "MUG-3"] {
+        assert_eq!(app.level(a, sku).await, (5, 0), "{sku} is held by nobody");
+    }
+    assert_eq!(app.level(a, "MUG-2").await, (2, 0));
+    assert_eq!(count("SELECT COUNT(*) FROM checkouts WHERE $1 = $1").await, 0, "the key is not kept");
+    assert_eq!(count("SELECT COUNT(*) FROM reservations WHERE $1 = $1").await, 0);
+    assert_eq!(count("SELECT COUNT(*) FROM orders WHERE $1 = $1").await, 0);
+    assert_eq!(count("SELECT COUNT(*) FROM stock_movements WHERE reason = 'reservation' AND $1 = $1").await, 0);
+    assert_eq!(count("SELECT COUNT(*) FROM outbox WHERE $1 = $1").await, outbox_before, "no event");
+
+    // Stock back, with a threshold the hold will reach: the same key now places the checkout.
+    app.request(
+        Method::PUT,
+        "/api/v1/admin/inventory/MUG-2",
+        Some(a),
+        Some(json!({"on_hand": 5, "low_stock_threshold": 2})),
+    )
+    .await
+    .assert(200);
+    let low_before = app.scalar_i64("SELECT COUNT(*) FROM outbox WHERE topic = $1", "stock.low").await;
+    let res = app.guest_checkout(&token, &key, body.clone()).await;
+    res.assert(201);
+    assert_eq!(res.body["replayed"], false);
+    let checkout_id = res.body["checkout_id"].clone();
+    assert_eq!([app.level(a, "MUG-1").await, app.level(a, "MUG-2").await, app.level(a, "MUG-3").await], [
+        (5, 2),
+        (5, 3),
+        (5, 1)
+    ]);
+    assert_eq!(count("SELECT COUNT(*) FROM reservations WHERE status = 'open' AND $1 = $1").await, 3);
+    assert_eq!(count("SELECT COUNT(*) FROM stock_movements WHERE reason = 'reservation' AND $1 = $1").await, 3);
+    let low: Vec<serde_json::Value> = app
+        .texts("SELECT CAST(payload AS TEXT) FROM outbox WHERE topic = $1 ORDER BY id", "stock.low")
+        .await
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
+    // MUG-1 and MUG-3 were low from the start (5 at the default threshold of 5); only MUG-2 crosses.
+    let new_low = &low[usize::try_from(low_before).unwrap()..];
+    assert_eq!(new_low.len(), 1, "stock.low once, on crossing: {new_low:?}");
+    assert_eq!(new_low[0]["sku"], "MUG-2");
+    assert_eq!((new_low[0]["available"].as_i64(), new_low[0]["previous_available"].as_i64()), (Some(2), Some(5)));
+    assert_eq!(count("SELECT COUNT(*) FROM outbox WHERE topic = 'order.placed' AND $1 = $1").await, 1);
+
+    // The same request again is the same checkout, and holds nothing more.
+    let again = app.guest_checkout(&token, &key, body).await;
+    assert_eq!((again.body["replayed"].as_bool(), &again.body["checkout_id"]), (Some(true), &checkout_id));
+    assert_eq!(app.level(a, "MUG-2").await, (5, 3));
 }
