@@ -144,9 +144,13 @@ pub trait OrdersStore: Send + Sync + 'static {
     async fn checkout(&self, id: Uuid) -> Result<Option<CheckoutState>>;
     /// The checkout made with this key in this scope, and its request hash.
     async fn checkout_by_key(&self, scope: &str, key: &str) -> Result<Option<(Uuid, String)>>;
-    /// In one transaction: locks the checkout, loads it, asks `decide`, and
-    /// writes what it returns (payment, orders, stock, cart, discount,
-    /// events). Returns the checkout as it is afterwards.
+    /// Atomically: loads the checkout, asks `decide`, and writes what it
+    /// returns (payment, orders, stock, cart, discount, events) only if
+    /// nothing changed the checkout in between. Returns the checkout as it
+    /// is afterwards. A store may lock the checkout for the decision, or
+    /// decide without a lock and decide again when another change got in
+    /// first: `decide` may run more than once, so whatever it records
+    /// outside its answer must be overwritten on every call.
     async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState>;
     async fn checkout_of_order(&self, order_id: Uuid) -> Result<Option<Uuid>>;
     async fn checkout_of_payment(&self, payment_id: Uuid) -> Result<Option<Uuid>>;

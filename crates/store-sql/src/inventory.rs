@@ -172,23 +172,26 @@ macro_rules! impl_inventory_store {
             /// threshold downwards, so `stock.changed` is its only event
             /// (`crate::events_for` would give the same; the payload keys are
             /// `changed_event`'s). Nothing is written for an untracked variant.
+            /// With a guard, the move is made only if the guard holds (its
+            /// reads run first).
             #[allow(clippy::too_many_arguments)]
             pub(crate) fn push_move_units(
                 batch: &mut $crate::Batch<$db>,
                 variant_id: Uuid,
                 location_id: Uuid,
-                on_hand_delta: i64,
-                reserved_delta: i64,
+                (on_hand_delta, reserved_delta): (i64, i64),
                 reason: MovementReason,
                 reference: &str,
                 at: ::time::OffsetDateTime,
+                guard: Option<&str>,
             ) {
                 debug_assert!(on_hand_delta >= reserved_delta, "a batched move must not lower availability");
                 let moved = batch.next_name();
                 batch
                     .push(&format!(
                         "UPDATE stock_levels SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
-                         WHERE variant_id = $4 AND location_id = $5 RETURNING {LEVEL_COLUMNS}"
+                         WHERE variant_id = $4 AND location_id = $5{} RETURNING {LEVEL_COLUMNS}",
+                        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
                     ))
                     .bind(on_hand_delta)
                     .bind(reserved_delta)

@@ -15,7 +15,7 @@ macro_rules! impl_orders_store {
         mod orders_store {
             use super::*;
             use ::inventory::MovementReason;
-            use ::orders::store::Decide;
+            use ::orders::store::{Change, Decide};
             use ::orders::{
                 Cart, CartStatus, CheckoutState, DiscountCode, Hold, Order, OrderFilter, OrdersError, OrdersStore, Payment,
                 Placed, Placement, Reservation, ReservationStatus, ShippingMethod, ShortLine, StockOp, TaxRate,
@@ -345,9 +345,9 @@ macro_rules! impl_orders_store {
                     held.push(name);
                 }
                 for order in &orders {
-                    push_order_guarded(&mut batch, order, Some(&claimed));
+                    push_order(&mut batch, order, true, Some(&claimed));
                 }
-                push_payment_guarded(&mut batch, &p.payment, Some(&claimed));
+                push_payment(&mut batch, &p.payment, true, Some(&claimed));
                 let events: Vec<::kernel::Event> = orders
                     .iter()
                     .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
@@ -449,26 +449,25 @@ macro_rules! impl_orders_store {
                 }
             }
 
-            fn push_order(batch: &mut Batch, order: &Order, insert: bool) {
-                if insert {
-                    push_order_guarded(batch, order, None);
-                    return;
-                }
-                bind_order(
-                    batch.push(
-                        "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
-                         created_at = $8, updated_at = $9 WHERE id = $1",
-                    ),
-                    order,
-                );
+            /// `guard` (PostgreSQL): ` AND guard`, for an update's `WHERE`.
+            fn and_guard(guard: Option<&str>) -> String {
+                guard.map(|g| format!(" AND {g}")).unwrap_or_default()
             }
 
-            /// Inserts `order`; with a guard, only if the guard holds.
-            fn push_order_guarded(batch: &mut Batch, order: &Order, guard: Option<&str>) {
-                let sql = format!(
-                    "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) {}",
-                    row_of(9, guard)
-                );
+            /// Inserts or updates `order`; with a guard, only if the guard holds.
+            fn push_order(batch: &mut Batch, order: &Order, insert: bool, guard: Option<&str>) {
+                let sql = if insert {
+                    format!(
+                        "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) {}",
+                        row_of(9, guard)
+                    )
+                } else {
+                    format!(
+                        "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
+                         created_at = $8, updated_at = $9 WHERE id = $1{}",
+                        and_guard(guard)
+                    )
+                };
                 bind_order(batch.push(&sql), order);
             }
 
@@ -485,20 +484,16 @@ macro_rules! impl_orders_store {
                     .bind(order.updated_at);
             }
 
-            fn push_payment(batch: &mut Batch, p: &Payment, insert: bool) {
-                if insert {
-                    push_payment_guarded(batch, p, None);
-                    return;
-                }
-                bind_payment(
-                    batch.push("UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1"),
-                    p,
-                );
-            }
-
-            /// Inserts `p`; with a guard, only if the guard holds.
-            fn push_payment_guarded(batch: &mut Batch, p: &Payment, guard: Option<&str>) {
-                let sql = format!("INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) {}", row_of(5, guard));
+            /// Inserts or updates `p`; with a guard, only if the guard holds.
+            fn push_payment(batch: &mut Batch, p: &Payment, insert: bool, guard: Option<&str>) {
+                let sql = if insert {
+                    format!("INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) {}", row_of(5, guard))
+                } else {
+                    format!(
+                        "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1{}",
+                        and_guard(guard)
+                    )
+                };
                 bind_payment(batch.push(&sql), p);
             }
 
@@ -511,11 +506,24 @@ macro_rules! impl_orders_store {
                     .bind(::sqlx::types::Json(p));
             }
 
-            /// Applies one stock operation of a change (skipping one that no
-            /// longer fits the reservation's status, so a repeat is harmless):
-            /// moves the units now and adds the ledger line to `batch` — or,
-            /// with `batched`, adds the move itself to `batch` too — and adds
-            /// the reservation's new status to `batch`.
+            /// What one stock operation of a change does: the reservation's new
+            /// status, the moves of `on_hand` and `reserved`, the ledger's reason;
+            /// `None` when it no longer fits the reservation's status (a repeat,
+            /// which is therefore harmless).
+            fn stock_step(r: &Reservation, op: &StockOp) -> Option<(ReservationStatus, i64, i64, MovementReason)> {
+                let q = r.quantity;
+                let (from, to, on_hand, reserved, reason) = match op {
+                    StockOp::Commit(_) => (ReservationStatus::Open, ReservationStatus::Committed, -q, -q, MovementReason::Sale),
+                    StockOp::Release(_) => (ReservationStatus::Open, ReservationStatus::Released, 0, -q, MovementReason::Release),
+                    StockOp::Restock(_) => (ReservationStatus::Committed, ReservationStatus::Released, q, 0, MovementReason::Restock),
+                };
+                (r.status == from).then_some((to, on_hand, reserved, reason))
+            }
+
+            /// Applies one stock operation of a change: moves the units now and
+            /// adds the ledger line to `batch` (or, with `batched`, adds the move
+            /// itself to `batch` too: `push_stock`) and adds the reservation's new
+            /// status to `batch`.
             async fn apply_stock(
                 tx: &mut Tx,
                 batch: &mut Batch,
@@ -525,34 +533,198 @@ macro_rules! impl_orders_store {
                 at: ::time::OffsetDateTime,
                 events: &mut Vec<::kernel::Event>,
             ) -> Result<Option<ReservationStatus>, ::sqlx::Error> {
-                let q = r.quantity;
-                let (from, to, on_hand, reserved, reason) = match op {
-                    StockOp::Commit(_) => (ReservationStatus::Open, ReservationStatus::Committed, -q, -q, MovementReason::Sale),
-                    StockOp::Release(_) => (ReservationStatus::Open, ReservationStatus::Released, 0, -q, MovementReason::Release),
-                    StockOp::Restock(_) => (ReservationStatus::Committed, ReservationStatus::Released, q, 0, MovementReason::Restock),
-                };
-                if r.status != from {
-                    return Ok(None);
-                }
-                let reference = format!("checkout:{}", r.checkout_id);
                 if batched {
-                    super::inventory_store::push_move_units(
-                        batch,
-                        r.variant_id,
-                        r.location_id,
-                        on_hand,
-                        reserved,
-                        reason,
-                        &reference,
-                        at,
-                    );
-                } else if let Some((before, after)) =
+                    return Ok(push_stock(batch, r, op, at, None));
+                }
+                let Some((to, on_hand, reserved, reason)) = stock_step(r, op) else { return Ok(None) };
+                let reference = format!("checkout:{}", r.checkout_id);
+                if let Some((before, after)) =
                     super::inventory_store::move_units(tx, r.variant_id, r.location_id, on_hand, reserved, at).await?
                 {
                     events.extend(super::inventory_store::push_movement(batch, &before, &after, reason, &reference, at));
                 }
                 batch.push("UPDATE reservations SET status = $1 WHERE id = $2").bind(to.as_str()).bind(r.id);
                 Ok(Some(to))
+            }
+
+            /// One stock operation of a change as parts of `batch` (PostgreSQL):
+            /// the move with its ledger line and event, and the reservation's
+            /// new status; with a guard, only if the guard holds.
+            fn push_stock(
+                batch: &mut Batch,
+                r: &Reservation,
+                op: &StockOp,
+                at: ::time::OffsetDateTime,
+                guard: Option<&str>,
+            ) -> Option<ReservationStatus> {
+                let (to, on_hand, reserved, reason) = stock_step(r, op)?;
+                let reference = format!("checkout:{}", r.checkout_id);
+                super::inventory_store::push_move_units(
+                    batch,
+                    r.variant_id,
+                    r.location_id,
+                    (on_hand, reserved),
+                    reason,
+                    &reference,
+                    at,
+                    guard,
+                );
+                batch
+                    .push(&format!("UPDATE reservations SET status = $1 WHERE id = $2{}", and_guard(guard)))
+                    .bind(to.as_str())
+                    .bind(r.id);
+                Some(to)
+            }
+
+            /// Whether a change writes nothing at all.
+            fn unchanged(change: &Change) -> bool {
+                change.is_empty() && !change.convert_cart && !change.release_discount
+            }
+
+            /// When a change happens: its payment's or first order's update time.
+            fn change_time(state: &CheckoutState, change: &Change) -> ::time::OffsetDateTime {
+                change
+                    .payment
+                    .as_ref()
+                    .map(|p| p.updated_at)
+                    .or_else(|| change.orders.first().map(|o| o.updated_at))
+                    .unwrap_or(state.payment.updated_at)
+            }
+
+            /// A change's stock operations with their reservations, in variant order.
+            fn stock_ops<'a>(state: &'a CheckoutState, change: &'a Change) -> Vec<(&'a Reservation, &'a StockOp)> {
+                let mut ops: Vec<(&Reservation, &StockOp)> = change
+                    .stock
+                    .iter()
+                    .filter_map(|op| {
+                        let rid = match op {
+                            StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
+                        };
+                        state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
+                    })
+                    .collect();
+                ops.sort_by_key(|(r, _)| r.variant_id);
+                ops
+            }
+
+            fn set_status(after: &mut CheckoutState, reservation: Uuid, status: Option<ReservationStatus>) {
+                if let Some(status) = status
+                    && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == reservation)
+                {
+                    mine.status = status;
+                }
+            }
+
+            /// A change's payment, orders and cart as parts of `batch` (with a
+            /// guard, written only if it holds), and the same in `after`.
+            fn push_documents(
+                batch: &mut Batch,
+                state: &CheckoutState,
+                change: &Change,
+                guard: Option<&str>,
+                after: &mut CheckoutState,
+            ) {
+                if let Some(payment) = &change.payment {
+                    push_payment(batch, payment, false, guard);
+                    after.payment = payment.clone();
+                }
+                for order in &change.orders {
+                    push_order(batch, order, false, guard);
+                    if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
+                        *mine = order.clone();
+                    }
+                }
+                if change.convert_cart {
+                    batch
+                        .push(&format!(
+                            "UPDATE carts SET status = 'converted', version = version + 1 \
+                             WHERE id = $1 AND status = 'active'{}",
+                            and_guard(guard)
+                        ))
+                        .bind(state.cart_id);
+                }
+            }
+
+            /// How often `change_at_once` reads and decides again after another
+            /// change got in between, before it leaves the checkout to the locking path.
+            const AT_ONCE_ATTEMPTS: usize = 3;
+
+            /// PostgreSQL: `change_checkout` in two round trips instead of four
+            /// (`BEGIN`, lock and read, batch, `COMMIT`), with no lock held while
+            /// `decide` runs. It reads the checkout and its version in one
+            /// statement, decides, and sends the change as one statement whose
+            /// first part moves the version on only if it is still the one read;
+            /// every other part is guarded by that part. So when another change
+            /// got in between, nothing is written and it reads and decides again.
+            /// The guarded parts run after the version's update, which takes the
+            /// checkout's row lock, so the statement locks in the locking path's
+            /// order (checkout, then stock). `None` when the change is not for
+            /// this path (a discount use to give back, or several stock rows,
+            /// which must lock one by one in variant order) or after
+            /// `AT_ONCE_ATTEMPTS` lost races: the caller takes the locking path.
+            /// `decide` may therefore run more than once; only its last answer is written.
+            async fn change_at_once(
+                store: &$store,
+                id: Uuid,
+                decide: &Decide<'_>,
+            ) -> Result<Option<CheckoutState>, OrdersError> {
+                #[derive(::serde::Deserialize)]
+                struct Versioned {
+                    #[serde(flatten)]
+                    head: Head,
+                    version: i64,
+                }
+                let read = format!(
+                    "{REST} UNION ALL SELECT 3, CAST(json_build_object('id', id, 'cart_id', cart_id, 'user_id', user_id, \
+                     'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
+                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
+                );
+                for _ in 0..AT_ONCE_ATTEMPTS {
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(read.as_str()))
+                        .bind(id)
+                        .fetch_all(&store.pool)
+                        .await
+                        .map_err(err)?;
+                    let mut versioned = None;
+                    for r in &rows {
+                        if r.try_get::<i64, _>("kind").map_err(err)? == 3 {
+                            versioned = Some(parse::<Versioned>(&r.try_get::<String, _>("doc").map_err(err)?).map_err(err)?);
+                        }
+                    }
+                    let Some(Versioned { head, version }) = versioned else { return Err(OrdersError::NotFound("checkout")) };
+                    let state = state_from_rows(head, &rows).map_err(err)?;
+                    let change = decide(&state)?;
+                    if unchanged(&change) {
+                        return Ok(Some(state));
+                    }
+                    let ops = stock_ops(&state, &change);
+                    if ops.len() > 1 || (change.release_discount && state.discount_code_id.is_some()) {
+                        return Ok(None);
+                    }
+                    let at = change_time(&state, &change);
+                    let mut batch = Batch::new();
+                    let bumped = batch.next_name();
+                    batch
+                        .push("UPDATE checkouts SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id")
+                        .bind(id)
+                        .bind(version);
+                    let guard = format!("EXISTS (SELECT 1 FROM {bumped})");
+                    let mut after = state.clone();
+                    let moved = !ops.is_empty();
+                    for (r, op) in ops {
+                        set_status(&mut after, r.id, push_stock(&mut batch, r, op, at, Some(&guard)));
+                    }
+                    push_documents(&mut batch, &state, &change, Some(&guard), &mut after);
+                    push_events_guarded(&mut batch, &change.events, Some(&guard));
+                    batch.push(&format!("SELECT id FROM {bumped}"));
+                    if !batch.fetch_all(&store.pool).await.map_err(err)?.is_empty() {
+                        if moved || !change.events.is_empty() {
+                            store.events_written();
+                        }
+                        return Ok(Some(after));
+                    }
+                }
+                Ok(None)
             }
 
             const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
@@ -956,13 +1128,13 @@ macro_rules! impl_orders_store {
                     let mut orders = p.orders.clone();
                     for (order, n) in orders.iter_mut().zip(numbers) {
                         order.number = (1000 + n).to_string();
-                        push_order(&mut batch, order, true);
+                        push_order(&mut batch, order, true, None);
                     }
                     let mut events: Vec<::kernel::Event> = orders
                         .iter()
                         .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
                         .collect();
-                    push_payment(&mut batch, &p.payment, true);
+                    push_payment(&mut batch, &p.payment, true, None);
                     let reference = format!("checkout:{}", p.checkout_id);
                     let expires = ms(p.payment.expires_at);
                     for (h, before, after) in &held {
@@ -1019,18 +1191,18 @@ macro_rules! impl_orders_store {
                 }
 
                 async fn change_checkout(&self, id: Uuid, decide: &Decide<'_>) -> Result<CheckoutState, OrdersError> {
+                    if $crate::ctes_allowed::<$db>()
+                        && let Some(state) = change_at_once(self, id, decide).await?
+                    {
+                        return Ok(state);
+                    }
                     let mut tx = self.begin_write().await.map_err(err)?;
                     let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;
-                    if change.is_empty() && !change.convert_cart && !change.release_discount {
+                    if unchanged(&change) {
                         return Ok(state);
                     }
-                    let at = change
-                        .payment
-                        .as_ref()
-                        .map(|p| p.updated_at)
-                        .or_else(|| change.orders.first().map(|o| o.updated_at))
-                        .unwrap_or(state.payment.updated_at);
+                    let at = change_time(&state, &change);
                     if change.release_discount && state.discount_code_id.is_some() {
                         let removed = ::sqlx::query("DELETE FROM discount_redemptions WHERE checkout_id = $1")
                             .bind(id)
@@ -1051,44 +1223,16 @@ macro_rules! impl_orders_store {
                     let mut batch = Batch::new();
                     let mut after = state.clone();
                     let mut events = change.events.clone();
-                    let mut ops: Vec<(&Reservation, &StockOp)> = change
-                        .stock
-                        .iter()
-                        .filter_map(|op| {
-                            let rid = match op {
-                                StockOp::Commit(r) | StockOp::Release(r) | StockOp::Restock(r) => *r,
-                            };
-                            state.reservations.iter().find(|r| r.id == rid).map(|r| (r, op))
-                        })
-                        .collect();
-                    ops.sort_by_key(|(r, _)| r.variant_id);
-                    // One stock row (nearly every payment) moves inside the batch on
-                    // PostgreSQL; several are locked one by one in variant order,
-                    // since the parts of one statement take their locks in no set order.
+                    let ops = stock_ops(&state, &change);
+                    // One stock row moves inside the batch on PostgreSQL; several
+                    // are locked one by one in variant order, since the parts of
+                    // one statement take their locks in no set order.
                     let batched = $crate::ctes_allowed::<$db>() && ops.len() == 1;
                     for (r, op) in ops {
-                        if let Some(status) =
-                            apply_stock(&mut tx, &mut batch, batched, r, op, at, &mut events).await.map_err(err)?
-                            && let Some(mine) = after.reservations.iter_mut().find(|x| x.id == r.id)
-                        {
-                            mine.status = status;
-                        }
+                        let status = apply_stock(&mut tx, &mut batch, batched, r, op, at, &mut events).await.map_err(err)?;
+                        set_status(&mut after, r.id, status);
                     }
-                    if let Some(payment) = &change.payment {
-                        push_payment(&mut batch, payment, false);
-                        after.payment = payment.clone();
-                    }
-                    for order in &change.orders {
-                        push_order(&mut batch, order, false);
-                        if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
-                            *mine = order.clone();
-                        }
-                    }
-                    if change.convert_cart {
-                        batch
-                            .push("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
-                            .bind(state.cart_id);
-                    }
+                    push_documents(&mut batch, &state, &change, None, &mut after);
                     push_events(&mut batch, &events);
                     batch.execute(&mut *tx).await.map_err(err)?;
                     tx.commit().await.map_err(err)?;

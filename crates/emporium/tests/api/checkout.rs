@@ -782,11 +782,10 @@ async fn a_refused_checkout_leaves_nothing_and_its_key_can_be_used_again(db: Db)
     res.assert(201);
     assert_eq!(res.body["replayed"], false);
     let checkout_id = res.body["checkout_id"].clone();
-    assert_eq!([app.level(a, "MUG-1").await, app.level(a, "MUG-2").await, app.level(a, "MUG-3").await], [
-        (5, 2),
-        (5, 3),
-        (5, 1)
-    ]);
+    assert_eq!(
+        [app.level(a, "MUG-1").await, app.level(a, "MUG-2").await, app.level(a, "MUG-3").await],
+        [(5, 2), (5, 3), (5, 1)]
+    );
     assert_eq!(count("SELECT COUNT(*) FROM reservations WHERE status = 'open' AND $1 = $1").await, 3);
     assert_eq!(count("SELECT COUNT(*) FROM stock_movements WHERE reason = 'reservation' AND $1 = $1").await, 3);
     let low: Vec<serde_json::Value> = app

@@ -213,3 +213,63 @@ async fn random_mixes_keep_the_stock_books_balanced(db: Db) {
     let open = app.scalar_i64("SELECT COUNT(*) FROM reservations WHERE status = $1", "open").await;
     assert_eq!(open, 0, "every unpaid hold expired (seed {seed})");
 }
+
+/// A change to a checkout decided on a state that another change then
+/// replaced is not written over it: the store decides again on the
+/// checkout as it is now. PostgreSQL only: there a change is decided
+/// without a lock and written guarded by the checkout's version, so the
+/// second change can commit while the first is deciding (on SQLite the
+/// first holds the write lock while it decides, and the second would wait
+/// for it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
+    use orders::store::Change;
+    use orders::{CheckoutState, OrderFlag};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped(
+            "checkout_concurrency::a_change_decided_on_a_replaced_state_is_decided_again_on_postgres",
+        );
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
+    let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
+    res.assert(201);
+    let checkout_id: uuid::Uuid = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
+    let store = app.running().backend.orders();
+    let flagged = |state: &CheckoutState, code: &str| {
+        let mut order = state.orders[0].clone();
+        order.flags.push(OrderFlag {
+            code: code.to_owned(),
+            message: code.to_owned(),
+            reference: None,
+            at: order.updated_at,
+        });
+        Ok(Change { orders: vec![order], ..Change::default() })
+    };
+
+    let calls = AtomicUsize::new(0);
+    let after = store
+        .change_checkout(checkout_id, &|state: &CheckoutState| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Another change commits after this decision's read.
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(store.change_checkout(checkout_id, &|s: &CheckoutState| flagged(s, "first")))
+                })
+                .unwrap();
+            }
+            flagged(state, "second")
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "decided again after the other change");
+    let stored = store.order(after.orders[0].id).await.unwrap().unwrap();
+    let codes: Vec<&str> = stored.flags.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["first", "second"], "neither change is lost");
+    assert_eq!(after.orders[0].flags, stored.flags);
+}

@@ -401,11 +401,10 @@ impl OrdersService {
                     ));
                 }
                 let closed = matches!(p.status, PaymentStatus::Expired | PaymentStatus::Cancelled);
+                // Set on every call: the store may decide more than once and writes the last answer.
+                paid_late.store(kind == "payment_intent.succeeded" && closed, Ordering::Relaxed);
                 let mut change = match kind {
-                    "payment_intent.succeeded" if closed => {
-                        paid_late.store(true, Ordering::Relaxed);
-                        Change::default()
-                    }
+                    "payment_intent.succeeded" if closed => Change::default(),
                     "payment_intent.succeeded" => decisions::settle_received(state, "paid by card (Stripe)", now)?,
                     "payment_intent.payment_failed" if p.status == PaymentStatus::Pending => {
                         decisions::decline(state, &reason, now)?
