@@ -27,6 +27,9 @@ pub struct PostgresStore {
     outbox_waker: Arc<Notify>,
     /// Order numbers drawn ahead (`store_sql::NumberBlock`; used on PostgreSQL).
     order_numbers: Arc<store_sql::NumberBlock>,
+    /// Checkouts this process placed or changed last, with their versions
+    /// (`store_sql::Recent`; used on PostgreSQL).
+    checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -71,7 +74,13 @@ impl PostgresStore {
         let pool = pool_options(pool_size.max(1)).min_connections(1).connect_with(options.clone()).await?;
         let relaxed = pool_options((pool_size / 4).clamp(2, 8))
             .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        Ok(PostgresStore { pool, relaxed, outbox_waker: Arc::new(Notify::new()), order_numbers: Arc::default() })
+        Ok(PostgresStore {
+            pool,
+            relaxed,
+            outbox_waker: Arc::new(Notify::new()),
+            order_numbers: Arc::default(),
+            checkout_states: Arc::default(),
+        })
     }
 
     /// The pool for writes that may skip waiting for the disk (see `relaxed`).

@@ -22,9 +22,11 @@ mod notifications;
 mod numbers;
 mod orders;
 mod outbox;
+mod recent;
 
 pub use batch::{Batch, Part, ctes_allowed, renumber};
 pub use numbers::{BLOCK as NUMBER_BLOCK, NumberBlock};
+pub use recent::{RECENT_CAPACITY, Recent};
 
 /// The plumbing every backend store has: its pool, migrations and the waker
 /// it rings after committing outbox rows. Expects fields `pool` and

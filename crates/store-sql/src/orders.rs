@@ -319,7 +319,8 @@ macro_rules! impl_orders_store {
                 let reference = format!("checkout:{}", p.checkout_id);
                 let expires = ms(p.payment.expires_at);
                 let mut held: Vec<String> = Vec::with_capacity(holds.len());
-                for h in &holds {
+                let reservation_ids: Vec<Uuid> = holds.iter().map(|_| ::kernel::new_id()).collect();
+                for (h, reservation_id) in holds.iter().zip(&reservation_ids) {
                     let after_previous =
                         held.last().map(|prev| format!(" AND (SELECT count(*) FROM {prev}) >= 0")).unwrap_or_default();
                     let name = batch.next_name();
@@ -336,7 +337,7 @@ macro_rules! impl_orders_store {
                              quantity, status, expires_at_ms, created_at) \
                              SELECT $1, $2, $3, variant_id, location_id, sku, $4, 'open', $5, $6 FROM {name}"
                         ))
-                        .bind(::kernel::new_id())
+                        .bind(reservation_id)
                         .bind(p.checkout_id)
                         .bind(h.order_id)
                         .bind(h.quantity)
@@ -366,11 +367,19 @@ macro_rules! impl_orders_store {
                         )
                     })
                     .collect();
+                // Rows: the claim (kind 0), the cart's earlier checkouts (1) and
+                // each hold made, by its index, with the SKU its stock row has (2).
+                let made: String = held
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| format!(" UNION ALL SELECT 2, NULL, {i}, sku FROM {name}"))
+                    .collect();
                 let mut last = batch
                     .push(&format!(
-                        "SELECT 0 AS kind, CAST(NULL AS UUID) AS earlier FROM {claim} \
+                        "SELECT 0 AS kind, CAST(NULL AS UUID) AS earlier, CAST(NULL AS INT) AS hold, \
+                         CAST(NULL AS TEXT) AS sku FROM {claim} \
                          WHERE emporium_abort_if(concat_ws(',', {})) \
-                         UNION ALL SELECT 1, id FROM {earlier} WHERE {claimed}",
+                         UNION ALL SELECT 1, id, NULL, NULL FROM {earlier} WHERE {claimed}{made}",
                         shorts.join(", ")
                     ))
                     .bind(location);
@@ -409,16 +418,47 @@ macro_rules! impl_orders_store {
                 };
                 let mut placed = false;
                 let mut earlier = Vec::new();
+                let mut reservations = Vec::new();
                 for r in &rows {
                     match r.try_get::<i32, _>("kind").map_err(err)? {
                         0 => placed = true,
-                        _ => earlier.push(r.try_get("earlier").map_err(err)?),
+                        1 => earlier.push(r.try_get("earlier").map_err(err)?),
+                        _ => {
+                            let i = usize::try_from(r.try_get::<i32, _>("hold").map_err(err)?).unwrap_or(usize::MAX);
+                            let (Some(h), Some(id)) = (holds.get(i), reservation_ids.get(i)) else { continue };
+                            reservations.push(Reservation {
+                                id: *id,
+                                checkout_id: p.checkout_id,
+                                order_id: h.order_id,
+                                variant_id: h.variant_id,
+                                location_id: location,
+                                sku: r.try_get("sku").map_err(err)?,
+                                quantity: h.quantity,
+                                status: ReservationStatus::Open,
+                                expires_at: from_ms(expires),
+                            });
+                        }
                     }
                 }
                 if !placed {
                     return replay(&store.pool, p).await;
                 }
                 store.events_written();
+                // The checkout as `change_at_once` would read it back (version 0).
+                let mut sorted = orders.clone();
+                sorted.sort_by(|a, b| a.number.cmp(&b.number));
+                reservations.sort_by_key(|r| r.variant_id);
+                let state = CheckoutState {
+                    id: p.checkout_id,
+                    cart_id: p.cart_id,
+                    user_id: p.user_id,
+                    email: p.email.clone(),
+                    discount_code_id: p.redemption.as_ref().map(|r| r.code_id),
+                    payment: p.payment.clone(),
+                    orders: sorted,
+                    reservations,
+                };
+                store.checkout_states.put(p.checkout_id, (state, 0));
                 Ok(Placed::New { orders, earlier })
             }
 
@@ -662,6 +702,9 @@ macro_rules! impl_orders_store {
             /// this path (a discount use to give back, or several stock rows,
             /// which must lock one by one in variant order) or after
             /// `AT_ONCE_ATTEMPTS` lost races: the caller takes the locking path.
+            /// A checkout this process placed or changed last is decided on the
+            /// state it kept (`store_sql::Recent`) without reading it back: one
+            /// round trip, the write alone, guarded by the kept version all the same.
             /// `decide` may therefore run more than once; only its last answer is written.
             async fn change_at_once(
                 store: &$store,
@@ -679,22 +722,43 @@ macro_rules! impl_orders_store {
                      'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
                      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
                 );
-                for _ in 0..AT_ONCE_ATTEMPTS {
-                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(read.as_str()))
-                        .bind(id)
-                        .fetch_all(&store.pool)
-                        .await
-                        .map_err(err)?;
-                    let mut versioned = None;
-                    for r in &rows {
-                        if r.try_get::<i64, _>("kind").map_err(err)? == 3 {
-                            versioned = Some(parse::<Versioned>(&r.try_get::<String, _>("doc").map_err(err)?).map_err(err)?);
+                let mut kept = store.checkout_states.take(id);
+                let mut reads = 0;
+                loop {
+                    let from_memory = kept.is_some();
+                    let (state, version) = match kept.take() {
+                        Some(known) => known,
+                        None if reads == AT_ONCE_ATTEMPTS => return Ok(None),
+                        None => {
+                            reads += 1;
+                            let rows = ::sqlx::query(::sqlx::AssertSqlSafe(read.as_str()))
+                                .bind(id)
+                                .fetch_all(&store.pool)
+                                .await
+                                .map_err(err)?;
+                            let mut versioned = None;
+                            for r in &rows {
+                                if r.try_get::<i64, _>("kind").map_err(err)? == 3 {
+                                    let doc = r.try_get::<String, _>("doc").map_err(err)?;
+                                    versioned = Some(parse::<Versioned>(&doc).map_err(err)?);
+                                }
+                            }
+                            let Some(Versioned { head, version }) = versioned else {
+                                return Err(OrdersError::NotFound("checkout"));
+                            };
+                            (state_from_rows(head, &rows).map_err(err)?, version)
                         }
-                    }
-                    let Some(Versioned { head, version }) = versioned else { return Err(OrdersError::NotFound("checkout")) };
-                    let state = state_from_rows(head, &rows).map_err(err)?;
-                    let change = decide(&state)?;
+                    };
+                    // A kept state is trusted only for a write, which its version
+                    // guards; a refusal or "nothing to do" is checked on a fresh read.
+                    let change = match decide(&state) {
+                        Err(_) if from_memory => continue,
+                        decided => decided?,
+                    };
                     if unchanged(&change) {
+                        if from_memory {
+                            continue;
+                        }
                         return Ok(Some(state));
                     }
                     let ops = stock_ops(&state, &change);
@@ -721,10 +785,10 @@ macro_rules! impl_orders_store {
                         if moved || !change.events.is_empty() {
                             store.events_written();
                         }
+                        store.checkout_states.put(id, (after.clone(), version + 1));
                         return Ok(Some(after));
                     }
                 }
-                Ok(None)
             }
 
             const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
@@ -1196,6 +1260,8 @@ macro_rules! impl_orders_store {
                     {
                         return Ok(state);
                     }
+                    // This path moves the version on without keeping the new state.
+                    self.checkout_states.take(id);
                     let mut tx = self.begin_write().await.map_err(err)?;
                     let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;

@@ -19,6 +19,9 @@ pub struct SqliteStore {
     outbox_waker: Arc<Notify>,
     /// Order numbers drawn ahead (`store_sql::NumberBlock`; used on PostgreSQL).
     order_numbers: Arc<store_sql::NumberBlock>,
+    /// Checkouts this process placed or changed last, with their versions
+    /// (`store_sql::Recent`; used on PostgreSQL).
+    checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -44,7 +47,12 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()), order_numbers: Arc::default() })
+        Ok(SqliteStore {
+            pool,
+            outbox_waker: Arc::new(Notify::new()),
+            order_numbers: Arc::default(),
+            checkout_states: Arc::default(),
+        })
     }
 
     /// SQLite's `synchronous=NORMAL` already lets every commit skip the disk

@@ -223,8 +223,7 @@ async fn random_mixes_keep_the_stock_books_balanced(db: Db) {
 /// for it forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
-    use orders::store::Change;
-    use orders::{CheckoutState, OrderFlag};
+    use orders::CheckoutState;
     use std::sync::atomic::{AtomicUsize, Ordering};
     if crate::helpers::postgres_url().is_none() {
         crate::helpers::skipped(
@@ -240,16 +239,6 @@ async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
     res.assert(201);
     let checkout_id: uuid::Uuid = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
     let store = app.running().backend.orders();
-    let flagged = |state: &CheckoutState, code: &str| {
-        let mut order = state.orders[0].clone();
-        order.flags.push(OrderFlag {
-            code: code.to_owned(),
-            message: code.to_owned(),
-            reference: None,
-            at: order.updated_at,
-        });
-        Ok(Change { orders: vec![order], ..Change::default() })
-    };
 
     let calls = AtomicUsize::new(0);
     let after = store
@@ -272,4 +261,86 @@ async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
     let codes: Vec<&str> = stored.flags.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["first", "second"], "neither change is lost");
     assert_eq!(after.orders[0].flags, stored.flags);
+}
+
+/// A process decides a checkout's next change on the state it kept from
+/// its own last write, without reading it back. When another process has
+/// changed the checkout since, that decision is not written: the version
+/// it kept has moved, so the store reads the checkout and decides again,
+/// and both changes stand. PostgreSQL only (where changes are written this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_postgres() {
+    use orders::OrdersStore as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped(
+            "checkout_concurrency::a_state_kept_by_one_process_never_overwrites_another_process_change_on_postgres",
+        );
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
+    let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
+    res.assert(201);
+    let checkout_id: uuid::Uuid = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
+    let here = app.running().backend.orders();
+    let url = &app.settings.database_url.as_ref().unwrap().0;
+    let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
+
+    let codes = |flags: &[orders::OrderFlag]| flags.iter().map(|f| f.code.clone()).collect::<Vec<_>>();
+    let calls = AtomicUsize::new(0);
+
+    // This process placed the checkout and kept it: its first change is
+    // decided once, on exactly what is stored.
+    let first = here
+        .change_checkout(checkout_id, &|s| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            flagged(s, "placed")
+        })
+        .await
+        .unwrap();
+    assert_eq!(calls.swap(0, Ordering::SeqCst), 1);
+    assert_eq!(Some(&first), here.checkout(checkout_id).await.unwrap().as_ref(), "the kept state is exact");
+
+    // Another process flags the order.
+    let other = elsewhere.change_checkout(checkout_id, &|s| flagged(s, "elsewhere")).await.unwrap();
+    assert_eq!(codes(&other.orders[0].flags), ["placed", "elsewhere"]);
+
+    let after = here
+        .change_checkout(checkout_id, &|s| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            flagged(s, "here")
+        })
+        .await
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "decided on the kept state, then again on a fresh read");
+    assert_eq!(codes(&after.orders[0].flags), ["placed", "elsewhere", "here"]);
+    assert_eq!(Some(&after), here.checkout(checkout_id).await.unwrap().as_ref(), "the answer is what is stored");
+
+    // Its next change uses what it kept after that write: decided once.
+    calls.store(0, Ordering::SeqCst);
+    let again = here
+        .change_checkout(checkout_id, &|s| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            flagged(s, "again")
+        })
+        .await
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(codes(&again.orders[0].flags), ["placed", "elsewhere", "here", "again"]);
+    assert_eq!(Some(&again), here.checkout(checkout_id).await.unwrap().as_ref());
+}
+
+/// A change adding a flag with `code` to the checkout's first order.
+fn flagged(state: &orders::CheckoutState, code: &str) -> orders::Result<orders::store::Change> {
+    let mut order = state.orders[0].clone();
+    order.flags.push(orders::OrderFlag {
+        code: code.to_owned(),
+        message: code.to_owned(),
+        reference: None,
+        at: order.updated_at,
+    });
+    Ok(orders::store::Change { orders: vec![order], ..orders::store::Change::default() })
 }
