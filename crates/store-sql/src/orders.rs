@@ -9,6 +9,24 @@
 /// Locks are always taken in one order — the checkout row, then the
 /// discount code, then stock rows by variant id — so two transactions can
 /// wait for each other but never deadlock.
+/// Binds a checkout's idempotency claim (`CLAIM`'s `$1`–`$9`) from
+/// placement `$p` to a query or a batch part `$q`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! bind_claim {
+    ($q:expr, $p:expr) => {
+        $q.bind($p.checkout_id)
+            .bind(&$p.scope)
+            .bind(&$p.idempotency_key)
+            .bind(&$p.request_hash)
+            .bind($p.cart_id)
+            .bind($p.user_id)
+            .bind(&$p.email)
+            .bind($p.redemption.as_ref().map(|r| r.code_id))
+            .bind($p.at)
+    };
+}
+
 #[macro_export]
 macro_rules! impl_orders_store {
     ($store:ty, $db:ty, next_numbers = $next_numbers:expr) => {
@@ -302,17 +320,7 @@ macro_rules! impl_orders_store {
                 holds.sort_by_key(|h| h.variant_id);
                 let mut batch = Batch::new();
                 let claim = batch.next_name();
-                batch
-                    .push(CLAIM)
-                    .bind(p.checkout_id)
-                    .bind(&p.scope)
-                    .bind(&p.idempotency_key)
-                    .bind(&p.request_hash)
-                    .bind(p.cart_id)
-                    .bind(p.user_id)
-                    .bind(&p.email)
-                    .bind(p.redemption.as_ref().map(|r| r.code_id))
-                    .bind(p.at);
+                $crate::bind_claim!(batch.push(CLAIM), p);
                 let earlier = batch.next_name();
                 batch.push("SELECT id FROM checkouts WHERE cart_id = $1").bind(p.cart_id);
                 let claimed = format!("EXISTS (SELECT 1 FROM {claim})");
@@ -1064,18 +1072,7 @@ macro_rules! impl_orders_store {
                     // waits here. Its insert also draws the order numbers (drawing locks
                     // nothing): one statement on PostgreSQL, two on SQLite (no DML in a CTE).
                     // No numbers means the key was already used.
-                    let claim = |sql: String| {
-                        ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                            .bind(p.checkout_id)
-                            .bind(&p.scope)
-                            .bind(&p.idempotency_key)
-                            .bind(&p.request_hash)
-                            .bind(p.cart_id)
-                            .bind(p.user_id)
-                            .bind(&p.email)
-                            .bind(p.redemption.as_ref().map(|r| r.code_id))
-                            .bind(p.at)
-                    };
+                    let claim = |sql: String| $crate::bind_claim!(::sqlx::query(::sqlx::AssertSqlSafe(sql)), p);
                     // The same cart's earlier checkouts (an index probe; the service
                     // supersedes those still awaiting payment and skips the rest).
                     // Inside the key's statement on PostgreSQL, whose new row that

@@ -225,19 +225,11 @@ async fn random_mixes_keep_the_stock_books_balanced(db: Db) {
 async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
     use orders::CheckoutState;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    if crate::helpers::postgres_url().is_none() {
-        crate::helpers::skipped(
-            "checkout_concurrency::a_change_decided_on_a_replaced_state_is_decided_again_on_postgres",
-        );
+    let Some((app, checkout_id)) =
+        placed_on_postgres("a_change_decided_on_a_replaced_state_is_decided_again_on_postgres").await
+    else {
         return;
-    }
-    let app = TestApp::spawn(Db::Postgres).await;
-    let admin = app.account_with_role(Role::Admin).await;
-    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
-    let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
-    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
-    res.assert(201);
-    let checkout_id: uuid::Uuid = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
+    };
     let store = app.running().backend.orders();
 
     let calls = AtomicUsize::new(0);
@@ -272,19 +264,11 @@ async fn a_change_decided_on_a_replaced_state_is_decided_again_on_postgres() {
 async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_postgres() {
     use orders::OrdersStore as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    if crate::helpers::postgres_url().is_none() {
-        crate::helpers::skipped(
-            "checkout_concurrency::a_state_kept_by_one_process_never_overwrites_another_process_change_on_postgres",
-        );
+    let Some((app, checkout_id)) =
+        placed_on_postgres("a_state_kept_by_one_process_never_overwrites_another_process_change_on_postgres").await
+    else {
         return;
-    }
-    let app = TestApp::spawn(Db::Postgres).await;
-    let admin = app.account_with_role(Role::Admin).await;
-    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
-    let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
-    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
-    res.assert(201);
-    let checkout_id: uuid::Uuid = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
+    };
     let here = app.running().backend.orders();
     let url = &app.settings.database_url.as_ref().unwrap().0;
     let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
@@ -331,6 +315,23 @@ async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(codes(&again.orders[0].flags), ["placed", "elsewhere", "here", "again"]);
     assert_eq!(Some(&again), here.checkout(checkout_id).await.unwrap().as_ref());
+}
+
+/// A shop on PostgreSQL with one guest checkout of one lamp placed, and
+/// that checkout's id; `None` (the test `name` said skipped) without PostgreSQL.
+async fn placed_on_postgres(name: &str) -> Option<(TestApp, uuid::Uuid)> {
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped(&format!("checkout_concurrency::{name}"));
+        return None;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
+    let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
+    res.assert(201);
+    let checkout_id = res.body["checkout_id"].as_str().unwrap().parse().unwrap();
+    Some((app, checkout_id))
 }
 
 /// A change adding a flag with `code` to the checkout's first order.
