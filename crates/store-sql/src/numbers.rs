@@ -28,6 +28,15 @@ impl NumberBlock {
         (left.len() >= count).then(|| left.drain(..count).collect())
     }
 
+    /// Returns numbers taken but not used (the checkout was a repeat, or
+    /// failed), to be handed out again first.
+    pub fn give_back(&self, numbers: Vec<i64>) {
+        let mut left = self.left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for n in numbers.into_iter().rev() {
+            left.push_front(n);
+        }
+    }
+
     /// Adds freshly drawn numbers and takes `count` of them (the oldest first).
     pub fn refill_and_take(&self, mut drawn: Vec<i64>, count: usize) -> Vec<i64> {
         drawn.sort_unstable();
@@ -51,5 +60,14 @@ mod tests {
         assert_eq!(block.take(3), None, "only two are left");
         assert_eq!(block.take(2), Some(vec![7, 8]));
         assert_eq!(block.take(1), None);
+    }
+
+    #[test]
+    fn numbers_given_back_come_out_first() {
+        let block = NumberBlock::default();
+        assert_eq!(block.refill_and_take(vec![1, 2, 3, 4], 2), vec![1, 2]);
+        block.give_back(vec![1, 2]);
+        assert_eq!(block.take(3), Some(vec![1, 2, 3]));
+        assert_eq!(block.take(1), Some(vec![4]));
     }
 }

@@ -312,7 +312,7 @@ macro_rules! impl_orders_store {
             async fn place_at_once(store: &$store, p: &Placement) -> Result<Placed, OrdersError> {
                 let numbers = order_numbers(store, p.orders.len()).await.map_err(err)?;
                 let mut orders = p.orders.clone();
-                for (order, n) in orders.iter_mut().zip(numbers) {
+                for (order, n) in orders.iter_mut().zip(numbers.iter().copied()) {
                     order.number = (1000 + n).to_string();
                 }
                 let location = ::inventory::DEFAULT_LOCATION;
@@ -386,7 +386,7 @@ macro_rules! impl_orders_store {
                     .push(&format!(
                         "SELECT 0 AS kind, CAST(NULL AS UUID) AS earlier, CAST(NULL AS INT) AS hold, \
                          CAST(NULL AS TEXT) AS sku FROM {claim} \
-                         WHERE emporium_abort_if(concat_ws(',', {})) \
+                         WHERE emporium_abort_if(CASE WHEN id IS NOT NULL THEN concat_ws(',', {}) END) \
                          UNION ALL SELECT 1, id, NULL, NULL FROM {earlier} WHERE {claimed}{made}",
                         shorts.join(", ")
                     ))
@@ -402,6 +402,10 @@ macro_rules! impl_orders_store {
                             .filter(|d| d.code().as_deref() == Some("P0001"))
                             .and_then(|d| d.message().strip_prefix(ABORT_PREFIX).map(str::to_owned));
                         let Some(short) = short else { return Err(err(e)) };
+                        // The statement raised, so nothing was written: the numbers
+                        // go back for the next checkout. (After any other error,
+                        // a lost answer say, they may have been used: not reused.)
+                        store.order_numbers.give_back(numbers);
                         let mut lines = Vec::new();
                         for i in short.split(',').filter_map(|i| i.parse::<usize>().ok()) {
                             let Some(h) = holds.get(i) else { continue };
@@ -449,6 +453,7 @@ macro_rules! impl_orders_store {
                     }
                 }
                 if !placed {
+                    store.order_numbers.give_back(numbers);
                     return replay(&store.pool, p).await;
                 }
                 store.events_written();

@@ -11,7 +11,7 @@
 //! version has moved, the write changes nothing, and the store reads the
 //! checkout and decides again.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 
@@ -26,46 +26,42 @@ pub struct Recent<K, V> {
 
 #[derive(Debug)]
 struct Inner<K, V> {
-    values: HashMap<K, V>,
-    /// Ids in the order they were put; may name ids taken since.
-    order: VecDeque<K>,
+    /// Each value with the number of the `put` that stored it.
+    values: HashMap<K, (u64, V)>,
+    /// Every `put` still possibly current, oldest first: an entry whose
+    /// number is no longer its id's is stale and skipped.
+    order: VecDeque<(K, u64)>,
+    puts: u64,
 }
 
 impl<K, V> Default for Recent<K, V> {
     fn default() -> Self {
-        Recent { inner: Mutex::new(Inner { values: HashMap::new(), order: VecDeque::new() }) }
+        Recent { inner: Mutex::new(Inner { values: HashMap::new(), order: VecDeque::new(), puts: 0 }) }
     }
 }
 
 impl<K: Eq + Hash + Copy, V> Recent<K, V> {
     /// Removes and returns the value kept for `id`.
     pub fn take(&self, id: K) -> Option<V> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.remove(&id)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.remove(&id).map(|(_, v)| v)
     }
 
     /// Keeps `value` for `id` (replacing any), dropping the oldest entry when full.
     pub fn put(&self, id: K, value: V) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let Inner { values, order } = &mut *inner;
+        let Inner { values, order, puts } = &mut *inner;
+        *puts += 1;
+        let current = |values: &HashMap<K, (u64, V)>, (k, n): &(K, u64)| values.get(k).is_some_and(|(m, _)| m == n);
         while values.len() >= RECENT_CAPACITY && !values.contains_key(&id) {
             let Some(oldest) = order.pop_front() else { break };
-            values.remove(&oldest);
+            if current(values, &oldest) {
+                values.remove(&oldest.0);
+            }
         }
-        values.insert(id, value);
-        order.push_back(id);
+        values.insert(id, (*puts, value));
+        order.push_back((id, *puts));
         if order.len() > 2 * RECENT_CAPACITY {
-            // Ids taken or put again since: keep each live id once, oldest first.
-            let mut seen = HashSet::new();
-            let live: VecDeque<K> = order
-                .iter()
-                .rev()
-                .filter(|id| values.contains_key(id) && seen.insert(**id))
-                .copied()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            *order = live;
+            order.retain(|entry| current(values, entry));
         }
     }
 }
@@ -93,6 +89,20 @@ mod tests {
             recent.put(ids[4], n);
         }
         assert_eq!(recent.take(ids[5]), Some(5));
-        assert!(recent.inner.lock().unwrap().order.len() <= 2 * RECENT_CAPACITY);
+        assert!(recent.inner.lock().unwrap().order.len() <= 2 * RECENT_CAPACITY + 1);
+    }
+
+    #[test]
+    fn an_entry_put_again_counts_as_new() {
+        let recent = Recent::default();
+        for id in 0..RECENT_CAPACITY {
+            recent.put(id, id);
+        }
+        // The oldest is put again: when room is needed, the next oldest goes, not it.
+        recent.put(0, 100);
+        recent.put(RECENT_CAPACITY, 0);
+        assert_eq!(recent.take(0), Some(100));
+        assert_eq!(recent.take(1), None);
+        assert_eq!(recent.take(2), Some(2));
     }
 }

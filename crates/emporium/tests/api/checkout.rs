@@ -781,6 +781,7 @@ async fn a_refused_checkout_leaves_nothing_and_its_key_can_be_used_again(db: Db)
     let res = app.guest_checkout(&token, &key, body.clone()).await;
     res.assert(201);
     assert_eq!(res.body["replayed"], false);
+    assert_eq!(res.body["orders"][0]["number"], "1001", "the refused attempt used up no order number");
     let checkout_id = res.body["checkout_id"].clone();
     assert_eq!(
         [app.level(a, "MUG-1").await, app.level(a, "MUG-2").await, app.level(a, "MUG-3").await],
@@ -805,4 +806,10 @@ async fn a_refused_checkout_leaves_nothing_and_its_key_can_be_used_again(db: Db)
     let again = app.guest_checkout(&token, &key, body).await;
     assert_eq!((again.body["replayed"].as_bool(), &again.body["checkout_id"]), (Some(true), &checkout_id));
     assert_eq!(app.level(a, "MUG-2").await, (5, 3));
+
+    // Neither did the repeat: the next checkout gets the next number.
+    let (_, other) = app.add_to_cart(None, "MUG-1", 1).await;
+    let next = app.guest_checkout(&other, &new_key(), checkout_body(Some("more@example.com"))).await;
+    next.assert(201);
+    assert_eq!(next.body["orders"][0]["number"], "1002");
 }
