@@ -33,6 +33,9 @@ pub struct Redemption {
 pub struct Placement {
     pub checkout_id: Uuid,
     pub cart_id: Uuid,
+    /// The version the cart was read at: the placement is made only if the
+    /// cart is still at it (else `Contended`, nothing written).
+    pub cart_version: i64,
     pub user_id: Option<Uuid>,
     pub email: String,
     /// Whose keys these are: `user:{id}` for customers, `cart:{id}` for guests.
@@ -104,6 +107,13 @@ pub trait OrdersStore: Send + Sync + 'static {
     // Carts.
     async fn cart(&self, id: Uuid) -> Result<Option<Cart>>;
     async fn cart_by_token(&self, token_hash: &str) -> Result<Option<Cart>>;
+    /// A guest cart to check out: `cart_by_token`, or the cart as this
+    /// process last wrote it, without reading it back (a store may keep
+    /// those). `place_checkout` checks the cart's version, so a cart
+    /// changed elsewhere since is never placed as it was.
+    async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<Cart>> {
+        self.cart_by_token(token_hash).await
+    }
     async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>>;
     /// `Contended` when the user already has an active cart (a concurrent request made it).
     async fn insert_cart(&self, cart: &Cart) -> Result<()>;
@@ -135,7 +145,8 @@ pub trait OrdersStore: Send + Sync + 'static {
 
     // Checkouts.
     /// In one transaction: records the idempotency key (a concurrent request
-    /// with the same key waits for this one), counts the discount use
+    /// with the same key waits for this one), checks that the cart is still
+    /// at `cart_version` (`Contended` otherwise), counts the discount use
     /// against its limits, reserves every held line all-or-nothing
     /// (`OutOfStock` naming the short lines, nothing written), numbers and
     /// writes the orders, the payment, the reservations, the ledger and the

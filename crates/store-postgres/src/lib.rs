@@ -30,6 +30,8 @@ pub struct PostgresStore {
     /// Checkouts this process placed or changed last, with their versions
     /// (`store_sql::Recent`; used on PostgreSQL).
     checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
+    /// Guest carts this process wrote last, by token hash (used on PostgreSQL).
+    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -80,6 +82,7 @@ impl PostgresStore {
             outbox_waker: Arc::new(Notify::new()),
             order_numbers: Arc::default(),
             checkout_states: Arc::default(),
+            kept_carts: Arc::default(),
         })
     }
 

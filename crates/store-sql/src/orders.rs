@@ -265,6 +265,10 @@ macro_rules! impl_orders_store {
                                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) \
                                  ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id";
 
+            /// The reason `place_at_once` aborts with when the cart is no longer
+            /// at the version priced.
+            const CART_MOVED: &str = "cart";
+
             /// What `emporium_abort_if` (PostgreSQL migration 0009) starts its message with.
             const ABORT_PREFIX: &str = "emporium_abort: ";
 
@@ -386,14 +390,19 @@ macro_rules! impl_orders_store {
                     .push(&format!(
                         "SELECT 0 AS kind, CAST(NULL AS UUID) AS earlier, CAST(NULL AS INT) AS hold, \
                          CAST(NULL AS TEXT) AS sku FROM {claim} \
-                         WHERE emporium_abort_if(CASE WHEN id IS NOT NULL THEN concat_ws(',', {}) END) \
+                         WHERE emporium_abort_if(CASE WHEN id IS NOT NULL THEN concat_ws(',', \
+                         CASE WHEN NOT EXISTS (SELECT 1 FROM carts WHERE id = ${cart} AND version = ${version}) \
+                         THEN '{CART_MOVED}' END, {}) END) \
                          UNION ALL SELECT 1, id, NULL, NULL FROM {earlier} WHERE {claimed}{made}",
-                        shorts.join(", ")
+                        shorts.join(", "),
+                        cart = holds.len() + 2,
+                        version = holds.len() + 3,
                     ))
                     .bind(location);
                 for h in &holds {
                     last = last.bind(h.variant_id);
                 }
+                last.bind(p.cart_id).bind(p.cart_version);
                 let rows = match batch.fetch_all(&store.pool).await {
                     Ok(rows) => rows,
                     Err(e) => {
@@ -406,6 +415,9 @@ macro_rules! impl_orders_store {
                         // go back for the next checkout. (After any other error,
                         // a lost answer say, they may have been used: not reused.)
                         store.order_numbers.give_back(numbers);
+                        if short.split(',').any(|reason| reason == CART_MOVED) {
+                            return Err(OrdersError::Contended);
+                        }
                         let mut lines = Vec::new();
                         for i in short.split(',').filter_map(|i| i.parse::<usize>().ok()) {
                             let Some(h) = holds.get(i) else { continue };
@@ -629,6 +641,18 @@ macro_rules! impl_orders_store {
                 Some(to)
             }
 
+            /// PostgreSQL: keeps an active guest cart just written, as stored at
+            /// `version`, for its checkout (`cart_for_checkout`; the placement
+            /// checks the version); forgets one no longer active.
+            fn keep_cart(store: &$store, cart: &Cart, version: i64) {
+                let Some(token_hash) = cart.token_hash.as_ref().filter(|_| $crate::ctes_allowed::<$db>()) else { return };
+                if cart.status == CartStatus::Active {
+                    store.kept_carts.put(token_hash.clone(), Cart { version, ..cart.clone() });
+                } else {
+                    store.kept_carts.take(token_hash);
+                }
+            }
+
             /// Whether a change writes nothing at all.
             fn unchanged(change: &Change) -> bool {
                 change.is_empty() && !change.convert_cart && !change.release_discount
@@ -735,7 +759,7 @@ macro_rules! impl_orders_store {
                      'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
                      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
                 );
-                let mut kept = store.checkout_states.take(id);
+                let mut kept = store.checkout_states.take(&id);
                 let mut reads = 0;
                 loop {
                     let from_memory = kept.is_some();
@@ -826,6 +850,15 @@ macro_rules! impl_orders_store {
                     row.as_ref().map(cart_from_row).transpose().map_err(err)
                 }
 
+                async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<Cart>, OrdersError> {
+                    if $crate::ctes_allowed::<$db>()
+                        && let Some(cart) = self.kept_carts.take(&token_hash.to_owned())
+                    {
+                        return Ok(Some(cart));
+                    }
+                    self.cart_by_token(token_hash).await
+                }
+
                 async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>, OrdersError> {
                     let row = ::sqlx::query(
                         "SELECT status, version, doc FROM carts WHERE user_id = $1 AND status = 'active'",
@@ -852,7 +885,10 @@ macro_rules! impl_orders_store {
                     .execute(self.relaxed())
                     .await;
                     match result {
-                        Ok(_) => Ok(()),
+                        Ok(_) => {
+                            keep_cart(self, cart, cart.version);
+                            Ok(())
+                        }
                         Err(e) if is_unique(&e) => Err(OrdersError::Contended),
                         Err(e) => Err(err(e)),
                     }
@@ -863,13 +899,18 @@ macro_rules! impl_orders_store {
                     // own, on the relaxed pool; several (a merge) share a transaction.
                     if let [cart] = carts {
                         let mut conn = self.relaxed().acquire().await.map_err(err)?;
-                        return save_cart(&mut conn, cart).await;
+                        save_cart(&mut conn, cart).await?;
+                    } else {
+                        let mut tx = self.begin_write().await.map_err(err)?;
+                        for cart in carts {
+                            save_cart(&mut tx, cart).await?;
+                        }
+                        tx.commit().await.map_err(err)?;
                     }
-                    let mut tx = self.begin_write().await.map_err(err)?;
                     for cart in carts {
-                        save_cart(&mut tx, cart).await?;
+                        keep_cart(self, cart, cart.version + 1);
                     }
-                    tx.commit().await.map_err(err)
+                    Ok(())
                 }
 
                 async fn prune_guest_carts(&self, before: ::time::OffsetDateTime) -> Result<u64, OrdersError> {
@@ -1118,6 +1159,15 @@ macro_rules! impl_orders_store {
                     if numbers.is_empty() {
                         return replay(&mut *tx, p).await;
                     }
+                    // The cart must still be the one priced; if not, the service reads it again.
+                    let cart_version: Option<i64> = ::sqlx::query_scalar("SELECT version FROM carts WHERE id = $1")
+                        .bind(p.cart_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    if cart_version != Some(p.cart_version) {
+                        return Err(OrdersError::Contended);
+                    }
                     if let Some(r) = &p.redemption {
                         let counted = ::sqlx::query(
                             "UPDATE discount_codes SET times_used = times_used + 1 \
@@ -1263,7 +1313,7 @@ macro_rules! impl_orders_store {
                         return Ok(state);
                     }
                     // This path moves the version on without keeping the new state.
-                    self.checkout_states.take(id);
+                    self.checkout_states.take(&id);
                     let mut tx = self.begin_write().await.map_err(err)?;
                     let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;

@@ -1,6 +1,10 @@
 //! What this process wrote last about a few thousand records, so the next
 //! change to one of them can skip reading it back.
 //!
+//! Guest carts are kept the same way, by token: a checkout usually follows
+//! the cart's last change moments later, and its placement checks that
+//! the cart is still at the version kept.
+//!
 //! On PostgreSQL a checkout's change is decided without a lock and written
 //! guarded by the checkout's version (see `impl_orders_store!`). A checkout
 //! this process has just placed or changed is kept here with its version,
@@ -40,10 +44,10 @@ impl<K, V> Default for Recent<K, V> {
     }
 }
 
-impl<K: Eq + Hash + Copy, V> Recent<K, V> {
+impl<K: Eq + Hash + Clone, V> Recent<K, V> {
     /// Removes and returns the value kept for `id`.
-    pub fn take(&self, id: K) -> Option<V> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.remove(&id).map(|(_, v)| v)
+    pub fn take(&self, id: &K) -> Option<V> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.remove(id).map(|(_, v)| v)
     }
 
     /// Keeps `value` for `id` (replacing any), dropping the oldest entry when full.
@@ -58,7 +62,7 @@ impl<K: Eq + Hash + Copy, V> Recent<K, V> {
                 values.remove(&oldest.0);
             }
         }
-        values.insert(id, (*puts, value));
+        values.insert(id.clone(), (*puts, value));
         order.push_back((id, *puts));
         if order.len() > 2 * RECENT_CAPACITY {
             order.retain(|entry| current(values, entry));
@@ -78,17 +82,17 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             recent.put(*id, i);
         }
-        assert_eq!(recent.take(ids[0]), None, "the oldest went first");
-        assert_eq!(recent.take(ids[1]), None);
-        assert_eq!(recent.take(ids[2]), Some(2));
-        assert_eq!(recent.take(ids[2]), None, "taken once");
+        assert_eq!(recent.take(&ids[0]), None, "the oldest went first");
+        assert_eq!(recent.take(&ids[1]), None);
+        assert_eq!(recent.take(&ids[2]), Some(2));
+        assert_eq!(recent.take(&ids[2]), None, "taken once");
         recent.put(ids[3], 30);
-        assert_eq!(recent.take(ids[3]), Some(30), "replaced");
+        assert_eq!(recent.take(&ids[3]), Some(30), "replaced");
         // Many puts of one id never push the others out nor grow without bound.
         for n in 0..3 * RECENT_CAPACITY {
             recent.put(ids[4], n);
         }
-        assert_eq!(recent.take(ids[5]), Some(5));
+        assert_eq!(recent.take(&ids[5]), Some(5));
         assert!(recent.inner.lock().unwrap().order.len() <= 2 * RECENT_CAPACITY + 1);
     }
 
@@ -101,8 +105,8 @@ mod tests {
         // The oldest is put again: when room is needed, the next oldest goes, not it.
         recent.put(0, 100);
         recent.put(RECENT_CAPACITY, 0);
-        assert_eq!(recent.take(0), Some(100));
-        assert_eq!(recent.take(1), None);
-        assert_eq!(recent.take(2), Some(2));
+        assert_eq!(recent.take(&0), Some(100));
+        assert_eq!(recent.take(&1), None);
+        assert_eq!(recent.take(&2), Some(2));
     }
 }

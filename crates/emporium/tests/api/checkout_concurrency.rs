@@ -345,3 +345,62 @@ fn flagged(state: &orders::CheckoutState, code: &str) -> orders::Result<orders::
     });
     Ok(orders::store::Change { orders: vec![order], ..orders::store::Change::default() })
 }
+
+/// A process may check out a guest cart as it last wrote it, without
+/// reading it back; a change made to the cart by another process since is
+/// never lost: the placement checks the cart's version, and the service
+/// prices the cart again as it is now. Both placements are covered: in one
+/// statement (no discount) and in a transaction (with a discount code).
+/// PostgreSQL only (where carts are kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres() {
+    use orders::OrdersStore as _;
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped(
+            "checkout_concurrency::a_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres",
+        );
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 50).await;
+    app.post(
+        "/api/v1/admin/discounts",
+        Some(&admin.access),
+        serde_json::json!({"code": "ten", "kind": "percentage", "value": 10}),
+    )
+    .await
+    .assert(201);
+    let url = &app.settings.database_url.as_ref().unwrap().0;
+    let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
+
+    for discount in [false, true] {
+        let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
+        if discount {
+            app.send(
+                reqwest::Method::POST,
+                "/api/v1/cart/discount",
+                None,
+                &[("x-cart-token", &token)],
+                Some(serde_json::json!({"code": "TEN"})),
+            )
+            .await
+            .assert(200);
+        }
+        // Another process sets the line to 3 after this one last wrote the cart.
+        let mut cart = elsewhere.cart_by_token(&orders::hash_token(&token)).await.unwrap().unwrap();
+        cart.lines[0].quantity = 3;
+        elsewhere.save_carts(std::slice::from_ref(&cart)).await.unwrap();
+
+        let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
+        res.assert(201);
+        assert_eq!(res.body["orders"][0]["lines"][0]["quantity"], 3, "discount {discount}: {}", res.text);
+        let reserved: i64 = app
+            .scalar_i64(
+                "SELECT CAST(SUM(quantity) AS BIGINT) FROM reservations WHERE checkout_id = CAST($1 AS UUID)",
+                res.body["checkout_id"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(reserved, 3);
+    }
+}

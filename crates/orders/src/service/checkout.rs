@@ -124,7 +124,18 @@ impl OrdersService {
         // The first request with a key (nearly every one) goes straight to placing the checkout,
         // where the key's insert finds a repeat; a repeat that fails before that point (its cart
         // is converted, a price moved since) is answered from the earlier checkout instead.
-        match self.place(customer, cart, idempotency_key, request, &scope, &request_hash, now).await {
+        let placed = match self.place(customer, cart, idempotency_key, &request, &scope, &request_hash, now).await {
+            // The cart moved on after it was read (or the copy read was
+            // stale): once more with the cart as it is now.
+            Err(OrdersError::Contended) => match self.store.cart(cart.id).await? {
+                Some(now_cart) => {
+                    self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
+                }
+                None => Err(OrdersError::NotFound("cart")),
+            },
+            other => other,
+        };
+        match placed {
             Ok(placed) => Ok(placed),
             Err(e) => match self.replay(&scope, idempotency_key, &request_hash).await? {
                 Some(replay) => Ok(replay),
@@ -139,7 +150,7 @@ impl OrdersService {
         customer: Option<&Customer>,
         cart: &Cart,
         idempotency_key: &str,
-        request: CheckoutRequest,
+        request: &CheckoutRequest,
         scope: &str,
         request_hash: &str,
         now: OffsetDateTime,
@@ -338,6 +349,7 @@ impl OrdersService {
         let placement = Placement {
             checkout_id,
             cart_id: cart.id,
+            cart_version: cart.version,
             user_id: customer.map(|c| c.user_id),
             email,
             scope: scope.to_owned(),
