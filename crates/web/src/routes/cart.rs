@@ -189,7 +189,7 @@ pub async fn remove_discount(State(state): State<AppState>, headers: HeaderMap) 
 #[utoipa::path(post, path = "/checkout", tag = "cart", request_body = CheckoutRequest,
     params(("Idempotency-Key" = String, Header), ("X-Cart-Token" = Option<String>, Header)),
     responses((status = 201, body = CheckoutResponse),
-        (status = 409, description = "out_of_stock (naming the SKUs), cart_changed, cart_closed", body = ErrorBody),
+        (status = 409, description = "out_of_stock (naming the SKUs), cart_changed, cart_closed, busy (the cart changed twice while being checked out; send again)", body = ErrorBody),
         (status = 422, description = "Validation, empty_cart, discount_not_applicable, idempotency_key_reused", body = ErrorBody)))]
 pub async fn checkout(
     State(state): State<AppState>,
