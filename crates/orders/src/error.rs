@@ -42,7 +42,8 @@ pub enum OrdersError {
     /// refused the call; nothing changed here.
     #[error("{0}")]
     Provider(String),
-    /// A concurrent write won; the caller may retry (never leaves the service).
+    /// A concurrent write won and nothing was written; the service retries,
+    /// and answers 409 `busy` when it keeps losing.
     #[error("concurrent update")]
     Contended,
     #[error(transparent)]

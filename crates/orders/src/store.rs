@@ -107,13 +107,6 @@ pub trait OrdersStore: Send + Sync + 'static {
     // Carts.
     async fn cart(&self, id: Uuid) -> Result<Option<Cart>>;
     async fn cart_by_token(&self, token_hash: &str) -> Result<Option<Cart>>;
-    /// A guest cart to check out: `cart_by_token`, or the cart as this
-    /// process last wrote it, without reading it back (a store may keep
-    /// those). `place_checkout` checks the cart's version, so a cart
-    /// changed elsewhere since is never placed as it was.
-    async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<Cart>> {
-        self.cart_by_token(token_hash).await
-    }
     async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>>;
     /// `Contended` when the user already has an active cart (a concurrent request made it).
     async fn insert_cart(&self, cart: &Cart) -> Result<()>;

@@ -30,8 +30,6 @@ pub struct PostgresStore {
     /// Checkouts this process placed or changed last, with their versions
     /// (`store_sql::Recent`; used on PostgreSQL).
     checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
-    /// Guest carts this process wrote last, by token hash (used on PostgreSQL).
-    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -73,7 +71,31 @@ impl PostgresStore {
     /// Connects with at most `pool_size` connections.
     pub async fn connect_with_pool(url: &str, pool_size: u32) -> anyhow::Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("emporium");
-        let pool = pool_options(pool_size.max(1)).min_connections(1).connect_with(options.clone()).await?;
+        // Kept checkout states are trusted by their version alone. A failover
+        // to a replica that had not yet received the last commits could hand
+        // out a version again for other contents: when a new connection finds
+        // a server started at another time than the last one did (another
+        // server, or the same one restarted), they are all forgotten.
+        let checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>> = Arc::default();
+        let server_started: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let forget = checkout_states.clone();
+        let pool = pool_options(pool_size.max(1))
+            .min_connections(1)
+            .after_connect(move |conn, _| {
+                let (forget, server_started) = (forget.clone(), server_started.clone());
+                Box::pin(async move {
+                    let started: String =
+                        sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)").fetch_one(conn).await?;
+                    let mut last = server_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if last.as_deref().is_some_and(|seen| seen != started) {
+                        forget.clear();
+                    }
+                    *last = Some(started);
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
         let relaxed = pool_options((pool_size / 4).clamp(2, 8))
             .connect_lazy_with(options.options([("synchronous_commit", "off")]));
         Ok(PostgresStore {
@@ -81,8 +103,7 @@ impl PostgresStore {
             relaxed,
             outbox_waker: Arc::new(Notify::new()),
             order_numbers: Arc::default(),
-            checkout_states: Arc::default(),
-            kept_carts: Arc::default(),
+            checkout_states,
         })
     }
 

@@ -641,18 +641,6 @@ macro_rules! impl_orders_store {
                 Some(to)
             }
 
-            /// PostgreSQL: keeps an active guest cart just written, as stored at
-            /// `version`, for its checkout (`cart_for_checkout`; the placement
-            /// checks the version); forgets one no longer active.
-            fn keep_cart(store: &$store, cart: &Cart, version: i64) {
-                let Some(token_hash) = cart.token_hash.as_ref().filter(|_| $crate::ctes_allowed::<$db>()) else { return };
-                if cart.status == CartStatus::Active {
-                    store.kept_carts.put(token_hash.clone(), Cart { version, ..cart.clone() });
-                } else {
-                    store.kept_carts.take(token_hash);
-                }
-            }
-
             /// Whether a change writes nothing at all.
             fn unchanged(change: &Change) -> bool {
                 change.is_empty() && !change.convert_cart && !change.release_discount
@@ -850,15 +838,6 @@ macro_rules! impl_orders_store {
                     row.as_ref().map(cart_from_row).transpose().map_err(err)
                 }
 
-                async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<Cart>, OrdersError> {
-                    if $crate::ctes_allowed::<$db>()
-                        && let Some(cart) = self.kept_carts.take(&token_hash.to_owned())
-                    {
-                        return Ok(Some(cart));
-                    }
-                    self.cart_by_token(token_hash).await
-                }
-
                 async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>, OrdersError> {
                     let row = ::sqlx::query(
                         "SELECT status, version, doc FROM carts WHERE user_id = $1 AND status = 'active'",
@@ -885,10 +864,7 @@ macro_rules! impl_orders_store {
                     .execute(self.relaxed())
                     .await;
                     match result {
-                        Ok(_) => {
-                            keep_cart(self, cart, cart.version);
-                            Ok(())
-                        }
+                        Ok(_) => Ok(()),
                         Err(e) if is_unique(&e) => Err(OrdersError::Contended),
                         Err(e) => Err(err(e)),
                     }
@@ -899,18 +875,13 @@ macro_rules! impl_orders_store {
                     // own, on the relaxed pool; several (a merge) share a transaction.
                     if let [cart] = carts {
                         let mut conn = self.relaxed().acquire().await.map_err(err)?;
-                        save_cart(&mut conn, cart).await?;
-                    } else {
-                        let mut tx = self.begin_write().await.map_err(err)?;
-                        for cart in carts {
-                            save_cart(&mut tx, cart).await?;
-                        }
-                        tx.commit().await.map_err(err)?;
+                        return save_cart(&mut conn, cart).await;
                     }
+                    let mut tx = self.begin_write().await.map_err(err)?;
                     for cart in carts {
-                        keep_cart(self, cart, cart.version + 1);
+                        save_cart(&mut tx, cart).await?;
                     }
-                    Ok(())
+                    tx.commit().await.map_err(err)
                 }
 
                 async fn prune_guest_carts(&self, before: ::time::OffsetDateTime) -> Result<u64, OrdersError> {

@@ -1,10 +1,6 @@
 //! What this process wrote last about a few thousand records, so the next
 //! change to one of them can skip reading it back.
 //!
-//! Guest carts are kept the same way, by token: a checkout usually follows
-//! the cart's last change moments later, and its placement checks that
-//! the cart is still at the version kept.
-//!
 //! On PostgreSQL a checkout's change is decided without a lock and written
 //! guarded by the checkout's version (see `impl_orders_store!`). A checkout
 //! this process has just placed or changed is kept here with its version,
@@ -48,6 +44,13 @@ impl<K: Eq + Hash + Clone, V> Recent<K, V> {
     /// Removes and returns the value kept for `id`.
     pub fn take(&self, id: &K) -> Option<V> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.remove(id).map(|(_, v)| v)
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.values.clear();
+        inner.order.clear();
     }
 
     /// Keeps `value` for `id` (replacing any), dropping the oldest entry when full.
@@ -108,5 +111,7 @@ mod tests {
         assert_eq!(recent.take(&0), Some(100));
         assert_eq!(recent.take(&1), None);
         assert_eq!(recent.take(&2), Some(2));
+        recent.clear();
+        assert_eq!(recent.take(&3), None, "cleared");
     }
 }

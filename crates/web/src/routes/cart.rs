@@ -203,7 +203,7 @@ pub async fn checkout(
         (None, Some(token)) => state
             .orders
             .store()
-            .cart_for_checkout(&orders::hash_token(token))
+            .cart_by_token(&orders::hash_token(token))
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no cart with this X-Cart-Token"))?,
         (None, None) => {
