@@ -86,8 +86,14 @@ pub struct Change {
 }
 
 impl Change {
+    /// Whether the change writes nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.payment.is_none() && self.orders.is_empty() && self.stock.is_empty() && self.events.is_empty()
+        self.payment.is_none()
+            && self.orders.is_empty()
+            && self.stock.is_empty()
+            && self.events.is_empty()
+            && !self.convert_cart
+            && !self.release_discount
     }
 }
 

@@ -116,6 +116,12 @@ fn join<DB: Database>(parts: &[String]) -> Option<String> {
     }
 }
 
+/// ` AND guard` for a part's `WHERE` when it has a guard (a condition on
+/// another part of the batch, PostgreSQL only), nothing otherwise.
+pub fn and_guard(guard: Option<&str>) -> String {
+    guard.map(|g| format!(" AND {g}")).unwrap_or_default()
+}
+
 /// `sql` with every placeholder `$n` turned into `$(n + offset)`.
 pub fn renumber(sql: &str, offset: usize) -> String {
     if offset == 0 {

@@ -191,7 +191,7 @@ macro_rules! impl_inventory_store {
                     .push(&format!(
                         "UPDATE stock_levels SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
                          WHERE variant_id = $4 AND location_id = $5{} RETURNING {LEVEL_COLUMNS}",
-                        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
+                        $crate::and_guard(guard)
                     ))
                     .bind(on_hand_delta)
                     .bind(reserved_delta)

@@ -24,7 +24,7 @@ mod orders;
 mod outbox;
 mod recent;
 
-pub use batch::{Batch, Part, ctes_allowed, renumber};
+pub use batch::{Batch, Part, and_guard, ctes_allowed, renumber};
 pub use numbers::{BLOCK as NUMBER_BLOCK, NumberBlock};
 pub use recent::{RECENT_CAPACITY, Recent};
 

@@ -1,14 +1,3 @@
-/// Implements `orders::OrdersStore` for a store type with a `pool` field and
-/// a `begin_write()` method. Requires `impl_outbox_store!` and
-/// `impl_inventory_store!` in the same crate (the checkout holds and moves
-/// stock with inventory's own SQL, inside the checkout's transaction).
-///
-/// `next_numbers` is the backend's SQL drawing `$1` new order sequence
-/// numbers, one row each.
-///
-/// Locks are always taken in one order — the checkout row, then the
-/// discount code, then stock rows by variant id — so two transactions can
-/// wait for each other but never deadlock.
 /// Binds a checkout's idempotency claim (`CLAIM`'s `$1`–`$9`) from
 /// placement `$p` to a query or a batch part `$q`.
 #[doc(hidden)]
@@ -27,6 +16,17 @@ macro_rules! bind_claim {
     };
 }
 
+/// Implements `orders::OrdersStore` for a store type with a `pool` field and
+/// a `begin_write()` method. Requires `impl_outbox_store!` and
+/// `impl_inventory_store!` in the same crate (the checkout holds and moves
+/// stock with inventory's own SQL, inside the checkout's transaction).
+///
+/// `next_numbers` is the backend's SQL drawing `$1` new order sequence
+/// numbers, one row each.
+///
+/// Locks are always taken in one order — the checkout row, then the
+/// discount code, then stock rows by variant id — so two transactions can
+/// wait for each other but never deadlock.
 #[macro_export]
 macro_rules! impl_orders_store {
     ($store:ty, $db:ty, next_numbers = $next_numbers:expr) => {
@@ -514,11 +514,6 @@ macro_rules! impl_orders_store {
                 }
             }
 
-            /// `guard` (PostgreSQL): ` AND guard`, for an update's `WHERE`.
-            fn and_guard(guard: Option<&str>) -> String {
-                guard.map(|g| format!(" AND {g}")).unwrap_or_default()
-            }
-
             /// Inserts or updates `order`; with a guard, only if the guard holds.
             fn push_order(batch: &mut Batch, order: &Order, insert: bool, guard: Option<&str>) {
                 let sql = if insert {
@@ -530,7 +525,7 @@ macro_rules! impl_orders_store {
                     format!(
                         "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
                          created_at = $8, updated_at = $9 WHERE id = $1{}",
-                        and_guard(guard)
+                        $crate::and_guard(guard)
                     )
                 };
                 bind_order(batch.push(&sql), order);
@@ -556,7 +551,7 @@ macro_rules! impl_orders_store {
                 } else {
                     format!(
                         "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1{}",
-                        and_guard(guard)
+                        $crate::and_guard(guard)
                     )
                 };
                 bind_payment(batch.push(&sql), p);
@@ -635,15 +630,10 @@ macro_rules! impl_orders_store {
                     guard,
                 );
                 batch
-                    .push(&format!("UPDATE reservations SET status = $1 WHERE id = $2{}", and_guard(guard)))
+                    .push(&format!("UPDATE reservations SET status = $1 WHERE id = $2{}", $crate::and_guard(guard)))
                     .bind(to.as_str())
                     .bind(r.id);
                 Some(to)
-            }
-
-            /// Whether a change writes nothing at all.
-            fn unchanged(change: &Change) -> bool {
-                change.is_empty() && !change.convert_cart && !change.release_discount
             }
 
             /// When a change happens: its payment's or first order's update time.
@@ -704,7 +694,7 @@ macro_rules! impl_orders_store {
                         .push(&format!(
                             "UPDATE carts SET status = 'converted', version = version + 1 \
                              WHERE id = $1 AND status = 'active'{}",
-                            and_guard(guard)
+                            $crate::and_guard(guard)
                         ))
                         .bind(state.cart_id);
                 }
@@ -742,11 +732,13 @@ macro_rules! impl_orders_store {
                     head: Head,
                     version: i64,
                 }
-                let read = format!(
-                    "{REST} UNION ALL SELECT 3, CAST(json_build_object('id', id, 'cart_id', cart_id, 'user_id', user_id, \
-                     'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
-                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
-                );
+                static READ: ::std::sync::LazyLock<String> = ::std::sync::LazyLock::new(|| {
+                    format!(
+                        "{REST} UNION ALL SELECT 3, CAST(json_build_object('id', id, 'cart_id', cart_id, 'user_id', user_id, \
+                         'email', email, 'discount_code_id', discount_code_id, 'version', version) AS TEXT), \
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM checkouts WHERE id = $1"
+                    )
+                });
                 let mut kept = store.checkout_states.take(&id);
                 let mut reads = 0;
                 loop {
@@ -756,7 +748,7 @@ macro_rules! impl_orders_store {
                         None if reads == AT_ONCE_ATTEMPTS => return Ok(None),
                         None => {
                             reads += 1;
-                            let rows = ::sqlx::query(::sqlx::AssertSqlSafe(read.as_str()))
+                            let rows = ::sqlx::query(::sqlx::AssertSqlSafe(READ.as_str()))
                                 .bind(id)
                                 .fetch_all(&store.pool)
                                 .await
@@ -780,7 +772,7 @@ macro_rules! impl_orders_store {
                         Err(_) if from_memory => continue,
                         decided => decided?,
                     };
-                    if unchanged(&change) {
+                    if change.is_empty() {
                         if from_memory {
                             continue;
                         }
@@ -1288,7 +1280,7 @@ macro_rules! impl_orders_store {
                     let mut tx = self.begin_write().await.map_err(err)?;
                     let state = lock_state(&mut tx, id).await.map_err(err)?.ok_or(OrdersError::NotFound("checkout"))?;
                     let change = decide(&state)?;
-                    if unchanged(&change) {
+                    if change.is_empty() {
                         return Ok(state);
                     }
                     let at = change_time(&state, &change);
