@@ -4,16 +4,23 @@
 //! protected by a conditional UPDATE, a unique index or a row lock, which
 //! the contract tests exercise under concurrency.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+mod pool;
+
+pub use pool::{Conn, Pool, Tx};
+use sqlx::Postgres;
+use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
+
+/// The transaction the shared store code (`store_sql`) writes in.
+pub(crate) type WriteTx = Tx;
+/// The pool the shared store code runs its statements on.
+pub(crate) type DbPool = Pool;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: Pool,
     /// A few connections with `synchronous_commit = off`, for writes whose
     /// loss in an operating-system crash costs nothing but a redo: carts (a
     /// buyer adds the item again) and the outbox's published marks (the
@@ -21,7 +28,7 @@ pub struct PostgresStore {
     /// is visible at once and reaches the disk within a few hundred
     /// milliseconds, and any later synchronous commit flushes it first; so
     /// a checkout that is durable implies its cart is.
-    relaxed: PgPool,
+    relaxed: Pool,
     /// Woken after a commit that wrote outbox rows, so the relay publishes
     /// at once instead of at its next poll.
     outbox_waker: Arc<Notify>,
@@ -38,29 +45,7 @@ pub struct PostgresStore {
 /// that queue in the application instead.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 
-/// A pooled connection idle this long is pinged before it is handed out;
-/// one used more recently is handed out as is.
-const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-fn pool_options(max: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
-        // sqlx pings every connection it hands out: one extra round trip
-        // per transaction. A connection back from work a moment ago is
-        // known to be alive, so only one idle for a while is pinged.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= IDLE_PING_AFTER {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
-}
 
 impl PostgresStore {
     /// Connects with the default pool size (`DEFAULT_POOL_SIZE`).
@@ -79,25 +64,23 @@ impl PostgresStore {
         let checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>> = Arc::default();
         let server_started: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let forget = checkout_states.clone();
-        let pool = pool_options(pool_size.max(1))
-            .min_connections(1)
-            .after_connect(move |conn, _| {
-                let (forget, server_started) = (forget.clone(), server_started.clone());
-                Box::pin(async move {
-                    let started: String =
-                        sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)").fetch_one(conn).await?;
-                    let mut last = server_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if last.as_deref().is_some_and(|seen| seen != started) {
-                        forget.clear();
-                    }
-                    *last = Some(started);
-                    Ok(())
-                })
+        let on_connect: pool::OnConnect = Arc::new(move |conn| {
+            let (forget, server_started) = (forget.clone(), server_started.clone());
+            Box::pin(async move {
+                let started: String =
+                    sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)").fetch_one(conn).await?;
+                let mut last = server_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if last.as_deref().is_some_and(|seen| seen != started) {
+                    forget.clear();
+                }
+                *last = Some(started);
+                Ok(())
             })
-            .connect_with(options.clone())
-            .await?;
-        let relaxed = pool_options((pool_size / 4).clamp(2, 8))
-            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        });
+        let pool = Pool::new(options.clone(), pool_size, Some(on_connect));
+        // One connection now, so that a wrong URL fails at start-up.
+        drop(pool.acquire().await?);
+        let relaxed = Pool::new(options.options([("synchronous_commit", "off")]), (pool_size / 4).clamp(2, 8), None);
         Ok(PostgresStore {
             pool,
             relaxed,
@@ -108,16 +91,16 @@ impl PostgresStore {
     }
 
     /// The pool for writes that may skip waiting for the disk (see `relaxed`).
-    fn relaxed(&self) -> &PgPool {
+    fn relaxed(&self) -> &Pool {
         &self.relaxed
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         self.pool.begin().await
     }
 }
 
-store_sql::impl_store_plumbing!(PostgresStore, PgPool);
+store_sql::impl_store_plumbing!(PostgresStore, Pool);
 store_sql::impl_outbox_store!(PostgresStore, Postgres);
 store_sql::impl_identity_store!(PostgresStore, Postgres);
 store_sql::impl_catalog_store!(PostgresStore, Postgres, bulk = unnest);

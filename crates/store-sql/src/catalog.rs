@@ -24,7 +24,7 @@ macro_rules! impl_catalog_store {
             use ::uuid::Uuid;
 
             type Row = <$db as ::sqlx::Database>::Row;
-            type Tx = ::sqlx::Transaction<'static, $db>;
+            type Tx = crate::WriteTx;
 
             const PRODUCT_COLUMNS: &str = "id, slug, title, description, status, seller_id, category_id, attributes, \
                                            tags, options, created_at, updated_at";
@@ -233,7 +233,7 @@ macro_rules! impl_catalog_store {
             $crate::$bulk!($db);
 
             /// Fills in variants, images and ratings for product rows, a chunk of ids per query.
-            async fn complete(pool: &::sqlx::Pool<$db>, mut products: Vec<Product>) -> Result<Vec<Product>, ::sqlx::Error> {
+            async fn complete(pool: &crate::DbPool, mut products: Vec<Product>) -> Result<Vec<Product>, ::sqlx::Error> {
                 let index: HashMap<Uuid, usize> = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
                 let ids: Vec<Uuid> = products.iter().map(|p| p.id).collect();
                 for chunk in ids.chunks(CHUNK) {

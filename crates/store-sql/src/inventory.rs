@@ -78,7 +78,7 @@ macro_rules! impl_inventory_store {
             /// after waiting for a concurrent writer, so two checkouts can
             /// never both take the last unit.
             pub(crate) async fn hold_units(
-                tx: &mut ::sqlx::Transaction<'static, $db>,
+                tx: &mut crate::WriteTx,
                 variant_id: Uuid,
                 location_id: Uuid,
                 quantity: i64,
@@ -117,7 +117,7 @@ macro_rules! impl_inventory_store {
 
             /// Why a hold's update matched no row: the variant is untracked, or short.
             pub(crate) async fn unheld(
-                tx: &mut ::sqlx::Transaction<'static, $db>,
+                tx: &mut crate::WriteTx,
                 variant_id: Uuid,
                 location_id: Uuid,
             ) -> Result<Held, ::sqlx::Error> {
@@ -138,7 +138,7 @@ macro_rules! impl_inventory_store {
             /// break `0 ≤ reserved ≤ on_hand`); the level before and after,
             /// or `None` if the variant has no stock row.
             pub(crate) async fn move_units(
-                tx: &mut ::sqlx::Transaction<'static, $db>,
+                tx: &mut crate::WriteTx,
                 variant_id: Uuid,
                 location_id: Uuid,
                 on_hand_delta: i64,

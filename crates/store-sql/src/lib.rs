@@ -38,7 +38,7 @@ macro_rules! impl_store_plumbing {
     ($store:ty, $pool:ty) => {
         impl $store {
             pub async fn migrate(&self) -> ::anyhow::Result<()> {
-                MIGRATOR.run(&self.pool).await?;
+                MIGRATOR.run(&mut *self.pool.acquire().await?).await?;
                 Ok(())
             }
 

@@ -42,7 +42,7 @@ macro_rules! impl_orders_store {
             use ::uuid::Uuid;
 
             type Row = <$db as ::sqlx::Database>::Row;
-            type Tx = ::sqlx::Transaction<'static, $db>;
+            type Tx = crate::WriteTx;
             type Conn = <$db as ::sqlx::Database>::Connection;
 
             fn err(e: ::sqlx::Error) -> OrdersError {

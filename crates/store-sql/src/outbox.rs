@@ -5,7 +5,7 @@ macro_rules! impl_outbox_store {
     ($store:ty, $db:ty) => {
         /// Writes `event` to the outbox inside the caller's transaction.
         pub(crate) async fn insert_event(
-            tx: &mut ::sqlx::Transaction<'static, $db>,
+            tx: &mut crate::WriteTx,
             event: &::kernel::Event,
         ) -> ::std::result::Result<(), ::sqlx::Error> {
             ::sqlx::query(

@@ -6,6 +6,11 @@
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// The transaction the shared store code (`store_sql`) writes in.
+pub(crate) type WriteTx = Transaction<'static, Sqlite>;
+/// The pool the shared store code runs its statements on.
+pub(crate) type DbPool = SqlitePool;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

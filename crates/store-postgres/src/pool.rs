@@ -1,0 +1,363 @@
+//! The store's own PostgreSQL connection pool.
+//!
+//! sqlx's `Pool` tests every connection as it comes back: a `Sync` sent and
+//! its `ReadyForQuery` awaited, one more round trip to the server for each
+//! statement or transaction, and a task spawned to run it. Most of our
+//! statements run on their own (a checkout is one), so that round trip was
+//! a third of all the messages the shop exchanged with PostgreSQL. This pool
+//! puts a connection back at once when it is clean: nothing left unsent, no
+//! transaction left open. A connection that is not clean (a transaction
+//! dropped without commit, a statement whose future was dropped half sent)
+//! is settled first by a task (a `ROLLBACK` or the `Sync` round trip) and
+//! closed if that fails. Replies still owed to a statement whose future was
+//! dropped are read and discarded by the next statement on the connection
+//! (sqlx waits for `ReadyForQuery` before sending anything).
+//!
+//! A connection whose statement failed with an I/O, TLS or protocol error is
+//! closed rather than put back. One idle for [`IDLE_PING_AFTER`] or more is
+//! pinged before it is handed out; one back from work a moment ago is handed
+//! out as is.
+
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
+use sqlx::postgres::{PgConnectOptions, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
+use sqlx::{ConnectOptions as _, Connection as _, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A connection idle this long is pinged before it is handed out.
+pub const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
+/// How long `acquire` waits for a free connection before giving up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run on every new connection before its first use.
+pub type OnConnect = Arc<dyn for<'a> Fn(&'a mut PgConnection) -> BoxFuture<'a, Result<(), sqlx::Error>> + Send + Sync>;
+
+/// A pool of at most `max` PostgreSQL connections, opened as needed.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: PgConnectOptions,
+    on_connect: Option<OnConnect>,
+    /// One permit per connection that may be in use; `close` closes it.
+    permits: Arc<Semaphore>,
+    max: u32,
+    /// Clean connections, the most recently used last.
+    idle: Mutex<Vec<Idle>>,
+    closed: AtomicBool,
+}
+
+struct Idle {
+    conn: PgConnection,
+    since: Instant,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool").field("max", &self.inner.max).field("idle", &self.idle_count()).finish()
+    }
+}
+
+impl Pool {
+    /// A pool that opens its first connection when first asked for one.
+    pub fn new(options: PgConnectOptions, max: u32, on_connect: Option<OnConnect>) -> Pool {
+        let max = max.max(1);
+        Pool {
+            inner: Arc::new(Inner {
+                options,
+                on_connect,
+                permits: Arc::new(Semaphore::new(max as usize)),
+                max,
+                idle: Mutex::new(Vec::with_capacity(max as usize)),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A connection for the caller alone until the guard is dropped.
+    pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
+        let permit = match tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.permits.clone().acquire_owned()).await {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+            Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
+            Ok(Ok(permit)) => permit,
+        };
+        loop {
+            let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let Some(Idle { mut conn, since }) = idle else { break };
+            if since.elapsed() >= IDLE_PING_AFTER && conn.ping().await.is_err() {
+                // Gone while idle (a server restart, a network cut): try the next.
+                let _ = conn.close_hard().await;
+                continue;
+            }
+            return Ok(Conn::new(conn, self.clone(), permit));
+        }
+        let mut conn = self.inner.options.connect().await?;
+        if let Some(on_connect) = &self.inner.on_connect {
+            on_connect(&mut conn).await?;
+        }
+        Ok(Conn::new(conn, self.clone(), permit))
+    }
+
+    /// Begins a transaction (`BEGIN`) on a connection of its own.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        let begun = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
+        conn.note(&begun);
+        begun?;
+        Ok(Tx { conn, open: true })
+    }
+
+    /// Closes every idle connection and refuses new work; connections in
+    /// use are closed as they come back.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.permits.close();
+        let idle = std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for Idle { conn, .. } in idle {
+            let _ = conn.close().await;
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Connections open and not in use.
+    pub fn idle_count(&self) -> usize {
+        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn put_back(&self, conn: PgConnection) {
+        if self.is_closed() {
+            return; // dropping it closes the socket
+        }
+        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle { conn, since: Instant::now() });
+    }
+}
+
+/// A connection taken from a [`Pool`]; dereferences to the connection and
+/// goes back to the pool when dropped.
+pub struct Conn {
+    conn: Option<PgConnection>,
+    pool: Pool,
+    permit: Option<OwnedSemaphorePermit>,
+    /// A statement failed in a way that leaves the connection unusable.
+    broken: bool,
+    /// A transaction is open and must be rolled back before reuse.
+    in_transaction: bool,
+}
+
+impl Conn {
+    fn new(conn: PgConnection, pool: Pool, permit: OwnedSemaphorePermit) -> Conn {
+        Conn { conn: Some(conn), pool, permit: Some(permit), broken: false, in_transaction: false }
+    }
+
+    /// Marks the connection for closing when `result` says it cannot be
+    /// trusted any more. Errors from the database itself (a constraint, a
+    /// deadlock) leave it usable.
+    fn note<T>(&mut self, result: &Result<T, sqlx::Error>) {
+        if let Err(e) = result
+            && !matches!(
+                e,
+                sqlx::Error::Database(_)
+                    | sqlx::Error::RowNotFound
+                    | sqlx::Error::TypeNotFound { .. }
+                    | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                    | sqlx::Error::ColumnNotFound(_)
+                    | sqlx::Error::ColumnDecode { .. }
+                    | sqlx::Error::Decode(_)
+                    | sqlx::Error::Encode(_)
+            )
+        {
+            self.broken = true;
+        }
+    }
+}
+
+impl Deref for Conn {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
+        if self.broken {
+            return; // dropped: the socket closes, the permit frees a slot for a new connection
+        }
+        // `should_flush`: bytes left unsent by a future dropped mid-write.
+        if !self.in_transaction && !conn.should_flush() {
+            self.pool.put_back(conn);
+            drop(permit);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let pool = self.pool.clone();
+        let rollback = self.in_transaction;
+        runtime.spawn(async move {
+            let settled = if rollback {
+                sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop)
+            } else {
+                conn.ping().await
+            };
+            match settled {
+                Ok(()) => pool.put_back(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "closing a connection that could not be settled");
+                    let _ = conn.close_hard().await;
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// A transaction from [`Pool::begin`]: statements run on `&mut *tx`;
+/// dropped without [`Tx::commit`], it is rolled back before the connection
+/// is used again.
+pub struct Tx {
+    conn: Conn,
+    open: bool,
+}
+
+impl Tx {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.finish("COMMIT").await
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(&mut self, statement: &'static str) -> Result<(), sqlx::Error> {
+        let done = sqlx::raw_sql(statement).execute(&mut *self.conn).await.map(drop);
+        self.conn.note(&done);
+        // Whatever the answer, the server has ended the transaction (a
+        // failed COMMIT rolls back); a broken connection is closed instead.
+        self.open = false;
+        done
+    }
+}
+
+impl Deref for Tx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        // Runs before the connection's own drop, which then rolls back.
+        self.conn.in_transaction = self.open;
+    }
+}
+
+impl fmt::Debug for Tx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tx").field("open", &self.open).finish()
+    }
+}
+
+/// Runs `$work` on a connection of its own (bound to `$conn`), then puts
+/// the connection back or, when the error says so, closes it.
+macro_rules! on_own_connection {
+    ($pool:expr, |$conn:ident| $work:expr) => {{
+        let pool = $pool.clone();
+        Box::pin(async move {
+            let mut $conn = pool.acquire().await?;
+            let result = $work.await;
+            $conn.note(&result);
+            result
+        })
+    }};
+}
+
+/// `&Pool` runs a statement on a connection of its own, like `&sqlx::Pool`.
+/// A stream's rows are read in full before the first is yielded (the
+/// store has no statement whose rows it streams).
+impl<'p> Executor<'p> for &'_ Pool {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let all: BoxFuture<'e, Result<Vec<_>, sqlx::Error>> =
+            on_own_connection!(self, |conn| (&mut *conn).fetch_many(query).try_collect::<Vec<_>>());
+        futures::stream::once(all)
+            .map(|all| match all {
+                Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).left_stream(),
+                Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten()
+            .boxed()
+    }
+
+    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<PgQueryResult, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        on_own_connection!(self, |conn| (&mut *conn).execute(query))
+    }
+
+    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<PgRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        on_own_connection!(self, |conn| (&mut *conn).fetch_all(query))
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        on_own_connection!(self, |conn| (&mut *conn).fetch_optional(query))
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, Result<PgStatement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        on_own_connection!(self, |conn| (&mut *conn).prepare_with(sql, parameters))
+    }
+
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<Postgres>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        on_own_connection!(self, |conn| (&mut *conn).describe(sql))
+    }
+}
