@@ -6,7 +6,7 @@
 
 mod pool;
 
-pub use pool::{Conn, Pool, Tx};
+pub use pool::{Conn, IDLE_PING_AFTER, Pool, Tx};
 use sqlx::Postgres;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;

@@ -20,7 +20,7 @@
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
-use sqlx::postgres::{PgConnectOptions, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgRow, PgSeverity, PgStatement, PgTypeInfo};
 use sqlx::{ConnectOptions as _, Connection as _, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -162,13 +162,20 @@ impl Conn {
 
     /// Marks the connection for closing when `result` says it cannot be
     /// trusted any more. Errors from the database itself (a constraint, a
-    /// deadlock) leave it usable.
+    /// deadlock) leave it usable, unless the server ended the session (a
+    /// `FATAL` error: the backend was terminated or the server is going
+    /// down).
     fn note<T>(&mut self, result: &Result<T, sqlx::Error>) {
+        if let Err(sqlx::Error::Database(e)) = result {
+            self.broken |= e
+                .try_downcast_ref::<PgDatabaseError>()
+                .is_some_and(|e| matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+            return;
+        }
         if let Err(e) = result
             && !matches!(
                 e,
-                sqlx::Error::Database(_)
-                    | sqlx::Error::RowNotFound
+                sqlx::Error::RowNotFound
                     | sqlx::Error::TypeNotFound { .. }
                     | sqlx::Error::ColumnIndexOutOfBounds { .. }
                     | sqlx::Error::ColumnNotFound(_)
@@ -212,11 +219,8 @@ impl Drop for Conn {
         let pool = self.pool.clone();
         let rollback = self.in_transaction;
         runtime.spawn(async move {
-            let settled = if rollback {
-                sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop)
-            } else {
-                conn.ping().await
-            };
+            let settled =
+                if rollback { sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop) } else { conn.ping().await };
             match settled {
                 Ok(()) => pool.put_back(conn),
                 Err(e) => {

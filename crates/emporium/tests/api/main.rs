@@ -28,6 +28,7 @@ mod media_s3;
 mod notifications;
 mod payments_solana;
 mod payments_stripe;
+mod pg_pool;
 mod platform;
 mod site;
 mod site_admin;
