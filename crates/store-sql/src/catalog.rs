@@ -3,6 +3,8 @@
 /// module (for `insert_event`). Expands to a private module so its helpers
 /// do not clash with other contexts' macros.
 #[macro_export]
+// `crate::WriteTx` and `crate::DbPool` name the calling store's own types, on purpose.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! impl_catalog_store {
     ($store:ty, $db:ty) => {
         $crate::impl_catalog_store!(@impl $store, $db, catalog_bulk_values);

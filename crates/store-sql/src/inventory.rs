@@ -9,6 +9,8 @@
 /// The rule itself (`0 ≤ reserved ≤ on_hand`) is checked in Rust by
 /// `inventory::apply_change` and again by the table's `CHECK`.
 #[macro_export]
+// `crate::WriteTx` and `crate::DbPool` name the calling store's own types, on purpose.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! impl_inventory_store {
     ($store:ty, $db:ty) => {
         pub(crate) mod inventory_store {

@@ -28,6 +28,8 @@ macro_rules! bind_claim {
 /// discount code, then stock rows by variant id — so two transactions can
 /// wait for each other but never deadlock.
 #[macro_export]
+// `crate::WriteTx` and `crate::DbPool` name the calling store's own types, on purpose.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! impl_orders_store {
     ($store:ty, $db:ty, next_numbers = $next_numbers:expr) => {
         mod orders_store {

@@ -1,6 +1,8 @@
 /// Implements `messaging::OutboxStore` and the outbox insert helper for a
 /// store type with a `pool` field.
 #[macro_export]
+// `crate::WriteTx` and `crate::DbPool` name the calling store's own types, on purpose.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! impl_outbox_store {
     ($store:ty, $db:ty) => {
         /// Writes `event` to the outbox inside the caller's transaction.
