@@ -25,7 +25,7 @@ pub use error::{OrdersError, Result, ShortLine};
 pub use model::*;
 pub use pricing::{DiscountCode, DiscountKind, ShippingMethod, TaxRate};
 pub use service::*;
-pub use store::{Change, Hold, OrderFilter, OrdersStore, Placed, Placement, Redemption, StockOp};
+pub use store::{Change, Hold, OrderFilter, OrdersStore, Placed, Placement, Redemption, StockNeed, StockOp, Stocked};
 
 /// Topics this crate publishes.
 pub mod topics {

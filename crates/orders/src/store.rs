@@ -108,6 +108,24 @@ pub struct OrderFilter {
     pub q: Option<String>,
 }
 
+/// Units of one SKU a cart write needs available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockNeed {
+    pub sku: String,
+    pub variant_id: Uuid,
+    /// The cart's whole quantity of the SKU after the write.
+    pub wanted: i64,
+}
+
+/// What [`OrdersStore::write_cart_if_available`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stocked {
+    /// Written; the units available when it was (`None`: not tracked).
+    Written { available: Option<i64> },
+    /// Not written: only `available` units.
+    Short { available: i64 },
+}
+
 #[async_trait]
 pub trait OrdersStore: Send + Sync + 'static {
     // Carts.
@@ -119,6 +137,13 @@ pub trait OrdersStore: Send + Sync + 'static {
     /// Writes each cart whose stored version is still `cart.version`, as
     /// version + 1, all or none; `Contended` if any moved.
     async fn save_carts(&self, carts: &[Cart]) -> Result<()>;
+    /// Writes `cart` as `insert_cart` (when `new`) or `save_carts` would,
+    /// but only if `need.sku` has at least `need.wanted` units available,
+    /// and says how many were. Available is inventory's figure: on hand
+    /// less reserved over every location; a SKU without stock rows is not
+    /// tracked and always available. On PostgreSQL the check and the write
+    /// are one statement.
+    async fn write_cart_if_available(&self, cart: &Cart, new: bool, need: &StockNeed) -> Result<Stocked>;
     /// Housekeeping: deletes guests' carts untouched since `before` that no
     /// checkout names (a checkout keeps its cart, however old); how many.
     async fn prune_guest_carts(&self, before: OffsetDateTime) -> Result<u64>;

@@ -25,6 +25,7 @@ mod outbox;
 mod recent;
 
 pub use batch::{Batch, Part, and_guard, ctes_allowed, renumber};
+pub use inventory::available_of_sku;
 pub use numbers::{BLOCK as NUMBER_BLOCK, NumberBlock};
 pub use recent::{RECENT_CAPACITY, Recent};
 

@@ -864,6 +864,89 @@ macro_rules! impl_orders_store {
                     }
                 }
 
+                async fn write_cart_if_available(
+                    &self,
+                    cart: &Cart,
+                    new: bool,
+                    need: &::orders::StockNeed,
+                ) -> Result<::orders::Stocked, OrdersError> {
+                    use ::orders::Stocked;
+                    if !$crate::ctes_allowed::<$db>() {
+                        // SQLite, in process: the read and the write are two cheap
+                        // statements (the checkout's hold is the real guard).
+                        let sql = format!("SELECT {}", $crate::available_of_sku("$1"));
+                        let available: Option<i64> = ::sqlx::query_scalar(::sqlx::AssertSqlSafe(sql))
+                            .bind(&need.sku)
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(err)?;
+                        if let Some(n) = available
+                            && n < need.wanted
+                        {
+                            return Ok(Stocked::Short { available: n });
+                        }
+                        if new {
+                            self.insert_cart(cart).await?;
+                        } else {
+                            self.save_carts(::std::slice::from_ref(cart)).await?;
+                        }
+                        return Ok(Stocked::Written { available });
+                    }
+                    // PostgreSQL: one statement reads the availability and writes
+                    // the cart only if it suffices.
+                    static INSERT: ::std::sync::LazyLock<String> = ::std::sync::LazyLock::new(|| {
+                        format!(
+                            "WITH a AS (SELECT {} AS n), \
+                             w AS (INSERT INTO carts (id, token_hash, user_id, status, version, doc, updated_at) \
+                             SELECT $1, $2, $3, $4, $5, $6, $7 FROM a WHERE a.n IS NULL OR a.n >= $9 RETURNING 1) \
+                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written",
+                            $crate::available_of_sku("$8")
+                        )
+                    });
+                    static UPDATE: ::std::sync::LazyLock<String> = ::std::sync::LazyLock::new(|| {
+                        format!(
+                            "WITH a AS (SELECT {} AS n), \
+                             w AS (UPDATE carts SET user_id = $1, status = $2, version = version + 1, doc = $3, \
+                             updated_at = $4 WHERE id = $5 AND version = $6 \
+                             AND (SELECT n IS NULL OR n >= $8 FROM a) RETURNING 1) \
+                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written",
+                            $crate::available_of_sku("$7")
+                        )
+                    });
+                    let query = if new {
+                        ::sqlx::query(::sqlx::AssertSqlSafe(INSERT.as_str()))
+                            .bind(cart.id)
+                            .bind(&cart.token_hash)
+                            .bind(cart.user_id)
+                            .bind(cart.status.as_str())
+                            .bind(cart.version)
+                            .bind(::sqlx::types::Json(cart))
+                            .bind(cart.updated_at)
+                    } else {
+                        let stored = Cart { version: cart.version + 1, ..cart.clone() };
+                        ::sqlx::query(::sqlx::AssertSqlSafe(UPDATE.as_str()))
+                            .bind(cart.user_id)
+                            .bind(cart.status.as_str())
+                            .bind(::sqlx::types::Json(stored))
+                            .bind(cart.updated_at)
+                            .bind(cart.id)
+                            .bind(cart.version)
+                    };
+                    let row = match query.bind(&need.sku).bind(need.wanted).fetch_one(self.relaxed()).await {
+                        Ok(row) => row,
+                        Err(e) if is_unique(&e) => return Err(OrdersError::Contended),
+                        Err(e) => return Err(err(e)),
+                    };
+                    let available: Option<i64> = row.try_get("available").map_err(err)?;
+                    let written: bool = row.try_get("written").map_err(err)?;
+                    match available {
+                        _ if written => Ok(Stocked::Written { available }),
+                        Some(n) if n < need.wanted => Ok(Stocked::Short { available: n }),
+                        // The cart moved since it was read: the caller reads it again.
+                        _ => Err(OrdersError::Contended),
+                    }
+                }
+
                 async fn save_carts(&self, carts: &[Cart]) -> Result<(), OrdersError> {
                     // One cart (nearly every call) is one statement, atomic on its
                     // own, on the relaxed pool; several (a merge) share a transaction.

@@ -346,6 +346,23 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     let (res, _) = app.add_to_cart(Some(&token), "LAMP-1", 3).await;
     res.assert_error(409, "out_of_stock");
     assert_eq!(res.body["error"]["details"]["lines"][0]["available"], 3);
+    // Raising the line above the stock is refused the same way.
+    let line = cart(&token).await.body["lines"][0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{line}"),
+            None,
+            &[("x-cart-token", &token)],
+            Some(json!({"quantity": 4})),
+        )
+        .await;
+    res.assert_error(409, "out_of_stock");
+    let short = &res.body["error"]["details"]["lines"][0];
+    assert_eq!(
+        (short["sku"].as_str(), short["requested"].as_i64(), short["available"].as_i64()),
+        (Some("LAMP-1"), Some(4), Some(3))
+    );
     app.send(Method::POST, "/api/v1/cart/items", None, &[("x-cart-token", &token)], Some(json!({"quantity": 1})))
         .await
         .assert_error(422, "validation_failed");

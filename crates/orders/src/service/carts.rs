@@ -4,6 +4,7 @@ use super::{Customer, OrdersService, Purchasable, VariantRef, retrying};
 use crate::cart::{Cart, CartLine, CartStatus, MAX_LINE_QUANTITY, MAX_LINES};
 use crate::error::{OrdersError, Result, ShortLine};
 use crate::pricing::DiscountCode;
+use crate::store::{StockNeed, Stocked};
 use base64::Engine as _;
 use kernel::{Money, new_id};
 use rand::RngCore as _;
@@ -77,10 +78,6 @@ fn check_quantity(quantity: i64) -> Result<()> {
     } else {
         Err(OrdersError::field("quantity", format!("must be between 1 and {MAX_LINE_QUANTITY}")))
     }
-}
-
-fn out_of_stock(p: &Purchasable, requested: i64, available: i64) -> OrdersError {
-    OrdersError::OutOfStock(vec![ShortLine { sku: p.sku.clone(), variant_id: p.variant_id, requested, available }])
 }
 
 impl OrdersService {
@@ -196,6 +193,18 @@ impl OrdersService {
     where
         F: Fn(&mut Cart) -> Result<()> + Send + Sync,
     {
+        Ok(self.edit_cart_needing(cart, |cart| edit(cart).map(|()| None)).await?.0)
+    }
+
+    /// `edit_cart` for an edit that may need stock: when `edit` names a SKU
+    /// and the units of it the edited cart holds, the cart is written only
+    /// if that many are available (checked and written in one statement on
+    /// PostgreSQL), else the answer is 409 `out_of_stock`. Also answers the
+    /// availability read for that SKU (`None` inside: not tracked).
+    async fn edit_cart_needing<F>(&self, cart: &Cart, edit: F) -> Result<(Cart, Option<(String, Option<i64>)>)>
+    where
+        F: Fn(&mut Cart) -> Result<Option<StockNeed>> + Send + Sync,
+    {
         let first = std::sync::atomic::AtomicBool::new(true);
         retrying(|| async {
             let mut cart = if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
@@ -206,22 +215,43 @@ impl OrdersService {
             if cart.status != CartStatus::Active {
                 return Err(OrdersError::conflict("cart_closed", "this cart has been checked out; open a new one"));
             }
-            edit(&mut cart)?;
+            let need = edit(&mut cart)?;
             cart.updated_at = self.now();
-            if cart.version == UNSAVED {
+            let new = cart.version == UNSAVED;
+            if new {
                 cart.version = 0;
-                self.store.insert_cart(&cart).await?;
-                return Ok(cart);
             }
-            self.store.save_carts(std::slice::from_ref(&cart)).await?;
-            cart.version += 1;
-            Ok(cart)
+            let known = match need {
+                Some(need) => match self.store.write_cart_if_available(&cart, new, &need).await? {
+                    Stocked::Written { available } => Some((need.sku, available)),
+                    Stocked::Short { available } => {
+                        return Err(OrdersError::OutOfStock(vec![ShortLine {
+                            sku: need.sku,
+                            variant_id: need.variant_id,
+                            requested: need.wanted,
+                            available,
+                        }]));
+                    }
+                },
+                None if new => {
+                    self.store.insert_cart(&cart).await?;
+                    None
+                }
+                None => {
+                    self.store.save_carts(std::slice::from_ref(&cart)).await?;
+                    None
+                }
+            };
+            if !new {
+                cart.version += 1;
+            }
+            Ok((cart, known))
         })
         .await
     }
 
-    /// Adds a variant and answers the cart's view (the availability read
-    /// for the check is not read again for the view).
+    /// Adds a variant and answers the cart's view. Availability is checked
+    /// by the cart's write itself and not read again for the view.
     pub async fn add_item(
         &self,
         cart: &Cart,
@@ -231,15 +261,19 @@ impl OrdersService {
     ) -> Result<(Cart, CartView)> {
         check_quantity(quantity)?;
         let p = self.purchasable(&variant).await?.ok_or(OrdersError::NotFound("variant"))?;
-        let available = self.available(std::slice::from_ref(&p.sku)).await?.get(&p.sku).copied();
-        let cart = self.add_line(cart, &p, available, quantity).await?;
-        let view = self.view_knowing(&cart, token, &HashMap::from([(p.sku.clone(), available)])).await?;
+        let (cart, known) = self.add_line(cart, &p, quantity).await?;
+        let view = self.view_knowing(&cart, token, &known.into_iter().collect()).await?;
         Ok((cart, view))
     }
 
-    async fn add_line(&self, cart: &Cart, p: &Purchasable, available: Option<i64>, quantity: i64) -> Result<Cart> {
+    async fn add_line(
+        &self,
+        cart: &Cart,
+        p: &Purchasable,
+        quantity: i64,
+    ) -> Result<(Cart, Option<(String, Option<i64>)>)> {
         let now = self.now();
-        self.edit_cart(cart, |cart| {
+        self.edit_cart_needing(cart, |cart| {
             if let Some(c) = cart.currency()
                 && c != p.price.currency
             {
@@ -255,11 +289,6 @@ impl OrdersService {
                     "quantity",
                     format!("at most {MAX_LINE_QUANTITY} per line; the cart already has {existing}"),
                 ));
-            }
-            if let Some(available) = available
-                && wanted > available
-            {
-                return Err(out_of_stock(p, wanted, available));
             }
             match cart.lines.iter_mut().find(|l| l.variant_id == p.variant_id) {
                 Some(line) => line.quantity = wanted,
@@ -282,40 +311,36 @@ impl OrdersService {
                     });
                 }
             }
-            Ok(())
+            Ok(Some(StockNeed { sku: p.sku.clone(), variant_id: p.variant_id, wanted }))
         })
         .await
     }
 
-    /// Sets a line's quantity; 0 removes it.
+    /// Sets a line's quantity; 0 removes it. A rise is checked against the
+    /// stock as the cart is written.
     pub async fn set_quantity(&self, cart: &Cart, line_id: Uuid, quantity: i64) -> Result<Cart> {
         if quantity != 0 {
             check_quantity(quantity)?;
         }
-        let line = cart.lines.iter().find(|l| l.id == line_id).ok_or(OrdersError::NotFound("cart item"))?;
-        if quantity > line.quantity {
-            let available = self.available(std::slice::from_ref(&line.sku)).await?.get(&line.sku).copied();
-            if let Some(available) = available
-                && quantity > available
-            {
-                return Err(OrdersError::OutOfStock(vec![ShortLine {
+        let (cart, _) = self
+            .edit_cart_needing(cart, |cart| {
+                let index =
+                    cart.lines.iter().position(|l| l.id == line_id).ok_or(OrdersError::NotFound("cart item"))?;
+                let line = &mut cart.lines[index];
+                let need = (quantity > line.quantity).then(|| StockNeed {
                     sku: line.sku.clone(),
                     variant_id: line.variant_id,
-                    requested: quantity,
-                    available,
-                }]));
-            }
-        }
-        self.edit_cart(cart, |cart| {
-            let index = cart.lines.iter().position(|l| l.id == line_id).ok_or(OrdersError::NotFound("cart item"))?;
-            if quantity == 0 {
-                cart.lines.remove(index);
-            } else {
-                cart.lines[index].quantity = quantity;
-            }
-            Ok(())
-        })
-        .await
+                    wanted: quantity,
+                });
+                if quantity == 0 {
+                    cart.lines.remove(index);
+                } else {
+                    line.quantity = quantity;
+                }
+                Ok(need)
+            })
+            .await?;
+        Ok(cart)
     }
 
     pub async fn apply_discount(&self, cart: &Cart, code: &str) -> Result<Cart> {
