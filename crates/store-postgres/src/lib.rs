@@ -37,6 +37,9 @@ pub struct PostgresStore {
     /// Checkouts this process placed or changed last, with their versions
     /// (`store_sql::Recent`; used on PostgreSQL).
     checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
+    /// Guest carts this process wrote last, by token hash, for their
+    /// checkout (`store_sql::Recent`; used on PostgreSQL).
+    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -56,14 +59,16 @@ impl PostgresStore {
     /// Connects with at most `pool_size` connections.
     pub async fn connect_with_pool(url: &str, pool_size: u32) -> anyhow::Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("emporium");
-        // Kept checkout states are trusted by their version alone. A failover
-        // to a replica that had not yet received the last commits could hand
-        // out a version again for other contents: when a new connection finds
-        // a server started at another time than the last one did (another
-        // server, or the same one restarted), they are all forgotten.
+        // Kept checkout states and carts are trusted by their version alone.
+        // A failover to a replica that had not yet received the last commits
+        // could hand out a version again for other contents: when a new
+        // connection (of either pool) finds a server started at another time
+        // than the last one did (another server, or the same one restarted),
+        // they are all forgotten.
         let checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>> = Arc::default();
+        let kept_carts: Arc<store_sql::Recent<String, orders::Cart>> = Arc::default();
         let server_started: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let forget = checkout_states.clone();
+        let forget = (checkout_states.clone(), kept_carts.clone());
         let on_connect: pool::OnConnect = Arc::new(move |conn| {
             let (forget, server_started) = (forget.clone(), server_started.clone());
             Box::pin(async move {
@@ -71,22 +76,25 @@ impl PostgresStore {
                     sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)").fetch_one(conn).await?;
                 let mut last = server_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if last.as_deref().is_some_and(|seen| seen != started) {
-                    forget.clear();
+                    forget.0.clear();
+                    forget.1.clear();
                 }
                 *last = Some(started);
                 Ok(())
             })
         });
-        let pool = Pool::new(options.clone(), pool_size, Some(on_connect));
+        let pool = Pool::new(options.clone(), pool_size, Some(on_connect.clone()));
         // One connection now, so that a wrong URL fails at start-up.
         drop(pool.acquire().await?);
-        let relaxed = Pool::new(options.options([("synchronous_commit", "off")]), (pool_size / 4).clamp(2, 8), None);
+        let relaxed =
+            Pool::new(options.options([("synchronous_commit", "off")]), (pool_size / 4).clamp(2, 8), Some(on_connect));
         Ok(PostgresStore {
             pool,
             relaxed,
             outbox_waker: Arc::new(Notify::new()),
             order_numbers: Arc::default(),
             checkout_states,
+            kept_carts,
         })
     }
 

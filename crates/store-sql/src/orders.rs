@@ -812,6 +812,17 @@ macro_rules! impl_orders_store {
 
             const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
 
+            /// PostgreSQL: keeps an active guest cart as just written (at its
+            /// stored `version`) for its checkout; forgets one no longer active.
+            fn keep_cart(store: &$store, cart: &Cart, version: i64) {
+                let Some(token_hash) = cart.token_hash.as_ref().filter(|_| $crate::ctes_allowed::<$db>()) else { return };
+                if cart.status == CartStatus::Active {
+                    store.kept_carts.put(token_hash.clone(), Cart { version, ..cart.clone() });
+                } else {
+                    store.kept_carts.take(token_hash);
+                }
+            }
+
             #[::async_trait::async_trait]
             impl OrdersStore for $store {
                 async fn cart(&self, id: Uuid) -> Result<Option<Cart>, OrdersError> {
@@ -830,6 +841,13 @@ macro_rules! impl_orders_store {
                         .await
                         .map_err(err)?;
                     row.as_ref().map(cart_from_row).transpose().map_err(err)
+                }
+
+                async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<(Cart, bool)>, OrdersError> {
+                    if let Some(cart) = self.kept_carts.take(&token_hash.to_owned()) {
+                        return Ok(Some((cart, true)));
+                    }
+                    Ok(self.cart_by_token(token_hash).await?.map(|c| (c, false)))
                 }
 
                 async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>, OrdersError> {
@@ -858,7 +876,10 @@ macro_rules! impl_orders_store {
                     .execute(self.relaxed())
                     .await;
                     match result {
-                        Ok(_) => Ok(()),
+                        Ok(_) => {
+                            keep_cart(self, cart, cart.version);
+                            Ok(())
+                        }
                         Err(e) if is_unique(&e) => Err(OrdersError::Contended),
                         Err(e) => Err(err(e)),
                     }
@@ -939,6 +960,9 @@ macro_rules! impl_orders_store {
                     };
                     let available: Option<i64> = row.try_get("available").map_err(err)?;
                     let written: bool = row.try_get("written").map_err(err)?;
+                    if written {
+                        keep_cart(self, cart, if new { cart.version } else { cart.version + 1 });
+                    }
                     match available {
                         _ if written => Ok(Stocked::Written { available }),
                         Some(n) if n < need.wanted => Ok(Stocked::Short { available: n }),
@@ -952,13 +976,18 @@ macro_rules! impl_orders_store {
                     // own, on the relaxed pool; several (a merge) share a transaction.
                     if let [cart] = carts {
                         let mut conn = self.relaxed().acquire().await.map_err(err)?;
-                        return save_cart(&mut conn, cart).await;
+                        save_cart(&mut conn, cart).await?;
+                    } else {
+                        let mut tx = self.begin_write().await.map_err(err)?;
+                        for cart in carts {
+                            save_cart(&mut tx, cart).await?;
+                        }
+                        tx.commit().await.map_err(err)?;
                     }
-                    let mut tx = self.begin_write().await.map_err(err)?;
                     for cart in carts {
-                        save_cart(&mut tx, cart).await?;
+                        keep_cart(self, cart, cart.version + 1);
                     }
-                    tx.commit().await.map_err(err)
+                    Ok(())
                 }
 
                 async fn prune_guest_carts(&self, before: ::time::OffsetDateTime) -> Result<u64, OrdersError> {

@@ -27,6 +27,9 @@ pub struct SqliteStore {
     /// Checkouts this process placed or changed last, with their versions
     /// (`store_sql::Recent`; used on PostgreSQL).
     checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
+    /// Guest carts this process wrote last, by token hash, for their
+    /// checkout (`store_sql::Recent`; used on PostgreSQL).
+    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -57,6 +60,7 @@ impl SqliteStore {
             outbox_waker: Arc::new(Notify::new()),
             order_numbers: Arc::default(),
             checkout_states: Arc::default(),
+            kept_carts: Arc::default(),
         })
     }
 

@@ -318,6 +318,60 @@ async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_
     assert_eq!(Some(&again), here.checkout(checkout_id).await.unwrap().as_ref());
 }
 
+/// A guest cart this process wrote last is kept for its checkout, which
+/// then does not read it. A kept copy that another process has changed
+/// since is never trusted: the placement checks its version, and a refusal
+/// decided on it (here: an empty cart) is decided again on the cart as it
+/// is now. PostgreSQL only (where carts are kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres() {
+    use orders::OrdersStore as _;
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped(
+            "checkout_concurrency::a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres",
+        );
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 50).await;
+    let here = app.running().backend.orders();
+    let url = &app.settings.database_url.as_ref().unwrap().0;
+    let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
+
+    // A cart just written is kept, as stored.
+    let (_, other_token) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let hash = orders::hash_token(&other_token);
+    let (kept, is_kept) = here.cart_for_checkout(&hash).await.unwrap().unwrap();
+    assert!(is_kept, "the copy this process wrote");
+    assert_eq!(Some(kept), elsewhere.cart_by_token(&hash).await.unwrap(), "kept exactly as stored");
+    assert!(!here.cart_for_checkout(&hash).await.unwrap().unwrap().1, "handed out once, then read");
+
+    // This process empties a cart (and keeps it empty); another puts two lamps in it.
+    let (res, token) = app.add_to_cart(None, "LAMP-1", 1).await;
+    let line_id = res.body["lines"][0]["id"].as_str().unwrap().to_owned();
+    let hash = orders::hash_token(&token);
+    let line = elsewhere.cart_by_token(&hash).await.unwrap().unwrap().lines[0].clone();
+    app.send(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/cart/items/{line_id}"),
+        None,
+        &[("x-cart-token", &token)],
+        None,
+    )
+    .await
+    .assert(200);
+    let mut cart = elsewhere.cart_by_token(&hash).await.unwrap().unwrap();
+    assert!(cart.lines.is_empty());
+    cart.lines.push(orders::CartLine { quantity: 2, ..line });
+    elsewhere.save_carts(&[cart]).await.unwrap();
+
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
+    res.assert(201);
+    assert_eq!(res.body["orders"][0]["lines"][0]["quantity"], 2, "{}", res.text);
+    assert_eq!(app.level(&admin.access, "LAMP-1").await, (50, 2), "two held, none for the other cart");
+}
+
 /// A shop on PostgreSQL with one guest checkout of one lamp placed, and
 /// that checkout's id; `None` (the test `name` said skipped) without PostgreSQL.
 async fn placed_on_postgres(name: &str) -> Option<(TestApp, uuid::Uuid)> {

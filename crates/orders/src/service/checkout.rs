@@ -117,6 +117,27 @@ impl OrdersService {
         idempotency_key: &str,
         request: CheckoutRequest,
     ) -> Result<CheckoutResponse> {
+        self.checkout_cart(customer, cart, false, idempotency_key, request).await
+    }
+
+    /// The guest cart behind `token` for its checkout, and whether it is a
+    /// kept copy (see `OrdersStore::cart_for_checkout`); pass both to
+    /// [`Self::checkout_cart`].
+    pub async fn guest_cart_for_checkout(&self, token: &str) -> Result<Option<(Cart, bool)>> {
+        self.store.cart_for_checkout(&super::carts::hash_token(token)).await
+    }
+
+    /// `checkout`, where `kept` says `cart` is a copy this process kept
+    /// rather than one just read: a refusal decided on it is not trusted,
+    /// and the checkout runs again on the cart as read now.
+    pub async fn checkout_cart(
+        &self,
+        customer: Option<&Customer>,
+        cart: &Cart,
+        kept: bool,
+        idempotency_key: &str,
+        request: CheckoutRequest,
+    ) -> Result<CheckoutResponse> {
         let body = serde_json::to_vec(&request).map_err(anyhow::Error::from)?;
         let request_hash: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
         let now = self.now();
@@ -126,8 +147,9 @@ impl OrdersService {
         // is converted, a price moved since) is answered from the earlier checkout instead.
         let placed = match self.place(customer, cart, idempotency_key, &request, &scope, &request_hash, now).await {
             // The cart moved on after it was read (or the copy read was
-            // stale): once more with the cart as it is now.
-            Err(OrdersError::Contended) => match self.store.cart(cart.id).await? {
+            // stale), or a kept copy was refused: once more with the cart as
+            // it is now.
+            Err(e) if matches!(e, OrdersError::Contended) || kept => match self.store.cart(cart.id).await? {
                 Some(now_cart) => {
                     self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
                 }

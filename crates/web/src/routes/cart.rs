@@ -198,12 +198,11 @@ pub async fn checkout(
 ) -> ApiResult<(StatusCode, Json<CheckoutResponse>)> {
     let key = orders::check_idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))?;
     let who = customer(&headers, &state).await?;
-    let cart = match (&who, cart_token(&headers)) {
-        (Some(c), token) => state.orders.open_cart(Some(c), token).await?.0,
+    let (cart, kept) = match (&who, cart_token(&headers)) {
+        (Some(c), token) => (state.orders.open_cart(Some(c), token).await?.0, false),
         (None, Some(token)) => state
             .orders
-            .store()
-            .cart_by_token(&orders::hash_token(token))
+            .guest_cart_for_checkout(token)
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no cart with this X-Cart-Token"))?,
         (None, None) => {
@@ -214,7 +213,7 @@ pub async fn checkout(
             ));
         }
     };
-    let answer = state.orders.checkout(who.as_ref(), &cart, &key, body).await?;
+    let answer = state.orders.checkout_cart(who.as_ref(), &cart, kept, &key, body).await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
