@@ -16,6 +16,22 @@ macro_rules! bind_claim {
     };
 }
 
+/// Binds a new cart's row (`id, token_hash, user_id, status, version, doc,
+/// updated_at` as `$1`–`$7`) from cart `$c` to query `$q`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! bind_new_cart {
+    ($q:expr, $c:expr) => {
+        $q.bind($c.id)
+            .bind(&$c.token_hash)
+            .bind($c.user_id)
+            .bind($c.status.as_str())
+            .bind($c.version)
+            .bind(::sqlx::types::Json($c))
+            .bind($c.updated_at)
+    };
+}
+
 /// Implements `orders::OrdersStore` for a store type with a `pool` field and
 /// a `begin_write()` method. Requires `impl_outbox_store!` and
 /// `impl_inventory_store!` in the same crate (the checkout holds and moves
@@ -862,17 +878,13 @@ macro_rules! impl_orders_store {
                 }
 
                 async fn insert_cart(&self, cart: &Cart) -> Result<(), OrdersError> {
-                    let result = ::sqlx::query(
-                        "INSERT INTO carts (id, token_hash, user_id, status, version, doc, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    let result = $crate::bind_new_cart!(
+                        ::sqlx::query(
+                            "INSERT INTO carts (id, token_hash, user_id, status, version, doc, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        ),
+                        cart
                     )
-                    .bind(cart.id)
-                    .bind(&cart.token_hash)
-                    .bind(cart.user_id)
-                    .bind(cart.status.as_str())
-                    .bind(cart.version)
-                    .bind(::sqlx::types::Json(cart))
-                    .bind(cart.updated_at)
                     .execute(self.relaxed())
                     .await;
                     match result {
@@ -935,14 +947,7 @@ macro_rules! impl_orders_store {
                         )
                     });
                     let query = if new {
-                        ::sqlx::query(::sqlx::AssertSqlSafe(INSERT.as_str()))
-                            .bind(cart.id)
-                            .bind(&cart.token_hash)
-                            .bind(cart.user_id)
-                            .bind(cart.status.as_str())
-                            .bind(cart.version)
-                            .bind(::sqlx::types::Json(cart))
-                            .bind(cart.updated_at)
+                        $crate::bind_new_cart!(::sqlx::query(::sqlx::AssertSqlSafe(INSERT.as_str())), cart)
                     } else {
                         let stored = Cart { version: cart.version + 1, ..cart.clone() };
                         ::sqlx::query(::sqlx::AssertSqlSafe(UPDATE.as_str()))

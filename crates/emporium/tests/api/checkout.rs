@@ -59,15 +59,7 @@ async fn a_guest_buys_and_the_order_runs_to_a_refund(db: Db) {
     let (res, _) = app.add_to_cart(Some(&token), "SHIRT-M", 1).await;
     assert_eq!(res.body["lines"][0]["quantity"], 3);
     let line = res.body["lines"][0]["id"].as_str().unwrap().to_owned();
-    let res = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{line}"),
-            None,
-            &[("x-cart-token", &token)],
-            Some(json!({"quantity": 2})),
-        )
-        .await;
+    let res = app.set_line_quantity(&token, &line, 2).await;
     res.assert(200);
     assert_eq!((res.body["subtotal"]["amount"].as_i64(), res.body["item_count"].as_i64()), (Some(3000), Some(2)));
     let res = app
@@ -348,15 +340,7 @@ async fn bad_requests_are_refused_and_change_nothing(db: Db) {
     assert_eq!(res.body["error"]["details"]["lines"][0]["available"], 3);
     // Raising the line above the stock is refused the same way.
     let line = cart(&token).await.body["lines"][0]["id"].as_str().unwrap().to_owned();
-    let res = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{line}"),
-            None,
-            &[("x-cart-token", &token)],
-            Some(json!({"quantity": 4})),
-        )
-        .await;
+    let res = app.set_line_quantity(&token, &line, 4).await;
     res.assert_error(409, "out_of_stock");
     let short = &res.body["error"]["details"]["lines"][0];
     assert_eq!(

@@ -62,6 +62,12 @@ impl TestApp {
         (res, token)
     }
 
+    /// Sets a guest cart line's quantity (`PATCH /cart/items/{line}`).
+    pub async fn set_line_quantity(&self, token: &str, line: &str, quantity: i64) -> Response {
+        let path = format!("/api/v1/cart/items/{line}");
+        self.send(Method::PATCH, &path, None, &[("x-cart-token", token)], Some(json!({"quantity": quantity}))).await
+    }
+
     pub async fn guest_checkout(&self, token: &str, key: &str, body: Value) -> Response {
         self.send(
             Method::POST,

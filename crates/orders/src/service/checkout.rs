@@ -145,13 +145,14 @@ impl OrdersService {
         // The first request with a key (nearly every one) goes straight to placing the checkout,
         // where the key's insert finds a repeat; a repeat that fails before that point (its cart
         // is converted, a price moved since) is answered from the earlier checkout instead.
-        let placed = match self.place(customer, cart, idempotency_key, &request, &scope, &request_hash, now).await {
+        let placed = match self.place(customer, cart, kept, idempotency_key, &request, &scope, &request_hash, now).await
+        {
             // The cart moved on after it was read (or the copy read was
             // stale), or a kept copy was refused: once more with the cart as
             // it is now.
             Err(e) if matches!(e, OrdersError::Contended) || kept => match self.store.cart(cart.id).await? {
                 Some(now_cart) => {
-                    self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
+                    self.place(customer, &now_cart, false, idempotency_key, &request, &scope, &request_hash, now).await
                 }
                 None => Err(OrdersError::NotFound("cart")),
             },
@@ -171,6 +172,7 @@ impl OrdersService {
         &self,
         customer: Option<&Customer>,
         cart: &Cart,
+        kept: bool,
         idempotency_key: &str,
         request: &CheckoutRequest,
         scope: &str,
@@ -232,6 +234,11 @@ impl OrdersService {
             }
         }
         if !changed.is_empty() {
+            if kept {
+                // Decided on a kept copy: decide it again on the cart as read
+                // before refreshing it (`checkout_cart` reads it on `Contended`).
+                return Err(OrdersError::Contended);
+            }
             self.refresh_cart(cart).await?;
             return Err(OrdersError::Conflict {
                 code: "cart_changed",
