@@ -5,18 +5,20 @@
 //! statement or transaction, and a task spawned to run it. Most of our
 //! statements run on their own (a checkout is one), so that round trip was
 //! a third of all the messages the shop exchanged with PostgreSQL. This pool
-//! puts a connection back at once when it is clean: nothing left unsent, no
-//! transaction left open. A connection that is not clean (a transaction
-//! dropped without commit, a statement whose future was dropped half sent)
-//! is settled first by a task (a `ROLLBACK` or the `Sync` round trip) and
-//! closed if that fails. Replies still owed to a statement whose future was
-//! dropped are read and discarded by the next statement on the connection
-//! (sqlx waits for `ReadyForQuery` before sending anything).
+//! puts a connection back at once when it is known to be clean: its
+//! statement ran to the end (through `&Pool`, or a `Tx`'s commit or
+//! rollback), nothing is left unsent and no transaction is open. Any other
+//! connection (a transaction dropped without commit, a `BEGIN` or a
+//! statement whose future was dropped midway, one used directly through
+//! [`Pool::acquire`]) is settled first by a task, with a `ROLLBACK` or the
+//! `Sync` round trip, and closed if that meets an error, so a reply owed to
+//! a dropped statement (its error, say) never reaches the next user.
 //!
-//! A connection whose statement failed with an I/O, TLS or protocol error is
-//! closed rather than put back. One idle for [`IDLE_PING_AFTER`] or more is
-//! pinged before it is handed out; one back from work a moment ago is handed
-//! out as is.
+//! A connection whose statement failed with an I/O, TLS or protocol error,
+//! or a `FATAL` one, is closed rather than put back. One idle for
+//! [`IDLE_PING_AFTER`] or more is pinged before it is handed out; one back
+//! from work a moment ago is handed out as is. Waiting for a slot,
+//! connecting and that ping together time out after 10 s.
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
@@ -84,17 +86,17 @@ impl Pool {
 
     /// A connection for the caller alone until the guard is dropped.
     pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
-        let permit = match tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.permits.clone().acquire_owned()).await {
-            Err(_) => return Err(sqlx::Error::PoolTimedOut),
-            Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
-            Ok(Ok(permit)) => permit,
-        };
+        tokio::time::timeout(ACQUIRE_TIMEOUT, self.acquire_unbounded()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    async fn acquire_unbounded(&self) -> Result<Conn, sqlx::Error> {
+        let permit = self.inner.permits.clone().acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
             let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let Some(Idle { mut conn, since }) = idle else { break };
             if since.elapsed() >= IDLE_PING_AFTER && conn.ping().await.is_err() {
-                // Gone while idle (a server restart, a network cut): try the next.
-                let _ = conn.close_hard().await;
+                // Gone while idle (a server restart, a network cut): dropped,
+                // and the next one tried.
                 continue;
             }
             return Ok(Conn::new(conn, self.clone(), permit));
@@ -109,6 +111,9 @@ impl Pool {
     /// Begins a transaction (`BEGIN`) on a connection of its own.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let mut conn = self.acquire().await?;
+        // Marked first: dropped while `BEGIN` is on its way, the connection
+        // is rolled back before reuse.
+        conn.in_transaction = true;
         let begun = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
         conn.note(&begun);
         begun?;
@@ -118,11 +123,15 @@ impl Pool {
     /// Closes every idle connection and refuses new work; connections in
     /// use are closed as they come back.
     pub async fn close(&self) {
-        self.inner.closed.store(true, Ordering::Release);
+        let idle = {
+            let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            self.inner.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *idle)
+        };
         self.inner.permits.close();
-        let idle = std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner));
         for Idle { conn, .. } in idle {
-            let _ = conn.close().await;
+            // A polite `Terminate`, but not waited on for long.
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         }
     }
 
@@ -136,10 +145,11 @@ impl Pool {
     }
 
     fn put_back(&self, conn: PgConnection) {
-        if self.is_closed() {
-            return; // dropping it closes the socket
-        }
-        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle { conn, since: Instant::now() });
+        // Checked under the lock `close` empties the list under.
+        let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.is_closed() {
+            idle.push(Idle { conn, since: Instant::now() });
+        } // else dropped: the socket closes
     }
 }
 
@@ -151,13 +161,15 @@ pub struct Conn {
     permit: Option<OwnedSemaphorePermit>,
     /// A statement failed in a way that leaves the connection unusable.
     broken: bool,
-    /// A transaction is open and must be rolled back before reuse.
+    /// A transaction is (or may be) open and must be rolled back before reuse.
     in_transaction: bool,
+    /// Its last statement ran to the end, so no reply is owed.
+    settled: bool,
 }
 
 impl Conn {
     fn new(conn: PgConnection, pool: Pool, permit: OwnedSemaphorePermit) -> Conn {
-        Conn { conn: Some(conn), pool, permit: Some(permit), broken: false, in_transaction: false }
+        Conn { conn: Some(conn), pool, permit: Some(permit), broken: false, in_transaction: false, settled: false }
     }
 
     /// Marks the connection for closing when `result` says it cannot be
@@ -209,8 +221,8 @@ impl Drop for Conn {
         if self.broken {
             return; // dropped: the socket closes, the permit frees a slot for a new connection
         }
-        // `should_flush`: bytes left unsent by a future dropped mid-write.
-        if !self.in_transaction && !conn.should_flush() {
+        // `should_flush`: bytes left unsent (a `ROLLBACK` sqlx queued, say).
+        if self.settled && !self.in_transaction && !conn.should_flush() {
             self.pool.put_back(conn);
             drop(permit);
             return;
@@ -224,8 +236,11 @@ impl Drop for Conn {
             match settled {
                 Ok(()) => pool.put_back(conn),
                 Err(e) => {
-                    tracing::warn!(error = %e, "closing a connection that could not be settled");
-                    let _ = conn.close_hard().await;
+                    // Often the error a dropped statement was still owed.
+                    // Dropped, not shut down: a TLS shutdown can wait on
+                    // the server indefinitely.
+                    tracing::debug!(error = %e, "closing a connection that could not be settled");
+                    drop(conn);
                 }
             }
             drop(permit);
@@ -256,6 +271,8 @@ impl Tx {
         // Whatever the answer, the server has ended the transaction (a
         // failed COMMIT rolls back); a broken connection is closed instead.
         self.open = false;
+        self.conn.in_transaction = false;
+        self.conn.settled = true;
         done
     }
 }
@@ -276,7 +293,8 @@ impl DerefMut for Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        // Runs before the connection's own drop, which then rolls back.
+        // Runs before the connection's own drop, which rolls back a
+        // transaction still open.
         self.conn.in_transaction = self.open;
     }
 }
@@ -295,6 +313,7 @@ macro_rules! on_own_connection {
         Box::pin(async move {
             let mut $conn = pool.acquire().await?;
             let result = $work.await;
+            $conn.settled = true;
             $conn.note(&result);
             result
         })

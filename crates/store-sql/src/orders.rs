@@ -932,7 +932,8 @@ macro_rules! impl_orders_store {
                             "WITH a AS (SELECT {} AS n), \
                              w AS (INSERT INTO carts (id, token_hash, user_id, status, version, doc, updated_at) \
                              SELECT $1, $2, $3, $4, $5, $6, $7 FROM a WHERE a.n IS NULL OR a.n >= $9 RETURNING 1) \
-                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written",
+                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written, \
+                             TRUE AS current",
                             $crate::available_of_sku("$8")
                         )
                     });
@@ -942,7 +943,8 @@ macro_rules! impl_orders_store {
                              w AS (UPDATE carts SET user_id = $1, status = $2, version = version + 1, doc = $3, \
                              updated_at = $4 WHERE id = $5 AND version = $6 \
                              AND (SELECT n IS NULL OR n >= $8 FROM a) RETURNING 1) \
-                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written",
+                             SELECT (SELECT n FROM a) AS available, EXISTS (SELECT 1 FROM w) AS written, \
+                             EXISTS (SELECT 1 FROM carts WHERE id = $5 AND version = $6) AS current",
                             $crate::available_of_sku("$7")
                         )
                     });
@@ -965,12 +967,16 @@ macro_rules! impl_orders_store {
                     };
                     let available: Option<i64> = row.try_get("available").map_err(err)?;
                     let written: bool = row.try_get("written").map_err(err)?;
+                    // Whether the cart was still at the version read (the
+                    // statement's snapshot): if not, the stock was weighed
+                    // against a stale quantity.
+                    let current: bool = row.try_get("current").map_err(err)?;
                     if written {
                         keep_cart(self, cart, if new { cart.version } else { cart.version + 1 });
                     }
                     match available {
                         _ if written => Ok(Stocked::Written { available }),
-                        Some(n) if n < need.wanted => Ok(Stocked::Short { available: n }),
+                        Some(n) if current && n < need.wanted => Ok(Stocked::Short { available: n }),
                         // The cart moved since it was read: the caller reads it again.
                         _ => Err(OrdersError::Contended),
                     }

@@ -118,6 +118,22 @@ async fn a_statement_dropped_midway_leaves_no_answer_for_the_next(db: &PgDatabas
     assert_eq!(next, 42, "the next statement reads its own answer");
     let again: String = sqlx::query_scalar("SELECT 'again'").fetch_one(&pool).await.expect("again");
     assert_eq!(again, "again");
+
+    // A dropped statement that fails after it is dropped: its error is
+    // not the next statement's answer.
+    let failing = sqlx::query_scalar::<_, i32>("SELECT 1 / length(CAST(pg_sleep(0.5) AS TEXT))").fetch_one(&pool);
+    assert!(tokio::time::timeout(Duration::from_millis(100), failing).await.is_err(), "dropped while running");
+    let next: i32 = sqlx::query_scalar("SELECT 43").fetch_one(&pool).await.expect("not the dropped one's error");
+    assert_eq!(next, 43);
+    // Likewise inside a transaction dropped midway.
+    {
+        let mut tx = pool.begin().await.expect("begin");
+        let failing =
+            sqlx::query_scalar::<_, i32>("SELECT 1 / length(CAST(pg_sleep(0.5) AS TEXT))").fetch_one(&mut *tx);
+        assert!(tokio::time::timeout(Duration::from_millis(100), failing).await.is_err(), "dropped while running");
+    }
+    let next: i32 = sqlx::query_scalar("SELECT 44").fetch_one(&pool).await.expect("not the dropped one's error");
+    assert_eq!(next, 44);
 }
 
 async fn kill(db: &PgDatabase, pid: i32) {
@@ -166,11 +182,13 @@ async fn no_more_than_max_connections_are_open(db: &PgDatabase) {
         "a third waits while two are in use"
     );
     let mut other = outside(db).await;
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
-        .bind(APP)
-        .fetch_one(&mut other)
-        .await
-        .expect("activity");
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(APP)
+    .fetch_one(&mut other)
+    .await
+    .expect("activity");
     assert_eq!(open, 2);
     let waiting = tokio::spawn({
         let pool = pool.clone();
