@@ -94,7 +94,13 @@ struct Caches {
     tax: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<crate::TaxRate>>)>>,
     /// Payment or order id → its checkout id (never changes, so never stale).
     checkout_of: std::sync::RwLock<HashMap<Uuid, Uuid>>,
+    /// Refunds through a provider run one at a time per checkout (striped
+    /// by checkout id), see `change_refunding`.
+    refunding: [tokio::sync::Mutex<()>; REFUND_STRIPES],
 }
+
+/// How many locks `Caches::refunding` spreads checkouts over.
+const REFUND_STRIPES: usize = 32;
 
 /// Most entries kept in `Caches::checkout_of` before it starts over.
 const CHECKOUT_OF_CAPACITY: usize = 100_000;

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 on_both_databases!(
     a_card_payment_through_stripe_settles_once_whatever_the_webhooks_do,
     stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded,
+    concurrent_stripe_refunds_are_each_made_once_and_recorded_with_their_own_refund,
     a_timed_out_intent_request_is_retried_with_the_same_key,
     a_webhook_before_the_api_answer_still_pays_once,
     an_expired_checkout_cancels_its_intent_and_a_late_payment_is_refunded
@@ -253,6 +254,40 @@ async fn stripe_refunds_go_through_the_refunds_api_and_outside_ones_are_recorded
     assert_eq!(fake.refunded(intent_id), total);
     let res = app.get(&format!("/api/v1/payments/{payment_id}"), None).await;
     assert_eq!(res.body["status"], "refunded");
+    app.shutdown().await;
+}
+
+/// Staff refunds of one order sent at once: each is made at Stripe once
+/// and recorded with its own Stripe refund. Stripe answers each late, so
+/// the requests overlap; refunds keyed by their position in the order
+/// would otherwise share one Stripe refund between two records.
+async fn concurrent_stripe_refunds_are_each_made_once_and_recorded_with_their_own_refund(db: Db) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_shop(db, &fake, |_| {}).await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    let (order_id, _, paid) = paid_stripe_order(&app, &fake, a, "REFUND-2").await;
+    let intent_id = paid["id"].as_str().unwrap();
+    fake.inner.stall_ms.store(300, Ordering::SeqCst);
+    fake.inner.stall_next.store(3, Ordering::SeqCst);
+    let answers =
+        futures::future::join_all(["c1", "c2", "c3"].map(|key| app.admin_refund(a, &order_id, 100, "damaged", key)))
+            .await;
+    for res in &answers {
+        res.assert(201);
+    }
+    let order = app.get(&format!("/api/v1/admin/orders/{order_id}"), Some(a)).await;
+    assert_eq!(order.body["refunded_total"]["amount"], 300);
+    let mut refs: Vec<String> = order.body["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["provider_ref"].as_str().expect("each refund names Stripe's").to_owned())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), 3, "three refunds, three Stripe refunds: {}", order.text);
+    assert_eq!(fake.refunded(intent_id), 300, "Stripe refunded what the shop recorded");
     app.shutdown().await;
 }
 

@@ -284,6 +284,13 @@ impl OrdersService {
         checkout_id: Uuid,
         decide: impl Fn(&CheckoutState) -> Result<Change> + Send + Sync,
     ) -> Result<CheckoutState> {
+        // One at a time per checkout in this process: each reads the refunds
+        // recorded so far, makes the new ones at the provider (keyed by
+        // their position) and records them before the next one reads.
+        // Without it, two refunds sent at once took the same position, so
+        // Stripe made one refund and the shop recorded two.
+        let stripe = checkout_id.as_u128() as usize % self.caches.refunding.len();
+        let _one_at_a_time = self.caches.refunding[stripe].lock().await;
         let made = self.refund_at_provider(checkout_id, &decide).await?;
         let state = self
             .change(checkout_id, |state| {
