@@ -26,8 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgRow, Pg
 use sqlx::{ConnectOptions as _, Connection as _, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -49,12 +48,12 @@ pub struct Pool {
 struct Inner {
     options: PgConnectOptions,
     on_connect: Option<OnConnect>,
-    /// One permit per connection that may be in use; `close` closes it.
+    /// One permit per connection that may be in use; closed by `close`
+    /// (under the `idle` lock), which is how the pool knows it is closed.
     permits: Arc<Semaphore>,
     max: u32,
     /// Clean connections, the most recently used last.
     idle: Mutex<Vec<Idle>>,
-    closed: AtomicBool,
 }
 
 struct Idle {
@@ -79,7 +78,6 @@ impl Pool {
                 permits: Arc::new(Semaphore::new(max as usize)),
                 max,
                 idle: Mutex::new(Vec::with_capacity(max as usize)),
-                closed: AtomicBool::new(false),
             }),
         }
     }
@@ -92,7 +90,7 @@ impl Pool {
     async fn acquire_unbounded(&self) -> Result<Conn, sqlx::Error> {
         let permit = self.inner.permits.clone().acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
-            let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let idle = self.idle().pop();
             let Some(Idle { mut conn, since }) = idle else { break };
             if since.elapsed() >= IDLE_PING_AFTER && conn.ping().await.is_err() {
                 // Gone while idle (a server restart, a network cut): dropped,
@@ -117,18 +115,17 @@ impl Pool {
         let begun = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
         conn.note(&begun);
         begun?;
-        Ok(Tx { conn, open: true })
+        Ok(Tx { conn })
     }
 
     /// Closes every idle connection and refuses new work; connections in
     /// use are closed as they come back.
     pub async fn close(&self) {
         let idle = {
-            let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            self.inner.closed.store(true, Ordering::Release);
+            let mut idle = self.idle();
+            self.inner.permits.close();
             std::mem::take(&mut *idle)
         };
-        self.inner.permits.close();
         for Idle { conn, .. } in idle {
             // A polite `Terminate`, but not waited on for long.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
@@ -136,17 +133,21 @@ impl Pool {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.permits.is_closed()
     }
 
     /// Connections open and not in use.
     pub fn idle_count(&self) -> usize {
-        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.idle().len()
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
+        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn put_back(&self, conn: PgConnection) {
-        // Checked under the lock `close` empties the list under.
-        let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock `close` closes the pool under.
+        let mut idle = self.idle();
         if !self.is_closed() {
             idle.push(Idle { conn, since: Instant::now() });
         } // else dropped: the socket closes
@@ -250,10 +251,9 @@ impl Drop for Conn {
 
 /// A transaction from [`Pool::begin`]: statements run on `&mut *tx`;
 /// dropped without [`Tx::commit`], it is rolled back before the connection
-/// is used again.
+/// is used again (its `Conn` is still marked `in_transaction`).
 pub struct Tx {
     conn: Conn,
-    open: bool,
 }
 
 impl Tx {
@@ -270,7 +270,6 @@ impl Tx {
         self.conn.note(&done);
         // Whatever the answer, the server has ended the transaction (a
         // failed COMMIT rolls back); a broken connection is closed instead.
-        self.open = false;
         self.conn.in_transaction = false;
         self.conn.settled = true;
         done
@@ -291,17 +290,9 @@ impl DerefMut for Tx {
     }
 }
 
-impl Drop for Tx {
-    fn drop(&mut self) {
-        // Runs before the connection's own drop, which rolls back a
-        // transaction still open.
-        self.conn.in_transaction = self.open;
-    }
-}
-
 impl fmt::Debug for Tx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tx").field("open", &self.open).finish()
+        f.debug_struct("Tx").field("open", &self.conn.in_transaction).finish()
     }
 }
 

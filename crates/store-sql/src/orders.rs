@@ -907,8 +907,9 @@ macro_rules! impl_orders_store {
                     if !$crate::ctes_allowed::<$db>() {
                         // SQLite, in process: the read and the write are two cheap
                         // statements (the checkout's hold is the real guard).
-                        let sql = format!("SELECT {}", $crate::available_of_sku("$1"));
-                        let available: Option<i64> = ::sqlx::query_scalar(::sqlx::AssertSqlSafe(sql))
+                        static READ: ::std::sync::LazyLock<String> =
+                            ::std::sync::LazyLock::new(|| format!("SELECT {}", $crate::available_of_sku("$1")));
+                        let available: Option<i64> = ::sqlx::query_scalar(::sqlx::AssertSqlSafe(READ.as_str()))
                             .bind(&need.sku)
                             .fetch_one(&self.pool)
                             .await

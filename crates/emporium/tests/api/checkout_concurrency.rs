@@ -271,8 +271,7 @@ async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_
         return;
     };
     let here = app.running().backend.orders();
-    let url = &app.settings.database_url.as_ref().unwrap().0;
-    let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
+    let elsewhere = another_process(&app).await;
 
     let codes = |flags: &[orders::OrderFlag]| flags.iter().map(|f| f.code.clone()).collect::<Vec<_>>();
     let calls = AtomicUsize::new(0);
@@ -326,18 +325,14 @@ async fn a_state_kept_by_one_process_never_overwrites_another_process_change_on_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres() {
     use orders::OrdersStore as _;
-    if crate::helpers::postgres_url().is_none() {
-        crate::helpers::skipped(
-            "checkout_concurrency::a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres",
-        );
+    let Some((app, admin)) =
+        lamp_shop_on_postgres("a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_postgres", 50)
+            .await
+    else {
         return;
-    }
-    let app = TestApp::spawn(Db::Postgres).await;
-    let admin = app.account_with_role(Role::Admin).await;
-    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 50).await;
+    };
     let here = app.running().backend.orders();
-    let url = &app.settings.database_url.as_ref().unwrap().0;
-    let elsewhere = store_postgres::PostgresStore::connect(url).await.unwrap();
+    let elsewhere = another_process(&app).await;
 
     // A cart just written is kept, as stored.
     let (_, other_token) = app.add_to_cart(None, "LAMP-1", 1).await;
@@ -369,19 +364,33 @@ async fn a_kept_cart_changed_by_another_process_is_checked_out_as_it_is_now_on_p
     let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
     res.assert(201);
     assert_eq!(res.body["orders"][0]["lines"][0]["quantity"], 2, "{}", res.text);
-    assert_eq!(app.level(&admin.access, "LAMP-1").await, (50, 2), "two held, none for the other cart");
+    assert_eq!(app.level(&admin, "LAMP-1").await, (50, 2), "two held, none for the other cart");
 }
 
-/// A shop on PostgreSQL with one guest checkout of one lamp placed, and
-/// that checkout's id; `None` (the test `name` said skipped) without PostgreSQL.
-async fn placed_on_postgres(name: &str) -> Option<(TestApp, uuid::Uuid)> {
+/// A shop on PostgreSQL with `units` lamps (`LAMP-1`) in stock, and its
+/// admin's access token; `None` (the test `name` said skipped) without
+/// PostgreSQL.
+async fn lamp_shop_on_postgres(name: &str, units: i64) -> Option<(TestApp, String)> {
     if crate::helpers::postgres_url().is_none() {
         crate::helpers::skipped(&format!("checkout_concurrency::{name}"));
         return None;
     }
     let app = TestApp::spawn(Db::Postgres).await;
     let admin = app.account_with_role(Role::Admin).await;
-    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], 5).await;
+    app.stocked(&admin.access, "Lamp", &[("LAMP-1", 4000)], units).await;
+    Some((app, admin.access))
+}
+
+/// A second store on the app's database, standing for another process.
+async fn another_process(app: &TestApp) -> store_postgres::PostgresStore {
+    let url = &app.settings.database_url.as_ref().unwrap().0;
+    store_postgres::PostgresStore::connect(url).await.unwrap()
+}
+
+/// A shop on PostgreSQL with one guest checkout of one lamp placed, and
+/// that checkout's id; `None` (the test `name` said skipped) without PostgreSQL.
+async fn placed_on_postgres(name: &str) -> Option<(TestApp, uuid::Uuid)> {
+    let (app, _) = lamp_shop_on_postgres(name, 5).await?;
     let (_, token) = app.add_to_cart(None, "LAMP-1", 1).await;
     let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("lamp@example.com"))).await;
     res.assert(201);

@@ -145,17 +145,22 @@ impl OrdersService {
         // The first request with a key (nearly every one) goes straight to placing the checkout,
         // where the key's insert finds a repeat; a repeat that fails before that point (its cart
         // is converted, a price moved since) is answered from the earlier checkout instead.
-        let placed = match self.place(customer, cart, kept, idempotency_key, &request, &scope, &request_hash, now).await
-        {
+        let placed = match self.place(customer, cart, idempotency_key, &request, &scope, &request_hash, now).await {
             // The cart moved on after it was read (or the copy read was
             // stale), or a kept copy was refused: once more with the cart as
-            // it is now.
-            Err(e) if matches!(e, OrdersError::Contended) || kept => match self.store.cart(cart.id).await? {
-                Some(now_cart) => {
-                    self.place(customer, &now_cart, false, idempotency_key, &request, &scope, &request_hash, now).await
+            // it is now. A `cart_changed` stands: it comes only after its
+            // refresh was written at the version priced, so the copy was exact.
+            Err(e)
+                if matches!(e, OrdersError::Contended)
+                    || (kept && !matches!(e, OrdersError::Conflict { code: "cart_changed", .. })) =>
+            {
+                match self.store.cart(cart.id).await? {
+                    Some(now_cart) => {
+                        self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
+                    }
+                    None => Err(OrdersError::NotFound("cart")),
                 }
-                None => Err(OrdersError::NotFound("cart")),
-            },
+            }
             other => other,
         };
         match placed {
@@ -172,7 +177,6 @@ impl OrdersService {
         &self,
         customer: Option<&Customer>,
         cart: &Cart,
-        kept: bool,
         idempotency_key: &str,
         request: &CheckoutRequest,
         scope: &str,
@@ -234,11 +238,6 @@ impl OrdersService {
             }
         }
         if !changed.is_empty() {
-            if kept {
-                // Decided on a kept copy: decide it again on the cart as read
-                // before refreshing it (`checkout_cart` reads it on `Contended`).
-                return Err(OrdersError::Contended);
-            }
             self.refresh_cart(cart).await?;
             return Err(OrdersError::Conflict {
                 code: "cart_changed",
@@ -441,24 +440,25 @@ impl OrdersService {
         Ok(Some(CheckoutResponse::of(&state, true)))
     }
 
-    /// Re-snapshots every line at today's price and drops what is no longer for sale.
+    /// Re-snapshots every line at today's price and drops what is no longer
+    /// for sale, if the cart is still as priced.
     async fn refresh_cart(&self, cart: &Cart) -> Result<()> {
         let mut prices = std::collections::HashMap::new();
         for line in &cart.lines {
             prices.insert(line.variant_id, self.purchasable(&VariantRef::Id(line.variant_id)).await?);
         }
-        self.edit_cart(cart, |c| {
-            c.lines.retain(|l| prices.get(&l.variant_id).is_some_and(Option::is_some));
-            for line in &mut c.lines {
-                if let Some(Some(p)) = prices.get(&line.variant_id) {
-                    line.unit_price = p.price;
-                    line.title = p.title.clone();
-                }
+        let mut c = cart.clone();
+        c.lines.retain(|l| prices.get(&l.variant_id).is_some_and(Option::is_some));
+        for line in &mut c.lines {
+            if let Some(Some(p)) = prices.get(&line.variant_id) {
+                line.unit_price = p.price;
+                line.title = p.title.clone();
             }
-            Ok(())
-        })
-        .await
-        .map(|_| ())
+        }
+        c.updated_at = self.now();
+        // At the version priced only: a cart that moved since (or a stale
+        // kept copy) is `Contended`, and the checkout prices it again as it is.
+        self.store.save_carts(&[c]).await
     }
 }
 
