@@ -52,7 +52,9 @@ pub struct Seller {
     /// Connected Stripe account (`acct_…`).
     pub stripe_account_id: Option<String>,
     pub is_default: bool,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -65,7 +67,9 @@ pub struct Category {
     pub description: Option<String>,
     /// Order among siblings, from 0.
     pub position: i32,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -100,7 +104,9 @@ pub struct Variant {
     pub compare_at_price: Option<Money>,
     pub weight_grams: Option<i32>,
     pub position: i32,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -130,6 +136,7 @@ pub struct Image {
     /// Rendition name → where it is served.
     pub rendition_urls: BTreeMap<String, String>,
     pub position: i32,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -179,7 +186,9 @@ pub struct Product {
     /// In display order; the first is the primary image.
     pub images: Vec<Image>,
     pub rating: RatingSummary,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -231,7 +240,9 @@ pub struct Review {
     /// Set by the server from the customer's orders, never by the client.
     pub verified_purchase: bool,
     pub status: ReviewStatus,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -261,7 +272,9 @@ pub struct Store {
     pub longitude: f64,
     pub phone: Option<String>,
     pub opening_hours: Vec<OpeningHours>,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -276,5 +289,6 @@ pub struct StoreWithDistance {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct WishlistItem {
     pub product_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
     pub added_at: OffsetDateTime,
 }

@@ -381,7 +381,10 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         body_limit_bytes: settings.body_limit_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         auth_rate_limit_per_minute: settings.auth_rate_limit,
-        trust_forwarded_for: settings.trust_forwarded_for,
+        client_address: web::rate_limit::ClientAddress {
+            trust_forwarded_for: settings.trust_forwarded_for,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        },
     };
     let services = web::Services {
         identity: shop.identity.clone(),

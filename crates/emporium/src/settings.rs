@@ -43,6 +43,9 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub trust_forwarded_for: bool,
+    /// The proxies in front of the shop, as CIDRs: `X-Forwarded-For` hops
+    /// from these are skipped (empty: the socket peer is the one proxy).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Mark the browser's cookies `Secure` (set it when the shop is served over HTTPS).
     pub cookie_secure: bool,
     /// The shop's currency, used when staff type prices on the admin pages.
@@ -159,6 +162,7 @@ impl Settings {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             cookie_secure: false,
             currency: "USD".to_owned(),
             log: "info".to_owned(),
@@ -273,6 +277,15 @@ impl Settings {
                 "body_limit_bytes" => self.body_limit_bytes = number(&value, 1024, 1 << 30).map_err(|r| bad(&r))?,
                 "request_timeout_secs" => self.request_timeout_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
                 "trust_forwarded_for" => self.trust_forwarded_for = boolean(&value).map_err(|r| bad(&r))?,
+                "trusted_proxies" => {
+                    self.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(Into::into)))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad("expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1"))?;
+                }
                 "cookie_secure" => self.cookie_secure = boolean(&value).map_err(|r| bad(&r))?,
                 "currency" => {
                     let code = value.trim().to_uppercase();
@@ -454,6 +467,7 @@ const KEYS: &[&str] = &[
     "body_limit_bytes",
     "request_timeout_secs",
     "trust_forwarded_for",
+    "trusted_proxies",
     "cookie_secure",
     "currency",
     "log",

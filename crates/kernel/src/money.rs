@@ -13,7 +13,7 @@ pub struct Currency([u8; 3]);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MoneyError {
-    #[error("currency must be three upper-case letters (ISO 4217)")]
+    #[error("currency must be an ISO 4217 code such as USD or EUR")]
     BadCurrency,
     #[error("cannot combine {0} with {1}")]
     CurrencyMismatch(Currency, Currency),
@@ -22,9 +22,11 @@ pub enum MoneyError {
 }
 
 impl Currency {
+    /// A code of ISO 4217's list of active currencies (upper case, as
+    /// written there): `ZZZ` has the shape of one and is refused.
     pub fn parse(code: &str) -> Result<Self, MoneyError> {
         let bytes = code.as_bytes();
-        if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) {
+        if bytes.len() == 3 && ISO_4217.binary_search(&code).is_ok() {
             Ok(Currency([bytes[0], bytes[1], bytes[2]]))
         } else {
             Err(MoneyError::BadCurrency)
@@ -35,6 +37,24 @@ impl Currency {
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
 }
+
+/// ISO 4217's active codes (list one, as published by SIX), sorted for
+/// binary search; the funds codes (`BOV`, `CHE`, …) and the precious metals
+/// and testing codes (`XAU`, `XTS`, `XXX`) included, as the standard lists them.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF",
+    "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB",
+    "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD",
+    "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
+    "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK",
+    "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP",
+    "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD",
+    "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
+    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XTS", "XUA",
+    "XXX", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,7 +176,11 @@ mod tests {
     #[test]
     fn currency_codes() {
         assert!(Currency::parse("EUR").is_ok());
-        for bad in ["eur", "EU", "EURO", "E1R", ""] {
+        assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
+        for good in ["USD", "JPY", "KWD", "CHF", "XOF"] {
+            assert!(Currency::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["eur", "EU", "EURO", "E1R", "", "ZZZ", "ABC", "USA"] {
             assert_eq!(Currency::parse(bad), Err(MoneyError::BadCurrency), "{bad}");
         }
     }

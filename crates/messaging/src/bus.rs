@@ -169,8 +169,9 @@ impl Bus for InProcessBus {
     }
 }
 
-/// Writes every event to the log (target `emporium::events`): a trail an
-/// operator can follow before real consumers exist.
+/// Writes every event to the log (target `emporium::events`, at DEBUG): a
+/// trail an operator can turn on (`EMPORIUM_LOG=info,emporium::events=debug`).
+/// At INFO a first `serve --demo` would print thousands of lines.
 #[derive(Debug, Default)]
 pub struct LogConsumer;
 
@@ -187,7 +188,7 @@ impl Consumer for LogConsumer {
         true
     }
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        tracing::info!(target: "emporium::events", event_id = %event.id, topic = event.topic, aggregate_id = %event.aggregate_id, "event");
+        tracing::debug!(target: "emporium::events", event_id = %event.id, topic = event.topic, aggregate_id = %event.aggregate_id, "event");
         Ok(())
     }
 }

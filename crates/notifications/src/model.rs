@@ -89,5 +89,6 @@ pub struct Notification {
     /// How it left: `log` for the delivery log alone.
     pub transport: String,
     pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -45,8 +45,7 @@ pub fn router(site: &Site) -> Router<Site> {
 
 /// Sign-in and sign-up share the API's per-client limit on password guessing.
 async fn limit_sign_in(State(site): State<Site>, request: Request, next: Next) -> Response {
-    let trust = site.app.config.trust_forwarded_for;
-    if let Some(ip) = web::rate_limit::client_ip(&request, trust)
+    if let Some(ip) = site.app.config.client_address.of(&request)
         && let Err(wait) = site.app.auth_limiter.check(ip, std::time::Instant::now())
     {
         let message = format!("Too many attempts. Please wait {} seconds and try again.", wait.as_secs().max(1));

@@ -48,7 +48,7 @@ impl utoipa::Modify for BearerAuth {
 /// The `/api/v1` routes with their OpenAPI description.
 fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(routes::me::router())
+        .merge(routes::me::router().layer(no_store()))
         .merge(routes::addresses::router())
         .merge(routes::admin_users::router())
         .merge(routes::admin_notifications::router())
@@ -65,7 +65,18 @@ fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
 
 /// The authentication routes, which are rate limited per client.
 fn auth_api(state: &AppState) -> OpenApiRouter<AppState> {
-    routes::auth::router().route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
+    routes::auth::router()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
+        .layer(no_store())
+}
+
+/// `Cache-Control: no-store` on answers that carry tokens or the account:
+/// no browser or proxy cache may keep them.
+fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<axum::http::HeaderValue> {
+    tower_http::set_header::SetResponseHeaderLayer::overriding(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    )
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.

@@ -60,26 +60,56 @@ impl RateLimiter {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
-/// hop when the settings say a trusted proxy sits in front.
-pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
+/// Where the client's address is read from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAddress {
+    /// Read `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+    /// The proxies in front of the shop (`EMPORIUM_TRUSTED_PROXIES`). Empty:
+    /// the socket peer is the one proxy.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl ClientAddress {
+    fn is_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+
+    /// The client's address: the socket peer, or, behind trusted proxies,
+    /// the right-most `X-Forwarded-For` hop that is not one of them. Each
+    /// proxy appends the address it saw, so the hops a client writes itself
+    /// are always to the left of those; the first (left-most) hop is the
+    /// client's to forge and is never taken while a later one is known.
+    pub fn of(&self, request: &Request) -> Option<IpAddr> {
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        if !self.trust_forwarded_for || peer.is_some_and(|p| !self.trusted_proxies.is_empty() && !self.is_proxy(p)) {
+            return peer;
+        }
+        let hops: Vec<&str> = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut last_parsed = None;
+        for hop in hops.iter().rev() {
+            // A hop that does not parse ends the walk: whatever is to its
+            // left was written by someone we cannot vouch for.
+            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            last_parsed = Some(ip);
+            if !self.is_proxy(ip) {
+                return Some(ip);
+            }
+        }
+        last_parsed.or(peer)
+    }
 }
 
 /// Middleware for the authentication routes.
 pub async fn limit_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(ip) = client_ip(&request, state.config.trust_forwarded_for)
+    if let Some(ip) = state.config.client_address.of(&request)
         && let Err(wait) = state.auth_limiter.check(ip, Instant::now())
     {
         return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
@@ -105,6 +135,43 @@ mod tests {
         assert!(limiter.check(other, t0).is_ok(), "clients are limited separately");
         assert!(limiter.check(ip, t0 + Duration::from_secs(20)).is_ok(), "one token back after 20 s");
         assert!(limiter.check(ip, t0 + Duration::from_secs(20)).is_err());
+    }
+
+    fn request(peer: [u8; 4], forwarded: &[&str]) -> Request {
+        let mut builder = axum::http::Request::builder().uri("/");
+        for value in forwarded {
+            builder = builder.header("x-forwarded-for", *value);
+        }
+        let mut request = builder.body(axum::body::Body::empty()).expect("request");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from((peer, 40000))));
+        request
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let behind = |proxies: &[&str]| ClientAddress {
+            trust_forwarded_for: true,
+            trusted_proxies: proxies.iter().map(|p| p.parse().expect("cidr")).collect(),
+        };
+        // One proxy (the peer): what it appended is the client, whatever the client wrote first.
+        let one = behind(&[]);
+        assert_eq!(one.of(&request([127, 0, 0, 1], &["6.6.6.6, 203.0.113.9"])), Some(ip("203.0.113.9")));
+        // Two proxies: skip the configured ones from the right.
+        let two = behind(&["10.0.0.0/8", "127.0.0.1/32"]);
+        let r = request([127, 0, 0, 1], &["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
+        assert_eq!(two.of(&r), Some(ip("198.51.100.7")), "several headers are one list");
+        // A peer that is not a trusted proxy is the client; its header is not believed.
+        assert_eq!(two.of(&request([192, 0, 2, 1], &["6.6.6.6"])), Some(ip("192.0.2.1")));
+        // Garbage stops the walk; no header means the peer.
+        assert_eq!(two.of(&request([10, 0, 0, 1], &["junk, 10.0.0.2"])), Some(ip("10.0.0.2")));
+        assert_eq!(two.of(&request([10, 0, 0, 1], &[])), Some(ip("10.0.0.1")));
+        // Not trusted at all: the peer, always.
+        let off = ClientAddress::default();
+        assert_eq!(off.of(&request([127, 0, 0, 1], &["203.0.113.9"])), Some(ip("127.0.0.1")));
     }
 
     #[test]

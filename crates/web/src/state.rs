@@ -1,4 +1,4 @@
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{ClientAddress, RateLimiter};
 use catalog::CatalogService;
 use identity::{Action, IdentityService, Resource, User};
 use inventory::InventoryService;
@@ -19,8 +19,9 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Auth endpoint requests per minute per client IP; 0 turns it off.
     pub auth_rate_limit_per_minute: u32,
-    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_forwarded_for: bool,
+    /// Where the client's IP is read from (the peer, or `X-Forwarded-For`
+    /// behind trusted proxies).
+    pub client_address: ClientAddress,
 }
 
 impl Default for WebConfig {
@@ -30,7 +31,7 @@ impl Default for WebConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             auth_rate_limit_per_minute: 30,
-            trust_forwarded_for: false,
+            client_address: ClientAddress::default(),
         }
     }
 }

@@ -156,6 +156,32 @@ async fn suspended_users_cannot_sign_in_or_refresh(db: Db) {
     app.me(&again.access).await.assert(200);
 }
 
+/// Behind a proxy the limiter keys on the hop the proxy appended, not on the
+/// first hop, which the client writes itself.
+#[tokio::test]
+async fn a_forged_first_forwarded_hop_does_not_escape_the_limit() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.auth_rate_limit = 3;
+        s.trust_forwarded_for = true;
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+    })
+    .await;
+    let app = &app;
+    let login = |forged: String, client: &'static str| async move {
+        let forwarded = format!("{forged}, {client}");
+        let body = json!({"email": "someone@example.com", "password": "wrong password!"});
+        app.send(Method::POST, "/api/v1/auth/login", None, &[("x-forwarded-for", &forwarded)], Some(body)).await
+    };
+    for i in 0..3 {
+        login(format!("10.9.8.{i}"), "203.0.113.5").await.assert(401);
+    }
+    for i in 3..6 {
+        login(format!("10.9.8.{i}"), "203.0.113.5").await.assert_error(429, "rate_limited");
+    }
+    // Another client behind the same proxy has its own bucket.
+    login("10.9.8.200".into(), "203.0.113.6").await.assert(401);
+}
+
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_client() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| s.auth_rate_limit = 3).await;

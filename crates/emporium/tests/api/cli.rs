@@ -22,7 +22,9 @@ fn migrate_and_user_create() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = emporium(dir.path()).arg("migrate").output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(dir.path().join("emporium.db").exists());
+    let db = dir.path().join("emporium.db");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&db).expect("database file").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the database file is the owner's alone");
 
     let create = |email: &str, password: &str, role: &str| {
         emporium(dir.path())
@@ -121,6 +123,9 @@ fn serve_demo_starts_ready_and_stops_on_sigterm() {
     assert!(!json_lines.is_empty() && json_lines.len() == logs.lines().count(), "JSON lines only:\n{logs}");
     assert!(json_lines.iter().any(|l| l["message"] == "ready"), "{logs}");
     assert!(json_lines.iter().any(|l| l["message"] == "stopped"), "a clean stop is logged: {logs}");
+    // The demo's thousands of events belong at DEBUG: the console shows what a person needs.
+    assert!(!json_lines.iter().any(|l| l["target"] == "emporium::events"), "events logged at INFO:\n{logs}");
+    assert!(json_lines.len() < 25, "{} log lines at INFO for a demo start:\n{logs}", json_lines.len());
     assert!(dir.path().join("jwt-signing.key").exists(), "signing key kept in the data dir");
 }
 

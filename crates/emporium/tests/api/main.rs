@@ -18,6 +18,7 @@ mod checkout;
 mod checkout_concurrency;
 mod cli;
 mod concurrency;
+mod contract;
 mod events;
 mod fake_s3;
 mod fake_solana;

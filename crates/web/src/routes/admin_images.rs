@@ -3,8 +3,9 @@
 //! are made at upload; files get content-hashed names.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, user_from_headers};
+use crate::extract::{Can, permit, Json, Path, user_from_headers};
 use crate::state::AppState;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use catalog::{Image, ImagePatch, NewImage};
@@ -70,18 +71,34 @@ pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Image>)> {
-    // The body is read before any refusal: an HTTP/1 client still sending
-    // its upload would otherwise see a reset connection, not our answer.
-    // The route's body limit bounds what a stranger can make us read.
-    let read = read_form(form, state.image_policy.max_bytes).await;
-    let actor = user_from_headers(&headers, &state).await?;
-    state.authorize(&actor, Resource::Products, Action::Write)?;
+    // Who is asking is settled before the body is parsed: a stranger gets
+    // 401 whatever they sent. A refused upload is still read to its end
+    // (bounded by the route's body limit): an HTTP/1 client still sending
+    // it would otherwise see a reset connection, not our answer.
+    let allowed = match user_from_headers(&headers, &state).await {
+        Ok(actor) => state.authorize(&actor, Resource::Products, Action::Write),
+        Err(e) => Err(e),
+    };
+    let form = form.map_err(multipart_rejection);
+    if let Err(refused) = allowed {
+        if let Ok(form) = form {
+            let _ = read_form(form, state.image_policy.max_bytes).await;
+        }
+        return Err(refused);
+    }
+    let read = read_form(form?, state.image_policy.max_bytes).await;
     state.catalog.product(id).await?;
     let (file, alt) = read?;
     let file = file.ok_or_else(|| ApiError::field("file", "attach the image as the multipart field `file`"))?;
     Ok((StatusCode::CREATED, Json(save_upload(&state, id, file, alt).await?)))
+}
+
+/// The multipart extractor's refusal (no or a bad `Content-Type`) in the
+/// error contract's shape.
+pub fn multipart_rejection(e: MultipartRejection) -> ApiError {
+    ApiError::bad_request("malformed_multipart", format!("could not read the multipart form: {}", e.body_text()))
 }
 
 /// Checks an uploaded file, makes its thumbnails, stores them and adds the
@@ -141,11 +158,10 @@ pub async fn read_form(mut form: Multipart, max_bytes: usize) -> ApiResult<(Opti
     responses((status = 200, body = Image), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path((id, image_id)): Path<(Uuid, Uuid)>,
     Json(body): Json<ImagePatch>,
 ) -> ApiResult<Json<Image>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.update_image(id, image_id, body).await?))
 }
 
@@ -154,10 +170,9 @@ pub async fn update(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path((id, image_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     state.catalog.delete_image(id, image_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,10 +2,9 @@
 //! SKUs are resolved to variants through the catalog; inventory keys by variant.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, Query};
+use crate::extract::{Can, permit, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
-use identity::{Action, Resource};
 use inventory::{LevelFilter, Movement, StockLevel};
 use kernel::{Page, PageRequest};
 use serde::{Deserialize, Serialize};
@@ -73,10 +72,9 @@ pub struct LevelQuery {
     responses((status = 200, body = Page<LevelView>), (status = 403, body = ErrorBody)))]
 pub async fn list_levels(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadInventory>,
     Query(query): Query<LevelQuery>,
 ) -> ApiResult<Json<Page<LevelView>>> {
-    state.authorize(&actor, Resource::Inventory, Action::Read)?;
     let filter = LevelFilter { low_stock: query.low_stock, q: query.q.filter(|q| !q.trim().is_empty()) };
     let spec = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let page = state.inventory.levels(&filter, spec).await?;
@@ -107,10 +105,9 @@ async fn view(state: &AppState, variant_id: Uuid, sku: String) -> ApiResult<Leve
     responses((status = 200, body = LevelView), (status = 404, description = "Unknown SKU", body = ErrorBody)))]
 pub async fn get_level(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadInventory>,
     Path(sku): Path<String>,
 ) -> ApiResult<Json<LevelView>> {
-    state.authorize(&actor, Resource::Inventory, Action::Read)?;
     let variant = state.catalog.variant_by_sku(&sku).await?;
     Ok(Json(view(&state, variant.id, variant.sku).await?))
 }
@@ -133,11 +130,10 @@ pub struct SetLevel {
         (status = 409, description = "Below what is reserved", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_level(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::WriteInventory>,
     Path(sku): Path<String>,
     Json(body): Json<SetLevel>,
 ) -> ApiResult<Json<LevelView>> {
-    state.authorize(&actor, Resource::Inventory, Action::Write)?;
     if body.location.is_some_and(|l| l != inventory::DEFAULT_LOCATION) {
         return Err(crate::ApiError::field("location", "unknown location; only the default location exists"));
     }
@@ -163,11 +159,10 @@ pub struct Adjustment {
         (status = 422, body = ErrorBody)))]
 pub async fn adjust(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::WriteInventory>,
     Path(sku): Path<String>,
     Json(body): Json<Adjustment>,
 ) -> ApiResult<Json<LevelView>> {
-    state.authorize(&actor, Resource::Inventory, Action::Write)?;
     let variant = state.catalog.variant_by_sku(&sku).await?;
     let level = state.inventory.adjust(variant.id, &variant.sku, body.delta, &body.reason, Some(actor.id)).await?;
     Ok(Json(level.into()))
@@ -179,11 +174,10 @@ pub async fn adjust(
     responses((status = 200, body = Page<Movement>), (status = 404, body = ErrorBody)))]
 pub async fn movements(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadInventory>,
     Path(sku): Path<String>,
     Query(page): Query<PageRequest>,
 ) -> ApiResult<Json<Page<Movement>>> {
-    state.authorize(&actor, Resource::Inventory, Action::Read)?;
     let spec = page.validate()?;
     let variant = state.catalog.variant_by_sku(&sku).await?;
     Ok(Json(state.inventory.movements(variant.id, spec).await?))

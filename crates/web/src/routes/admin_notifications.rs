@@ -1,10 +1,9 @@
 //! `/api/v1/admin/notifications`: the delivery log of messages to customers.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Query};
+use crate::extract::{Can, permit, Json, Query};
 use crate::state::AppState;
 use axum::extract::State;
-use identity::{Action, Resource};
 use kernel::{Page, PageRequest};
 use notifications::{DeliveryStatus, Notification, NotificationFilter};
 use serde::Deserialize;
@@ -57,10 +56,9 @@ pub fn notification_filter(
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadUsers>,
     Query(query): Query<ListNotificationsQuery>,
 ) -> ApiResult<Json<Page<Notification>>> {
-    state.authorize(&actor, Resource::Users, Action::Read)?;
     let page = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let filter = notification_filter(query.q, query.template, query.status)?;
     Ok(Json(state.notifications.list(&filter, page).await.map_err(ApiError::internal)?))

@@ -2,11 +2,10 @@
 //! pricing data checkout uses (discount codes, shipping methods, tax rates).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, Query};
+use crate::extract::{Can, permit, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use identity::{Action, Resource};
 use kernel::{Money, Page, PageRequest};
 use orders::{
     DiscountCode, DiscountInput, Order, OrderFilter, OrderStatus, ShippingMethod, ShippingMethodInput, TaxRate,
@@ -47,10 +46,9 @@ pub struct OrderQuery {
     responses((status = 200, body = Page<Order>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_orders(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadOrders>,
     Query(query): Query<OrderQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
-    state.authorize(&actor, Resource::Orders, Action::Read)?;
     let status = match query.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| ApiError::field("status", "unknown order status"))?),
@@ -67,10 +65,9 @@ pub async fn list_orders(
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
 pub async fn get_order(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadOrders>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Order>> {
-    state.authorize(&actor, Resource::Orders, Action::Read)?;
     Ok(Json(state.orders.order(id).await?))
 }
 
@@ -89,11 +86,10 @@ pub struct TransitionRequest {
     responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn transition(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::WriteOrders>,
     Path(id): Path<Uuid>,
     Json(body): Json<TransitionRequest>,
 ) -> ApiResult<Json<Order>> {
-    state.authorize(&actor, Resource::Orders, Action::Write)?;
     Ok(Json(state.orders.transition(id, body.to, actor.id, body.note).await?))
 }
 
@@ -110,11 +106,10 @@ pub struct FulfillmentRequest {
     responses((status = 201, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn fulfill(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::WriteOrders>,
     Path(id): Path<Uuid>,
     Json(body): Json<FulfillmentRequest>,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
-    state.authorize(&actor, Resource::Orders, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.orders.fulfill(id, &body.carrier, &body.tracking_number, actor.id).await?)))
 }
 
@@ -141,12 +136,11 @@ pub struct RefundRequest {
         (status = 422, body = ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::WriteOrders>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(body): Json<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
-    state.authorize(&actor, Resource::Orders, Action::Write)?;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(orders::check_idempotency_key(v.to_str().ok())?),
@@ -163,10 +157,6 @@ pub async fn refund(
     };
     let order = state.orders.refund(id, amount, &body.reason, key.as_deref(), actor.id).await?;
     Ok((StatusCode::CREATED, Json(order)))
-}
-
-fn pricing(state: &AppState, actor: &identity::User, action: Action) -> ApiResult<()> {
-    state.authorize(actor, Resource::Pricing, action)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -186,10 +176,9 @@ pub struct DiscountListQuery {
         (status = 422, body = ErrorBody)))]
 pub async fn list_discounts(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadPricing>,
     Query(query): Query<DiscountListQuery>,
 ) -> ApiResult<Json<Page<DiscountCode>>> {
-    pricing(&state, &actor, Action::Read)?;
     let spec = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let q = query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 64) {
@@ -205,10 +194,9 @@ pub async fn list_discounts(
         (status = 422, body = ErrorBody)))]
 pub async fn create_discount(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Json(body): Json<DiscountInput>,
 ) -> ApiResult<(StatusCode, Json<DiscountCode>)> {
-    pricing(&state, &actor, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.orders.create_discount(body).await?)))
 }
 
@@ -217,11 +205,10 @@ pub async fn create_discount(
     responses((status = 200, body = DiscountCode), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_discount(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Path(id): Path<Uuid>,
     Json(body): Json<DiscountInput>,
 ) -> ApiResult<Json<DiscountCode>> {
-    pricing(&state, &actor, Action::Write)?;
     Ok(Json(state.orders.update_discount(id, body).await?))
 }
 
@@ -229,10 +216,9 @@ pub async fn update_discount(
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_discount(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeletePricing>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_discount(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,9 +227,8 @@ pub async fn delete_discount(
     responses((status = 200, body = Vec<ShippingMethod>), (status = 403, body = ErrorBody)))]
 pub async fn list_shipping(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadPricing>,
 ) -> ApiResult<Json<Vec<ShippingMethod>>> {
-    pricing(&state, &actor, Action::Read)?;
     Ok(Json(state.orders.shipping_methods().await?))
 }
 
@@ -253,10 +238,9 @@ pub async fn list_shipping(
     responses((status = 201, body = ShippingMethod), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_shipping(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Json(body): Json<ShippingMethodInput>,
 ) -> ApiResult<(StatusCode, Json<ShippingMethod>)> {
-    pricing(&state, &actor, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.orders.create_shipping_method(body).await?)))
 }
 
@@ -265,11 +249,10 @@ pub async fn create_shipping(
     responses((status = 200, body = ShippingMethod), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_shipping(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Path(id): Path<Uuid>,
     Json(body): Json<ShippingMethodInput>,
 ) -> ApiResult<Json<ShippingMethod>> {
-    pricing(&state, &actor, Action::Write)?;
     Ok(Json(state.orders.update_shipping_method(id, body).await?))
 }
 
@@ -277,18 +260,16 @@ pub async fn update_shipping(
     params(("id" = Uuid, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_shipping(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeletePricing>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_shipping_method(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/admin/tax-rates", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<TaxRate>), (status = 403, body = ErrorBody)))]
-pub async fn list_tax(State(state): State<AppState>, CurrentUser(actor): CurrentUser) -> ApiResult<Json<Vec<TaxRate>>> {
-    pricing(&state, &actor, Action::Read)?;
+pub async fn list_tax(State(state): State<AppState>, _: Can<permit::ReadPricing>) -> ApiResult<Json<Vec<TaxRate>>> {
     Ok(Json(state.orders.tax_rates().await?))
 }
 
@@ -297,10 +278,9 @@ pub async fn list_tax(State(state): State<AppState>, CurrentUser(actor): Current
     responses((status = 201, body = TaxRate), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_tax(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Json(body): Json<TaxRateInput>,
 ) -> ApiResult<(StatusCode, Json<TaxRate>)> {
-    pricing(&state, &actor, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.orders.create_tax_rate(body).await?)))
 }
 
@@ -309,11 +289,10 @@ pub async fn create_tax(
     responses((status = 200, body = TaxRate), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_tax(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WritePricing>,
     Path(id): Path<Uuid>,
     Json(body): Json<TaxRateInput>,
 ) -> ApiResult<Json<TaxRate>> {
-    pricing(&state, &actor, Action::Write)?;
     Ok(Json(state.orders.update_tax_rate(id, body).await?))
 }
 
@@ -321,10 +300,9 @@ pub async fn update_tax(
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_tax(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeletePricing>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    pricing(&state, &actor, Action::Delete)?;
     state.orders.delete_tax_rate(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,12 +2,11 @@
 //! deleting needs the `Delete` permission (admin and up).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, Query};
+use crate::extract::{Can, permit, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::{Product, ProductFilter, ProductInput, ProductPatch, ProductStatus, Variant, VariantInput, VariantPatch};
-use identity::{Action, Resource};
 use kernel::{Page, PageRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -54,10 +53,9 @@ pub(crate) fn query_text(field: &str, q: Option<String>) -> ApiResult<Option<Str
     responses((status = 200, body = Page<Product>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
     Query(query): Query<ListProductsQuery>,
 ) -> ApiResult<Json<Page<Product>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     let page = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let filter = ProductFilter {
         q: query_text("q", query.q)?,
@@ -79,10 +77,9 @@ pub async fn list(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Json(body): Json<ProductInput>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.catalog.create_product(body).await?)))
 }
 
@@ -90,10 +87,9 @@ pub async fn create(
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Product>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.product(id).await?))
 }
 
@@ -104,11 +100,10 @@ pub async fn show(
         (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<ProductPatch>,
 ) -> ApiResult<Json<Product>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.update_product(id, body).await?))
 }
 
@@ -119,10 +114,9 @@ pub async fn update(
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_product(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -131,10 +125,9 @@ pub async fn delete(
     params(("id" = Uuid, Path)), responses((status = 200, body = [Variant]), (status = 404, body = ErrorBody)))]
 pub async fn list_variants(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<Variant>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.product(id).await?.variants))
 }
 
@@ -145,11 +138,10 @@ pub async fn list_variants(
         (status = 422, body = ErrorBody)))]
 pub async fn add_variant(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<VariantInput>,
 ) -> ApiResult<(StatusCode, Json<Variant>)> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.catalog.add_variant(id, body).await?)))
 }
 
@@ -159,11 +151,10 @@ pub async fn add_variant(
         (status = 422, body = ErrorBody)))]
 pub async fn update_variant(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path((id, variant_id)): Path<(Uuid, Uuid)>,
     Json(body): Json<VariantPatch>,
 ) -> ApiResult<Json<Variant>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.update_variant(id, variant_id, body).await?))
 }
 
@@ -173,10 +164,9 @@ pub async fn update_variant(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_variant(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path((id, variant_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_variant(id, variant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,11 @@
 //! `/api/v1/admin/stores` (store locator) and `/api/v1/admin/reviews` (moderation).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, Query};
+use crate::extract::{Can, permit, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::{Review, ReviewFilter, ReviewModeration, ReviewStatus, Store, StoreInput, StoreWithDistance};
-use identity::{Action, Resource};
 use kernel::{Page, PageRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -26,9 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = [StoreWithDistance]), (status = 403, body = ErrorBody)))]
 pub async fn list_stores(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
 ) -> ApiResult<Json<Vec<StoreWithDistance>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.stores_near(None, None).await?))
 }
 
@@ -36,10 +34,9 @@ pub async fn list_stores(
     responses((status = 201, body = Store), (status = 422, body = ErrorBody)))]
 pub async fn create_store(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Json(body): Json<StoreInput>,
 ) -> ApiResult<(StatusCode, Json<Store>)> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.catalog.create_store(body).await?)))
 }
 
@@ -49,11 +46,10 @@ pub async fn create_store(
     responses((status = 200, body = Store), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_store(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<StoreInput>,
 ) -> ApiResult<Json<Store>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.update_store(id, body).await?))
 }
 
@@ -61,10 +57,9 @@ pub async fn update_store(
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_store(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_store(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -86,10 +81,9 @@ pub struct ListReviewsQuery {
     responses((status = 200, body = Page<Review>), (status = 403, body = ErrorBody)))]
 pub async fn list_reviews(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
     Query(query): Query<ListReviewsQuery>,
 ) -> ApiResult<Json<Page<Review>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     let page = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
     let filter = ReviewFilter { product_id: query.product_id, status: query.status };
     Ok(Json(state.catalog.reviews(filter, page).await?))
@@ -101,11 +95,10 @@ pub async fn list_reviews(
     responses((status = 200, body = Review), (status = 404, body = ErrorBody)))]
 pub async fn moderate_review(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<ReviewModeration>,
 ) -> ApiResult<Json<Review>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.moderate_review(id, body.status).await?))
 }
 
@@ -113,10 +106,9 @@ pub async fn moderate_review(
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_review(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_review(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

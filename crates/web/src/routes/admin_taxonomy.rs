@@ -1,12 +1,11 @@
 //! `/api/v1/admin/categories` and `/api/v1/admin/sellers`.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path};
+use crate::extract::{Can, permit, Json, Path};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::{Category, CategoryInput, CategoryPatch, Seller, SellerInput, SellerPatch};
-use identity::{Action, Resource};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -24,9 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = [Category]), (status = 403, body = ErrorBody)))]
 pub async fn list_categories(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
 ) -> ApiResult<Json<Vec<Category>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.categories().await?.as_ref().clone()))
 }
 
@@ -35,10 +33,9 @@ pub async fn list_categories(
         (status = 422, body = ErrorBody)))]
 pub async fn create_category(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Json(body): Json<CategoryInput>,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok((StatusCode::CREATED, Json(state.catalog.create_category(body).await?)))
 }
 
@@ -49,11 +46,10 @@ pub async fn create_category(
         (status = 422, description = "Unknown parent, or a move under itself", body = ErrorBody)))]
 pub async fn update_category(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::WriteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<CategoryPatch>,
 ) -> ApiResult<Json<Category>> {
-    state.authorize(&actor, Resource::Products, Action::Write)?;
     Ok(Json(state.catalog.update_category(id, body).await?))
 }
 
@@ -63,10 +59,9 @@ pub async fn update_category(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_category(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_category(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -76,9 +71,8 @@ pub async fn delete_category(
     responses((status = 200, body = [Seller]), (status = 403, body = ErrorBody)))]
 pub async fn list_sellers(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::ReadProducts>,
 ) -> ApiResult<Json<Vec<Seller>>> {
-    state.authorize(&actor, Resource::Products, Action::Read)?;
     Ok(Json(state.catalog.sellers().await?))
 }
 
@@ -86,10 +80,9 @@ pub async fn list_sellers(
     responses((status = 201, body = Seller), (status = 422, body = ErrorBody)))]
 pub async fn create_seller(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Json(body): Json<SellerInput>,
 ) -> ApiResult<(StatusCode, Json<Seller>)> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     Ok((StatusCode::CREATED, Json(state.catalog.create_seller(body).await?)))
 }
 
@@ -98,11 +91,10 @@ pub async fn create_seller(
     responses((status = 200, body = Seller), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_seller(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
     Json(body): Json<SellerPatch>,
 ) -> ApiResult<Json<Seller>> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     Ok(Json(state.catalog.update_seller(id, body).await?))
 }
 
@@ -112,10 +104,9 @@ pub async fn update_seller(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_seller(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    _: Can<permit::DeleteProducts>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.authorize(&actor, Resource::Products, Action::Delete)?;
     state.catalog.delete_seller(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/admin/users`: account administration.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{CurrentUser, Json, Path, Query};
+use crate::extract::{Can, Json, Path, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use identity::{AdminUserPatch, Role, User, UserFilter};
@@ -46,7 +46,7 @@ pub struct UpdateUserRequest {
     responses((status = 200, body = Page<User>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::ReadUsers>,
     Query(query): Query<ListUsersQuery>,
 ) -> ApiResult<Json<Page<User>>> {
     let page = PageRequest { page: query.page, per_page: query.per_page }.validate()?;
@@ -72,7 +72,7 @@ pub async fn list(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    CurrentUser(actor): CurrentUser,
+    Can(actor, _): Can<permit::ReadUsers>,
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateUserRequest>,
 ) -> ApiResult<Json<User>> {
