@@ -131,12 +131,12 @@ pub trait OrdersStore: Send + Sync + 'static {
     // Carts.
     async fn cart(&self, id: Uuid) -> Result<Option<Cart>>;
     async fn cart_by_token(&self, token_hash: &str) -> Result<Option<Cart>>;
-    /// The guest cart behind `token_hash` for its checkout, and whether it
-    /// is the copy this process last wrote rather than one just read
-    /// (PostgreSQL keeps those; the placement checks the cart's version, so
-    /// a stale copy is never placed). A kept copy is handed out once.
-    async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<(Cart, bool)>> {
-        Ok(self.cart_by_token(token_hash).await?.map(|c| (c, false)))
+    /// The guest cart behind `token_hash` for its checkout. A store may
+    /// answer from a copy it kept (PostgreSQL keeps the last one it wrote):
+    /// the placement checks the cart's version, so a stale copy is never
+    /// placed, and the service decides a refusal again on a cart that moved.
+    async fn cart_for_checkout(&self, token_hash: &str) -> Result<Option<Cart>> {
+        self.cart_by_token(token_hash).await
     }
     async fn active_cart_of(&self, user_id: Uuid) -> Result<Option<Cart>>;
     /// `Contended` when the user already has an active cart (a concurrent request made it).

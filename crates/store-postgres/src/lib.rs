@@ -4,10 +4,15 @@
 //! protected by a conditional UPDATE, a unique index or a row lock, which
 //! the contract tests exercise under concurrency.
 
+mod catalog;
+mod identity;
+mod inventory;
+mod notifications;
+mod orders;
+mod outbox;
 mod pool;
 
 pub use pool::{Conn, IDLE_PING_AFTER, Pool, Tx};
-use sqlx::Postgres;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,10 +41,10 @@ pub struct PostgresStore {
     order_numbers: Arc<store_sql::NumberBlock>,
     /// Checkouts this process placed or changed last, with their versions
     /// (`store_sql::Recent`; used on PostgreSQL).
-    checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
+    checkout_states: Arc<store_sql::Recent<uuid::Uuid, (::orders::CheckoutState, i64)>>,
     /// Guest carts this process wrote last, by token hash, for their
     /// checkout (`store_sql::Recent`; used on PostgreSQL).
-    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
+    kept_carts: Arc<store_sql::Recent<String, ::orders::Cart>>,
 }
 
 /// Connections per process. More connections than the database has cores
@@ -65,8 +70,8 @@ impl PostgresStore {
         // connection (of either pool) finds a server started at another time
         // than the last one did (another server, or the same one restarted),
         // they are all forgotten.
-        let checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>> = Arc::default();
-        let kept_carts: Arc<store_sql::Recent<String, orders::Cart>> = Arc::default();
+        let checkout_states: Arc<store_sql::Recent<uuid::Uuid, (::orders::CheckoutState, i64)>> = Arc::default();
+        let kept_carts: Arc<store_sql::Recent<String, ::orders::Cart>> = Arc::default();
         let server_started: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let forget = (checkout_states.clone(), kept_carts.clone());
         let on_connect: pool::OnConnect = Arc::new(move |conn| {
@@ -108,14 +113,30 @@ impl PostgresStore {
     }
 }
 
-store_sql::impl_store_plumbing!(PostgresStore, Pool);
-store_sql::impl_outbox_store!(PostgresStore, Postgres);
-store_sql::impl_identity_store!(PostgresStore, Postgres);
-store_sql::impl_catalog_store!(PostgresStore, Postgres, bulk = unnest);
-store_sql::impl_inventory_store!(PostgresStore, Postgres);
-store_sql::impl_notifications_store!(PostgresStore, Postgres);
-store_sql::impl_orders_store!(
-    PostgresStore,
-    Postgres,
-    next_numbers = "SELECT nextval('order_numbers') AS n FROM generate_series(1, $1)"
-);
+impl crate::PostgresStore {
+    pub async fn migrate(&self) -> ::anyhow::Result<()> {
+        MIGRATOR.run(&mut *self.pool.acquire().await?).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &crate::Pool {
+        &self.pool
+    }
+
+    /// Shares the relay's waker so that this store's commits wake it.
+    pub fn with_outbox_waker(mut self, waker: ::std::sync::Arc<::tokio::sync::Notify>) -> Self {
+        self.outbox_waker = waker;
+        self
+    }
+
+    /// Called after a commit that wrote outbox rows, so the relay
+    /// publishes at once instead of at its next poll.
+    fn events_written(&self) {
+        self.outbox_waker.notify_one();
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.relaxed().close().await;
+    }
+}

@@ -48,7 +48,7 @@ impl<DB: Database> Part<'_, DB> {
     }
 }
 
-impl<DB: Database> Batch<DB> {
+impl<DB: Dialect> Batch<DB> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -96,19 +96,28 @@ impl<DB: Database> Batch<DB> {
     }
 }
 
-/// Whether `DB` runs data-modifying statements inside `WITH` (PostgreSQL
-/// does; SQLite does not).
-pub fn ctes_allowed<DB: Database>() -> bool {
-    DB::NAME == "PostgreSQL"
+/// How a backend sends several writes as one statement.
+pub trait Dialect: Database {
+    /// Whether data-modifying statements may run inside `WITH` (PostgreSQL:
+    /// yes; SQLite: no, so its parts are `;`-separated statements).
+    const WRITES_IN_CTES: bool;
+}
+
+impl Dialect for sqlx::Postgres {
+    const WRITES_IN_CTES: bool = true;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const WRITES_IN_CTES: bool = false;
 }
 
 /// The parts as one statement in `DB`'s dialect; `None` for no parts.
-fn join<DB: Database>(parts: &[String]) -> Option<String> {
+fn join<DB: Dialect>(parts: &[String]) -> Option<String> {
     let (last, rest) = parts.split_last()?;
     if rest.is_empty() {
         return Some(last.clone());
     }
-    if ctes_allowed::<DB>() {
+    if DB::WRITES_IN_CTES {
         let ctes: Vec<String> = rest.iter().enumerate().map(|(i, p)| format!("w{i} AS ({p})")).collect();
         Some(format!("WITH {} {last}", ctes.join(", ")))
     } else {

@@ -4,6 +4,13 @@
 //! `BEGIN IMMEDIATE` so they queue on the busy timeout instead of failing
 //! with `SQLITE_BUSY` when two readers try to upgrade at once.
 
+mod catalog;
+mod identity;
+mod inventory;
+mod notifications;
+mod orders;
+mod outbox;
+
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
@@ -22,14 +29,6 @@ pub struct SqliteStore {
     /// Woken after a commit that wrote outbox rows, so the relay publishes
     /// at once instead of at its next poll.
     outbox_waker: Arc<Notify>,
-    /// Order numbers drawn ahead (`store_sql::NumberBlock`; used on PostgreSQL).
-    order_numbers: Arc<store_sql::NumberBlock>,
-    /// Checkouts this process placed or changed last, with their versions
-    /// (`store_sql::Recent`; used on PostgreSQL).
-    checkout_states: Arc<store_sql::Recent<uuid::Uuid, (orders::CheckoutState, i64)>>,
-    /// Guest carts this process wrote last, by token hash, for their
-    /// checkout (`store_sql::Recent`; used on PostgreSQL).
-    kept_carts: Arc<store_sql::Recent<String, orders::Cart>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -56,13 +55,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore {
-            pool,
-            outbox_waker: Arc::new(Notify::new()),
-            order_numbers: Arc::default(),
-            checkout_states: Arc::default(),
-            kept_carts: Arc::default(),
-        })
+        Ok(SqliteStore { pool, outbox_waker: Arc::new(Notify::new()) })
     }
 
     /// SQLite's `synchronous=NORMAL` already lets every commit skip the disk
@@ -76,19 +69,33 @@ impl SqliteStore {
     }
 }
 
-store_sql::impl_store_plumbing!(SqliteStore, SqlitePool);
-store_sql::impl_outbox_store!(SqliteStore, Sqlite);
-store_sql::impl_identity_store!(SqliteStore, Sqlite);
-store_sql::impl_catalog_store!(SqliteStore, Sqlite);
-store_sql::impl_inventory_store!(SqliteStore, Sqlite);
-store_sql::impl_notifications_store!(SqliteStore, Sqlite);
-store_sql::impl_orders_store!(
-    SqliteStore,
-    Sqlite,
-    next_numbers = "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1) \
-                    INSERT INTO order_numbers (n) SELECT NULL FROM k RETURNING n"
-);
+impl crate::SqliteStore {
+    pub async fn migrate(&self) -> ::anyhow::Result<()> {
+        MIGRATOR.run(&mut *self.pool.acquire().await?).await?;
+        Ok(())
+    }
 
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+
+    /// Shares the relay's waker so that this store's commits wake it.
+    pub fn with_outbox_waker(mut self, waker: ::std::sync::Arc<::tokio::sync::Notify>) -> Self {
+        self.outbox_waker = waker;
+        self
+    }
+
+    /// Called after a commit that wrote outbox rows, so the relay
+    /// publishes at once instead of at its next poll.
+    fn events_written(&self) {
+        self.outbox_waker.notify_one();
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.relaxed().close().await;
+    }
+}
 /// Creates the database file readable and writable by its owner only (0600,
 /// as the signing key is), if it is missing: it holds password hashes and
 /// customers' addresses. SQLite gives its `-wal` and `-shm` files the main

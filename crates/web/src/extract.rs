@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use identity::{Action, Resource, User};
-use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use std::marker::PhantomData;
 
 /// `axum::Json` with contract-shaped rejections.
 #[derive(Debug, Clone, Copy, Default)]

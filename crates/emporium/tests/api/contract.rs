@@ -53,9 +53,8 @@ async fn timestamps_are_rfc3339_strings_everywhere(db: Db) {
     let app = TestApp::spawn(db).await;
     let admin = app.account_with_role(Role::Admin).await;
     let category = app.create_category(&admin.access, "Tents", None).await;
-    let product = app
-        .product(&admin.access, product_body("Tent", category["id"].as_str(), &[("TENT-1", 19900, "One")]))
-        .await;
+    let product =
+        app.product(&admin.access, product_body("Tent", category["id"].as_str(), &[("TENT-1", 19900, "One")])).await;
     let id = product["id"].as_str().unwrap();
     let store = json!({"name": "Leeds", "line1": "1 Main St", "city": "Leeds", "postal_code": "LS1", "country": "gb",
         "latitude": 53.8, "longitude": -1.55, "opening_hours": [{"day": "mon", "opens": "09:00", "closes": "18:00"}]});

@@ -117,24 +117,23 @@ impl OrdersService {
         idempotency_key: &str,
         request: CheckoutRequest,
     ) -> Result<CheckoutResponse> {
-        self.checkout_cart(customer, cart, false, idempotency_key, request).await
+        self.checkout_cart(customer, cart, idempotency_key, request).await
     }
 
-    /// The guest cart behind `token` for its checkout, and whether it is a
-    /// kept copy (see `OrdersStore::cart_for_checkout`); pass both to
-    /// [`Self::checkout_cart`].
-    pub async fn guest_cart_for_checkout(&self, token: &str) -> Result<Option<(Cart, bool)>> {
+    /// The guest cart behind `token` for its checkout (see
+    /// `OrdersStore::cart_for_checkout`), for [`Self::checkout_cart`].
+    pub async fn guest_cart_for_checkout(&self, token: &str) -> Result<Option<Cart>> {
         self.store.cart_for_checkout(&super::carts::hash_token(token)).await
     }
 
-    /// `checkout`, where `kept` says `cart` is a copy this process kept
-    /// rather than one just read: a refusal decided on it is not trusted,
-    /// and the checkout runs again on the cart as read now.
+    /// Places the checkout of `cart` as it was read. A refusal is final
+    /// only for the cart as it is: if the cart moved on since (another
+    /// request changed it, or the store answered from a copy it kept),
+    /// the checkout runs again on the cart as read now.
     pub async fn checkout_cart(
         &self,
         customer: Option<&Customer>,
         cart: &Cart,
-        kept: bool,
         idempotency_key: &str,
         request: CheckoutRequest,
     ) -> Result<CheckoutResponse> {
@@ -146,21 +145,22 @@ impl OrdersService {
         // where the key's insert finds a repeat; a repeat that fails before that point (its cart
         // is converted, a price moved since) is answered from the earlier checkout instead.
         let placed = match self.place(customer, cart, idempotency_key, &request, &scope, &request_hash, now).await {
-            // The cart moved on after it was read (or the copy read was
-            // stale), or a kept copy was refused: once more with the cart as
-            // it is now. A `cart_changed` stands: it comes only after its
-            // refresh was written at the version priced, so the copy was exact.
-            Err(e)
-                if matches!(e, OrdersError::Contended)
-                    || (kept && !matches!(e, OrdersError::Conflict { code: "cart_changed", .. })) =>
-            {
-                match self.store.cart(cart.id).await? {
-                    Some(now_cart) => {
-                        self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
-                    }
-                    None => Err(OrdersError::NotFound("cart")),
+            // The cart moved on after it was read: once more with the cart as it is now.
+            Err(OrdersError::Contended) => match self.store.cart(cart.id).await? {
+                Some(now_cart) => {
+                    self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
                 }
-            }
+                None => Err(OrdersError::NotFound("cart")),
+            },
+            // A refusal decided on a copy that is no longer the cart is
+            // decided again. A `cart_changed` stands: it comes only after
+            // its refresh was written at the version priced, so the copy was exact.
+            Err(e) if is_refusal(&e) => match self.store.cart(cart.id).await? {
+                Some(now_cart) if now_cart.version != cart.version => {
+                    self.place(customer, &now_cart, idempotency_key, &request, &scope, &request_hash, now).await
+                }
+                _ => Err(e),
+            },
             other => other,
         };
         match placed {
@@ -467,4 +467,17 @@ pub fn idempotency_reused() -> OrdersError {
         "idempotency_key_reused",
         "this Idempotency-Key was used with a different request body; use a new key for a new request",
     )
+}
+
+/// Whether `e` refuses the checkout for what the cart holds (not for a
+/// fault, and not `cart_changed`, which is decided on an exact copy).
+fn is_refusal(e: &OrdersError) -> bool {
+    match e {
+        OrdersError::Conflict { code, .. } => *code != "cart_changed",
+        OrdersError::Validation(_)
+        | OrdersError::NotFound(_)
+        | OrdersError::OutOfStock(_)
+        | OrdersError::Unprocessable { .. } => true,
+        _ => false,
+    }
 }

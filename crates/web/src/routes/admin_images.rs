@@ -3,7 +3,7 @@
 //! are made at upload; files get content-hashed names.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path, user_from_headers};
+use crate::extract::{Can, Json, Path, permit, user_from_headers};
 use crate::state::AppState;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};

@@ -2,7 +2,7 @@
 //! SKUs are resolved to variants through the catalog; inventory keys by variant.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path, Query};
+use crate::extract::{Can, Json, Path, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use inventory::{LevelFilter, Movement, StockLevel};

@@ -1,7 +1,7 @@
 //! `/api/v1/admin/notifications`: the delivery log of messages to customers.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Query};
+use crate::extract::{Can, Json, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use kernel::{Page, PageRequest};

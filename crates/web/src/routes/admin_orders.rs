@@ -2,7 +2,7 @@
 //! pricing data checkout uses (discount codes, shipping methods, tax rates).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path, Query};
+use crate::extract::{Can, Json, Path, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

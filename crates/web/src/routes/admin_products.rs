@@ -2,7 +2,7 @@
 //! deleting needs the `Delete` permission (admin and up).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path, Query};
+use crate::extract::{Can, Json, Path, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

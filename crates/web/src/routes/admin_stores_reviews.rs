@@ -1,7 +1,7 @@
 //! `/api/v1/admin/stores` (store locator) and `/api/v1/admin/reviews` (moderation).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path, Query};
+use crate::extract::{Can, Json, Path, Query, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

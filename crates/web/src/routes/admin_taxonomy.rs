@@ -1,7 +1,7 @@
 //! `/api/v1/admin/categories` and `/api/v1/admin/sellers`.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{Can, permit, Json, Path};
+use crate::extract::{Can, Json, Path, permit};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -69,10 +69,7 @@ pub async fn delete_category(
 /// The shop's sellers, the default one first.
 #[utoipa::path(get, path = "/admin/sellers", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [Seller]), (status = 403, body = ErrorBody)))]
-pub async fn list_sellers(
-    State(state): State<AppState>,
-    _: Can<permit::ReadProducts>,
-) -> ApiResult<Json<Vec<Seller>>> {
+pub async fn list_sellers(State(state): State<AppState>, _: Can<permit::ReadProducts>) -> ApiResult<Json<Vec<Seller>>> {
     Ok(Json(state.catalog.sellers().await?))
 }
 

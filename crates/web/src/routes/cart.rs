@@ -198,8 +198,8 @@ pub async fn checkout(
 ) -> ApiResult<(StatusCode, Json<CheckoutResponse>)> {
     let key = orders::check_idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))?;
     let who = customer(&headers, &state).await?;
-    let (cart, kept) = match (&who, cart_token(&headers)) {
-        (Some(c), token) => (state.orders.open_cart(Some(c), token).await?.0, false),
+    let cart = match (&who, cart_token(&headers)) {
+        (Some(c), token) => state.orders.open_cart(Some(c), token).await?.0,
         (None, Some(token)) => state
             .orders
             .guest_cart_for_checkout(token)
@@ -213,7 +213,7 @@ pub async fn checkout(
             ));
         }
     };
-    let answer = state.orders.checkout_cart(who.as_ref(), &cart, kept, &key, body).await?;
+    let answer = state.orders.checkout_cart(who.as_ref(), &cart, &key, body).await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
 

@@ -1,0 +1,109 @@
+use ::notifications::{Notification, NotificationFilter, NotificationStore};
+use ::sqlx::Row as _;
+
+type Row = <::sqlx::Postgres as ::sqlx::Database>::Row;
+
+const COLUMNS: &str = "id, event_id, template, channel, recipient, user_id, subject, body, status, \
+                       transport, error, created_at";
+
+fn from_row(row: &Row) -> ::anyhow::Result<Notification> {
+    let channel: String = row.try_get("channel")?;
+    let status: String = row.try_get("status")?;
+    Ok(Notification {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        template: row.try_get("template")?,
+        channel: channel.parse().map_err(|_| ::anyhow::anyhow!("unknown channel {channel}"))?,
+        recipient: row.try_get("recipient")?,
+        user_id: row.try_get("user_id")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+        status: status.parse().map_err(|_| ::anyhow::anyhow!("unknown status {status}"))?,
+        transport: row.try_get("transport")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[::async_trait::async_trait]
+impl NotificationStore for crate::PostgresStore {
+    async fn record(&self, list: &[Notification]) -> ::anyhow::Result<Vec<::uuid::Uuid>> {
+        let mut inserted = Vec::new();
+        // 12 parameters a row; 50 rows stay well inside SQLite's limit.
+        for chunk in list.chunks(50) {
+            let rows = (0..chunk.len())
+                .map(|r| {
+                    let cells: Vec<String> = (1..=12).map(|c| format!("${}", 12 * r + c)).collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO notifications ({COLUMNS}) VALUES {rows} \
+                 ON CONFLICT (event_id, template) DO NOTHING RETURNING id"
+            );
+            let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+            for n in chunk {
+                q = q
+                    .bind(n.id)
+                    .bind(n.event_id)
+                    .bind(&n.template)
+                    .bind(n.channel.as_str())
+                    .bind(&n.recipient)
+                    .bind(n.user_id)
+                    .bind(&n.subject)
+                    .bind(&n.body)
+                    .bind(n.status.as_str())
+                    .bind(&n.transport)
+                    .bind(n.error.as_deref())
+                    .bind(n.created_at);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                inserted.push(row.try_get("id")?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        page: ::kernel::PageSpec,
+    ) -> ::anyhow::Result<(Vec<Notification>, u64)> {
+        const WHERE: &str = "($1 IS NULL OR lower(recipient) LIKE $1 ESCAPE '\\' \
+                                 OR lower(subject) LIKE $1 ESCAPE '\\') \
+                             AND ($2 IS NULL OR template = $2) AND ($3 IS NULL OR status = $3)";
+        let pattern = filter.q.as_deref().map(store_sql::contains_pattern);
+        let status = filter.status.map(|s| s.as_str());
+        let count_sql = format!("SELECT COUNT(*) AS n FROM notifications WHERE {WHERE}");
+        let total: i64 = ::sqlx::query(::sqlx::AssertSqlSafe(count_sql))
+            .bind(pattern.as_deref())
+            .bind(filter.template.as_deref())
+            .bind(status)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE {WHERE} ORDER BY id DESC LIMIT $4 OFFSET $5");
+        let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+            .bind(pattern.as_deref())
+            .bind(filter.template.as_deref())
+            .bind(status)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(from_row).collect::<::anyhow::Result<Vec<_>>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn redact_user(&self, user_id: ::uuid::Uuid) -> ::anyhow::Result<u64> {
+        let done = ::sqlx::query(
+            "UPDATE notifications SET recipient = 'redacted', body = '' \
+             WHERE user_id = $1 AND recipient <> 'redacted'",
+        )
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
