@@ -268,7 +268,8 @@ def summary(paths):
                 event = json.loads(line)
                 if "NonFatalError" in event:
                     e = event["NonFatalError"]
-                    errors.append(f"{e.get('label')}: {str(e.get('info', {}).get('message', ''))[:200]}")
+                    value = e.get("value") or {}
+                    errors.append(f"{e.get('label')} ({e.get('phase')}): {value.get('type')}: {str(value.get('message'))[:200]}")
                 finished = event.get("ScenarioFinished")
                 if not finished:
                     continue

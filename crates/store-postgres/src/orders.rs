@@ -1,3 +1,18 @@
+//! `orders::OrdersStore`: carts, pricing settings, checkouts (placement and
+//! every later change) and the orders' reads, one module each; the trait's
+//! impl here forwards every method to its module. The checkout holds and
+//! moves stock with inventory's own SQL (`crate::inventory`), inside the
+//! checkout's transaction.
+//!
+//! Locks are always taken in one order — the checkout row, then the
+//! discount code, then stock rows by variant id — so two transactions can
+//! wait for each other but never deadlock.
+//!
+//! On PostgreSQL a placement without a discount is one statement
+//! (`checkout::place_at_once`) and most changes are decided without a lock
+//! and written guarded by the checkout's version (`checkout::change_at_once`);
+//! the transactional paths below serve the rest.
+
 mod carts;
 mod checkout;
 // The orders' own reads; named as the layout asks, inside `orders`.

@@ -1,3 +1,16 @@
+//! `orders::OrdersStore`: carts, pricing settings, checkouts (placement and
+//! every later change) and the orders' reads, one module each; the trait's
+//! impl here forwards every method to its module. The checkout holds and
+//! moves stock with inventory's own SQL (`crate::inventory`), inside the
+//! checkout's transaction.
+//!
+//! Locks are always taken in one order — the checkout row, then the
+//! discount code, then stock rows by variant id — so two transactions can
+//! wait for each other but never deadlock.
+//!
+//! SQLite has one writer at a time: every multi-write use case is one
+//! `BEGIN IMMEDIATE` transaction.
+
 mod carts;
 mod checkout;
 // The orders' own reads; named as the layout asks, inside `orders`.
