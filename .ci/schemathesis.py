@@ -71,6 +71,9 @@ def register(base):
     return body["access_token"]
 
 
+# The test payment provider's cards: paid, declined, insufficient funds.
+TEST_CARDS = ["4242424242424242", "4000000000000002", "4000000000009995"]
+
 ADDRESS = {"full_name": "Ada Lovelace", "line1": "1 Main Street", "city": "Berlin", "postal_code": "10999",
            "country": "DE"}
 
@@ -122,12 +125,12 @@ def fixtures(base, email, password):
     step(["victim_category"], lambda: (post("/api/v1/admin/categories", {"name": "Schemathesis victim"})["id"],))
     step(["discount"], lambda: (items(get("/api/v1/admin/discounts"))[0]["id"],))
     step(["victim_discount"], lambda: (
-        post("/api/v1/admin/discounts", {"code": "STVICTIM", "kind": "percentage", "value": 5})["id"],))
+        post("/api/v1/admin/discounts", {"code": "STVICTIM" + uuid.uuid4().hex[:6].upper(), "kind": "percentage", "value": 5})["id"],))
     step(["seller"], lambda: (items(get("/api/v1/admin/sellers"))[0]["id"],))
     step(["victim_seller"], lambda: (post("/api/v1/admin/sellers", {"name": "Schemathesis victim"})["id"],))
     step(["shipping_method"], lambda: (items(get("/api/v1/admin/shipping-methods"))[0]["id"],))
     step(["victim_shipping_method"], lambda: (post("/api/v1/admin/shipping-methods", {
-        "code": "st-victim", "name": "Schemathesis victim", "price": {"amount": 100, "currency": "USD"}})["id"],))
+        "code": "st-victim-" + uuid.uuid4().hex[:6], "name": "Schemathesis victim", "price": {"amount": 100, "currency": "USD"}})["id"],))
     step(["store"], lambda: (items(get("/api/v1/admin/stores"))[0]["id"],))
     step(["victim_store"], lambda: (post("/api/v1/admin/stores", {
         "name": "Schemathesis victim", "line1": "1 Main Street", "city": "Berlin", "postal_code": "10999",
@@ -151,9 +154,18 @@ def fixtures(base, email, password):
                     headers={"Idempotency-Key": str(uuid.uuid4())})
         return body["orders"][0]["id"], body["payment"]["id"]
 
-    step(["order", "payment"], lambda: checkout(keep["variants"][0]["id"]))
+    def paid_order():
+        order, payment = checkout(keep["variants"][0]["id"])
+        post(f"/api/v1/payments/{payment}/confirm", {"card_number": TEST_CARDS[0]})
+        return (order,)
+
+    # A paid order for the order operations (fulfil, refund, move on), a
+    # pending one to cancel, and a pending payment to confirm.
+    step(["order"], paid_order)
     # The victim product is ordered too: deleting a product that has orders is worth a try.
     step(["victim_order"], lambda: (checkout(victim["variants"][0]["id"])[0],))
+    step(["payment"], lambda: (checkout(keep["variants"][0]["id"])[1],))
+    found["card_number"] = list(TEST_CARDS)
 
     def cart_lines():
         cart = post("/api/v1/cart/items", {"variant_id": keep["variants"][0]["id"], "quantity": 1})
@@ -166,7 +178,7 @@ def fixtures(base, email, password):
     return found, missing
 
 
-# Operation -> {path parameter: fixture}. DELETEs get their own victims so that
+# Operation -> {path parameter (or "body.<field>"): fixture}. DELETEs get their own victims so that
 # they do not take away what the other operations are fed.
 BINDINGS = {
     "GET /api/v1/admin/products/{id}": {"id": "product"},
@@ -207,7 +219,7 @@ BINDINGS = {
     "POST /api/v1/orders/{id}/cancel": {"id": "victim_order"},
     "GET /api/v1/payments/{id}": {"id": "payment"},
     "GET /api/v1/payments/{id}/verify": {"id": "payment"},
-    "POST /api/v1/payments/{id}/confirm": {"id": "payment"},
+    "POST /api/v1/payments/{id}/confirm": {"id": "payment", "body.card_number": "card_number"},
     "GET /api/v1/products/{id_or_slug}": {"id_or_slug": "product_ref"},
     "GET /api/v1/products/{id}/related": {"id": "product"},
     "GET /api/v1/products/{id}/reviews": {"id": "product"},
@@ -231,13 +243,13 @@ def write_config(found, out, probability):
         lines.append("values = [" + ", ".join(toml_string(v) for v in values) + "]")
         lines.append("")
     for operation, params in BINDINGS.items():
-        bound = {p: f for p, f in params.items() if f in found}
+        bound = {p if "." in p else "path." + p: f for p, f in params.items() if f in found}
         if not bound:
             continue
         lines.append("[[operations]]")
         lines.append(f"include-name = {toml_string(operation)}")
         inner = ", ".join(
-            f'"path.{p}" = {{ dictionary = {toml_string(f)}, probability = {probability} }}' for p, f in bound.items()
+            f'"{p}" = {{ dictionary = {toml_string(f)}, probability = {probability} }}' for p, f in bound.items()
         )
         lines.append(f"parameters = {{ {inner} }}")
         lines.append("")

@@ -2,18 +2,12 @@
 //! product. The search index stores it ready-made, so a listing page is
 //! served without touching the database.
 
+use crate::media_url;
 use crate::model::{Product, RatingSummary};
 use kernel::Money;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Where objects are served; a key `k` is at `{MEDIA_PATH}/k`.
-pub const MEDIA_PATH: &str = "/media";
-
-pub fn media_url(key: &str) -> String {
-    format!("{MEDIA_PATH}/{key}")
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CardImage {

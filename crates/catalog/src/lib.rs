@@ -12,13 +12,15 @@ pub mod card;
 pub mod error;
 pub mod geo;
 pub mod input;
+pub mod media_path;
 pub mod model;
 pub mod ports;
 pub mod service;
 pub mod slug;
 pub mod store;
 
-pub use card::{ProductCard, media_url};
+pub use card::ProductCard;
+pub use media_path::{MEDIA_PATH, media_url};
 pub use error::CatalogError;
 pub use input::*;
 pub use model::*;

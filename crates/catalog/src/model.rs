@@ -143,8 +143,8 @@ pub struct Image {
 impl Image {
     /// Fills `url` and `rendition_urls` from the keys.
     pub fn with_urls(mut self) -> Self {
-        self.url = crate::card::media_url(&self.key);
-        self.rendition_urls = self.renditions.iter().map(|(n, k)| (n.clone(), crate::card::media_url(k))).collect();
+        self.url = crate::media_url(&self.key);
+        self.rendition_urls = self.renditions.iter().map(|(n, k)| (n.clone(), crate::media_url(k))).collect();
         self
     }
 }

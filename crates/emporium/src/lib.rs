@@ -7,7 +7,9 @@ pub mod followers;
 pub mod seed;
 pub mod server;
 pub mod settings;
+pub mod shop;
 
 pub use backend::Backend;
-pub use server::{Running, Shop, StartOptions, prune, start, start_with};
+pub use server::{Running, StartOptions, prune, start, start_with};
+pub use shop::Shop;
 pub use settings::Settings;

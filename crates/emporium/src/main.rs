@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use emporium::settings::{LogFormat, Settings};
-use emporium::{Backend, Shop, StartOptions, server};
+use emporium::{Backend, Shop, StartOptions};
 use identity::{Registration, Role};
 use kernel::SystemClock;
 use std::net::SocketAddr;
@@ -175,7 +175,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Create { email, password, role, name } } => {
             let backend = Backend::open(&settings).await?;
-            let identity = server::identity_service(&settings, &backend, Arc::new(SystemClock))?;
+            let identity = emporium::shop::identity_service(&settings, &backend, Arc::new(SystemClock))?;
             let result = identity.create_user(Registration { email, password, full_name: name }, role).await;
             backend.close().await;
             let user = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;

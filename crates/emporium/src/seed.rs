@@ -3,7 +3,7 @@
 
 mod taxonomy;
 
-use crate::server::Shop;
+use crate::shop::Shop;
 use anyhow::Context as _;
 use catalog::{
     Category, CategoryInput, Image, OpeningHours, Product, ProductFilter, ProductOption, ProductStatus, RatingSummary,

@@ -71,3 +71,11 @@ impl From<FieldErrors> for OrdersError {
 }
 
 pub type Result<T> = std::result::Result<T, OrdersError>;
+
+/// An `Idempotency-Key` seen before with another request body.
+pub fn idempotency_reused() -> OrdersError {
+    OrdersError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with a different request body; use a new key for a new request",
+    )
+}

@@ -6,7 +6,7 @@
 
 use crate::Site;
 use crate::page::{
-    AddressForm, Chrome, Notice, PageError, PageResult, money, optional, parse_id, render, render_status,
+    AddressForm, Choice, Chrome, Notice, PageError, PageResult, money, optional, parse_id, render, render_status,
 };
 use crate::session::{CART_COOKIE, Visitor, set_cookie};
 use askama::Template;
@@ -242,12 +242,6 @@ struct CheckoutForm {
     /// The idempotency key minted with the form: sending it twice places one order.
     #[serde(default)]
     key: String,
-}
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
 }
 
 #[derive(Template)]

@@ -1,8 +1,6 @@
 //! What every page shares: the header's context, rendering, friendly error
 //! pages, money and dates as people read them, and pagination links.
 
-use crate::Site;
-use crate::session::Visitor;
 use askama::Template;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -27,23 +25,6 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn new(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
-        Chrome {
-            shop: site.config.shop_name.clone(),
-            title: title.into(),
-            csrf: visitor.csrf.clone(),
-            user_name: visitor.user.as_ref().map(|u| u.full_name.clone()),
-            is_staff: visitor.user.as_ref().is_some_and(|u| u.role != identity::Role::Customer),
-            notice: None,
-            q: String::new(),
-            admin: false,
-        }
-    }
-
-    pub fn admin(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
-        Chrome { admin: true, ..Chrome::new(site, visitor, title) }
-    }
-
     /// Shows the message named by a redirect's `msg` parameter. Only known
     /// names are shown, so a link cannot put words in the shop's mouth.
     pub fn with_notice(mut self, msg: Option<&str>) -> Chrome {
@@ -439,4 +420,11 @@ mod tests {
         let single = Pager::new("/x", 1, 20, 0);
         assert_eq!((single.pages, single.prev, single.next), (1, None, None));
     }
+}
+
+/// One option of a radio group or a select (a shipping method, a sort order).
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
 }

@@ -16,7 +16,7 @@
 //! and nothing changes.
 
 use crate::Site;
-use crate::page::PageError;
+use crate::page::{Chrome, PageError};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -205,6 +205,26 @@ impl FromRequestParts<Site> for Visitor {
             session,
             cart_token: cookie(&parts.headers, CART_COOKIE).map(str::to_owned),
         })
+    }
+}
+
+/// The page frame for `visitor` (their name, staff links, form token).
+impl Chrome {
+    pub fn new(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
+        Chrome {
+            shop: site.config.shop_name.clone(),
+            title: title.into(),
+            csrf: visitor.csrf.clone(),
+            user_name: visitor.user.as_ref().map(|u| u.full_name.clone()),
+            is_staff: visitor.user.as_ref().is_some_and(|u| u.role != identity::Role::Customer),
+            notice: None,
+            q: String::new(),
+            admin: false,
+        }
+    }
+
+    pub fn admin(site: &Site, visitor: &Visitor, title: impl Into<String>) -> Chrome {
+        Chrome { admin: true, ..Chrome::new(site, visitor, title) }
     }
 }
 

@@ -110,7 +110,7 @@ struct Listing {
     groups: Vec<FacetGroup>,
     prices: Vec<FacetLink>,
     in_stock: FacetLink,
-    sorts: Vec<crate::cart::Choice>,
+    sorts: Vec<crate::page::Choice>,
     /// The filters to keep when the sort changes.
     keep: Vec<(String, String)>,
     clear: Option<String>,
@@ -290,7 +290,7 @@ async fn listing(
         in_stock,
         sorts: SORTS
             .iter()
-            .map(|(value, label)| crate::cart::Choice {
+            .map(|(value, label)| crate::page::Choice {
                 value: (*value).to_owned(),
                 label: (*label).to_owned(),
                 checked: *value == sort,

@@ -66,7 +66,7 @@ fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
 /// The authentication routes, which are rate limited per client.
 fn auth_api(state: &AppState) -> OpenApiRouter<AppState> {
     routes::auth::router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_auth))
         .layer(no_store())
 }
 

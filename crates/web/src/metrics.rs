@@ -2,11 +2,9 @@
 //! method, matched route (never the raw path, which would explode the label
 //! set) and status.
 
-use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -42,8 +40,4 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
     response
-}
-
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -1,9 +1,9 @@
 //! The layers around every route.
 
 use crate::error::ApiError;
-use crate::state::WebConfig;
+use crate::state::{AppState, WebConfig};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -105,4 +105,14 @@ async fn json_errors(request: Request, next: Next) -> Response {
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Middleware for the authentication routes.
+pub async fn limit_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(ip) = state.config.client_address.of(&request)
+        && let Err(wait) = state.auth_limiter.check(ip, std::time::Instant::now())
+    {
+        return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
+    }
+    next.run(request).await
 }

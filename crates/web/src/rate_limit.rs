@@ -2,11 +2,7 @@
 //! mode and for one node; a shared Redis limiter replaces it when several
 //! nodes serve the same shop.
 
-use crate::error::ApiError;
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -105,16 +101,6 @@ impl ClientAddress {
         }
         last_parsed.or(peer)
     }
-}
-
-/// Middleware for the authentication routes.
-pub async fn limit_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(ip) = state.config.client_address.of(&request)
-        && let Err(wait) = state.auth_limiter.check(ip, Instant::now())
-    {
-        return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

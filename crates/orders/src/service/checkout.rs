@@ -433,7 +433,7 @@ impl OrdersService {
     async fn replay(&self, scope: &str, key: &str, request_hash: &str) -> Result<Option<CheckoutResponse>> {
         let Some((id, hash)) = self.store.checkout_by_key(scope, key).await? else { return Ok(None) };
         if hash != request_hash {
-            return Err(idempotency_reused());
+            return Err(crate::error::idempotency_reused());
         }
         let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
         let state = self.open_at_provider(state).await;
@@ -460,13 +460,6 @@ impl OrdersService {
         // kept copy) is `Contended`, and the checkout prices it again as it is.
         self.store.save_carts(&[c]).await
     }
-}
-
-pub fn idempotency_reused() -> OrdersError {
-    OrdersError::unprocessable(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used with a different request body; use a new key for a new request",
-    )
 }
 
 /// Whether `e` refuses the checkout for what the cart holds (not for a

@@ -525,7 +525,7 @@ pub fn refund(
         if earlier.amount.amount == amount && earlier.reason == reason {
             return Ok(Change::default());
         }
-        return Err(super::checkout::idempotency_reused());
+        return Err(crate::error::idempotency_reused());
     }
     let refundable = current.refundable();
     if refundable <= 0 {

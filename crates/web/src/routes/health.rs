@@ -12,7 +12,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics))
 }
 
 /// The process is up and serving HTTP.
@@ -32,4 +32,9 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             )
         }
     }
+}
+
+/// The Prometheus text exposition of every metric.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(&format!("{}/{{key}}", catalog::card::MEDIA_PATH), get(serve))
+    Router::new().route(&format!("{}/{{key}}", catalog::MEDIA_PATH), get(serve))
 }
 
 async fn serve(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
