@@ -121,6 +121,10 @@ def fixtures(base, email, password):
     step(["variant_product", "victim_variant"], lambda: (
         (variant_owner["id"], variant_owner["variants"][-1]["id"]) if variant_owner else (None, None)))
 
+    # Body fields that must name something real for a request to get anywhere.
+    step(["variant_ids", "product_ids"], lambda: (
+        [p["variants"][0]["id"] for p in products[2:8] if p.get("variants")], [p["id"] for p in products[2:8]]))
+    found["ratings"] = [1, 2, 3, 4, 5]
     step(["category"], lambda: (items(get("/api/v1/admin/categories"))[0]["id"],))
     step(["victim_category"], lambda: (post("/api/v1/admin/categories", {"name": "Schemathesis victim"})["id"],))
     step(["discount"], lambda: (items(get("/api/v1/admin/discounts"))[0]["id"],))
@@ -223,10 +227,13 @@ BINDINGS = {
     "GET /api/v1/products/{id_or_slug}": {"id_or_slug": "product_ref"},
     "GET /api/v1/products/{id}/related": {"id": "product"},
     "GET /api/v1/products/{id}/reviews": {"id": "product"},
-    "POST /api/v1/products/{id}/reviews": {"id": "product"},
+    "POST /api/v1/products/{id}/reviews": {"id": "product", "body.rating": "ratings"},
     "PATCH /api/v1/users/me/addresses/{id}": {"id": "address"},
     "DELETE /api/v1/users/me/addresses/{id}": {"id": "victim_address"},
     "DELETE /api/v1/users/me/wishlist/{product_id}": {"product_id": "wishlist_product"},
+    "POST /api/v1/cart/items": {"body.variant_id": "variant_ids"},
+    "POST /api/v1/users/me/wishlist": {"body.product_id": "product_ids"},
+    "POST /api/v1/admin/products": {"body.category_id": "category", "body.seller_id": "seller"},
     "PATCH /api/v1/cart/items/{item_id}": {"item_id": "cart_line"},
     "DELETE /api/v1/cart/items/{item_id}": {"item_id": "victim_cart_line"},
 }

@@ -20,9 +20,9 @@ pub mod slug;
 pub mod store;
 
 pub use card::ProductCard;
-pub use media_path::{MEDIA_PATH, media_url};
 pub use error::CatalogError;
 pub use input::*;
+pub use media_path::{MEDIA_PATH, media_url};
 pub use model::*;
 pub use ports::{NoOrdersYet, PurchaseVerifier, StockLevels, UntrackedStock};
 pub use service::{

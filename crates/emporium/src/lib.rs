@@ -11,5 +11,5 @@ pub mod shop;
 
 pub use backend::Backend;
 pub use server::{Running, StartOptions, prune, start, start_with};
-pub use shop::Shop;
 pub use settings::Settings;
+pub use shop::Shop;

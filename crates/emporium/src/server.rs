@@ -3,6 +3,7 @@
 
 use crate::backend::Backend;
 use crate::settings::Settings;
+use crate::shop::{Shop, server_secret};
 use anyhow::Context as _;
 use catalog::CatalogService;
 use identity::IdentityService;
@@ -19,7 +20,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use crate::shop::{Shop, server_secret};
 
 pub async fn prune(
     backend: &Backend,

@@ -127,8 +127,6 @@ fn providers(settings: &Settings) -> anyhow::Result<orders::Providers> {
     Ok(providers)
 }
 
-
-
 /// The catalog asks inventory what can be sold (its `StockLevels` port).
 struct InventoryStock(InventoryService);
 

@@ -16,6 +16,7 @@
 pub mod cart;
 pub mod error;
 pub mod model;
+pub mod payment;
 pub mod pricing;
 pub mod service;
 pub mod store;
@@ -23,6 +24,7 @@ pub mod store;
 pub use cart::{Cart, CartLine, CartStatus};
 pub use error::{OrdersError, Result, ShortLine};
 pub use model::*;
+pub use payment::*;
 pub use pricing::{DiscountCode, DiscountKind, ShippingMethod, TaxRate};
 pub use service::*;
 pub use store::{Change, Hold, OrderFilter, OrdersStore, Placed, Placement, Redemption, StockNeed, StockOp, Stocked};

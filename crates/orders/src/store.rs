@@ -3,7 +3,8 @@
 
 use crate::cart::Cart;
 use crate::error::Result;
-use crate::model::{CheckoutState, DailySales, Order, OrderStatus, Payment, Reservation};
+use crate::model::{CheckoutState, DailySales, Order, OrderStatus, Reservation};
+use crate::payment::Payment;
 use crate::pricing::{DiscountCode, ShippingMethod, TaxRate};
 use async_trait::async_trait;
 use kernel::{Event, PageSpec};

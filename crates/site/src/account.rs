@@ -2,11 +2,11 @@
 //! orders with their timeline and tracking, addresses and wishlist.
 
 use crate::Site;
-use crate::cart::OrderSummary;
 use crate::page::{
     AddressForm, Chrome, Notice, PageError, PageResult, Pager, date, date_time, humanize, money, parse_id, render,
     render_status,
 };
+use crate::pay::OrderSummary;
 use crate::session::{CART_COOKIE, SESSION_COOKIE, Visitor, set_cookie};
 use crate::shop::Card;
 use askama::Template;

@@ -4,6 +4,7 @@ use super::{Customer, OrdersService, Purchasable, VariantRef, decisions};
 use crate::cart::{Cart, CartStatus};
 use crate::error::{OrdersError, Result};
 use crate::model::*;
+use crate::payment::*;
 use crate::pricing::{self, DiscountCode};
 use crate::store::{Hold, Placed, Placement, Redemption};
 use kernel::{FieldErrors, Money, new_id};

@@ -5,6 +5,7 @@ use super::checkout::PaymentView;
 use super::decisions::{self, CardOutcome};
 use crate::error::{OrdersError, Result};
 use crate::model::*;
+use crate::payment::*;
 use crate::store::{Change, OrderFilter};
 use kernel::{Page, PageSpec};
 use time::OffsetDateTime;

@@ -9,10 +9,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
+    Router::new().route("/health/live", get(live)).route("/health/ready", get(ready)).route("/metrics", get(metrics))
 }
 
 /// The process is up and serving HTTP.
