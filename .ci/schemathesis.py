@@ -125,6 +125,7 @@ def fixtures(base, email, password):
     step(["variant_ids", "product_ids"], lambda: (
         [p["variants"][0]["id"] for p in products[2:8] if p.get("variants")], [p["id"] for p in products[2:8]]))
     found["ratings"] = [1, 2, 3, 4, 5]
+    found["quantities"] = [1, 2, 3]
     step(["category"], lambda: (items(get("/api/v1/admin/categories"))[0]["id"],))
     step(["victim_category"], lambda: (post("/api/v1/admin/categories", {"name": "Schemathesis victim"})["id"],))
     step(["discount"], lambda: (items(get("/api/v1/admin/discounts"))[0]["id"],))
@@ -231,10 +232,10 @@ BINDINGS = {
     "PATCH /api/v1/users/me/addresses/{id}": {"id": "address"},
     "DELETE /api/v1/users/me/addresses/{id}": {"id": "victim_address"},
     "DELETE /api/v1/users/me/wishlist/{product_id}": {"product_id": "wishlist_product"},
-    "POST /api/v1/cart/items": {"body.variant_id": "variant_ids"},
+    "POST /api/v1/cart/items": {"body.variant_id": "variant_ids", "body.quantity": "quantities"},
     "POST /api/v1/users/me/wishlist": {"body.product_id": "product_ids"},
     "POST /api/v1/admin/products": {"body.category_id": "category", "body.seller_id": "seller"},
-    "PATCH /api/v1/cart/items/{item_id}": {"item_id": "cart_line"},
+    "PATCH /api/v1/cart/items/{item_id}": {"item_id": "cart_line", "body.quantity": "quantities"},
     "DELETE /api/v1/cart/items/{item_id}": {"item_id": "victim_cart_line"},
 }
 

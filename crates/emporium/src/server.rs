@@ -21,6 +21,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Housekeeping: deletes published events older than `events_before` (with
+/// the consumers' records of them) in batches, and guests' abandoned carts
+/// untouched since `carts_before`. How many events and carts went.
 pub async fn prune(
     backend: &Backend,
     orders: &OrdersService,

@@ -203,10 +203,6 @@ impl orders::StockPort for InventoryForOrders {
     }
 }
 
-/// Housekeeping: deletes published events older than `events_before` (with
-/// the consumers' records of them) in batches, and guests' abandoned carts
-/// untouched since `carts_before`. How many events and carts went.
-
 /// The server's secret: `EMPORIUM_JWT_SECRET`, or a key generated once and
 /// kept in the data directory. It signs access tokens and CSRF tokens (each
 /// under its own label).

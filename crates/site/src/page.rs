@@ -355,6 +355,13 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
     out.finish()
 }
 
+/// One option of a radio group or a select (a shipping method, a sort order).
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -420,11 +427,4 @@ mod tests {
         let single = Pager::new("/x", 1, 20, 0);
         assert_eq!((single.pages, single.prev, single.next), (1, None, None));
     }
-}
-
-/// One option of a radio group or a select (a shipping method, a sort order).
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
 }

@@ -173,6 +173,9 @@ impl OrdersService {
         }
     }
 
+    /// Prices `cart` as it is now and places its checkout: one order per
+    /// seller, stock held for every line, one payment. The steps are the
+    /// functions below, in order.
     #[allow(clippy::too_many_arguments)]
     async fn place(
         &self,
@@ -184,7 +187,72 @@ impl OrdersService {
         request_hash: &str,
         now: OffsetDateTime,
     ) -> Result<CheckoutResponse> {
-        // 1. Validate the request.
+        let checked = self.check_request(customer, request).await?;
+        let current = self.priced_lines(cart).await?;
+        let currency = current[0].price.currency;
+        let subtotal: i64 = cart.lines.iter().zip(&current).map(|(l, p)| p.price.amount * l.quantity).sum();
+        let discount = self.discount_of(cart, Money::new(subtotal, currency), now).await?;
+        let discount_total = discount.as_ref().map_or(0, |d| d.amount_off(subtotal));
+        let sellers = sellers_of(&current);
+        self.check_provider(checked.provider, &sellers, currency).await?;
+        let checkout_id = new_id();
+        let payment_id = new_id();
+        let (orders, holds) = self
+            .orders_of(OrdersOf {
+                cart,
+                current: &current,
+                sellers: &sellers,
+                discount: discount.as_ref(),
+                discount_total,
+                customer,
+                checked: &checked,
+                checkout_id,
+                payment_id,
+                now,
+            })
+            .await?;
+        let amount: i64 = orders.iter().map(|o| o.total.amount).sum();
+        let ttl = time::Duration::try_from(self.config.reservation_ttl).unwrap_or(time::Duration::minutes(15));
+        let payment = Payment {
+            id: payment_id,
+            checkout_id,
+            provider: checked.provider,
+            status: PaymentStatus::Pending,
+            amount: Money::new(amount, currency),
+            refunded: Money::new(0, currency),
+            failed_attempts: 0,
+            last_error: None,
+            expires_at: now + ttl,
+            created_at: now,
+            updated_at: now,
+            stripe: None,
+            solana: Vec::new(),
+        };
+        let redemption = discount.as_ref().map(|d: &DiscountCode| Redemption {
+            code_id: d.id,
+            customer_key: customer.map_or_else(|| checked.email.to_lowercase(), |c| c.user_id.to_string()),
+            per_customer_limit: d.per_customer_limit,
+        });
+        let placement = Placement {
+            checkout_id,
+            cart_id: cart.id,
+            cart_version: cart.version,
+            user_id: customer.map(|c| c.user_id),
+            email: checked.email,
+            scope: scope.to_owned(),
+            idempotency_key: idempotency_key.to_owned(),
+            request_hash: request_hash.to_owned(),
+            orders,
+            payment,
+            holds,
+            redemption,
+            at: now,
+        };
+        self.after_placing(&placement, now).await
+    }
+
+    /// Step 1: the request's fields, each bad one named at once.
+    async fn check_request(&self, customer: Option<&Customer>, request: &CheckoutRequest) -> Result<Checked> {
         let mut errors = FieldErrors::new();
         let email = match (customer, request.email.as_deref().map(str::trim).filter(|e| !e.is_empty())) {
             (_, Some(e)) if !email_ok(e) => {
@@ -221,8 +289,12 @@ impl OrdersService {
         };
         errors.into_result()?;
         let Some(provider) = provider else { return Err(OrdersError::field("payment_provider", "unknown")) };
+        Ok(Checked { email, shipping_address, billing_address, provider, method })
+    }
 
-        // 2. The cart, re-priced.
+    /// Step 2: the cart's lines as the catalogue sells them now; a moved
+    /// price refreshes the cart and refuses with `cart_changed`.
+    async fn priced_lines(&self, cart: &Cart) -> Result<Vec<Purchasable>> {
         if cart.status != CartStatus::Active {
             return Err(OrdersError::conflict("cart_closed", "this cart has already been checked out"));
         }
@@ -248,49 +320,60 @@ impl OrdersService {
                 details: Some(json!({ "lines": changed })),
             });
         }
-        let currency = current[0].price.currency;
-        let subtotal: i64 = cart.lines.iter().zip(&current).map(|(l, p)| p.price.amount * l.quantity).sum();
+        Ok(current)
+    }
 
-        // 3. Discount.
+    /// Step 3: the cart's discount code, if it still applies to `subtotal`.
+    async fn discount_of(&self, cart: &Cart, subtotal: Money, now: OffsetDateTime) -> Result<Option<DiscountCode>> {
         let discount = match &cart.discount_code {
             None => None,
             Some(code) => {
                 let d = self.store.discount_by_code(code).await?.ok_or_else(|| {
                     OrdersError::unprocessable("discount_not_applicable", "the discount code no longer exists")
                 })?;
-                d.check(Money::new(subtotal, currency), now)
+                d.check(subtotal, now)
                     .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
                 Some(d)
             }
         };
-        let discount_total = discount.as_ref().map_or(0, |d| d.amount_off(subtotal));
+        Ok(discount)
+    }
 
-        // 4. One order per seller, in the cart's order.
-        let mut sellers: Vec<Uuid> = Vec::new();
-        for p in &current {
-            if !sellers.contains(&p.seller_id) {
-                sellers.push(p.seller_id);
-            }
-        }
+    /// Step 4: one order per seller, in the cart's order, with its share of
+    /// the discount, its shipping and tax, and the stock holds for its lines.
+    async fn orders_of(&self, o: OrdersOf<'_>) -> Result<(Vec<Order>, Vec<Hold>)> {
+        let OrdersOf {
+            cart,
+            current,
+            sellers,
+            discount,
+            discount_total,
+            customer,
+            checked,
+            checkout_id,
+            payment_id,
+            now,
+        } = o;
+        let currency = current[0].price.currency;
         let seller_subtotals: Vec<i64> = sellers
             .iter()
             .map(|s| {
                 cart.lines
                     .iter()
-                    .zip(&current)
+                    .zip(current)
                     .filter(|(_, p)| p.seller_id == *s)
                     .map(|(l, p)| p.price.amount * l.quantity)
                     .sum()
             })
             .collect();
-        self.check_provider(provider, &sellers, currency).await?;
         let discounts = pricing::allocate(discount_total, &seller_subtotals);
         let rates = self.tax_cached().await?;
-        let rate = pricing::rate_for(&rates, &shipping_address.country, shipping_address.region.as_deref());
+        let address = &checked.shipping_address;
+        let rate = pricing::rate_for(&rates, &address.country, address.region.as_deref());
         let inclusive = self.config.prices_include_tax;
-        let checkout_id = new_id();
-        let payment_id = new_id();
         let money = |amount| Money::new(amount, currency);
+        let (email, method) = (&checked.email, &checked.method);
+        let (shipping_address, billing_address) = (&checked.shipping_address, &checked.billing_address);
         let mut orders = Vec::with_capacity(sellers.len());
         let mut holds = Vec::new();
         for (i, seller) in sellers.iter().enumerate() {
@@ -298,7 +381,7 @@ impl OrdersService {
             let lines: Vec<OrderLine> = cart
                 .lines
                 .iter()
-                .zip(&current)
+                .zip(current)
                 .filter(|(_, p)| p.seller_id == *seller)
                 .map(|(l, p)| OrderLine {
                     variant_id: p.variant_id,
@@ -353,44 +436,14 @@ impl OrdersService {
                 updated_at: now,
             });
         }
-        let amount: i64 = orders.iter().map(|o| o.total.amount).sum();
-        let ttl = time::Duration::try_from(self.config.reservation_ttl).unwrap_or(time::Duration::minutes(15));
-        let payment = Payment {
-            id: payment_id,
-            checkout_id,
-            provider,
-            status: PaymentStatus::Pending,
-            amount: money(amount),
-            refunded: money(0),
-            failed_attempts: 0,
-            last_error: None,
-            expires_at: now + ttl,
-            created_at: now,
-            updated_at: now,
-            stripe: None,
-            solana: Vec::new(),
-        };
-        let redemption = discount.as_ref().map(|d: &DiscountCode| Redemption {
-            code_id: d.id,
-            customer_key: customer.map_or_else(|| email.to_lowercase(), |c| c.user_id.to_string()),
-            per_customer_limit: d.per_customer_limit,
-        });
-        let placement = Placement {
-            checkout_id,
-            cart_id: cart.id,
-            cart_version: cart.version,
-            user_id: customer.map(|c| c.user_id),
-            email,
-            scope: scope.to_owned(),
-            idempotency_key: idempotency_key.to_owned(),
-            request_hash: request_hash.to_owned(),
-            orders,
-            payment,
-            holds,
-            redemption,
-            at: now,
-        };
-        match self.store.place_checkout(&placement).await? {
+        Ok((orders, holds))
+    }
+
+    /// Step 5: the placement written; an earlier unpaid checkout of the same
+    /// cart superseded, and the payment opened at its provider.
+    async fn after_placing(&self, placement: &Placement, now: OffsetDateTime) -> Result<CheckoutResponse> {
+        let checkout_id = placement.checkout_id;
+        match self.store.place_checkout(placement).await? {
             Placed::New { orders, earlier } => {
                 self.remember_checkout(orders.iter().map(|o| o.id).chain([placement.payment.id]), checkout_id);
                 // One cart holds stock once: its earlier unpaid checkouts give
@@ -411,7 +464,7 @@ impl OrdersService {
                 }
                 let state = CheckoutState {
                     id: checkout_id,
-                    cart_id: cart.id,
+                    cart_id: placement.cart_id,
                     user_id: placement.user_id,
                     email: placement.email.clone(),
                     discount_code_id: placement.redemption.as_ref().map(|r| r.code_id),
@@ -474,4 +527,38 @@ fn is_refusal(e: &OrdersError) -> bool {
         | OrdersError::Unprocessable { .. } => true,
         _ => false,
     }
+}
+
+/// What `check_request` makes of a checkout request.
+struct Checked {
+    email: String,
+    shipping_address: Address,
+    billing_address: Address,
+    provider: Provider,
+    method: Option<crate::ShippingMethod>,
+}
+
+/// What `orders_of` builds the orders from.
+struct OrdersOf<'a> {
+    cart: &'a Cart,
+    current: &'a [Purchasable],
+    sellers: &'a [Uuid],
+    discount: Option<&'a DiscountCode>,
+    discount_total: i64,
+    customer: Option<&'a Customer>,
+    checked: &'a Checked,
+    checkout_id: Uuid,
+    payment_id: Uuid,
+    now: OffsetDateTime,
+}
+
+/// The cart's sellers, each once, in the order of the cart's lines.
+fn sellers_of(current: &[Purchasable]) -> Vec<Uuid> {
+    let mut sellers: Vec<Uuid> = Vec::new();
+    for p in current {
+        if !sellers.contains(&p.seller_id) {
+            sellers.push(p.seller_id);
+        }
+    }
+    sellers
 }
