@@ -1,5 +1,5 @@
 use crate::model::IllegalTransition;
-use kernel::FieldErrors;
+use kernel::{FieldErrors, Money};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -12,38 +12,92 @@ pub struct ShortLine {
     pub available: i64,
 }
 
+/// A cart line whose price or availability moved since it was added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceChange {
+    pub sku: String,
+    pub was: Money,
+    /// `None`: no longer sold.
+    pub now: Option<Money>,
+}
+
+/// Every way an orders use case can refuse, as data. The HTTP status and
+/// the contract's `code` for each are assigned in one place, `web`'s
+/// `From<OrdersError> for ApiError`; nothing here knows them.
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
-    /// 422 naming each bad field.
+    /// Each bad field of a request, named.
     #[error("{0}")]
     Validation(FieldErrors),
-    /// 404.
     #[error("no such {0}")]
     NotFound(&'static str),
-    /// 409 `out_of_stock`: not enough available for these lines; nothing changed.
+    /// Not enough available for these lines; nothing changed.
     #[error("not enough stock for {}", .0.iter().map(|l| l.sku.as_str()).collect::<Vec<_>>().join(", "))]
     OutOfStock(Vec<ShortLine>),
-    /// 409 `illegal_transition`.
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
-    /// 409 with a code (`cart_changed`, `empty_cart`, `payment_settled`…).
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String, details: Option<serde_json::Value> },
-    /// 422 with a code (`discount_not_applicable`, `idempotency_key_reused`…).
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
-    /// 402 `payment_declined`: the order stays payable until it expires.
+    /// Prices or availability moved since the items were added; the cart
+    /// was refreshed to show what is sold now.
+    #[error(
+        "prices or availability changed since these items were added; the cart now shows the current prices — \
+         review it and check out again"
+    )]
+    CartChanged { lines: Vec<PriceChange> },
+    /// The cart was checked out (or merged) already.
+    #[error("{0}")]
+    CartClosed(&'static str),
+    #[error("the cart is empty")]
+    EmptyCart,
+    /// The discount code does not exist, does not apply, or is used up.
+    #[error("{0}")]
+    DiscountNotApplicable(String),
+    /// A code, method or rate with this unique name exists.
+    #[error("{0}")]
+    Duplicate(String),
+    #[error("this Idempotency-Key was used with a different request body; use a new key for a new request")]
+    IdempotencyKeyReused,
+    /// The payment expired or was cancelled, and its orders with it.
+    #[error("{0}")]
+    PaymentClosed(String),
+    /// The action is not how this payment's provider is paid.
+    #[error("{0}")]
+    WrongProvider(&'static str),
+    /// A Stripe event named a payment of another provider.
+    #[error("this payment is not a Stripe payment")]
+    NotAStripePayment,
+    #[error("{0}")]
+    ProviderDisabled(&'static str),
+    #[error("the seller of this order has no Solana payout wallet")]
+    NoPayoutWallet,
+    /// The amount cannot be expressed in the provider's units.
+    #[error("{0}")]
+    AmountNotPayable(String),
+    /// A provider's event is about another PaymentIntent than the payment's.
+    #[error("the event's PaymentIntent is not this payment's")]
+    IntentMismatch,
+    /// A provider's event is for another amount or currency than the payment's.
+    #[error("{0}")]
+    AmountMismatch(String),
+    #[error("{0}")]
+    NotRefundable(String),
+    /// A webhook whose signature does not check out.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// A webhook whose body cannot be read.
+    #[error("the event could not be read: {0}")]
+    InvalidPayload(String),
+    /// The card was declined; the order stays payable until it expires.
     #[error("the card was declined: {reason}")]
     Declined { reason: &'static str },
-    /// 400 with a code (`invalid_signature`, `invalid_payload`): a webhook that is refused.
-    #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
-    /// 502 `provider_unavailable`: a payment provider could not be reached or
-    /// refused the call; nothing changed here.
+    /// A payment provider could not be reached or refused the call;
+    /// nothing changed here.
     #[error("{0}")]
     Provider(String),
+    /// The cart kept changing under the request.
+    #[error("the cart changed under this request too many times; try again")]
+    Busy,
     /// A concurrent write won and nothing was written; the service retries,
-    /// and answers 409 `busy` when it keeps losing.
+    /// and answers `Busy` when it keeps losing.
     #[error("concurrent update")]
     Contended,
     #[error(transparent)]
@@ -51,14 +105,6 @@ pub enum OrdersError {
 }
 
 impl OrdersError {
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        OrdersError::Conflict { code, message: message.into(), details: None }
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        OrdersError::Unprocessable { code, message: message.into() }
-    }
-
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         OrdersError::Validation(FieldErrors::single(field, message))
     }
@@ -74,8 +120,5 @@ pub type Result<T> = std::result::Result<T, OrdersError>;
 
 /// An `Idempotency-Key` seen before with another request body.
 pub fn idempotency_reused() -> OrdersError {
-    OrdersError::unprocessable(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used with a different request body; use a new key for a new request",
-    )
+    OrdersError::IdempotencyKeyReused
 }

@@ -232,7 +232,7 @@ where
             other => return other,
         }
     }
-    Err(OrdersError::conflict("busy", "the cart changed under this request too many times; try again"))
+    Err(OrdersError::Busy)
 }
 
 /// Lets the winner of a race finish before retrying.

@@ -231,5 +231,5 @@ impl OrdersStore for crate::PostgresStore {
 }
 
 fn duplicate(message: &str) -> OrdersError {
-    OrdersError::conflict("duplicate", message)
+    OrdersError::Duplicate(message.to_owned())
 }

@@ -222,5 +222,5 @@ impl OrdersStore for crate::SqliteStore {
 }
 
 fn duplicate(message: &str) -> OrdersError {
-    OrdersError::conflict("duplicate", message)
+    OrdersError::Duplicate(message.to_owned())
 }

@@ -165,17 +165,32 @@ impl From<orders::OrdersError> for ApiError {
             }
             E::IllegalTransition(t) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
                 .with_details(json!({ "from": t.from, "to": t.to })),
-            E::Conflict { code, details, .. } => {
-                let error = ApiError::new(StatusCode::CONFLICT, code, message);
-                match details {
-                    Some(d) => error.with_details(d),
-                    None => error,
-                }
+            E::CartChanged { lines } => {
+                ApiError::new(StatusCode::CONFLICT, "cart_changed", message).with_details(json!({ "lines": lines }))
             }
-            E::Unprocessable { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            E::CartClosed(_) => ApiError::new(StatusCode::CONFLICT, "cart_closed", message),
+            E::EmptyCart => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_cart", message),
+            E::DiscountNotApplicable(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "discount_not_applicable", message)
+            }
+            E::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, "duplicate", message),
+            E::IdempotencyKeyReused => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+            }
+            E::PaymentClosed(_) => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
+            E::WrongProvider(_) => ApiError::new(StatusCode::CONFLICT, "wrong_provider", message),
+            E::NotAStripePayment => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_provider", message),
+            E::ProviderDisabled(_) => ApiError::new(StatusCode::CONFLICT, "provider_disabled", message),
+            E::NoPayoutWallet => ApiError::new(StatusCode::CONFLICT, "no_payout_wallet", message),
+            E::AmountNotPayable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_not_payable", message),
+            E::IntentMismatch => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "intent_mismatch", message),
+            E::AmountMismatch(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_mismatch", message),
+            E::NotRefundable(_) => ApiError::new(StatusCode::CONFLICT, "not_refundable", message),
+            E::InvalidSignature(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_signature", message),
+            E::InvalidPayload(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", message),
             E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
                 .with_details(json!({ "reason": reason })),
-            E::BadRequest { code, .. } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
+            E::Busy => ApiError::new(StatusCode::CONFLICT, "busy", message),
             E::Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message),
             E::Contended => ApiError::new(StatusCode::CONFLICT, "busy", "a concurrent change won; try again"),
             E::Unexpected(source) => ApiError::internal(source),

@@ -213,7 +213,7 @@ impl OrdersService {
                 self.store.cart(cart.id).await?.ok_or(OrdersError::NotFound("cart"))?
             };
             if cart.status != CartStatus::Active {
-                return Err(OrdersError::conflict("cart_closed", "this cart has been checked out; open a new one"));
+                return Err(OrdersError::CartClosed("this cart has been checked out; open a new one"));
             }
             let need = edit(&mut cart)?;
             cart.updated_at = self.now();
@@ -349,11 +349,9 @@ impl OrdersService {
             .store
             .discount_by_code(&normalized)
             .await?
-            .ok_or_else(|| OrdersError::unprocessable("discount_not_applicable", "no such discount code"))?;
+            .ok_or_else(|| OrdersError::DiscountNotApplicable("no such discount code".into()))?;
         let view = self.view(cart, None).await?;
-        discount
-            .check(view.subtotal, self.now())
-            .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
+        discount.check(view.subtotal, self.now()).map_err(|e| OrdersError::DiscountNotApplicable(e.to_string()))?;
         self.edit_cart(cart, |cart| {
             cart.discount_code = Some(discount.code.clone());
             Ok(())

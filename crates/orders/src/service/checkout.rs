@@ -2,6 +2,7 @@
 
 use super::{Customer, OrdersService, Purchasable, VariantRef, decisions};
 use crate::cart::{Cart, CartStatus};
+use crate::error::PriceChange;
 use crate::error::{OrdersError, Result};
 use crate::model::*;
 use crate::payment::*;
@@ -9,7 +10,6 @@ use crate::pricing::{self, DiscountCode};
 use crate::store::{Hold, Placed, Placement, Redemption};
 use kernel::{FieldErrors, Money, new_id};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -296,29 +296,25 @@ impl OrdersService {
     /// price refreshes the cart and refuses with `cart_changed`.
     async fn priced_lines(&self, cart: &Cart) -> Result<Vec<Purchasable>> {
         if cart.status != CartStatus::Active {
-            return Err(OrdersError::conflict("cart_closed", "this cart has already been checked out"));
+            return Err(OrdersError::CartClosed("this cart has already been checked out"));
         }
         if cart.lines.is_empty() {
-            return Err(OrdersError::unprocessable("empty_cart", "the cart is empty"));
+            return Err(OrdersError::EmptyCart);
         }
         let mut current: Vec<Purchasable> = Vec::with_capacity(cart.lines.len());
         let mut changed = Vec::new();
         for line in &cart.lines {
             match self.purchasable(&VariantRef::Id(line.variant_id)).await? {
                 Some(p) if p.price == line.unit_price => current.push(p),
-                Some(p) => changed.push(json!({"sku": line.sku, "was": line.unit_price, "now": p.price})),
-                None => changed.push(json!({"sku": line.sku, "was": line.unit_price, "now": null})),
+                Some(p) => {
+                    changed.push(PriceChange { sku: line.sku.clone(), was: line.unit_price, now: Some(p.price) })
+                }
+                None => changed.push(PriceChange { sku: line.sku.clone(), was: line.unit_price, now: None }),
             }
         }
         if !changed.is_empty() {
             self.refresh_cart(cart).await?;
-            return Err(OrdersError::Conflict {
-                code: "cart_changed",
-                message: "prices or availability changed since these items were added; the cart now shows the current \
-                          prices — review it and check out again"
-                    .into(),
-                details: Some(json!({ "lines": changed })),
-            });
+            return Err(OrdersError::CartChanged { lines: changed });
         }
         Ok(current)
     }
@@ -328,11 +324,11 @@ impl OrdersService {
         let discount = match &cart.discount_code {
             None => None,
             Some(code) => {
-                let d = self.store.discount_by_code(code).await?.ok_or_else(|| {
-                    OrdersError::unprocessable("discount_not_applicable", "the discount code no longer exists")
-                })?;
-                d.check(subtotal, now)
-                    .map_err(|e| OrdersError::unprocessable("discount_not_applicable", e.to_string()))?;
+                let d =
+                    self.store.discount_by_code(code).await?.ok_or_else(|| {
+                        OrdersError::DiscountNotApplicable("the discount code no longer exists".into())
+                    })?;
+                d.check(subtotal, now).map_err(|e| OrdersError::DiscountNotApplicable(e.to_string()))?;
                 Some(d)
             }
         };
@@ -519,14 +515,15 @@ impl OrdersService {
 /// Whether `e` refuses the checkout for what the cart holds (not for a
 /// fault, and not `cart_changed`, which is decided on an exact copy).
 fn is_refusal(e: &OrdersError) -> bool {
-    match e {
-        OrdersError::Conflict { code, .. } => *code != "cart_changed",
+    matches!(
+        e,
         OrdersError::Validation(_)
-        | OrdersError::NotFound(_)
-        | OrdersError::OutOfStock(_)
-        | OrdersError::Unprocessable { .. } => true,
-        _ => false,
-    }
+            | OrdersError::NotFound(_)
+            | OrdersError::OutOfStock(_)
+            | OrdersError::CartClosed(_)
+            | OrdersError::EmptyCart
+            | OrdersError::DiscountNotApplicable(_)
+    )
 }
 
 /// What `check_request` makes of a checkout request.

@@ -110,10 +110,10 @@ fn still_payable(state: &CheckoutState) -> Result<bool> {
     match state.payment.status {
         PaymentStatus::Pending => Ok(true),
         PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => Ok(false),
-        PaymentStatus::Expired | PaymentStatus::Cancelled => Err(OrdersError::conflict(
-            "payment_closed",
-            format!("this payment is {}; its orders were cancelled", state.payment.status.as_str()),
-        )),
+        PaymentStatus::Expired | PaymentStatus::Cancelled => Err(OrdersError::PaymentClosed(format!(
+            "this payment is {}; its orders were cancelled",
+            state.payment.status.as_str()
+        ))),
     }
 }
 
@@ -140,7 +140,7 @@ fn settle_inner(
         return Ok(Change::default());
     }
     if check_expiry && at >= state.payment.expires_at {
-        return Err(OrdersError::conflict("payment_closed", "this payment has expired; its orders were cancelled"));
+        return Err(OrdersError::PaymentClosed("this payment has expired; its orders were cancelled".into()));
     }
     let mut payment = state.payment.clone();
     payment.status = PaymentStatus::Succeeded;

@@ -68,9 +68,8 @@ impl OrdersService {
             .await?;
         if lapsed.load(std::sync::atomic::Ordering::Relaxed) {
             self.close_at_provider(&state).await;
-            return Err(OrdersError::conflict(
-                "payment_closed",
-                "this checkout was not paid in time; its orders were cancelled and the stock released",
+            return Err(OrdersError::PaymentClosed(
+                "this checkout was not paid in time; its orders were cancelled and the stock released".into(),
             ));
         }
         Ok(state)
@@ -104,10 +103,7 @@ impl OrdersService {
         let state = self
             .change(checkout_id, |state| {
                 if state.payment.provider != Provider::Test {
-                    return Err(OrdersError::conflict(
-                        "wrong_provider",
-                        "this payment is settled by the shop (manual provider)",
-                    ));
+                    return Err(OrdersError::WrongProvider("this payment is settled by the shop (manual provider)"));
                 }
                 match outcome {
                     CardOutcome::Approved => {
@@ -207,8 +203,7 @@ impl OrdersService {
                 match to {
                     OrderStatus::Paid => {
                         if state.payment.provider != Provider::Manual {
-                            return Err(OrdersError::conflict(
-                                "wrong_provider",
+                            return Err(OrdersError::WrongProvider(
                                 "only manual payments are marked paid by staff; this one is paid through its provider",
                             ));
                         }

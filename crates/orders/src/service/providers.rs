@@ -71,7 +71,7 @@ fn provider_error(e: StripeError) -> OrdersError {
 }
 
 fn bad_payload(e: impl std::fmt::Display) -> OrdersError {
-    OrdersError::BadRequest { code: "invalid_payload", message: format!("the event could not be read: {e}") }
+    OrdersError::InvalidPayload(e.to_string())
 }
 
 impl OrdersService {
@@ -183,14 +183,16 @@ impl OrdersService {
         let exponent = payments::currency_exponent(state.payment.amount.currency.as_str());
         let mut transfers = Vec::new();
         for o in state.orders.iter().filter(|o| o.status == OrderStatus::PendingPayment && o.total.amount > 0) {
-            let wallet =
-                self.catalog.payout_wallet(o.seller_id).await?.filter(|w| solana::is_address(w)).ok_or_else(|| {
-                    OrdersError::conflict("no_payout_wallet", "the seller of this order has no Solana payout wallet")
-                })?;
+            let wallet = self
+                .catalog
+                .payout_wallet(o.seller_id)
+                .await?
+                .filter(|w| solana::is_address(w))
+                .ok_or_else(|| OrdersError::NoPayoutWallet)?;
             let amount = sol
                 .asset
                 .base_units(o.total.amount, exponent)
-                .map_err(|e| OrdersError::unprocessable("amount_not_payable", e.to_string()))?;
+                .map_err(|e| OrdersError::AmountNotPayable(e.to_string()))?;
             let request = TransferRequest {
                 recipient: wallet,
                 amount,

@@ -766,7 +766,7 @@ pub(super) async fn place_checkout(store: &crate::PostgresStore, p: &Placement) 
         .map_err(err)?
         .rows_affected();
         if counted == 0 {
-            return Err(OrdersError::unprocessable("discount_not_applicable", "this code has been used up"));
+            return Err(OrdersError::DiscountNotApplicable("this code has been used up".into()));
         }
         if let Some(limit) = r.per_customer_limit {
             let used: i64 = ::sqlx::query_scalar(
@@ -778,9 +778,8 @@ pub(super) async fn place_checkout(store: &crate::PostgresStore, p: &Placement) 
             .await
             .map_err(err)?;
             if used >= limit {
-                return Err(OrdersError::unprocessable(
-                    "discount_not_applicable",
-                    "you have already used this code as often as it allows",
+                return Err(OrdersError::DiscountNotApplicable(
+                    "you have already used this code as often as it allows".into(),
                 ));
             }
         }

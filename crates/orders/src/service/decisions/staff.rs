@@ -168,10 +168,7 @@ pub fn refund(
     }
     let refundable = current.refundable();
     if refundable <= 0 {
-        return Err(OrdersError::conflict(
-            "not_refundable",
-            format!("a {} order has nothing to refund", current.status),
-        ));
+        return Err(OrdersError::NotRefundable(format!("a {} order has nothing to refund", current.status)));
     }
     if amount < 1 || amount > refundable {
         return Err(OrdersError::Validation(kernel::FieldErrors::single(

@@ -18,13 +18,13 @@ impl OrdersService {
         let checkout_id = self.checkout_of_payment(payment_id).await?;
         let mut state = self.store.checkout(checkout_id).await?.ok_or(OrdersError::NotFound("payment"))?;
         if state.payment.provider != Provider::Solana {
-            return Err(OrdersError::conflict("wrong_provider", "only Solana Pay payments are verified on chain"));
+            return Err(OrdersError::WrongProvider("only Solana Pay payments are verified on chain"));
         }
         let sol = self
             .providers
             .solana
             .clone()
-            .ok_or_else(|| OrdersError::conflict("provider_disabled", "Solana Pay is not enabled on this shop"))?;
+            .ok_or_else(|| OrdersError::ProviderDisabled("Solana Pay is not enabled on this shop"))?;
         if state.payment.status != PaymentStatus::Pending {
             return Ok(PaymentView::from(&state.payment));
         }

@@ -28,7 +28,7 @@ impl OrdersService {
         )
         .map_err(|e| {
             tracing::warn!(error = %e, "Stripe webhook refused: bad signature");
-            OrdersError::BadRequest { code: "invalid_signature", message: e.to_string() }
+            OrdersError::InvalidSignature(e.to_string())
         })?;
         let event: Event = serde_json::from_slice(payload).map_err(bad_payload)?;
         if self.store.ref_owner(EVENT, &event.id).await?.is_some() {
@@ -92,25 +92,19 @@ impl OrdersService {
             .change_checkout(checkout_id, &|state: &CheckoutState| {
                 let p = &state.payment;
                 if p.provider != Provider::Stripe {
-                    return Err(OrdersError::unprocessable("wrong_provider", "this payment is not a Stripe payment"));
+                    return Err(OrdersError::NotAStripePayment);
                 }
                 if let Some(known) = &p.stripe
                     && known.intent_id != intent.id
                 {
-                    return Err(OrdersError::unprocessable(
-                        "intent_mismatch",
-                        "the event's PaymentIntent is not this payment's",
-                    ));
+                    return Err(OrdersError::IntentMismatch);
                 }
                 if intent.amount != p.amount.amount || !intent.currency.eq_ignore_ascii_case(p.amount.currency.as_str())
                 {
-                    return Err(OrdersError::unprocessable(
-                        "amount_mismatch",
-                        format!(
-                            "the event is for {} {}, the payment is for {} {}",
-                            intent.amount, intent.currency, p.amount.amount, p.amount.currency
-                        ),
-                    ));
+                    return Err(OrdersError::AmountMismatch(format!(
+                        "the event is for {} {}, the payment is for {} {}",
+                        intent.amount, intent.currency, p.amount.amount, p.amount.currency
+                    )));
                 }
                 let closed = matches!(p.status, PaymentStatus::Expired | PaymentStatus::Cancelled);
                 // Set on every call: the store may decide more than once and writes the last answer.
@@ -176,10 +170,7 @@ impl OrdersService {
             self.store
                 .change_checkout(checkout_id, &|state: &CheckoutState| {
                     if !charge.currency.eq_ignore_ascii_case(state.payment.amount.currency.as_str()) {
-                        return Err(OrdersError::unprocessable(
-                            "amount_mismatch",
-                            "the charge's currency is not the payment's",
-                        ));
+                        return Err(OrdersError::AmountMismatch("the charge's currency is not the payment's".into()));
                     }
                     decisions::outside_refund(state, refund.amount, "refunded at Stripe", &refund.id, now)
                 })
