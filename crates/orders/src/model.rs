@@ -90,9 +90,12 @@ impl std::fmt::Display for OrderStatus {
     }
 }
 
-/// A postal address as given at checkout (the API's Address shape).
+/// A postal address as given at checkout (the API's Address shape). Named
+/// `PostalAddress` in the OpenAPI document: identity's saved `Address`
+/// (with its id and defaults) is another shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PostalAddress)]
 pub struct Address {
     pub full_name: String,
     pub line1: String,

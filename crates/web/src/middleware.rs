@@ -79,7 +79,21 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// Gives responses produced outside our handlers (axum's 405, a timeout's
 /// 408, a body limit's 413) the same JSON error shape as ours.
+/// The longest request target (path and query) answered; longer ones get
+/// a JSON 414. The HTTP layer's own limit (about 64 KiB, in the `http`
+/// crate) answers with an empty 414 before any of this runs.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
 async fn json_errors(request: Request, next: Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request's path and query are over {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE)
@@ -92,6 +106,8 @@ async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request's path and query are too long"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("headers_too_large", "the request's headers are too large"),
         s if s.is_server_error() => ("internal", "something went wrong on our side"),
         _ => ("bad_request", "the request could not be processed"),
     };

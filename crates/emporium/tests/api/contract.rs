@@ -185,3 +185,43 @@ async fn a_bad_id_in_a_path_is_a_plain_404() {
     let message = res.body["error"]["message"].as_str().unwrap();
     assert!(!message.contains("UUID") && !message.contains("parse") && !message.contains("character"), "{message}");
 }
+
+/// Every refusal is JSON: an over-long request target, a body that is valid
+/// JSON of the wrong shape, an unknown route.
+#[tokio::test]
+async fn refusals_are_json_whatever_refuses() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let long = format!("/api/v1/products?q={}", "x".repeat(17 * 1024));
+    let res = app.get(&long, None).await;
+    res.assert_error(414, "uri_too_long");
+
+    // serde_json calls a map where an enum's string belongs a syntax error;
+    // it is valid JSON, so a 422 naming the field, not a 400.
+    let admin = app.account_with_role(Role::Admin).await;
+    let customer = app.register().await;
+    let res = app.patch(&format!("/api/v1/admin/users/{}", customer.id), Some(&admin.access), json!({"role": {}})).await;
+    res.assert_error(422, "validation_failed");
+    // Broken JSON is still a 400.
+    let res = app
+        .raw(Method::POST, "/api/v1/auth/login", "application/json", "{\"email\": ")
+        .await;
+    res.assert_error(400, "malformed_json");
+    // `null` is no cancel reason, as the document allows: the order is looked up.
+    let unknown = "/api/v1/orders/0190a0a0-0000-7000-8000-000000000000/cancel";
+    let res = app.raw_with_token(Method::POST, unknown, &customer.access, "application/json", "null").await;
+    res.assert_error(404, "not_found");
+}
+
+/// The checkout's postal address and identity's saved address are two
+/// shapes with two names in the OpenAPI document.
+#[tokio::test]
+async fn the_document_names_each_address_shape() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Address"]["properties"]["id"].is_object(), "a saved address has an id");
+    let postal = &schemas["PostalAddress"];
+    assert!(postal["properties"]["line1"].is_object() && postal["properties"]["id"].is_null(), "{postal}");
+    let order_address = doc["components"]["schemas"]["Order"]["properties"]["shipping_address"].to_string();
+    assert!(order_address.contains("PostalAddress"), "{order_address}");
+}

@@ -276,6 +276,19 @@ impl TestApp {
         read(req.send().await.expect("request")).await
     }
 
+    /// `raw`, signed in with `token`.
+    pub async fn raw_with_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        raw: impl Into<reqwest::Body>,
+    ) -> Response {
+        let req = self.client.request(method, self.url(path)).bearer_auth(token).header("content-type", content_type);
+        read(req.body(raw).send().await.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request(Method::GET, path, token, None).await
     }

@@ -267,7 +267,10 @@ pub async fn cancel_order(
     let body: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CancelRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::field("reason", e.to_string()))?
+        // `null` is no body, as the document's `oneOf [CancelRequest, null]` says.
+        serde_json::from_slice::<Option<CancelRequest>>(&body)
+            .map_err(|e| ApiError::field("reason", e.to_string()))?
+            .unwrap_or_default()
     };
     state.orders.customer_order(user.id, id).await?;
     let reason = body.reason.or_else(|| Some("cancelled by the customer".into()));
