@@ -5,8 +5,7 @@
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -206,195 +205,301 @@ impl Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{source_name}: invalid value {value:?}: {reason}")]
-    Invalid { source_name: String, value: String, reason: String },
+    /// `EMPORIUM_AUTH_RATE_LIMIT: invalid value "lots": expected …`, or the
+    /// same naming a key of the file.
+    #[error("{source_name}: {message}")]
+    Invalid { source_name: String, message: String },
     #[error("{path}: {message}")]
     File { path: String, message: String },
 }
 
-/// Every setting as `(key, value)` pairs from one layer, so the file and the
-/// environment share one parser.
-type Layer = Vec<(String, String, String)>; // (key, value, where it came from)
+impl SettingsError {
+    fn invalid(source_name: &str, reason: &str) -> SettingsError {
+        SettingsError::Invalid { source_name: source_name.into(), message: reason.into() }
+    }
+}
 
 pub const FILE_NAME: &str = "emporium.toml";
 
+/// Every setting as the file writes it (`auth_rate_limit = 5`) and the
+/// environment does (`EMPORIUM_AUTH_RATE_LIMIT=5`), each parsed and checked
+/// by its type as it is read, so a bad value is refused naming its source.
+/// Unset means the default (or the file's value, under the environment).
+#[derive(Debug, Default, Deserialize)]
+struct Layered {
+    addr: Option<Parsed<SocketAddr, AddrRule>>,
+    database_url: Option<Hidden>,
+    database_pool_size: Option<Number<1, 1000>>,
+    jwt_secret: Option<Hidden>,
+    access_token_ttl_secs: Option<Number<1, 86_400>>,
+    refresh_token_ttl_days: Option<Number<1, 365>>,
+    auth_rate_limit: Option<Number<0, 1_000_000>>,
+    cors_origins: Option<List>,
+    body_limit_bytes: Option<Number<1024, { 1 << 30 }>>,
+    request_timeout_secs: Option<Number<1, 3600>>,
+    trust_forwarded_for: Option<Flag>,
+    trusted_proxies: Option<List>,
+    cookie_secure: Option<Flag>,
+    currency: Option<Text>,
+    log: Option<Text>,
+    log_format: Option<Text>,
+    argon2_memory_kib: Option<Number<1024, { 4 << 20 }>>,
+    argon2_iterations: Option<Number<1, 100>>,
+    argon2_parallelism: Option<Number<1, 64>>,
+    account_cache_ttl_ms: Option<Number<0, 60_000>>,
+    stock_cache_ttl_ms: Option<Number<0, 60_000>>,
+    shop_name: Option<Text>,
+    image_max_bytes: Option<Number<1024, { 100 << 20 }>>,
+    media_dir: Option<Text>,
+    search_dir: Option<Text>,
+    search_cache_entries: Option<Number<0, 1_000_000>>,
+    reservation_ttl_secs: Option<Number<1, { 7 * 86_400 }>>,
+    reservation_sweep_secs: Option<Number<1, 3600>>,
+    outbox_retention_hours: Option<Number<1, { 10 * 8_760 }>>,
+    guest_cart_retention_days: Option<Number<1, 3_650>>,
+    prices_include_tax: Option<Flag>,
+    media_store: Option<Text>,
+    s3_endpoint: Option<Text>,
+    s3_bucket: Option<Text>,
+    s3_region: Option<Text>,
+    s3_access_key_id: Option<Text>,
+    s3_secret_access_key: Option<Hidden>,
+    s3_prefix: Option<Text>,
+    s3_virtual_hosted: Option<Flag>,
+    stripe_secret_key: Option<Hidden>,
+    stripe_publishable_key: Option<Text>,
+    stripe_api_base: Option<Parsed<String, HttpUrl>>,
+    stripe_webhook_secret: Option<HiddenList>,
+    stripe_timeout_ms: Option<Number<100, 120_000>>,
+    solana_rpc_url: Option<Parsed<String, OptionalHttpUrl>>,
+    solana_usdc_mint: Option<Text>,
+    solana_token_decimals: Option<Number<0, 18>>,
+    solana_token_currency: Option<Text>,
+    solana_sol_price_minor: Option<Number<1, { u64::MAX / 2 }>>,
+    solana_poll_secs: Option<Number<1, 3600>>,
+    solana_timeout_ms: Option<Number<100, 120_000>>,
+    /// Keys this struct does not name: an error in the file, ignored in the
+    /// environment (other programs' `EMPORIUM_*` variables, the tests').
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, figment::value::Value>,
+}
+
 impl Settings {
-    /// Loads settings for `data_dir` from the file and `env`.
+    /// Loads settings for `data_dir`: the defaults, then `emporium.toml` in
+    /// it, then the `EMPORIUM_*` variables of `env`.
     pub fn load(data_dir: PathBuf, env: &[(String, String)]) -> Result<Settings, SettingsError> {
+        use figment::providers::{Format as _, Toml};
         let mut settings = Settings::defaults(data_dir);
-        let file = read_file(&settings.data_dir.join(FILE_NAME))?;
-        settings.apply(file)?;
-        let env_layer: Layer = env
-            .iter()
-            .filter_map(|(k, v)| {
-                let key = k.strip_prefix("EMPORIUM_")?.to_ascii_lowercase();
-                KEYS.contains(&key.as_str()).then(|| (key, v.clone(), k.clone()))
-            })
-            .collect();
-        settings.apply(env_layer)?;
+        let path = settings.data_dir.join(FILE_NAME);
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(SettingsError::File { path: path.display().to_string(), message: e.to_string() }),
+        };
+        let file_error = |message: String| SettingsError::File { path: path.display().to_string(), message };
+        let mut figment = figment::Figment::new();
+        if let Some(text) = &file {
+            toml::from_str::<toml::Table>(text).map_err(|e| file_error(e.to_string()))?;
+            figment = figment.merge(Toml::string(text));
+        }
+        let figment = figment.merge(Environment(env.to_vec()));
+        let layered: Layered = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            let message = e.kind.to_string();
+            match e.metadata.as_ref().map(|m| m.name.as_ref()) {
+                Some(ENVIRONMENT) => SettingsError::invalid(&format!("EMPORIUM_{}", key.to_uppercase()), &message),
+                _ => file_error(format!("key `{key}`: {message}")),
+            }
+        })?;
+        for key in layered.unknown.keys() {
+            if figment.find_metadata(key).is_some_and(|m| m.name != ENVIRONMENT) {
+                return Err(file_error(format!("unknown key `{key}`")));
+            }
+        }
+        settings.apply(layered, &|key: &str| match figment.find_metadata(key) {
+            Some(m) if m.name == ENVIRONMENT => format!("EMPORIUM_{}", key.to_uppercase()),
+            _ => format!("{} key `{key}`", path.display()),
+        })?;
         settings.validate()?;
         Ok(settings)
     }
 
-    fn apply(&mut self, layer: Layer) -> Result<(), SettingsError> {
-        for (key, value, origin) in layer {
-            let bad = |reason: &str| SettingsError::Invalid {
-                source_name: origin.clone(),
-                value: if key.contains("secret") || key == "database_url" {
-                    "[redacted]".into()
-                } else {
-                    value.clone()
-                },
-                reason: reason.to_owned(),
+    /// Takes every value `layered` sets. The checks that need more than the
+    /// value's type (a known currency, a Solana address) name `origin(key)`.
+    /// Long on purpose: one short assignment per setting, in the order of
+    /// `Layered`; split up, they would only be harder to check against it.
+    fn apply(&mut self, l: Layered, origin: &dyn Fn(&str) -> String) -> Result<(), SettingsError> {
+        let bad = |key: &str, value: &str, reason: &str| {
+            SettingsError::invalid(&origin(key), &format!("invalid value {value:?}: {reason}"))
+        };
+        let set = |slot: &mut u64, n: Option<u64>| {
+            if let Some(n) = n {
+                *slot = n;
+            }
+        };
+        if let Some(v) = l.addr {
+            self.addr = v.0;
+        }
+        if let Some(Hidden(url)) = l.database_url {
+            self.database_url = (!url.is_empty()).then_some(Secret(url));
+        }
+        if let Some(n) = l.database_pool_size {
+            self.database_pool_size = n.narrow();
+        }
+        if let Some(Hidden(secret)) = l.jwt_secret {
+            if secret.len() < 32 {
+                return Err(SettingsError::invalid(
+                    &origin("jwt_secret"),
+                    "invalid value \"[redacted]\": must be at least 32 characters",
+                ));
+            }
+            self.jwt_secret = Some(Secret(secret));
+        }
+        set(&mut self.access_token_ttl_secs, l.access_token_ttl_secs.map(|n| n.0));
+        set(&mut self.refresh_token_ttl_days, l.refresh_token_ttl_days.map(|n| n.0));
+        if let Some(n) = l.auth_rate_limit {
+            self.auth_rate_limit = n.narrow();
+        }
+        if let Some(List(origins)) = l.cors_origins {
+            if let Some(o) = origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                return Err(bad(
+                    "cors_origins",
+                    &origins.join(","),
+                    &format!("origin {o:?} must start with http:// or https://"),
+                ));
+            }
+            self.cors_origins = origins;
+        }
+        if let Some(n) = l.body_limit_bytes {
+            self.body_limit_bytes = n.narrow();
+        }
+        set(&mut self.request_timeout_secs, l.request_timeout_secs.map(|n| n.0));
+        if let Some(Flag(b)) = l.trust_forwarded_for {
+            self.trust_forwarded_for = b;
+        }
+        if let Some(List(proxies)) = l.trusted_proxies {
+            self.trusted_proxies = proxies
+                .iter()
+                .map(|p| p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(Into::into)))
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    bad("trusted_proxies", &proxies.join(","), "expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1")
+                })?;
+        }
+        if let Some(Flag(b)) = l.cookie_secure {
+            self.cookie_secure = b;
+        }
+        if let Some(Text(code)) = l.currency {
+            let code = code.to_uppercase();
+            kernel::Currency::parse(&code)
+                .map_err(|_| bad("currency", &code, "expected an ISO 4217 currency code, e.g. USD"))?;
+            self.currency = code;
+        }
+        if let Some(Text(log)) = l.log {
+            self.log = log;
+        }
+        if let Some(Text(format)) = l.log_format {
+            self.log_format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(bad("log_format", &format, "expected text or json")),
             };
-            match key.as_str() {
-                "addr" => self.addr = value.parse().map_err(|_| bad("expected host:port, e.g. 127.0.0.1:8080"))?,
-                "database_url" => {
-                    self.database_url = (!value.is_empty()).then(|| Secret(value.clone()));
-                }
-                "jwt_secret" => {
-                    if value.len() < 32 {
-                        return Err(bad("must be at least 32 characters"));
-                    }
-                    self.jwt_secret = Some(Secret(value.clone()));
-                }
-                "access_token_ttl_secs" => {
-                    self.access_token_ttl_secs = number(&value, 1, 86_400).map_err(|r| bad(&r))?
-                }
-                "refresh_token_ttl_days" => {
-                    self.refresh_token_ttl_days = number(&value, 1, 365).map_err(|r| bad(&r))?
-                }
-                "auth_rate_limit" => self.auth_rate_limit = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?,
-                "cors_origins" => {
-                    self.cors_origins =
-                        value.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
-                    if let Some(o) =
-                        self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
-                    {
-                        return Err(bad(&format!("origin {o:?} must start with http:// or https://")));
-                    }
-                }
-                "body_limit_bytes" => self.body_limit_bytes = number(&value, 1024, 1 << 30).map_err(|r| bad(&r))?,
-                "request_timeout_secs" => self.request_timeout_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
-                "trust_forwarded_for" => self.trust_forwarded_for = boolean(&value).map_err(|r| bad(&r))?,
-                "trusted_proxies" => {
-                    self.trusted_proxies = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(|p| p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(Into::into)))
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| bad("expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1"))?;
-                }
-                "cookie_secure" => self.cookie_secure = boolean(&value).map_err(|r| bad(&r))?,
-                "currency" => {
-                    let code = value.trim().to_uppercase();
-                    kernel::Currency::parse(&code)
-                        .map_err(|_| bad("expected a three-letter currency code, e.g. USD"))?;
-                    self.currency = code;
-                }
-                "log" => self.log = value.clone(),
-                "log_format" => {
-                    self.log_format = match value.as_str() {
-                        "text" => LogFormat::Text,
-                        "json" => LogFormat::Json,
-                        _ => return Err(bad("expected text or json")),
-                    }
-                }
-                "argon2_memory_kib" => self.argon2_memory_kib = number(&value, 1024, 4 << 20).map_err(|r| bad(&r))?,
-                "argon2_iterations" => self.argon2_iterations = number(&value, 1, 100).map_err(|r| bad(&r))?,
-                "argon2_parallelism" => self.argon2_parallelism = number(&value, 1, 64).map_err(|r| bad(&r))?,
-                "database_pool_size" => self.database_pool_size = number(&value, 1, 1000).map_err(|r| bad(&r))?,
-                "account_cache_ttl_ms" => self.account_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
-                "stock_cache_ttl_ms" => self.stock_cache_ttl_ms = number(&value, 0, 60_000).map_err(|r| bad(&r))?,
-                "shop_name" => {
-                    if value.trim().is_empty() || value.chars().count() > 200 {
-                        return Err(bad("must be 1 to 200 characters"));
-                    }
-                    self.shop_name = value.trim().to_owned();
-                }
-                "image_max_bytes" => self.image_max_bytes = number(&value, 1024, 100 << 20).map_err(|r| bad(&r))?,
-                "media_dir" => self.media_dir = PathBuf::from(&value),
-                "search_dir" => self.search_dir = PathBuf::from(&value),
-                "search_cache_entries" => {
-                    self.search_cache_entries = number(&value, 0, 1_000_000).map_err(|r| bad(&r))?
-                }
-                "reservation_ttl_secs" => {
-                    self.reservation_ttl_secs = number(&value, 1, 7 * 86_400).map_err(|r| bad(&r))?
-                }
-                "reservation_sweep_secs" => {
-                    self.reservation_sweep_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?
-                }
-                "outbox_retention_hours" => {
-                    self.outbox_retention_hours = number(&value, 1, 10 * 8_760).map_err(|r| bad(&r))?
-                }
-                "guest_cart_retention_days" => {
-                    self.guest_cart_retention_days = number(&value, 1, 3_650).map_err(|r| bad(&r))?
-                }
-                "prices_include_tax" => self.prices_include_tax = boolean(&value).map_err(|r| bad(&r))?,
-                "media_store" => {
-                    self.media_store = match value.trim() {
-                        "local" => MediaStoreKind::Local,
-                        "s3" => MediaStoreKind::S3,
-                        _ => return Err(bad("expected local or s3")),
-                    }
-                }
-                "s3_endpoint" => self.s3.endpoint = value.trim().to_owned(),
-                "s3_bucket" => self.s3.bucket = value.trim().to_owned(),
-                "s3_region" => self.s3.region = value.trim().to_owned(),
-                "s3_access_key_id" => self.s3.access_key_id = value.trim().to_owned(),
-                "s3_secret_access_key" => {
-                    self.s3.secret_access_key = (!value.is_empty()).then(|| Secret(value.clone()));
-                }
-                "s3_prefix" => self.s3.prefix = value.trim().to_owned(),
-                "s3_virtual_hosted" => self.s3.virtual_hosted = boolean(&value).map_err(|r| bad(&r))?,
-                "stripe_secret_key" => {
-                    self.stripe.secret_key = (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned()))
-                }
-                "stripe_publishable_key" => {
-                    self.stripe.publishable_key = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-                }
-                "stripe_api_base" => {
-                    if !(value.starts_with("http://") || value.starts_with("https://")) {
-                        return Err(bad("must be an http:// or https:// URL"));
-                    }
-                    self.stripe.api_base = value.trim_end_matches('/').to_owned();
-                }
-                "stripe_webhook_secret" => {
-                    self.stripe.webhook_secrets = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Secret(s.to_owned()))
-                        .collect();
-                }
-                "stripe_timeout_ms" => self.stripe.timeout_ms = number(&value, 100, 120_000).map_err(|r| bad(&r))?,
-                "solana_rpc_url" => {
-                    if !(value.is_empty() || value.starts_with("http://") || value.starts_with("https://")) {
-                        return Err(bad("must be an http:// or https:// URL"));
-                    }
-                    self.solana.rpc_url = (!value.is_empty()).then(|| value.clone());
-                }
-                "solana_usdc_mint" => {
-                    let mint = value.trim();
-                    if !mint.is_empty() && !payments::solana::is_address(mint) {
-                        return Err(bad("must be a base58 Solana address"));
-                    }
-                    self.solana.usdc_mint = (!mint.is_empty()).then(|| mint.to_owned());
-                }
-                "solana_token_decimals" => self.solana.token_decimals = number(&value, 0, 18).map_err(|r| bad(&r))?,
-                "solana_token_currency" => {
-                    kernel::Currency::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
-                    self.solana.token_currency = value.trim().to_owned();
-                }
-                "solana_sol_price_minor" => {
-                    self.solana.sol_price_minor = Some(number(&value, 1, u64::MAX / 2).map_err(|r| bad(&r))?)
-                }
-                "solana_poll_secs" => self.solana.poll_secs = number(&value, 1, 3600).map_err(|r| bad(&r))?,
-                "solana_timeout_ms" => self.solana.timeout_ms = number(&value, 100, 120_000).map_err(|r| bad(&r))?,
-                _ => {}
+        }
+        if let Some(n) = l.argon2_memory_kib {
+            self.argon2_memory_kib = n.narrow();
+        }
+        if let Some(n) = l.argon2_iterations {
+            self.argon2_iterations = n.narrow();
+        }
+        if let Some(n) = l.argon2_parallelism {
+            self.argon2_parallelism = n.narrow();
+        }
+        set(&mut self.account_cache_ttl_ms, l.account_cache_ttl_ms.map(|n| n.0));
+        set(&mut self.stock_cache_ttl_ms, l.stock_cache_ttl_ms.map(|n| n.0));
+        if let Some(Text(name)) = l.shop_name {
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err(bad("shop_name", &name, "must be 1 to 200 characters"));
+            }
+            self.shop_name = name;
+        }
+        if let Some(n) = l.image_max_bytes {
+            self.image_max_bytes = n.narrow();
+        }
+        if let Some(Text(dir)) = l.media_dir {
+            self.media_dir = PathBuf::from(dir);
+        }
+        if let Some(Text(dir)) = l.search_dir {
+            self.search_dir = PathBuf::from(dir);
+        }
+        if let Some(n) = l.search_cache_entries {
+            self.search_cache_entries = n.narrow();
+        }
+        set(&mut self.reservation_ttl_secs, l.reservation_ttl_secs.map(|n| n.0));
+        set(&mut self.reservation_sweep_secs, l.reservation_sweep_secs.map(|n| n.0));
+        set(&mut self.outbox_retention_hours, l.outbox_retention_hours.map(|n| n.0));
+        set(&mut self.guest_cart_retention_days, l.guest_cart_retention_days.map(|n| n.0));
+        if let Some(Flag(b)) = l.prices_include_tax {
+            self.prices_include_tax = b;
+        }
+        if let Some(Text(kind)) = l.media_store {
+            self.media_store = match kind.as_str() {
+                "local" => MediaStoreKind::Local,
+                "s3" => MediaStoreKind::S3,
+                _ => return Err(bad("media_store", &kind, "expected local or s3")),
+            };
+        }
+        let s3 = &mut self.s3;
+        for (slot, value) in [
+            (&mut s3.endpoint, l.s3_endpoint),
+            (&mut s3.bucket, l.s3_bucket),
+            (&mut s3.region, l.s3_region),
+            (&mut s3.access_key_id, l.s3_access_key_id),
+            (&mut s3.prefix, l.s3_prefix),
+        ] {
+            if let Some(Text(v)) = value {
+                *slot = v;
             }
         }
+        if let Some(Hidden(key)) = l.s3_secret_access_key {
+            s3.secret_access_key = (!key.is_empty()).then_some(Secret(key));
+        }
+        if let Some(Flag(b)) = l.s3_virtual_hosted {
+            s3.virtual_hosted = b;
+        }
+        if let Some(Hidden(key)) = l.stripe_secret_key {
+            self.stripe.secret_key = (!key.trim().is_empty()).then(|| Secret(key.trim().to_owned()));
+        }
+        if let Some(Text(key)) = l.stripe_publishable_key {
+            self.stripe.publishable_key = Some(key).filter(|k| !k.is_empty());
+        }
+        if let Some(url) = l.stripe_api_base {
+            self.stripe.api_base = url.0.trim_end_matches('/').to_owned();
+        }
+        if let Some(HiddenList(secrets)) = l.stripe_webhook_secret {
+            self.stripe.webhook_secrets = secrets.into_iter().map(Secret).collect();
+        }
+        set(&mut self.stripe.timeout_ms, l.stripe_timeout_ms.map(|n| n.0));
+        if let Some(url) = l.solana_rpc_url {
+            self.solana.rpc_url = Some(url.0).filter(|u| !u.is_empty());
+        }
+        if let Some(Text(mint)) = l.solana_usdc_mint {
+            if !mint.is_empty() && !payments::solana::is_address(&mint) {
+                return Err(bad("solana_usdc_mint", &mint, "must be a base58 Solana address"));
+            }
+            self.solana.usdc_mint = Some(mint).filter(|m| !m.is_empty());
+        }
+        if let Some(n) = l.solana_token_decimals {
+            self.solana.token_decimals = n.narrow();
+        }
+        if let Some(Text(code)) = l.solana_token_currency {
+            kernel::Currency::parse(&code).map_err(|e| bad("solana_token_currency", &code, &e.to_string()))?;
+            self.solana.token_currency = code;
+        }
+        if let Some(n) = l.solana_sol_price_minor {
+            self.solana.sol_price_minor = Some(n.0);
+        }
+        set(&mut self.solana.poll_secs, l.solana_poll_secs.map(|n| n.0));
+        set(&mut self.solana.timeout_ms, l.solana_timeout_ms.map(|n| n.0));
         Ok(())
     }
 
@@ -402,20 +507,18 @@ impl Settings {
         if let Some(url) = &self.database_url
             && !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"))
         {
-            return Err(SettingsError::Invalid {
-                source_name: "EMPORIUM_DATABASE_URL".into(),
-                value: "[redacted]".into(),
-                reason: "must be a postgres:// URL (leave it unset for the embedded SQLite database)".into(),
-            });
+            return Err(SettingsError::invalid(
+                "EMPORIUM_DATABASE_URL",
+                "invalid value \"[redacted]\": must be a postgres:// URL (leave it unset for the embedded SQLite \
+                 database)",
+            ));
         }
         if self.solana.rpc_url.is_some() && self.solana.usdc_mint.is_none() && self.solana.sol_price_minor.is_none() {
-            return Err(SettingsError::Invalid {
-                source_name: "EMPORIUM_SOLANA_RPC_URL".into(),
-                value: String::new(),
-                reason: "Solana Pay needs EMPORIUM_SOLANA_USDC_MINT (pay in that token) or \
-                         EMPORIUM_SOLANA_SOL_PRICE_MINOR (pay in SOL at that price)"
-                    .into(),
-            });
+            return Err(SettingsError::invalid(
+                "EMPORIUM_SOLANA_RPC_URL",
+                "Solana Pay needs EMPORIUM_SOLANA_USDC_MINT (pay in that token) or \
+                 EMPORIUM_SOLANA_SOL_PRICE_MINOR (pay in SOL at that price)",
+            ));
         }
         if self.media_store == MediaStoreKind::S3 {
             let s3 = &self.s3;
@@ -427,120 +530,194 @@ impl Settings {
                 ("EMPORIUM_S3_SECRET_ACCESS_KEY", s3.secret_access_key.is_none()),
             ];
             if let Some((name, _)) = missing.iter().find(|(_, missing)| *missing) {
-                return Err(SettingsError::Invalid {
-                    source_name: (*name).into(),
-                    value: String::new(),
-                    reason: "must be set when EMPORIUM_MEDIA_STORE is s3".into(),
-                });
+                return Err(SettingsError::invalid(name, "must be set when EMPORIUM_MEDIA_STORE is s3"));
             }
-            s3.config().base_url().map_err(|e| SettingsError::Invalid {
-                source_name: "EMPORIUM_S3_*".into(),
-                value: String::new(),
-                reason: e.to_string(),
-            })?;
+            s3.config().base_url().map_err(|e| SettingsError::invalid("EMPORIUM_S3_*", &e.to_string()))?;
         }
         Ok(())
     }
 }
 
-const KEYS: &[&str] = &[
-    "addr",
-    "stripe_secret_key",
-    "stripe_publishable_key",
-    "stripe_api_base",
-    "stripe_webhook_secret",
-    "stripe_timeout_ms",
-    "solana_rpc_url",
-    "solana_usdc_mint",
-    "solana_token_decimals",
-    "solana_token_currency",
-    "solana_sol_price_minor",
-    "solana_poll_secs",
-    "solana_timeout_ms",
-    "database_url",
-    "database_pool_size",
-    "jwt_secret",
-    "access_token_ttl_secs",
-    "refresh_token_ttl_days",
-    "auth_rate_limit",
-    "cors_origins",
-    "body_limit_bytes",
-    "request_timeout_secs",
-    "trust_forwarded_for",
-    "trusted_proxies",
-    "cookie_secure",
-    "currency",
-    "log",
-    "log_format",
-    "argon2_memory_kib",
-    "argon2_iterations",
-    "argon2_parallelism",
-    "account_cache_ttl_ms",
-    "stock_cache_ttl_ms",
-    "shop_name",
-    "image_max_bytes",
-    "media_dir",
-    "search_dir",
-    "search_cache_entries",
-    "reservation_ttl_secs",
-    "reservation_sweep_secs",
-    "outbox_retention_hours",
-    "guest_cart_retention_days",
-    "prices_include_tax",
-    "media_store",
-    "s3_endpoint",
-    "s3_bucket",
-    "s3_region",
-    "s3_access_key_id",
-    "s3_secret_access_key",
-    "s3_prefix",
-    "s3_virtual_hosted",
-];
+/// The name the environment's values carry (see `Environment`).
+const ENVIRONMENT: &str = "environment";
 
-fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(value: &str, min: T, max: T) -> Result<T, String> {
-    match value.trim().parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(format!("expected a whole number from {min} to {max}")),
+/// The `EMPORIUM_*` variables of the process, keys lower-cased after the
+/// prefix, values as written: a string stays a string (`EMPORIUM_SHOP_NAME=007`
+/// is not the number 7); each type below parses its own.
+struct Environment(Vec<(String, String)>);
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(ENVIRONMENT)
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let dict = self
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("EMPORIUM_")?.to_ascii_lowercase(), v.clone().into())))
+            .collect();
+        Ok(figment::Profile::Default.collect(dict))
     }
 }
 
-fn boolean(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("expected true or false".into()),
+/// A scalar read as text (a TOML number or boolean as written), trimmed.
+#[derive(Debug)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <figment::value::Value as Deserialize>::deserialize(d)?;
+        scalar(&value)
+            .map(|s| Text(s.trim().to_owned()))
+            .ok_or_else(|| serde::de::Error::custom("must be a string, number or boolean"))
     }
 }
 
-/// Reads `emporium.toml`: every key must be one of [`KEYS`]; strings, numbers and booleans are taken
-/// as written, arrays of strings are joined with commas (as in the environment).
-fn read_file(path: &Path) -> Result<Layer, SettingsError> {
-    let file_error = |message: String| SettingsError::File { path: path.display().to_string(), message };
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(file_error(e.to_string())),
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-    let mut layer = Layer::new();
-    for (key, value) in table {
-        if !KEYS.contains(&key.as_str()) {
-            return Err(file_error(format!("unknown key `{key}`")));
-        }
-        let value = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Float(n) => n.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Array(items) => {
-                let strings: Option<Vec<String>> = items.into_iter().map(|v| v.as_str().map(str::to_owned)).collect();
-                strings.ok_or_else(|| file_error(format!("`{key}` must be a list of strings")))?.join(",")
-            }
-            _ => return Err(file_error(format!("`{key}` must be a string, number, boolean or list of strings"))),
+/// A secret: its value never appears in an error.
+#[derive(Debug)]
+struct Hidden(String);
+
+impl<'de> Deserialize<'de> for Hidden {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).map(|Text(s)| Hidden(s)).map_err(|_| serde::de::Error::custom("must be a string"))
+    }
+}
+
+/// A comma-separated list (or a TOML list of strings), blanks dropped.
+#[derive(Debug)]
+struct List(Vec<String>);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use figment::value::Value;
+        let items: Vec<String> = match <Value as Deserialize>::deserialize(d)? {
+            Value::Array(_, items) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| serde::de::Error::custom("must be a list of strings"))?,
+            other => scalar(&other)
+                .ok_or_else(|| serde::de::Error::custom("must be a string or a list of strings"))?
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
         };
-        layer.push((key.clone(), value, format!("{} key `{key}`", path.display())));
+        Ok(List(items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()))
     }
-    Ok(layer)
+}
+
+/// `List` of secrets.
+#[derive(Debug)]
+struct HiddenList(Vec<String>);
+
+impl<'de> Deserialize<'de> for HiddenList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        List::deserialize(d).map(|List(v)| HiddenList(v)).map_err(|_| serde::de::Error::custom("must be a string"))
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, from a number or a string.
+#[derive(Debug, Clone, Copy)]
+struct Number<const MIN: u64, const MAX: u64>(u64);
+
+impl<const MIN: u64, const MAX: u64> Number<MIN, MAX> {
+    /// The value in the setting's own type; the bounds make it fit.
+    fn narrow<T: TryFrom<u64> + Default>(self) -> T {
+        T::try_from(self.0).unwrap_or_default()
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Number<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <figment::value::Value as Deserialize>::deserialize(d)?;
+        let text = scalar(&value).unwrap_or_default();
+        match text.trim().parse::<u64>() {
+            Ok(n) if (MIN..=MAX).contains(&n) => Ok(Number(n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid value {text:?}: expected a whole number from {MIN} to {MAX}"
+            ))),
+        }
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+#[derive(Debug)]
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <figment::value::Value as Deserialize>::deserialize(d)?;
+        let text = scalar(&value).unwrap_or_default();
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Flag(true)),
+            "false" | "0" | "no" | "off" => Ok(Flag(false)),
+            _ => Err(serde::de::Error::custom(format!("invalid value {text:?}: expected true or false"))),
+        }
+    }
+}
+
+/// A value parsed from text by rule `R`, which says what it expects.
+#[derive(Debug)]
+struct Parsed<T, R>(T, std::marker::PhantomData<R>);
+
+trait Rule<T> {
+    const EXPECTED: &'static str;
+    fn parse(text: &str) -> Option<T>;
+}
+
+#[derive(Debug)]
+struct AddrRule;
+impl Rule<SocketAddr> for AddrRule {
+    const EXPECTED: &'static str = "expected host:port, e.g. 127.0.0.1:8080";
+    fn parse(text: &str) -> Option<SocketAddr> {
+        text.parse().ok()
+    }
+}
+
+#[derive(Debug)]
+struct HttpUrl;
+impl Rule<String> for HttpUrl {
+    const EXPECTED: &'static str = "must be an http:// or https:// URL";
+    fn parse(text: &str) -> Option<String> {
+        (text.starts_with("http://") || text.starts_with("https://")).then(|| text.to_owned())
+    }
+}
+
+/// `HttpUrl`, or empty for none.
+#[derive(Debug)]
+struct OptionalHttpUrl;
+impl Rule<String> for OptionalHttpUrl {
+    const EXPECTED: &'static str = HttpUrl::EXPECTED;
+    fn parse(text: &str) -> Option<String> {
+        if text.is_empty() { Some(String::new()) } else { HttpUrl::parse(text) }
+    }
+}
+
+impl<'de, T, R: Rule<T>> Deserialize<'de> for Parsed<T, R> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Text(text) = Text::deserialize(d)?;
+        R::parse(&text)
+            .map(|v| Parsed(v, std::marker::PhantomData))
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid value {text:?}: {}", R::EXPECTED)))
+    }
+}
+
+/// A string, number or boolean as text; `None` for a list or a table.
+fn scalar(value: &figment::value::Value) -> Option<String> {
+    use figment::value::Value;
+    match value {
+        Value::String(_, s) => Some(s.clone()),
+        Value::Char(_, c) => Some(c.to_string()),
+        Value::Bool(_, b) => Some(b.to_string()),
+        Value::Num(_, n) => Some(match n.to_u128() {
+            Some(u) => u.to_string(),
+            None => {
+                n.to_i128().map_or_else(|| n.to_f64().map(|f| f.to_string()).unwrap_or_default(), |i| i.to_string())
+            }
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -611,6 +788,43 @@ mod tests {
         )
         .expect_err("bad bucket");
         assert!(err.to_string().contains("Not_A_Bucket") && !err.to_string().contains("very-secret"), "{err}");
+    }
+
+    #[test]
+    fn environment_values_are_taken_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Settings::load(
+            dir.path().to_owned(),
+            &env(&[
+                ("EMPORIUM_SHOP_NAME", "007"),
+                ("EMPORIUM_COOKIE_SECURE", "yes"),
+                ("EMPORIUM_CORS_ORIGINS", "https://a.example, https://b.example"),
+                ("EMPORIUM_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+                ("EMPORIUM_TEST_POSTGRES_URL", "postgres://not/ours"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(s.shop_name, "007", "a string stays a string");
+        assert!(s.cookie_secure);
+        assert_eq!(s.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert!(s.database_url.is_none(), "another program's EMPORIUM_ variable is ignored");
+    }
+
+    #[test]
+    fn a_bad_secret_is_named_but_never_shown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Settings::load(dir.path().to_owned(), &env(&[("EMPORIUM_JWT_SECRET", "tooshortsecret")]))
+            .expect_err("short");
+        assert!(err.to_string().starts_with("EMPORIUM_JWT_SECRET: "), "{err}");
+        assert!(!err.to_string().contains("tooshortsecret"), "{err}");
+        std::fs::write(dir.path().join(FILE_NAME), "stripe_timeout_ms = 5\n").expect("write");
+        let err = Settings::load(dir.path().to_owned(), &[]).expect_err("too small");
+        let text = err.to_string();
+        assert!(text.contains("stripe_timeout_ms") && text.contains("from 100 to 120000"), "{text}");
+        std::fs::write(dir.path().join(FILE_NAME), "auth_rate_limit = [1, 2]\n").expect("write");
+        let err = Settings::load(dir.path().to_owned(), &[]).expect_err("a list");
+        assert!(err.to_string().contains("auth_rate_limit"), "{err}");
     }
 
     #[test]

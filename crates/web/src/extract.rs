@@ -29,9 +29,8 @@ where
         if !is_json(req.headers()) {
             return Err(not_json());
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| json_rejection(JsonRejection::from(e)))?;
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| json_rejection(JsonRejection::from(e)))?;
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
             // serde_json calls some misfits (a map where an enum's string

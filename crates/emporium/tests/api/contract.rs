@@ -199,12 +199,11 @@ async fn refusals_are_json_whatever_refuses() {
     // it is valid JSON, so a 422 naming the field, not a 400.
     let admin = app.account_with_role(Role::Admin).await;
     let customer = app.register().await;
-    let res = app.patch(&format!("/api/v1/admin/users/{}", customer.id), Some(&admin.access), json!({"role": {}})).await;
+    let res =
+        app.patch(&format!("/api/v1/admin/users/{}", customer.id), Some(&admin.access), json!({"role": {}})).await;
     res.assert_error(422, "validation_failed");
     // Broken JSON is still a 400.
-    let res = app
-        .raw(Method::POST, "/api/v1/auth/login", "application/json", "{\"email\": ")
-        .await;
+    let res = app.raw(Method::POST, "/api/v1/auth/login", "application/json", "{\"email\": ").await;
     res.assert_error(400, "malformed_json");
     // `null` is no cancel reason, as the document allows: the order is looked up.
     let unknown = "/api/v1/orders/0190a0a0-0000-7000-8000-000000000000/cancel";
