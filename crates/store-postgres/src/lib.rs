@@ -12,7 +12,7 @@ mod orders;
 mod outbox;
 mod pool;
 
-pub use pool::{Conn, IDLE_PING_AFTER, Pool, Tx};
+pub use pool::{Conn, IDLE_PING_AFTER, Limits, Pool, Tx};
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -88,11 +88,15 @@ impl PostgresStore {
                 Ok(())
             })
         });
-        let pool = Pool::new(options.clone(), pool_size, Some(on_connect.clone()));
+        let pool = Pool::named("main", options.clone(), pool_size, Some(on_connect.clone()));
         // One connection now, so that a wrong URL fails at start-up.
         drop(pool.acquire().await?);
-        let relaxed =
-            Pool::new(options.options([("synchronous_commit", "off")]), (pool_size / 4).clamp(2, 8), Some(on_connect));
+        let relaxed = Pool::named(
+            "relaxed",
+            options.options([("synchronous_commit", "off")]),
+            (pool_size / 4).clamp(2, 8),
+            Some(on_connect),
+        );
         Ok(PostgresStore {
             pool,
             relaxed,

@@ -1,37 +1,62 @@
-//! The store's own PostgreSQL connection pool.
+//! The store's PostgreSQL connection pool, on `deadpool`.
 //!
 //! sqlx's `Pool` tests every connection as it comes back: a `Sync` sent and
 //! its `ReadyForQuery` awaited, one more round trip to the server for each
 //! statement or transaction, and a task spawned to run it. Most of our
 //! statements run on their own (a checkout is one), so that round trip was
 //! a third of all the messages the shop exchanged with PostgreSQL. This pool
-//! puts a connection back at once when it is known to be clean: its
-//! statement ran to the end (through `&Pool`, or a `Tx`'s commit or
-//! rollback), nothing is left unsent and no transaction is open. Any other
-//! connection (a transaction dropped without commit, a `BEGIN` or a
-//! statement whose future was dropped midway, one used directly through
-//! [`Pool::acquire`]) is settled first by a task, with a `ROLLBACK` or the
-//! `Sync` round trip, and closed if that meets an error, so a reply owed to
-//! a dropped statement (its error, say) never reaches the next user.
+//! (deadpool's managed pool, with our `Manager`) puts a connection back at
+//! once when it is known to be clean: its statement ran to the end (through
+//! `&Pool`, or a `Tx`'s commit or rollback), nothing is left unsent and no
+//! transaction is open. Any other connection (a transaction dropped without
+//! commit, a `BEGIN` or a statement whose future was dropped midway, one
+//! used directly through [`Pool::acquire`]) is settled first by a task, with
+//! a `ROLLBACK` or the `Sync` round trip, before it goes back, and closed if
+//! that meets an error, so a reply owed to a dropped statement (its error,
+//! say) never reaches the next user, and a dropped transaction's locks are
+//! released at once rather than at the connection's next use.
 //!
 //! A connection whose statement failed with an I/O, TLS or protocol error,
-//! or a `FATAL` one, is closed rather than put back. One idle for
-//! [`IDLE_PING_AFTER`] or more is pinged before it is handed out; one back
-//! from work a moment ago is handed out as is. Waiting for a slot,
+//! or a `FATAL` one, is closed rather than put back. Deadpool's `recycle`
+//! (run as a connection is handed out) pings one idle for
+//! [`IDLE_PING_AFTER`] or more and retires one past its [`Limits`]'
+//! lifetime; a reaper closes connections idle past theirs and publishes the
+//! pool's size, idle connections and waiters as metrics (`db_pool_*`), with
+//! each acquisition's wait as `db_pool_wait_seconds`. Waiting for a slot,
 //! connecting and that ping together time out after 10 s.
 
+use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgRow, PgSeverity, PgStatement, PgTypeInfo};
 use sqlx::{ConnectOptions as _, Connection as _, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A connection idle this long is pinged before it is handed out.
 pub const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a connection may live and sit idle.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A connection open this long is closed instead of handed out again,
+    /// so a server-side setting change or a failover is picked up.
+    pub max_lifetime: Duration,
+    /// A connection unused this long is closed by the reaper.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 30 minutes' life, 10 minutes idle.
+    fn default() -> Limits {
+        Limits { max_lifetime: Duration::from_secs(30 * 60), idle_timeout: Duration::from_secs(10 * 60) }
+    }
+}
+
+/// How often the reaper runs (and the gauges are published).
+const REAP_EVERY: Duration = Duration::from_secs(1);
 
 /// How long `acquire` waits for a free connection before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,68 +67,133 @@ pub type OnConnect = Arc<dyn for<'a> Fn(&'a mut PgConnection) -> BoxFuture<'a, R
 /// A pool of at most `max` PostgreSQL connections, opened as needed.
 #[derive(Clone)]
 pub struct Pool {
-    inner: Arc<Inner>,
+    inner: managed::Pool<Manager>,
+    /// The `pool` label of its metrics.
+    name: &'static str,
 }
 
-struct Inner {
+/// Opens connections and decides, as one is handed out again, whether it
+/// may be (`recycle`).
+struct Manager {
     options: PgConnectOptions,
     on_connect: Option<OnConnect>,
-    /// One permit per connection that may be in use; closed by `close`
-    /// (under the `idle` lock), which is how the pool knows it is closed.
-    permits: Arc<Semaphore>,
-    max: u32,
-    /// Clean connections, the most recently used last.
-    idle: Mutex<Vec<Idle>>,
+    limits: Limits,
 }
 
-struct Idle {
+/// A pooled connection and what the pool must know of its last use.
+struct Pooled {
     conn: PgConnection,
-    since: Instant,
+    /// When it last went back to the pool.
+    returned: Instant,
+}
+
+impl managed::Manager for Manager {
+    type Type = Pooled;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<Pooled, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        if let Some(on_connect) = &self.on_connect {
+            on_connect(&mut conn).await?;
+        }
+        Ok(Pooled { conn, returned: Instant::now() })
+    }
+
+    /// Every connection in the pool is settled (see `Conn`'s drop), so
+    /// only age decides: past its lifetime it is closed, idle a while it is
+    /// pinged (gone while idle: a server restart, a network cut), back from
+    /// work a moment ago it is handed out as is.
+    async fn recycle(&self, pooled: &mut Pooled, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if metrics.created.elapsed() >= self.limits.max_lifetime {
+            return Err(RecycleError::message("past its lifetime"));
+        }
+        if pooled.returned.elapsed() >= IDLE_PING_AFTER {
+            pooled.conn.ping().await.map_err(RecycleError::Backend)?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool").field("max", &self.inner.max).field("idle", &self.idle_count()).finish()
+        let status = self.inner.status();
+        f.debug_struct("Pool")
+            .field("name", &self.name)
+            .field("max", &status.max_size)
+            .field("idle", &status.available)
+            .finish()
     }
 }
 
 impl Pool {
     /// A pool that opens its first connection when first asked for one.
+    /// Must be made inside a Tokio runtime (it spawns its reaper).
     pub fn new(options: PgConnectOptions, max: u32, on_connect: Option<OnConnect>) -> Pool {
-        let max = max.max(1);
-        Pool {
-            inner: Arc::new(Inner {
-                options,
-                on_connect,
-                permits: Arc::new(Semaphore::new(max as usize)),
-                max,
-                idle: Mutex::new(Vec::with_capacity(max as usize)),
-            }),
-        }
+        Pool::named("pool", options, max, on_connect)
+    }
+
+    /// `new`, its metrics labelled `pool = name`.
+    pub fn named(name: &'static str, options: PgConnectOptions, max: u32, on_connect: Option<OnConnect>) -> Pool {
+        Pool::with_limits(name, options, max, on_connect, Limits::default())
+    }
+
+    /// `named`, with connections living and idling as `limits` says.
+    pub fn with_limits(
+        name: &'static str,
+        options: PgConnectOptions,
+        max: u32,
+        on_connect: Option<OnConnect>,
+        limits: Limits,
+    ) -> Pool {
+        let manager = Manager { options, on_connect, limits };
+        let inner = match managed::Pool::builder(manager).max_size(max.max(1) as usize).build() {
+            Ok(inner) => inner,
+            // Only a runtime-less timeout configuration fails to build; we set none.
+            Err(e) => unreachable!("a pool without timeouts always builds: {e}"),
+        };
+        let pool = Pool { inner, name };
+        pool.spawn_reaper(limits);
+        pool
+    }
+
+    /// Closes connections idle or alive past `limits`, and publishes the
+    /// gauges, every `REAP_EVERY` until the pool is closed or dropped.
+    fn spawn_reaper(&self, limits: Limits) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let weak = self.inner.weak();
+        let name = self.name;
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(REAP_EVERY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.is_closed() {
+                    return;
+                }
+                inner.retain(|pooled, metrics| {
+                    pooled.returned.elapsed() < limits.idle_timeout && metrics.created.elapsed() < limits.max_lifetime
+                });
+                let status = inner.status();
+                metrics::gauge!("db_pool_connections", "pool" => name).set(status.size as f64);
+                metrics::gauge!("db_pool_idle", "pool" => name).set(status.available as f64);
+                metrics::gauge!("db_pool_waiters", "pool" => name).set(status.waiting as f64);
+                metrics::gauge!("db_pool_max", "pool" => name).set(status.max_size as f64);
+            }
+        });
     }
 
     /// A connection for the caller alone until the guard is dropped.
     pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
-        tokio::time::timeout(ACQUIRE_TIMEOUT, self.acquire_unbounded()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
-    }
-
-    async fn acquire_unbounded(&self) -> Result<Conn, sqlx::Error> {
-        let permit = self.inner.permits.clone().acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
-        loop {
-            let idle = self.idle().pop();
-            let Some(Idle { mut conn, since }) = idle else { break };
-            if since.elapsed() >= IDLE_PING_AFTER && conn.ping().await.is_err() {
-                // Gone while idle (a server restart, a network cut): dropped,
-                // and the next one tried.
-                continue;
-            }
-            return Ok(Conn::new(conn, self.clone(), permit));
+        let started = Instant::now();
+        let got = tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.get()).await;
+        metrics::histogram!("db_pool_wait_seconds", "pool" => self.name).record(started.elapsed().as_secs_f64());
+        match got {
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+            Ok(Ok(object)) => Ok(Conn::new(object)),
+            Ok(Err(managed::PoolError::Backend(e))) => Err(e),
+            Ok(Err(managed::PoolError::Closed)) => Err(sqlx::Error::PoolClosed),
+            Ok(Err(managed::PoolError::Timeout(_))) => Err(sqlx::Error::PoolTimedOut),
+            Ok(Err(e)) => Err(sqlx::Error::Protocol(e.to_string())),
         }
-        let mut conn = self.inner.options.connect().await?;
-        if let Some(on_connect) = &self.inner.on_connect {
-            on_connect(&mut conn).await?;
-        }
-        Ok(Conn::new(conn, self.clone(), permit))
     }
 
     /// Begins a transaction (`BEGIN`) on a connection of its own.
@@ -118,48 +208,37 @@ impl Pool {
         Ok(Tx { conn })
     }
 
-    /// Closes every idle connection and refuses new work; connections in
-    /// use are closed as they come back.
+    /// Closes every idle connection (politely, with a `Terminate`) and
+    /// refuses new work; connections in use are closed as they come back.
     pub async fn close(&self) {
-        let idle = {
-            let mut idle = self.idle();
-            self.inner.permits.close();
-            std::mem::take(&mut *idle)
-        };
-        for Idle { conn, .. } in idle {
-            // A polite `Terminate`, but not waited on for long.
+        let mut idle = Vec::new();
+        while self.inner.status().available > 0 {
+            match self.inner.timeout_get(&managed::Timeouts::wait_millis(0)).await {
+                Ok(object) => idle.push(Object::take(object).conn),
+                Err(_) => break,
+            }
+        }
+        self.inner.close();
+        for conn in idle {
+            // Not waited on for long.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inner.permits.is_closed()
+        self.inner.is_closed()
     }
 
     /// Connections open and not in use.
     pub fn idle_count(&self) -> usize {
-        self.idle().len()
-    }
-
-    fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
-        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn put_back(&self, conn: PgConnection) {
-        // Checked under the lock `close` closes the pool under.
-        let mut idle = self.idle();
-        if !self.is_closed() {
-            idle.push(Idle { conn, since: Instant::now() });
-        } // else dropped: the socket closes
+        self.inner.status().available
     }
 }
 
 /// A connection taken from a [`Pool`]; dereferences to the connection and
 /// goes back to the pool when dropped.
 pub struct Conn {
-    conn: Option<PgConnection>,
-    pool: Pool,
-    permit: Option<OwnedSemaphorePermit>,
+    object: Option<Object<Manager>>,
     /// A statement failed in a way that leaves the connection unusable.
     broken: bool,
     /// A transaction is (or may be) open and must be rolled back before reuse.
@@ -169,8 +248,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(conn: PgConnection, pool: Pool, permit: OwnedSemaphorePermit) -> Conn {
-        Conn { conn: Some(conn), pool, permit: Some(permit), broken: false, in_transaction: false, settled: false }
+    fn new(object: Object<Manager>) -> Conn {
+        Conn { object: Some(object), broken: false, in_transaction: false, settled: false }
     }
 
     /// Marks the connection for closing when `result` says it cannot be
@@ -206,45 +285,52 @@ impl Deref for Conn {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.conn.as_ref().expect("a pooled connection is present until dropped")
+        &self.object.as_ref().expect("a pooled connection is present until dropped").conn
     }
 }
 
 impl DerefMut for Conn {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.conn.as_mut().expect("a pooled connection is present until dropped")
+        &mut self.object.as_mut().expect("a pooled connection is present until dropped").conn
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
+        let Some(mut object) = self.object.take() else { return };
         if self.broken {
-            return; // dropped: the socket closes, the permit frees a slot for a new connection
-        }
-        // `should_flush`: bytes left unsent (a `ROLLBACK` sqlx queued, say).
-        if self.settled && !self.in_transaction && !conn.should_flush() {
-            self.pool.put_back(conn);
-            drop(permit);
+            // Out of the pool and dropped: the socket closes, and the slot
+            // is free for a new connection.
+            drop(Object::take(object));
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let pool = self.pool.clone();
+        // `should_flush`: bytes left unsent (a `ROLLBACK` sqlx queued, say).
+        if self.settled && !self.in_transaction && !object.conn.should_flush() {
+            object.returned = Instant::now();
+            return; // back in the pool as `object` drops
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            drop(Object::take(object));
+            return;
+        };
         let rollback = self.in_transaction;
         runtime.spawn(async move {
-            let settled =
-                if rollback { sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop) } else { conn.ping().await };
+            let conn = &mut object.conn;
+            let settled = if rollback {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.map(drop)
+            } else {
+                conn.ping().await
+            };
             match settled {
-                Ok(()) => pool.put_back(conn),
+                Ok(()) => object.returned = Instant::now(),
                 Err(e) => {
                     // Often the error a dropped statement was still owed.
                     // Dropped, not shut down: a TLS shutdown can wait on
                     // the server indefinitely.
                     tracing::debug!(error = %e, "closing a connection that could not be settled");
-                    drop(conn);
+                    drop(Object::take(object));
                 }
             }
-            drop(permit);
         });
     }
 }

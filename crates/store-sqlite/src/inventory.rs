@@ -152,74 +152,7 @@ pub(crate) async fn move_units(
     Ok(Some((before, after)))
 }
 
-/// `move_units` as part of `batch` (PostgreSQL only), with its
-/// ledger line and its `stock.changed` event computed from the
-/// update's `RETURNING`, so the move costs no round trip of its
-/// own. Only for moves that never lower availability (a sale,
-/// a release, a restock): such a move never crosses the low-stock
-/// threshold downwards, so `stock.changed` is its only event
-/// (`crate::events_for` would give the same; the payload keys are
-/// `changed_event`'s). Nothing is written for an untracked variant.
-/// With a guard, the move is made only if the guard holds (its
-/// reads run first).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn push_move_units(
-    batch: &mut store_sql::Batch<::sqlx::Sqlite>,
-    variant_id: Uuid,
-    location_id: Uuid,
-    (on_hand_delta, reserved_delta): (i64, i64),
-    reason: MovementReason,
-    reference: &str,
-    at: ::time::OffsetDateTime,
-    guard: Option<&str>,
-) {
-    debug_assert!(on_hand_delta >= reserved_delta, "a batched move must not lower availability");
-    let moved = batch.next_name();
-    batch
-        .push(&format!(
-            "UPDATE stock_levels SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
-             WHERE variant_id = $4 AND location_id = $5{} RETURNING {LEVEL_COLUMNS}",
-            store_sql::and_guard(guard)
-        ))
-        .bind(on_hand_delta)
-        .bind(reserved_delta)
-        .bind(at)
-        .bind(variant_id)
-        .bind(location_id);
-    batch
-        .push(&format!(
-            "INSERT INTO stock_movements ({MOVEMENT_COLUMNS}) \
-             SELECT $1, variant_id, location_id, sku, $2, $3, on_hand, $4, NULL, $5, NULL, $6 FROM {moved}"
-        ))
-        .bind(::kernel::new_id())
-        .bind(on_hand_delta)
-        .bind(reserved_delta)
-        .bind(reason.as_str())
-        .bind(reference)
-        .bind(at);
-    batch
-        .push(&format!(
-            "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload) \
-             SELECT $1, $2, variant_id, $3, {} FROM {moved}",
-            changed_payload_sql("$4")
-        ))
-        .bind(::kernel::new_id())
-        .bind(::inventory::topics::STOCK_CHANGED)
-        .bind(at)
-        .bind(reserved_delta - on_hand_delta);
-}
 
-/// The `stock.changed` payload of a level row just changed, as
-/// `changed_event` builds it; `$gone` is the parameter holding how
-/// much availability the change took (negative when it added).
-fn changed_payload_sql(gone: &str) -> String {
-    format!(
-        "jsonb_build_object('variant_id', variant_id, 'sku', sku, \
-         'location_id', location_id, 'on_hand', on_hand, 'reserved', reserved, \
-         'available', on_hand - reserved, 'previous_available', on_hand - reserved + {gone}, \
-         'low_stock_threshold', low_stock_threshold)"
-    )
-}
 
 /// Adds the ledger line of a change made by the two functions
 /// above to `batch` and returns its events, for the caller to

@@ -6,7 +6,7 @@ use crate::helpers::{PgDatabase, postgres_url, skipped};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection};
 use std::time::Duration;
-use store_postgres::Pool;
+use store_postgres::{Limits, Pool};
 
 macro_rules! on_postgres {
     ($($name:ident),* $(,)?) => {
@@ -32,6 +32,7 @@ mod tests {
         a_statement_dropped_midway_leaves_no_answer_for_the_next,
         a_connection_killed_while_idle_is_replaced,
         no_more_than_max_connections_are_open,
+        connections_past_their_lifetime_or_idle_too_long_are_closed,
     );
 }
 
@@ -200,4 +201,38 @@ async fn no_more_than_max_connections_are_open(db: &PgDatabase) {
     drop(b);
     pool.close().await;
     assert!(matches!(pool.acquire().await, Err(sqlx::Error::PoolClosed)));
+}
+
+async fn open_connections(db: &PgDatabase) -> i64 {
+    let mut other = outside(db).await;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(APP)
+    .fetch_one(&mut other)
+    .await
+    .expect("activity")
+}
+
+async fn connections_past_their_lifetime_or_idle_too_long_are_closed(db: &PgDatabase) {
+    let options: PgConnectOptions = db.url.parse().expect("url");
+    // Past its lifetime: replaced when next handed out.
+    let short_lived = Limits { max_lifetime: Duration::from_millis(300), idle_timeout: Duration::from_secs(600) };
+    let pool = Pool::with_limits("test", options.clone().application_name(APP), 1, None, short_lived);
+    let first = pid(&pool).await.expect("first");
+    assert_eq!(pid(&pool).await.expect("again"), first, "young: used again");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = pid(&pool).await.expect("replaced");
+    assert_ne!(second, first, "a connection past its lifetime is not handed out again");
+    pool.close().await;
+    eventually("the pool's connections are closed", async || open_connections(db).await == 0).await;
+
+    // Idle too long: closed by the reaper, with nobody asking for it.
+    let quickly_idle = Limits { max_lifetime: Duration::from_secs(600), idle_timeout: Duration::from_millis(200) };
+    let pool = Pool::with_limits("test", options.application_name(APP), 2, None, quickly_idle);
+    pid(&pool).await.expect("one");
+    assert_eq!(pool.idle_count(), 1);
+    eventually("the idle connection is reaped", async || pool.idle_count() == 0).await;
+    eventually("and closed on the server", async || open_connections(db).await == 0).await;
+    assert!(pid(&pool).await.is_ok(), "a new one is opened when needed");
 }

@@ -49,6 +49,33 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(!text.contains(&id), "raw paths never become labels");
 }
 
+/// PostgreSQL's pools publish their size, idle connections, waiters and
+/// wait time.
+#[tokio::test]
+async fn metrics_show_the_database_pool_on_postgres() {
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::skipped("platform::metrics_show_the_database_pool_on_postgres");
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    app.get("/api/v1/products", None).await.assert(200);
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        if text.contains(r#"db_pool_connections{pool="main"}"#)
+            && text.contains(r#"db_pool_connections{pool="relaxed"}"#)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for gauge in ["db_pool_connections", "db_pool_idle", "db_pool_waiters", "db_pool_max"] {
+        assert!(text.contains(&format!(r#"{gauge}{{pool="main"}}"#)), "{gauge}: {text}");
+    }
+    assert!(text.contains(r#"db_pool_wait_seconds_count{pool="main"}"#), "each wait is recorded: {text}");
+    assert!(text.contains(r#"db_pool_connections{pool="relaxed"}"#), "both pools: {text}");
+}
+
 #[tokio::test]
 async fn openapi_document_and_docs_are_served() {
     let app = TestApp::spawn(Db::Sqlite).await;

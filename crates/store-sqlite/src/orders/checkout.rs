@@ -223,21 +223,15 @@ pub(super) fn stock_step(r: &Reservation, op: &StockOp) -> Option<(ReservationSt
 }
 
 /// Applies one stock operation of a change: moves the units now and
-/// adds the ledger line to `batch` (or, with `batched`, adds the move
-/// itself to `batch` too: `push_stock`) and adds the reservation's new
-/// status to `batch`.
+/// adds the ledger line and the reservation's new status to `batch`.
 pub(super) async fn apply_stock(
     tx: &mut Tx,
     batch: &mut Batch,
-    batched: bool,
     r: &Reservation,
     op: &StockOp,
     at: ::time::OffsetDateTime,
     events: &mut Vec<::kernel::Event>,
 ) -> Result<Option<ReservationStatus>, ::sqlx::Error> {
-    if batched {
-        return Ok(push_stock(batch, r, op, at, None));
-    }
     let Some((to, on_hand, reserved, reason)) = stock_step(r, op) else { return Ok(None) };
     let reference = format!("checkout:{}", r.checkout_id);
     if let Some((before, after)) =
@@ -249,34 +243,6 @@ pub(super) async fn apply_stock(
     Ok(Some(to))
 }
 
-/// One stock operation of a change as parts of `batch` (PostgreSQL):
-/// the move with its ledger line and event, and the reservation's
-/// new status; with a guard, only if the guard holds.
-pub(super) fn push_stock(
-    batch: &mut Batch,
-    r: &Reservation,
-    op: &StockOp,
-    at: ::time::OffsetDateTime,
-    guard: Option<&str>,
-) -> Option<ReservationStatus> {
-    let (to, on_hand, reserved, reason) = stock_step(r, op)?;
-    let reference = format!("checkout:{}", r.checkout_id);
-    crate::inventory::push_move_units(
-        batch,
-        r.variant_id,
-        r.location_id,
-        (on_hand, reserved),
-        reason,
-        &reference,
-        at,
-        guard,
-    );
-    batch
-        .push(&format!("UPDATE reservations SET status = $1 WHERE id = $2{}", store_sql::and_guard(guard)))
-        .bind(to.as_str())
-        .bind(r.id);
-    Some(to)
-}
 
 /// When a change happens: its payment's or first order's update time.
 pub(super) fn change_time(state: &CheckoutState, change: &Change) -> ::time::OffsetDateTime {
@@ -552,19 +518,16 @@ pub(super) async fn change_checkout(
     let mut after = state.clone();
     let mut events = change.events.clone();
     let ops = stock_ops(&state, &change);
-    // One stock row moves inside the batch on PostgreSQL; several
-    // are locked one by one in variant order, since the parts of
-    // one statement take their locks in no set order.
-    let batched = false;
+    // Locked one by one in variant order.
     for (r, op) in ops {
-        let status = apply_stock(&mut tx, &mut batch, batched, r, op, at, &mut events).await.map_err(err)?;
+        let status = apply_stock(&mut tx, &mut batch, r, op, at, &mut events).await.map_err(err)?;
         set_status(&mut after, r.id, status);
     }
     push_documents(&mut batch, &state, &change, None, &mut after);
     push_events(&mut batch, &events);
     batch.execute(&mut *tx).await.map_err(err)?;
     tx.commit().await.map_err(err)?;
-    if !events.is_empty() || batched {
+    if !events.is_empty() {
         store.events_written();
     }
     Ok(after)
