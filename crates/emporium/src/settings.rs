@@ -308,7 +308,7 @@ impl Settings {
             let message = e.kind.to_string();
             match e.metadata.as_ref().map(|m| m.name.as_ref()) {
                 Some(ENVIRONMENT) => SettingsError::invalid(&format!("EMPORIUM_{}", key.to_uppercase()), &message),
-                _ => file_error(format!("key `{key}`: {message}")),
+                _ => SettingsError::invalid(&format!("{} key `{key}`", path.display()), &message),
             }
         })?;
         for key in layered.unknown.keys() {
@@ -574,13 +574,20 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// A secret: its value never appears in an error.
-#[derive(Debug)]
+/// A secret, as written (not trimmed: its edges may be part of it); its
+/// value never appears in an error or a debug print.
 struct Hidden(String);
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 impl<'de> Deserialize<'de> for Hidden {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Text::deserialize(d).map(|Text(s)| Hidden(s)).map_err(|_| serde::de::Error::custom("must be a string"))
+        let value = <figment::value::Value as Deserialize>::deserialize(d)?;
+        scalar(&value).map(Hidden).ok_or_else(|| serde::de::Error::custom("must be a string"))
     }
 }
 
@@ -608,8 +615,13 @@ impl<'de> Deserialize<'de> for List {
 }
 
 /// `List` of secrets.
-#[derive(Debug)]
 struct HiddenList(Vec<String>);
+
+impl fmt::Debug for HiddenList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 impl<'de> Deserialize<'de> for HiddenList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

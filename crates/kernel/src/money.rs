@@ -56,6 +56,15 @@ const ISO_4217: &[&str] = &[
     "XXX", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
 ];
 
+/// Codes ISO 4217 has withdrawn (its list three) since the euro and the
+/// redenominations of the last decades, sorted: accepted when reading what
+/// was stored, never as a new shop's currency.
+const WITHDRAWN: &[&str] = &[
+    "ADP", "AFA", "ATS", "AZM", "BEF", "BGL", "BYB", "BYR", "CSD", "CYP", "DEM", "ECS", "EEK", "ESP", "FIM", "FRF",
+    "GHC", "GRD", "HRK", "IEP", "ITL", "LTL", "LUF", "LVL", "MGF", "MRO", "MTL", "MZM", "NLG", "PTE", "ROL", "RUR",
+    "SDD", "SIT", "SKK", "SRG", "STD", "TMM", "TRL", "VEB", "VEF", "XEU", "YUM", "ZMK", "ZWD", "ZWN", "ZWR",
+];
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -64,8 +73,17 @@ impl fmt::Display for Currency {
 
 impl TryFrom<String> for Currency {
     type Error = MoneyError;
+    /// Any code ISO 4217 lists or has listed: a document stored in a
+    /// currency since withdrawn (`HRK` before 2023) still reads.
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Currency::parse(&value)
+        Currency::parse(&value).or_else(|e| {
+            if WITHDRAWN.binary_search(&value.as_str()).is_ok() {
+                let b = value.as_bytes();
+                Ok(Currency([b[0], b[1], b[2]]))
+            } else {
+                Err(e)
+            }
+        })
     }
 }
 
@@ -177,6 +195,10 @@ mod tests {
     fn currency_codes() {
         assert!(Currency::parse("EUR").is_ok());
         assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
+        assert!(WITHDRAWN.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
+        assert!(Currency::parse("HRK").is_err(), "withdrawn: not a new currency");
+        assert_eq!(Currency::try_from("HRK".to_owned()).map(|c| c.to_string()), Ok("HRK".to_owned()), "but it reads");
+        assert!(Currency::try_from("ZZZ".to_owned()).is_err());
         for good in ["USD", "JPY", "KWD", "CHF", "XOF"] {
             assert!(Currency::parse(good).is_ok(), "{good}");
         }

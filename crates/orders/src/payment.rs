@@ -70,21 +70,6 @@ pub struct SolanaTransfer {
     pub signature: Option<String>,
 }
 
-/// A transfer as the client shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TransferAction {
-    pub order_id: Uuid,
-    pub url: String,
-    /// The URL as a QR code (SVG) for a phone wallet.
-    pub qr_svg: String,
-    pub recipient: String,
-    /// In SOL or tokens, as a decimal string.
-    pub amount: String,
-    pub mint: Option<String>,
-    pub reference: String,
-    pub paid: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
@@ -112,22 +97,6 @@ impl PaymentStatus {
     }
 }
 
-/// What the client does next to pay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct NextAction {
-    /// `confirm_card` (test provider), `manual` (await staff), `none` (settled).
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub url: Option<String>,
-    pub message: String,
-    /// Stripe: the PaymentIntent's client secret for the Payment Element.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    /// Solana Pay: one transfer request per order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub transfers: Vec<TransferAction>,
-}
-
 /// One payment per checkout, covering all its orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Payment {
@@ -152,69 +121,41 @@ pub struct Payment {
     pub solana: Vec<SolanaTransfer>,
 }
 
+/// What the buyer does next to pay, as data: `web` and `site` word it and
+/// render its URLs and QR codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// The test provider: confirm with a test card.
+    ConfirmCard,
+    /// Manual: pay by bank transfer; staff mark it paid.
+    Manual,
+    /// Stripe: confirm with the Payment Element and this secret.
+    StripeElement { client_secret: String },
+    /// The provider could not be reached when the payment was opened:
+    /// reading the payment again retries.
+    Retry,
+    /// Solana Pay: one transfer request per order, checked on chain.
+    SolanaPay { transfers: Vec<SolanaTransfer> },
+    /// Settled or closed: nothing to do.
+    Nothing,
+}
+
 impl Payment {
-    pub fn next_action(&self) -> NextAction {
-        let action = |kind: &str, url: Option<String>, message: String| NextAction {
-            kind: kind.into(),
-            url,
-            message,
-            client_secret: None,
-            transfers: Vec::new(),
-        };
+    pub fn next_step(&self) -> NextStep {
         match (self.status, self.provider) {
-            (PaymentStatus::Pending, Provider::Test) => action(
-                "confirm_card",
-                Some(format!("/api/v1/payments/{}/confirm", self.id)),
-                "POST {\"card_number\": \"4242424242424242\"} to pay with the test card".into(),
-            ),
-            (PaymentStatus::Pending, Provider::Manual) => action(
-                "manual",
-                None,
-                "pay by bank transfer quoting the order number; the shop marks the order paid".into(),
-            ),
+            (PaymentStatus::Pending, Provider::Test) => NextStep::ConfirmCard,
+            (PaymentStatus::Pending, Provider::Manual) => NextStep::Manual,
             (PaymentStatus::Pending, Provider::Stripe) => match &self.stripe {
-                Some(StripeIntent { client_secret: Some(secret), .. }) => NextAction {
-                    client_secret: Some(secret.clone()),
-                    ..action(
-                        "stripe_payment_element",
-                        None,
-                        "confirm the payment with Stripe.js's Payment Element using client_secret".into(),
-                    )
-                },
-                _ => action(
-                    "retry",
-                    Some(format!("/api/v1/payments/{}", self.id)),
-                    "Stripe could not be reached; GET this payment again to retry".into(),
-                ),
+                Some(StripeIntent { client_secret: Some(secret), .. }) => {
+                    NextStep::StripeElement { client_secret: secret.clone() }
+                }
+                _ => NextStep::Retry,
             },
-            (PaymentStatus::Pending, Provider::Solana) if !self.solana.is_empty() => NextAction {
-                transfers: self
-                    .solana
-                    .iter()
-                    .map(|t| TransferAction {
-                        order_id: t.order_id,
-                        url: t.url.clone(),
-                        qr_svg: payments::solana::qr_svg(&t.url).unwrap_or_default(),
-                        recipient: t.recipient.clone(),
-                        amount: payments::solana::decimal(t.amount, t.decimals),
-                        mint: t.mint.clone(),
-                        reference: t.reference.clone(),
-                        paid: t.signature.is_some(),
-                    })
-                    .collect(),
-                ..action(
-                    "solana_pay",
-                    Some(format!("/api/v1/payments/{}/verify", self.id)),
-                    "pay each transfer request with a Solana wallet; the shop checks the chain (GET url to check now)"
-                        .into(),
-                )
-            },
-            (PaymentStatus::Pending, Provider::Solana) => action(
-                "retry",
-                Some(format!("/api/v1/payments/{}", self.id)),
-                "the transfer requests are not ready; GET this payment again".into(),
-            ),
-            _ => action("none", None, format!("payment {}", self.status.as_str())),
+            (PaymentStatus::Pending, Provider::Solana) if !self.solana.is_empty() => {
+                NextStep::SolanaPay { transfers: self.solana.clone() }
+            }
+            (PaymentStatus::Pending, Provider::Solana) => NextStep::Retry,
+            _ => NextStep::Nothing,
         }
     }
 }

@@ -12,7 +12,7 @@ mod settings;
 pub use crate::error::idempotency_reused;
 pub use carts::hash_token;
 pub use carts::{CartView, DiscountView, LineView};
-pub use checkout::{CheckoutRequest, CheckoutResponse, MAX_IDEMPOTENCY_KEY, PaymentView, check_idempotency_key};
+pub use checkout::{CheckoutRequest, MAX_IDEMPOTENCY_KEY, PlacedCheckout, check_idempotency_key};
 pub use decisions::{CardOutcome, order_event, test_card};
 pub use providers::{Providers, SolanaProvider, WebhookOutcome};
 pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};

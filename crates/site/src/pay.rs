@@ -83,8 +83,8 @@ async fn pay_view(
     if payment.status != PaymentStatus::Pending || payment.provider == Provider::Manual {
         return Ok(Redirect::to(&format!("/checkout/done/{}", payment.id)).into_response());
     }
-    let transfers = payment
-        .next_action
+    let next = web::views::NextAction::of(&payment);
+    let transfers = next
         .transfers
         .iter()
         .map(|t| TransferView {
@@ -103,11 +103,11 @@ async fn pay_view(
         payment_id: payment.id,
         provider: payment.provider.as_str().to_owned(),
         amount: money(&payment.amount),
-        message: payment.next_action.message.clone(),
+        message: next.message.clone(),
         expires: crate::page::date_time(&payment.expires_at),
         error: error.or_else(|| payment.last_error.clone().map(|e| crate::page::sentence(&e))),
         stripe_key: site.config.stripe_publishable_key.clone(),
-        client_secret: payment.next_action.client_secret.clone(),
+        client_secret: next.client_secret.clone(),
         transfers,
     };
     Ok(render_status(status, &page))
@@ -192,7 +192,7 @@ async fn done(State(site): State<Site>, visitor: Visitor, Path(payment_id): Path
         c: Chrome::new(&site, &visitor, "Thank you"),
         paid,
         status: crate::page::humanize(payment.status.as_str()),
-        message: payment.next_action.message.clone(),
+        message: web::views::NextAction::of(&payment).message,
         email: state.email.clone(),
         orders,
         payment_id: payment.id,

@@ -65,7 +65,7 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 fn money(amount: i64, currency: &str) -> Result<Money, ::sqlx::Error> {
-    Ok(Money::new(amount, Currency::parse(currency).map_err(decode)?))
+    Ok(Money::new(amount, Currency::try_from(currency.to_owned()).map_err(decode)?))
 }
 
 fn seller_from_row(row: &Row) -> Result<Seller, ::sqlx::Error> {

@@ -146,7 +146,11 @@ impl Pool {
         limits: Limits,
     ) -> Pool {
         let manager = Manager { options, on_connect, limits };
-        let inner = match managed::Pool::builder(manager).max_size(max.max(1) as usize).build() {
+        // LIFO: the connection back last goes out first, so under light load
+        // one warm connection serves (no idle ping) and the rest age out.
+        let builder =
+            managed::Pool::builder(manager).max_size(max.max(1) as usize).queue_mode(managed::QueueMode::Lifo);
+        let inner = match builder.build() {
             Ok(inner) => inner,
             // Only a runtime-less timeout configuration fails to build; we set none.
             Err(e) => unreachable!("a pool without timeouts always builds: {e}"),
@@ -211,15 +215,11 @@ impl Pool {
     /// Closes every idle connection (politely, with a `Terminate`) and
     /// refuses new work; connections in use are closed as they come back.
     pub async fn close(&self) {
-        let mut idle = Vec::new();
-        while self.inner.status().available > 0 {
-            match self.inner.timeout_get(&managed::Timeouts::wait_millis(0)).await {
-                Ok(object) => idle.push(Object::take(object).conn),
-                Err(_) => break,
-            }
-        }
+        // Taken out without `recycle` (no ping, no new connection), so a
+        // shutdown never waits on an unreachable server.
+        let idle = self.inner.retain(|_, _| false).removed;
         self.inner.close();
-        for conn in idle {
+        for Pooled { conn, .. } in idle {
             // Not waited on for long.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         }
@@ -314,7 +314,9 @@ impl Drop for Conn {
             return;
         };
         let rollback = self.in_transaction;
+        let mut settling = Settling(Some(object));
         runtime.spawn(async move {
+            let Some(object) = settling.0.as_mut() else { return };
             let conn = &mut object.conn;
             let settled = if rollback {
                 sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.map(drop)
@@ -322,16 +324,37 @@ impl Drop for Conn {
                 conn.ping().await
             };
             match settled {
-                Ok(()) => object.returned = Instant::now(),
-                Err(e) => {
-                    // Often the error a dropped statement was still owed.
-                    // Dropped, not shut down: a TLS shutdown can wait on
-                    // the server indefinitely.
-                    tracing::debug!(error = %e, "closing a connection that could not be settled");
-                    drop(Object::take(object));
+                Ok(()) => {
+                    object.returned = Instant::now();
+                    settling.done();
                 }
+                // Often the error a dropped statement was still owed.
+                // Dropped, not shut down (`Settling`'s drop): a TLS
+                // shutdown can wait on the server indefinitely.
+                Err(e) => tracing::debug!(error = %e, "closing a connection that could not be settled"),
             }
         });
+    }
+}
+
+/// A connection being settled by a task. Unless the task says it is done,
+/// the connection leaves the pool when this drops: a task cancelled midway
+/// (the runtime shutting down) must not put back a connection that may
+/// still hold a transaction.
+struct Settling(Option<Object<Manager>>);
+
+impl Settling {
+    /// Settled: back to the pool.
+    fn done(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
     }
 }
 

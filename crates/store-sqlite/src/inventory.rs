@@ -152,8 +152,6 @@ pub(crate) async fn move_units(
     Ok(Some((before, after)))
 }
 
-
-
 /// Adds the ledger line of a change made by the two functions
 /// above to `batch` and returns its events, for the caller to
 /// write with its own.

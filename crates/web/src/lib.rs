@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
+pub mod views;
 
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, Services, WebConfig};

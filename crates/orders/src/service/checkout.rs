@@ -32,53 +32,19 @@ pub struct CheckoutRequest {
     pub payment_provider: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PaymentView {
-    pub id: Uuid,
-    pub checkout_id: Uuid,
-    pub provider: Provider,
-    pub status: PaymentStatus,
-    pub amount: Money,
-    pub refunded: Money,
-    pub last_error: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    pub next_action: NextAction,
-}
-
-impl From<&Payment> for PaymentView {
-    fn from(p: &Payment) -> Self {
-        PaymentView {
-            id: p.id,
-            checkout_id: p.checkout_id,
-            provider: p.provider,
-            status: p.status,
-            amount: p.amount,
-            refunded: p.refunded,
-            last_error: p.last_error.clone(),
-            expires_at: p.expires_at,
-            next_action: p.next_action(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CheckoutResponse {
+/// A placed checkout, as data (`web` gives it its JSON shape).
+#[derive(Debug, Clone)]
+pub struct PlacedCheckout {
     pub checkout_id: Uuid,
     pub orders: Vec<Order>,
-    pub payment: PaymentView,
+    pub payment: Payment,
     /// True when this answers a repeat of an earlier request with the same `Idempotency-Key`.
     pub replayed: bool,
 }
 
-impl CheckoutResponse {
+impl PlacedCheckout {
     pub fn of(state: &CheckoutState, replayed: bool) -> Self {
-        CheckoutResponse {
-            checkout_id: state.id,
-            orders: state.orders.clone(),
-            payment: PaymentView::from(&state.payment),
-            replayed,
-        }
+        PlacedCheckout { checkout_id: state.id, orders: state.orders.clone(), payment: state.payment.clone(), replayed }
     }
 }
 
@@ -117,7 +83,7 @@ impl OrdersService {
         cart: &Cart,
         idempotency_key: &str,
         request: CheckoutRequest,
-    ) -> Result<CheckoutResponse> {
+    ) -> Result<PlacedCheckout> {
         self.checkout_cart(customer, cart, idempotency_key, request).await
     }
 
@@ -137,7 +103,7 @@ impl OrdersService {
         cart: &Cart,
         idempotency_key: &str,
         request: CheckoutRequest,
-    ) -> Result<CheckoutResponse> {
+    ) -> Result<PlacedCheckout> {
         let body = serde_json::to_vec(&request).map_err(anyhow::Error::from)?;
         let request_hash: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
         let now = self.now();
@@ -186,7 +152,7 @@ impl OrdersService {
         scope: &str,
         request_hash: &str,
         now: OffsetDateTime,
-    ) -> Result<CheckoutResponse> {
+    ) -> Result<PlacedCheckout> {
         let checked = self.check_request(customer, request).await?;
         let current = self.priced_lines(cart).await?;
         let currency = current[0].price.currency;
@@ -437,7 +403,7 @@ impl OrdersService {
 
     /// Step 5: the placement written; an earlier unpaid checkout of the same
     /// cart superseded, and the payment opened at its provider.
-    async fn after_placing(&self, placement: &Placement, now: OffsetDateTime) -> Result<CheckoutResponse> {
+    async fn after_placing(&self, placement: &Placement, now: OffsetDateTime) -> Result<PlacedCheckout> {
         let checkout_id = placement.checkout_id;
         match self.store.place_checkout(placement).await? {
             Placed::New { orders, earlier } => {
@@ -469,25 +435,25 @@ impl OrdersService {
                     reservations: Vec::new(),
                 };
                 let state = self.open_at_provider(state).await;
-                Ok(CheckoutResponse::of(&state, false))
+                Ok(PlacedCheckout::of(&state, false))
             }
             Placed::Replay(id) => {
                 let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
                 let state = self.open_at_provider(state).await;
-                Ok(CheckoutResponse::of(&state, true))
+                Ok(PlacedCheckout::of(&state, true))
             }
         }
     }
 
     /// The earlier answer for this key, if it was used; 422 if with another body.
-    async fn replay(&self, scope: &str, key: &str, request_hash: &str) -> Result<Option<CheckoutResponse>> {
+    async fn replay(&self, scope: &str, key: &str, request_hash: &str) -> Result<Option<PlacedCheckout>> {
         let Some((id, hash)) = self.store.checkout_by_key(scope, key).await? else { return Ok(None) };
         if hash != request_hash {
             return Err(crate::error::idempotency_reused());
         }
         let state = self.store.checkout(id).await?.ok_or(OrdersError::NotFound("checkout"))?;
         let state = self.open_at_provider(state).await;
-        Ok(Some(CheckoutResponse::of(&state, true)))
+        Ok(Some(PlacedCheckout::of(&state, true)))
     }
 
     /// Re-snapshots every line at today's price and drops what is no longer

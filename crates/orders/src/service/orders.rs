@@ -1,7 +1,6 @@
 //! Payments, order changes and reads.
 
 use super::OrdersService;
-use super::checkout::PaymentView;
 use super::decisions::{self, CardOutcome};
 use crate::error::{OrdersError, Result};
 use crate::model::*;
@@ -77,7 +76,7 @@ impl OrdersService {
 
     /// A payment; one its provider has not opened yet (Stripe was
     /// unreachable at checkout) is opened now.
-    pub async fn payment(&self, id: Uuid) -> Result<PaymentView> {
+    pub async fn payment(&self, id: Uuid) -> Result<Payment> {
         let payment = self.store.payment(id).await?.ok_or(OrdersError::NotFound("payment"))?;
         let unopened = match payment.provider {
             Provider::Stripe => payment.stripe.as_ref().is_none_or(|s| s.client_secret.is_none()),
@@ -87,16 +86,16 @@ impl OrdersService {
         if payment.status == PaymentStatus::Pending && unopened {
             let checkout_id = self.checkout_of_payment(id).await?;
             if let Some(state) = self.store.checkout(checkout_id).await? {
-                return Ok(PaymentView::from(&self.open_at_provider(state).await.payment));
+                return Ok(self.open_at_provider(state).await.payment.clone());
             }
         }
-        Ok(PaymentView::from(&payment))
+        Ok(payment.clone())
     }
 
     /// The test provider: pay with a test card. Declines are recorded and
     /// answered 402; the payment stays payable until it expires. Confirming
     /// a settled payment changes nothing.
-    pub async fn confirm_payment(&self, payment_id: Uuid, card_number: &str) -> Result<PaymentView> {
+    pub async fn confirm_payment(&self, payment_id: Uuid, card_number: &str) -> Result<Payment> {
         let outcome = decisions::test_card(card_number)?;
         let checkout_id = self.checkout_of_payment(payment_id).await?;
         let now = self.now();
@@ -115,7 +114,7 @@ impl OrdersService {
             .await?;
         match (state.payment.status, outcome) {
             (PaymentStatus::Pending, CardOutcome::Declined(reason)) => Err(OrdersError::Declined { reason }),
-            _ => Ok(PaymentView::from(&state.payment)),
+            _ => Ok(state.payment.clone()),
         }
     }
 

@@ -68,7 +68,7 @@ pub(super) async fn daily_sales(
             continue;
         }
         let currency: String = row.try_get("currency").map_err(err)?;
-        let currency = ::kernel::Currency::parse(&currency)
+        let currency = ::kernel::Currency::try_from(currency.clone())
             .map_err(|e| OrdersError::Unexpected(::anyhow::anyhow!("an order's currency {currency:?}: {e:?}")))?;
         let net: i64 = row.try_get("net").map_err(err)?;
         *days.entry((at.to_offset(::time::UtcOffset::UTC).date(), currency)).or_default() += net;

@@ -243,7 +243,6 @@ pub(super) async fn apply_stock(
     Ok(Some(to))
 }
 
-
 /// When a change happens: its payment's or first order's update time.
 pub(super) fn change_time(state: &CheckoutState, change: &Change) -> ::time::OffsetDateTime {
     change

@@ -7,14 +7,12 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{CurrentUser, Json, Path, Query, user_from_headers};
 use crate::state::AppState;
+use crate::views::{CheckoutResponse, PaymentView};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kernel::{Page, PageRequest};
-use orders::{
-    Cart, CartView, CheckoutRequest, CheckoutResponse, Customer, Order, OrderFilter, PaymentView, ShippingMethod,
-    VariantRef,
-};
+use orders::{Cart, CartView, CheckoutRequest, Customer, Order, OrderFilter, ShippingMethod, VariantRef};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -213,7 +211,7 @@ pub async fn checkout(
             ));
         }
     };
-    let answer = state.orders.checkout_cart(who.as_ref(), &cart, &key, body).await?;
+    let answer = CheckoutResponse::from(&state.orders.checkout_cart(who.as_ref(), &cart, &key, body).await?);
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -281,7 +279,7 @@ pub async fn cancel_order(
 #[utoipa::path(get, path = "/payments/{id}", tag = "payments", params(("id" = Uuid, Path)),
     responses((status = 200, body = PaymentView), (status = 404, body = ErrorBody)))]
 pub async fn get_payment(State(state): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<Json<PaymentView>> {
-    Ok(Json(state.orders.payment(id).await?))
+    Ok(Json(PaymentView::from(&state.orders.payment(id).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -305,7 +303,7 @@ pub async fn confirm_payment(
     Path(id): Path<Uuid>,
     Json(body): Json<ConfirmRequest>,
 ) -> ApiResult<Json<PaymentView>> {
-    Ok(Json(state.orders.confirm_payment(id, &body.card_number).await?))
+    Ok(Json(PaymentView::from(&state.orders.confirm_payment(id, &body.card_number).await?)))
 }
 
 /// Solana Pay: looks each transfer up on chain (by its reference) and
@@ -317,7 +315,7 @@ pub async fn confirm_payment(
         (status = 409, description = "wrong_provider, provider_disabled", body = ErrorBody),
         (status = 502, description = "provider_unavailable: the Solana RPC could not be reached", body = ErrorBody)))]
 pub async fn verify_payment(State(state): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<Json<PaymentView>> {
-    Ok(Json(state.orders.verify_payment(id).await?))
+    Ok(Json(PaymentView::from(&state.orders.verify_payment(id).await?)))
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]

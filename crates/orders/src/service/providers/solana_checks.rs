@@ -6,7 +6,6 @@ use crate::error::{OrdersError, Result};
 use crate::model::*;
 use crate::payment::*;
 use crate::service::OrdersService;
-use crate::service::checkout::PaymentView;
 use crate::service::decisions;
 use payments::solana::{Check, Expected};
 use uuid::Uuid;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 impl OrdersService {
     /// `GET /payments/{id}/verify`: looks each unpaid transfer of a Solana
     /// Pay payment up on chain and settles the payment once all are paid.
-    pub async fn verify_payment(&self, payment_id: Uuid) -> Result<PaymentView> {
+    pub async fn verify_payment(&self, payment_id: Uuid) -> Result<Payment> {
         let checkout_id = self.checkout_of_payment(payment_id).await?;
         let mut state = self.store.checkout(checkout_id).await?.ok_or(OrdersError::NotFound("payment"))?;
         if state.payment.provider != Provider::Solana {
@@ -26,7 +25,7 @@ impl OrdersService {
             .clone()
             .ok_or_else(|| OrdersError::ProviderDisabled("Solana Pay is not enabled on this shop"))?;
         if state.payment.status != PaymentStatus::Pending {
-            return Ok(PaymentView::from(&state.payment));
+            return Ok(state.payment.clone());
         }
         if state.payment.solana.is_empty() {
             state = self.open_solana(&state).await?;
@@ -63,7 +62,7 @@ impl OrdersService {
         }
         // Nothing new on chain (the poller's usual answer): no write.
         if paid.is_empty() && problem.as_ref().is_none_or(|p| state.payment.last_error.as_ref() == Some(p)) {
-            return Ok(PaymentView::from(&state.payment));
+            return Ok(state.payment.clone());
         }
         let now = self.now();
         let state = self
@@ -72,7 +71,7 @@ impl OrdersService {
                 decisions::solana_progress(state, &paid, problem.as_deref(), now)
             })
             .await?;
-        Ok(PaymentView::from(&state.payment))
+        Ok(state.payment.clone())
     }
 
     /// Checks the chain for every pending Solana Pay payment not yet
