@@ -117,7 +117,7 @@ fn providers(settings: &Settings) -> anyhow::Result<orders::Providers> {
             (None, Some(price)) => (payments::solana::Asset::Sol { price_minor_per_sol: price }, None),
             (None, None) => anyhow::bail!("Solana Pay needs a token mint or a SOL price"),
         };
-        providers.solana = Some(Arc::new(orders::SolanaProvider {
+        providers.solana = Some(Arc::new(payments::SolanaPay {
             rpc: payments::solana::Rpc::new(url, Duration::from_millis(s.timeout_ms))?,
             asset,
             token_currency,

@@ -100,6 +100,10 @@ pub enum OrdersError {
     /// and answers `Busy` when it keeps losing.
     #[error("concurrent update")]
     Contended,
+    /// The checkout's payment is overdue: nothing may act on its lapsed
+    /// holds. The service expires it and answers `PaymentClosed`.
+    #[error("this checkout was not paid in time")]
+    Lapsed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -121,4 +125,16 @@ pub type Result<T> = std::result::Result<T, OrdersError>;
 /// An `Idempotency-Key` seen before with another request body.
 pub fn idempotency_reused() -> OrdersError {
     OrdersError::IdempotencyKeyReused
+}
+
+impl From<crate::gateway::GatewayError> for OrdersError {
+    fn from(e: crate::gateway::GatewayError) -> Self {
+        use crate::gateway::GatewayError as G;
+        match e {
+            G::Provider(m) => OrdersError::Provider(m),
+            G::InvalidSignature(m) => OrdersError::InvalidSignature(m),
+            G::InvalidPayload(m) => OrdersError::InvalidPayload(m),
+            G::NotPayable(m) => OrdersError::AmountNotPayable(m),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The transactional core: carts, discount codes, checkout, orders with
 //! their state machine, and payments with the `test`, `manual`, `stripe`
-//! and `solana` providers (the wire protocols live in the `payments` crate).
+//! and `solana` providers, reached through the ports of [`gateway`] (the
+//! `payments` crate implements them over each provider's wire protocol).
 //!
 //! DESIGN.md names cart, orders and payments as three contexts. They live
 //! in one crate because the checkout saga changes all three in one
@@ -15,6 +16,7 @@
 
 pub mod cart;
 pub mod error;
+pub mod gateway;
 pub mod model;
 pub mod payment;
 pub mod pricing;

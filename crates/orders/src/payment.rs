@@ -95,6 +95,11 @@ impl PaymentStatus {
             PaymentStatus::Refunded => "refunded",
         }
     }
+
+    /// Expired or cancelled: closed before it was paid, its stock released.
+    pub fn is_closed_unpaid(self) -> bool {
+        matches!(self, PaymentStatus::Expired | PaymentStatus::Cancelled)
+    }
 }
 
 /// One payment per checkout, covering all its orders.

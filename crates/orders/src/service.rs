@@ -14,7 +14,7 @@ pub use carts::hash_token;
 pub use carts::{CartView, DiscountView, LineView};
 pub use checkout::{CheckoutRequest, MAX_IDEMPOTENCY_KEY, PlacedCheckout, check_idempotency_key};
 pub use decisions::{CardOutcome, order_event, test_card};
-pub use providers::{Providers, SolanaProvider, WebhookOutcome};
+pub use providers::{Providers, WebhookOutcome};
 pub use settings::{DiscountInput, ShippingMethodInput, TaxRateInput};
 
 use crate::error::{OrdersError, Result};

@@ -1,5 +1,5 @@
 //! The payment providers that move real money, each reached over its own
-//! wire protocol and knowing nothing of orders:
+//! wire protocol:
 //!
 //! - [`stripe`]: PaymentIntents and Refunds over Stripe's form-encoded REST
 //!   API (pinned API version, an `Idempotency-Key` on every POST, retries
@@ -8,10 +8,15 @@
 //!   conversion of minor units into lamports or token base units, and the
 //!   on-chain check of a transfer over Solana's JSON-RPC.
 //!
-//! The `orders` crate decides what these calls mean for a checkout.
+//! [`gateway`] implements the `orders` crate's gateway ports over them;
+//! `orders` decides what the answers mean for a checkout and knows nothing
+//! of these protocols.
 
+pub mod gateway;
 pub mod solana;
 pub mod stripe;
+
+pub use gateway::SolanaPay;
 
 pub use kernel::money::currency_exponent;
 

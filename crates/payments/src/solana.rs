@@ -32,15 +32,6 @@ pub enum Asset {
     Token { mint: String, decimals: u32 },
 }
 
-#[derive(Debug, Clone)]
-pub struct SolanaConfig {
-    pub rpc_url: String,
-    pub asset: Asset,
-    /// Shown by the wallet (`label`): the shop's name.
-    pub label: String,
-    pub timeout: Duration,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     #[error("the amount must be positive")]

@@ -193,6 +193,7 @@ impl From<orders::OrdersError> for ApiError {
             E::Busy => ApiError::new(StatusCode::CONFLICT, "busy", message),
             E::Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message),
             E::Contended => ApiError::new(StatusCode::CONFLICT, "busy", "a concurrent change won; try again"),
+            E::Lapsed => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
             E::Unexpected(source) => ApiError::internal(source),
         }
     }

@@ -17,6 +17,7 @@ on_both_databases!(
     customers_merge_carts_and_cancel_orders,
     bad_requests_are_refused_and_change_nothing,
     unpaid_checkouts_expire_and_release_stock,
+    paying_a_lapsed_checkout_expires_it_first,
     two_sellers_make_two_orders_under_one_payment,
     discount_limits_hold_at_checkout,
     a_sku_given_to_another_variant_is_bought_as_that_variant,
@@ -500,6 +501,40 @@ async fn unpaid_checkouts_expire_and_release_stock(db: Db) {
     app.settle().await;
     assert_eq!(app.outbox_count("reservation.expired").await, 1);
     assert_eq!(app.outbox_count("order.cancelled").await, 1);
+}
+
+/// A payment overdue but not yet swept: the request that finds it expires
+/// it (orders cancelled, stock released) and is refused, and nothing acts
+/// on the lapsed holds.
+async fn paying_a_lapsed_checkout_expires_it_first(db: Db) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.reservation_ttl_secs = 1;
+        // The sweeper does not come by during the test.
+        s.reservation_sweep_secs = 3600;
+    })
+    .await;
+    let admin = app.account_with_role(Role::Admin).await;
+    let a = &admin.access;
+    app.stocked(a, "Lamp", &[("LAMP-1", 4900)], 3).await;
+    let (_, token) = app.add_to_cart(None, "LAMP-1", 2).await;
+    let res = app.guest_checkout(&token, &new_key(), checkout_body(Some("slow@example.com"))).await;
+    res.assert(201);
+    let payment = res.body["payment"]["id"].as_str().unwrap().to_owned();
+    let order = res.body["orders"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.level(a, "LAMP-1").await, (3, 2));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(app.get(&format!("/api/v1/payments/{payment}"), None).await.body["status"], "pending", "not swept");
+
+    app.pay(&payment, "4242424242424242").await.assert_error(409, "payment_closed");
+    assert_eq!(app.get(&format!("/api/v1/payments/{payment}"), None).await.body["status"], "expired");
+    assert_eq!(app.get(&format!("/api/v1/admin/orders/{order}"), Some(a)).await.body["status"], "cancelled");
+    assert_eq!(app.level(a, "LAMP-1").await, (3, 0));
+    // Asked again, the answer is the same and nothing is written twice.
+    app.pay(&payment, "4242424242424242").await.assert_error(409, "payment_closed");
+    app.settle().await;
+    assert_eq!(app.outbox_count("reservation.expired").await, 1);
+    assert_eq!(app.outbox_count("order.cancelled").await, 1);
+    assert_eq!(app.outbox_count("payment.succeeded").await, 0);
 }
 
 async fn two_sellers_make_two_orders_under_one_payment(db: Db) {

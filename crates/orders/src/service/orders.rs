@@ -56,22 +56,22 @@ impl OrdersService {
         decide: impl Fn(&CheckoutState) -> Result<Change> + Send + Sync,
     ) -> Result<CheckoutState> {
         let now = self.now();
-        let lapsed = std::sync::atomic::AtomicBool::new(false);
-        let state = self
+        let decided = self
             .store
             .change_checkout(checkout_id, &|state: &CheckoutState| {
-                let expiry = decisions::expire(state, now)?;
-                lapsed.store(!expiry.is_empty(), std::sync::atomic::Ordering::Relaxed);
-                if expiry.is_empty() { decide(state) } else { Ok(expiry) }
+                if decisions::expire(state, now)?.is_empty() { decide(state) } else { Err(OrdersError::Lapsed) }
             })
-            .await?;
-        if lapsed.load(std::sync::atomic::Ordering::Relaxed) {
-            self.close_at_provider(&state).await;
-            return Err(OrdersError::PaymentClosed(
-                "this checkout was not paid in time; its orders were cancelled and the stock released".into(),
-            ));
+            .await;
+        if !matches!(decided, Err(OrdersError::Lapsed)) {
+            return decided;
         }
-        Ok(state)
+        // A second transaction writes the expiry (a no-op should another
+        // request have written it in between).
+        let state = self.store.change_checkout(checkout_id, &|state| decisions::expire(state, now)).await?;
+        self.close_at_provider(&state).await;
+        Err(OrdersError::PaymentClosed(
+            "this checkout was not paid in time; its orders were cancelled and the stock released".into(),
+        ))
     }
 
     /// A payment; one its provider has not opened yet (Stripe was

@@ -13,12 +13,11 @@ mod stripe_events;
 
 use super::OrdersService;
 use crate::error::{OrdersError, Result};
+use crate::gateway::{NewIntent, PaymentGateway, TransferFor, TransferGateway};
 use crate::model::*;
 use crate::payment::*;
 use crate::store::Change;
 use kernel::Currency;
-use payments::solana::{self, Asset, Rpc, TransferRequest};
-use payments::stripe::{NewPaymentIntent, Stripe, StripeError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -28,22 +27,12 @@ const INTENT: &str = "stripe_intent";
 const EVENT: &str = "stripe_event";
 const SIGNATURE: &str = "solana_signature";
 
-/// The providers enabled besides `test` and `manual`.
+/// The providers enabled besides `test` and `manual`, through their
+/// gateways (see [`crate::gateway`]).
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
-    pub stripe: Option<Arc<Stripe>>,
-    pub solana: Option<Arc<SolanaProvider>>,
-}
-
-#[derive(Debug)]
-pub struct SolanaProvider {
-    pub rpc: Rpc,
-    pub asset: Asset,
-    /// For a token: the currency it is worth one unit of (prices in any
-    /// other currency cannot be paid with it).
-    pub token_currency: Option<Currency>,
-    /// The wallet's `label`: the shop's name.
-    pub label: String,
+    pub stripe: Option<Arc<dyn PaymentGateway>>,
+    pub solana: Option<Arc<dyn TransferGateway>>,
 }
 
 /// What a webhook delivery did.
@@ -64,14 +53,6 @@ impl WebhookOutcome {
             WebhookOutcome::Ignored => "ignored",
         }
     }
-}
-
-fn provider_error(e: StripeError) -> OrdersError {
-    OrdersError::Provider(e.to_string())
-}
-
-fn bad_payload(e: impl std::fmt::Display) -> OrdersError {
-    OrdersError::InvalidPayload(e.to_string())
 }
 
 impl OrdersService {
@@ -98,7 +79,7 @@ impl OrdersService {
         let Some(sol) = self.providers.solana.as_ref().filter(|_| provider == Provider::Solana) else {
             return Ok(());
         };
-        if let Some(token) = sol.token_currency
+        if let Some(token) = sol.currency()
             && token != currency
         {
             return Err(OrdersError::field(
@@ -107,7 +88,7 @@ impl OrdersService {
             ));
         }
         for seller in sellers {
-            if !self.catalog.payout_wallet(*seller).await?.is_some_and(|w| solana::is_address(&w)) {
+            if !self.catalog.payout_wallet(*seller).await?.is_some_and(|w| sol.is_payout_address(&w)) {
                 return Err(OrdersError::field(
                     "payment_provider",
                     "a seller in this cart has no Solana payout wallet; choose another payment method",
@@ -150,20 +131,16 @@ impl OrdersService {
             ("checkout_id".to_owned(), state.id.to_string()),
             ("order_numbers".to_owned(), numbers.join(",")),
         ]);
-        let request = NewPaymentIntent {
-            amount: payment.amount.amount,
-            currency: payment.amount.currency.as_str().to_owned(),
+        let request = NewIntent {
+            amount: payment.amount,
             description: format!("Order {}", numbers.join(", ")),
             metadata,
             receipt_email: Some(state.email.clone()),
         };
         // One key per payment: however often this is retried, Stripe makes one intent.
-        let intent = stripe
-            .create_payment_intent(&request, &format!("emporium-payment-{}", payment.id))
-            .await
-            .map_err(provider_error)?;
-        self.store.claim_ref(INTENT, &intent.id, payment.id).await?;
-        let (id, secret) = (intent.id.clone(), intent.client_secret.clone());
+        let intent = stripe.create_intent(&request, &format!("emporium-payment-{}", payment.id)).await?;
+        self.store.claim_ref(INTENT, &intent.intent_id, payment.id).await?;
+        let StripeIntent { intent_id: id, client_secret: secret } = intent;
         self.store
             .change_checkout(state.id, &|state: &CheckoutState| {
                 let mut payment = state.payment.clone();
@@ -180,39 +157,16 @@ impl OrdersService {
 
     async fn open_solana(&self, state: &CheckoutState) -> Result<CheckoutState> {
         let sol = self.providers.solana.as_ref().ok_or_else(|| OrdersError::Provider("Solana Pay is off".into()))?;
-        let exponent = payments::currency_exponent(state.payment.amount.currency.as_str());
         let mut transfers = Vec::new();
         for o in state.orders.iter().filter(|o| o.status == OrderStatus::PendingPayment && o.total.amount > 0) {
             let wallet = self
                 .catalog
                 .payout_wallet(o.seller_id)
                 .await?
-                .filter(|w| solana::is_address(w))
+                .filter(|w| sol.is_payout_address(w))
                 .ok_or_else(|| OrdersError::NoPayoutWallet)?;
-            let amount = sol
-                .asset
-                .base_units(o.total.amount, exponent)
-                .map_err(|e| OrdersError::AmountNotPayable(e.to_string()))?;
-            let request = TransferRequest {
-                recipient: wallet,
-                amount,
-                decimals: sol.asset.decimals(),
-                spl_token: sol.asset.mint().map(str::to_owned),
-                reference: solana::new_reference(),
-                label: sol.label.clone(),
-                message: format!("Order {}", o.number),
-                memo: o.number.clone(),
-            };
-            transfers.push(SolanaTransfer {
-                order_id: o.id,
-                url: request.url(),
-                recipient: request.recipient,
-                amount,
-                decimals: request.decimals,
-                mint: request.spl_token,
-                reference: request.reference,
-                signature: None,
-            });
+            let wanted = TransferFor { order_id: o.id, number: &o.number, total: o.total, recipient: &wallet };
+            transfers.push(sol.request(&wanted)?);
         }
         self.store
             .change_checkout(state.id, &|state: &CheckoutState| {
@@ -231,11 +185,11 @@ impl OrdersService {
     /// failure is logged; should the buyer still pay, the webhook refunds it.
     pub(super) async fn close_at_provider(&self, state: &CheckoutState) {
         let (Some(stripe), Some(intent)) = (&self.providers.stripe, &state.payment.stripe) else { return };
-        if !matches!(state.payment.status, PaymentStatus::Expired | PaymentStatus::Cancelled) {
+        if !state.payment.status.is_closed_unpaid() {
             return;
         }
         let key = format!("emporium-cancel-{}", state.payment.id);
-        if let Err(e) = stripe.cancel_payment_intent(&intent.intent_id, "abandoned", &key).await {
+        if let Err(e) = stripe.cancel_intent(&intent.intent_id, &key).await {
             tracing::warn!(payment_id = %state.payment.id, error = %e, "could not cancel the Stripe PaymentIntent");
         }
     }
@@ -269,11 +223,8 @@ impl OrdersService {
                     ("reason".to_owned(), refund.reason.clone()),
                 ]);
                 let key = format!("emporium-refund-{}-{position}", o.id);
-                let done = stripe
-                    .create_refund(&intent.intent_id, refund.amount.amount, &metadata, &key)
-                    .await
-                    .map_err(provider_error)?;
-                made.insert((o.id, position), done.id);
+                let id = stripe.refund(&intent.intent_id, refund.amount.amount, &metadata, &key).await?;
+                made.insert((o.id, position), id);
             }
         }
         Ok(made)

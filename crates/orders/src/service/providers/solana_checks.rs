@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::error::{OrdersError, Result};
+use crate::gateway::TransferCheck;
 use crate::model::*;
 use crate::payment::*;
 use crate::service::OrdersService;
 use crate::service::decisions;
-use payments::solana::{Check, Expected};
 use uuid::Uuid;
 
 impl OrdersService {
@@ -35,14 +35,8 @@ impl OrdersService {
         let mut paid = Vec::new();
         let mut problem = None;
         for t in state.payment.solana.iter().filter(|t| t.signature.is_none() && open.contains(&t.order_id)) {
-            let expected = Expected {
-                recipient: t.recipient.clone(),
-                amount: t.amount,
-                mint: t.mint.clone(),
-                reference: t.reference.clone(),
-            };
-            match sol.rpc.check(&expected).await.map_err(|e| OrdersError::Provider(e.to_string()))? {
-                Check::Paid { signature } => {
+            match sol.check(t).await? {
+                TransferCheck::Paid { signature } => {
                     if self.store.claim_ref(SIGNATURE, &signature, payment_id).await? == payment_id {
                         paid.push((t.reference.clone(), signature));
                     } else {
@@ -50,11 +44,11 @@ impl OrdersService {
                         problem = Some(format!("transaction {signature} already paid another payment"));
                     }
                 }
-                Check::NotFound => {}
-                Check::NotFinalized { signature } => {
+                TransferCheck::NotFound => {}
+                TransferCheck::NotFinal { signature } => {
                     problem.get_or_insert(format!("transaction {signature} is not finalized yet"));
                 }
-                Check::Rejected { signature, reason } => {
+                TransferCheck::Rejected { signature, reason } => {
                     tracing::warn!(%payment_id, signature, reason, "Solana transfer refused");
                     problem = Some(format!("transaction {signature} refused: {reason}"));
                 }

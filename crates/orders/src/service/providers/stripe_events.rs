@@ -3,14 +3,13 @@
 
 use super::*;
 use crate::error::{OrdersError, Result};
+use crate::gateway::{GatewayError, Happened, IntentFacts, Notification, PaymentGateway};
 use crate::model::*;
 use crate::payment::*;
 use crate::service::OrdersService;
 use crate::service::decisions;
 use crate::store::Change;
-use payments::stripe::{self, Charge, Dispute, Event, PaymentIntent, Stripe};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
 impl OrdersService {
@@ -19,28 +18,32 @@ impl OrdersService {
     pub async fn stripe_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<WebhookOutcome> {
         let stripe = self.providers.stripe.clone().ok_or(OrdersError::NotFound("webhook endpoint"))?;
         let now = self.now().unix_timestamp();
-        stripe::verify_signature(
-            signature.unwrap_or_default(),
-            payload,
-            &stripe.config().webhook_secrets,
-            now,
-            stripe::SIGNATURE_TOLERANCE_SECS,
-        )
-        .map_err(|e| {
-            tracing::warn!(error = %e, "Stripe webhook refused: bad signature");
-            OrdersError::InvalidSignature(e.to_string())
+        let event = stripe.verify(payload, signature.unwrap_or_default(), now).map_err(|e| {
+            if matches!(e, GatewayError::InvalidSignature(_)) {
+                tracing::warn!(error = %e, "Stripe webhook refused: bad signature");
+            }
+            OrdersError::from(e)
         })?;
-        let event: Event = serde_json::from_slice(payload).map_err(bad_payload)?;
         if self.store.ref_owner(EVENT, &event.id).await?.is_some() {
             return Ok(WebhookOutcome::Duplicate);
         }
-        let handled = match event.kind.as_str() {
-            "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" => {
-                self.on_intent(&stripe, &event).await?
+        let handled = match &event.happened {
+            Happened::IntentSucceeded(intent) | Happened::IntentFailed(intent) | Happened::IntentCanceled(intent) => {
+                self.on_intent(stripe.as_ref(), &event, intent).await?
             }
-            "charge.refunded" => self.on_charge_refunded(&stripe, &event).await?,
-            "charge.dispute.created" => self.on_dispute(&event).await?,
-            _ => None,
+            Happened::ChargeRefunded { intent_id: Some(intent_id), currency } => {
+                self.on_charge_refunded(stripe.as_ref(), intent_id, currency).await?
+            }
+            Happened::Disputed { id, intent_id: Some(intent_id), amount, currency, reason } => {
+                let message = format!(
+                    "the card payment is disputed at Stripe ({}, {amount} {}): respond in Stripe's dashboard",
+                    reason.as_deref().unwrap_or("no reason given"),
+                    currency.to_uppercase()
+                );
+                self.on_dispute(id, intent_id, &message).await?
+            }
+            Happened::ChargeRefunded { intent_id: None, .. } | Happened::Disputed { intent_id: None, .. } => None,
+            Happened::Other => None,
         };
         // Recorded once handled: a delivery that failed half-way is retried
         // by Stripe, and every handler is idempotent.
@@ -55,14 +58,10 @@ impl OrdersService {
 
     /// The payment an intent belongs to: by its recorded id, else by the
     /// metadata set when it was created.
-    async fn payment_of_intent(
-        &self,
-        intent_id: &str,
-        metadata: Option<&BTreeMap<String, String>>,
-    ) -> Result<Option<(Uuid, Uuid)>> {
+    async fn payment_of_intent(&self, intent_id: &str, by_metadata: Option<Uuid>) -> Result<Option<(Uuid, Uuid)>> {
         let payment_id = match self.store.ref_owner(INTENT, intent_id).await? {
             Some(id) => id,
-            None => match metadata.and_then(|m| m.get("payment_id")).and_then(|s| s.parse().ok()) {
+            None => match by_metadata {
                 Some(id) => id,
                 None => return Ok(None),
             },
@@ -73,20 +72,18 @@ impl OrdersService {
         }
     }
 
-    async fn on_intent(&self, stripe: &Stripe, event: &Event) -> Result<Option<Uuid>> {
-        let intent: PaymentIntent = event.object().map_err(bad_payload)?;
-        let Some((payment_id, checkout_id)) = self.payment_of_intent(&intent.id, Some(&intent.metadata)).await? else {
+    async fn on_intent(
+        &self,
+        stripe: &dyn PaymentGateway,
+        event: &Notification,
+        intent: &IntentFacts,
+    ) -> Result<Option<Uuid>> {
+        let Some((payment_id, checkout_id)) = self.payment_of_intent(&intent.id, intent.payment_id()).await? else {
             tracing::info!(intent = intent.id, "Stripe event for an intent that is not ours; ignored");
             return Ok(None);
         };
         let now = self.now();
-        let kind = event.kind.as_str();
-        let paid_late = AtomicBool::new(false);
-        let reason = intent
-            .last_payment_error
-            .as_ref()
-            .and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()))
-            .unwrap_or_else(|| "payment_failed".into());
+        let reason = intent.failure.clone().unwrap_or_else(|| "payment_failed".into());
         let decided = self
             .store
             .change_checkout(checkout_id, &|state: &CheckoutState| {
@@ -106,16 +103,14 @@ impl OrdersService {
                         intent.amount, intent.currency, p.amount.amount, p.amount.currency
                     )));
                 }
-                let closed = matches!(p.status, PaymentStatus::Expired | PaymentStatus::Cancelled);
-                // Set on every call: the store may decide more than once and writes the last answer.
-                paid_late.store(kind == "payment_intent.succeeded" && closed, Ordering::Relaxed);
-                let mut change = match kind {
-                    "payment_intent.succeeded" if closed => Change::default(),
-                    "payment_intent.succeeded" => decisions::settle_received(state, "paid by card (Stripe)", now)?,
-                    "payment_intent.payment_failed" if p.status == PaymentStatus::Pending => {
+                let closed = p.status.is_closed_unpaid();
+                let mut change = match &event.happened {
+                    Happened::IntentSucceeded(_) if closed => Change::default(),
+                    Happened::IntentSucceeded(_) => decisions::settle_received(state, "paid by card (Stripe)", now)?,
+                    Happened::IntentFailed(_) if p.status == PaymentStatus::Pending => {
                         decisions::decline(state, &reason, now)?
                     }
-                    "payment_intent.canceled" => decisions::cancelled_at_provider(state, now)?,
+                    Happened::IntentCanceled(_) => decisions::cancelled_at_provider(state, now)?,
                     _ => Change::default(),
                 };
                 // Learnt from the event before Stripe's answer to the create call arrived.
@@ -135,17 +130,15 @@ impl OrdersService {
             }
         };
         self.store.claim_ref(INTENT, &intent.id, payment_id).await?;
-        if paid_late.load(Ordering::Relaxed) {
-            // Money taken for a checkout that had already closed (its stock
-            // released): give it back.
+        // The state written is the last decision's: a success that finds
+        // the checkout closed (its stock released) changed nothing, and the
+        // money taken goes back.
+        if matches!(event.happened, Happened::IntentSucceeded(_)) && state.payment.status.is_closed_unpaid() {
             tracing::warn!(%payment_id, intent = intent.id, "paid after the checkout closed; refunding in full");
             let metadata = BTreeMap::from([("reason".to_owned(), "paid after the checkout closed".to_owned())]);
-            stripe
-                .create_refund(&intent.id, intent.amount, &metadata, &format!("emporium-late-{payment_id}"))
-                .await
-                .map_err(provider_error)?;
+            stripe.refund(&intent.id, intent.amount, &metadata, &format!("emporium-late-{payment_id}")).await?;
         }
-        if kind == "payment_intent.canceled" {
+        if matches!(event.happened, Happened::IntentCanceled(_)) {
             self.close_at_provider(&state).await;
         }
         Ok(Some(payment_id))
@@ -154,22 +147,25 @@ impl OrdersService {
     /// A refund shows on the charge: refunds made outside the shop (in
     /// Stripe's dashboard) are recorded; the shop's own are already, or are
     /// about to be, recorded under the same Stripe refund id.
-    async fn on_charge_refunded(&self, stripe: &Stripe, event: &Event) -> Result<Option<Uuid>> {
-        let charge: Charge = event.object().map_err(bad_payload)?;
-        let Some(intent_id) = charge.payment_intent.clone() else { return Ok(None) };
-        let Some((payment_id, checkout_id)) = self.payment_of_intent(&intent_id, None).await? else {
+    async fn on_charge_refunded(
+        &self,
+        stripe: &dyn PaymentGateway,
+        intent_id: &str,
+        currency: &str,
+    ) -> Result<Option<Uuid>> {
+        let Some((payment_id, checkout_id)) = self.payment_of_intent(intent_id, None).await? else {
             return Ok(None);
         };
-        let refunds = stripe.list_refunds(&intent_id).await.map_err(provider_error)?;
+        let refunds = stripe.refunds(intent_id).await?;
         let now = self.now();
-        for refund in refunds.iter().rev().filter(|r| r.status == "succeeded" || r.status == "pending") {
+        for refund in refunds.iter().rev().filter(|r| r.goes_through) {
             // The shop's own refunds carry the order they were made for.
             if refund.metadata.contains_key("order_id") {
                 continue;
             }
             self.store
                 .change_checkout(checkout_id, &|state: &CheckoutState| {
-                    if !charge.currency.eq_ignore_ascii_case(state.payment.amount.currency.as_str()) {
+                    if !currency.eq_ignore_ascii_case(state.payment.amount.currency.as_str()) {
                         return Err(OrdersError::AmountMismatch("the charge's currency is not the payment's".into()));
                     }
                     decisions::outside_refund(state, refund.amount, "refunded at Stripe", &refund.id, now)
@@ -179,23 +175,15 @@ impl OrdersService {
         Ok(Some(payment_id))
     }
 
-    async fn on_dispute(&self, event: &Event) -> Result<Option<Uuid>> {
-        let dispute: Dispute = event.object().map_err(bad_payload)?;
-        let Some(intent_id) = dispute.payment_intent.clone() else { return Ok(None) };
-        let Some((payment_id, checkout_id)) = self.payment_of_intent(&intent_id, None).await? else {
+    async fn on_dispute(&self, dispute_id: &str, intent_id: &str, message: &str) -> Result<Option<Uuid>> {
+        let Some((payment_id, checkout_id)) = self.payment_of_intent(intent_id, None).await? else {
             return Ok(None);
         };
         let now = self.now();
-        let message = format!(
-            "the card payment is disputed at Stripe ({}, {} {}): respond in Stripe's dashboard",
-            dispute.reason.as_deref().unwrap_or("no reason given"),
-            dispute.amount,
-            dispute.currency.to_uppercase()
-        );
-        tracing::warn!(%payment_id, dispute = dispute.id, "payment disputed; orders flagged for staff");
+        tracing::warn!(%payment_id, dispute = dispute_id, "payment disputed; orders flagged for staff");
         self.store
             .change_checkout(checkout_id, &|state: &CheckoutState| {
-                decisions::flag(state, "dispute", &message, &dispute.id, now)
+                decisions::flag(state, "dispute", message, dispute_id, now)
             })
             .await?;
         Ok(Some(payment_id))
