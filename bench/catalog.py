@@ -99,6 +99,7 @@ def bench_backend(name, database_url):
         result["typo_nc"] = wrk(base + "/api/v1/products?q=zephir%20hodie")
         result["mixed_nc"] = wrk(base + "/", ("-s", lua))
         result["loaded_rss_nc"] = rss_mib(proc.pid)
+        result["peak_rss_nc"] = rss_mib(proc.pid, "VmHWM")
         proc.terminate(); proc.wait()
         return result
     finally:
@@ -110,8 +111,11 @@ def bench_backend(name, database_url):
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    print("building the release binary…", file=sys.stderr)
-    sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    if os.environ.get("BENCH_BIN"):
+        print(f"benchmarking {BIN}", file=sys.stderr)
+    else:
+        print("building the release binary…", file=sys.stderr)
+        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
     backends = [("SQLite", None)]
     pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if pg:
@@ -134,11 +138,12 @@ def main():
             rps, p50, p99 = r[key]
             print(f"| {r['name']} | {label} | {cache} | {rps:,.0f} | {p50} | {p99} |")
     print()
-    print("| backend | seed (CLI) | reindex | exec → ready | idle RSS | RSS after load (cache on / off) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| backend | seed (CLI) | reindex | exec → ready | idle RSS | RSS after load (cache on / off) | peak RSS (off) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['name']} | {r['seed_s']:.1f} s | {r['reindex_s']:.1f} s ({r['indexed']:,} active) | "
-              f"{r['ready_ms']:.0f} ms | {r['idle_rss']:.0f} MiB | {r['loaded_rss']:.0f} / {r['loaded_rss_nc']:.0f} MiB |")
+              f"{r['ready_ms']:.0f} ms | {r['idle_rss']:.0f} MiB | {r['loaded_rss']:.0f} / {r['loaded_rss_nc']:.0f} MiB | "
+              f"{r['peak_rss_nc']:.0f} MiB |")
 
 
 if __name__ == "__main__":

@@ -72,9 +72,10 @@ def with_database(url, name):
     return f"{scheme}://{host}/{name}{query}"
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
+    """Resident memory now (`VmRSS`), or at its highest so far (`VmHWM`)."""
     with open(f"/proc/{pid}/status") as f:
-        kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        kib = int(re.search(field + r":\s+(\d+)", f.read()).group(1))
     return kib / 1024
 
 

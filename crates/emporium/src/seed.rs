@@ -327,6 +327,8 @@ fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
+// Long because it makes up one demo product field by field (title, description,
+// options, variants and their prices, pictures), each a few lines of the same dice.
 #[allow(clippy::too_many_arguments)]
 fn product(
     rng: &mut Rng,

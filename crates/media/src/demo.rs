@@ -262,6 +262,7 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// The product's layers, painted in order, with its bottom resting near y = 0.6.
+// Long because it is a table of shapes, one arm per kind of demo product.
 fn product_layers(kind: DemoShape, rng: &mut Rng) -> Vec<Layer> {
     match kind {
         DemoShape::Apparel => apparel(rng),
@@ -632,6 +633,8 @@ impl Grid {
 /// Renders RGBA8 pixels (opaque). Everything smooth (background, shadows, distances away from edges) is sampled on
 /// a coarse grid and interpolated; distances are evaluated exactly only near edges, where anti-aliasing
 /// needs them. That keeps an 800×800 picture to a few milliseconds.
+// Long because it is one rasterising loop; split, its coarse-grid sampling and
+// exact edge passes would have to share a dozen locals through a struct.
 fn render(seed: u64, hue: f32, kind: DemoShape, size: u32) -> Vec<u8> {
     let scene = Scene::new(seed, hue, kind);
     let n = size as usize;

@@ -132,6 +132,8 @@ impl ProcessedImage {
 /// smaller image still gets a thumbnail, at its own size). EXIF orientation is applied to them. They
 /// are JPEG (quality [`THUMB_JPEG_QUALITY`]) unless the image has visible transparency (an alpha
 /// channel with at least one pixel below fully opaque), in which case they are PNG.
+// Long because it is one pipeline (sniff, limits, decode, orient, thumbnails,
+// keys) whose steps share the decoded image.
 pub fn process_upload(bytes: &[u8], policy: &ImagePolicy) -> Result<ProcessedImage, MediaError> {
     if bytes.is_empty() {
         return Err(MediaError::Empty);

@@ -21,6 +21,15 @@ pub struct PriceChange {
     pub now: Option<Money>,
 }
 
+const CART_CHANGED: &str = "prices or availability changed since these items were added; the cart now shows the \
+                            current prices — review it and check out again";
+const KEY_REUSED: &str = "this Idempotency-Key was used with a different request body; use a new key for a new request";
+const BUSY: &str = "the cart changed under this request too many times; try again";
+
+fn skus(lines: &[ShortLine]) -> String {
+    lines.iter().map(|l| l.sku.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 /// Every way an orders use case can refuse, as data. The HTTP status and
 /// the contract's `code` for each are assigned in one place, `web`'s
 /// `From<OrdersError> for ApiError`; nothing here knows them.
@@ -32,16 +41,13 @@ pub enum OrdersError {
     #[error("no such {0}")]
     NotFound(&'static str),
     /// Not enough available for these lines; nothing changed.
-    #[error("not enough stock for {}", .0.iter().map(|l| l.sku.as_str()).collect::<Vec<_>>().join(", "))]
+    #[error("not enough stock for {}", skus(.0))]
     OutOfStock(Vec<ShortLine>),
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
     /// Prices or availability moved since the items were added; the cart
     /// was refreshed to show what is sold now.
-    #[error(
-        "prices or availability changed since these items were added; the cart now shows the current prices — \
-         review it and check out again"
-    )]
+    #[error("{CART_CHANGED}")]
     CartChanged { lines: Vec<PriceChange> },
     /// The cart was checked out (or merged) already.
     #[error("{0}")]
@@ -54,7 +60,7 @@ pub enum OrdersError {
     /// A code, method or rate with this unique name exists.
     #[error("{0}")]
     Duplicate(String),
-    #[error("this Idempotency-Key was used with a different request body; use a new key for a new request")]
+    #[error("{KEY_REUSED}")]
     IdempotencyKeyReused,
     /// The payment expired or was cancelled, and its orders with it.
     #[error("{0}")]
@@ -94,7 +100,7 @@ pub enum OrdersError {
     #[error("{0}")]
     Provider(String),
     /// The cart kept changing under the request.
-    #[error("the cart changed under this request too many times; try again")]
+    #[error("{BUSY}")]
     Busy,
     /// A concurrent write won and nothing was written; the service retries,
     /// and answers `Busy` when it keeps losing.
@@ -106,6 +112,76 @@ pub enum OrdersError {
     Lapsed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// Every way placing a checkout can refuse (`OrdersService::checkout`,
+/// `checkout_cart`): the use case's own answer, so that a caller matches
+/// on what a checkout can say and on nothing else. The service works in
+/// [`OrdersError`] and converts at its edge; the conversion names every
+/// `OrdersError` variant, so a new one must be given its place here.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Each bad field of the request (address, email, method, provider), named.
+    #[error("{0}")]
+    Validation(FieldErrors),
+    #[error("no such cart")]
+    CartNotFound,
+    /// The cart was checked out (or merged) already.
+    #[error("{0}")]
+    CartClosed(&'static str),
+    #[error("the cart is empty")]
+    EmptyCart,
+    /// Prices or availability moved since the items were added; the cart
+    /// was refreshed to show what is sold now.
+    #[error("{CART_CHANGED}")]
+    CartChanged { lines: Vec<PriceChange> },
+    /// Not enough available for these lines; nothing was held.
+    #[error("not enough stock for {}", skus(.0))]
+    OutOfStock(Vec<ShortLine>),
+    #[error("{0}")]
+    DiscountNotApplicable(String),
+    #[error("{KEY_REUSED}")]
+    IdempotencyKeyReused,
+    /// The cart kept changing under the request.
+    #[error("{BUSY}")]
+    Busy,
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<OrdersError> for CheckoutError {
+    fn from(e: OrdersError) -> Self {
+        use OrdersError as E;
+        match e {
+            E::Validation(fields) => CheckoutError::Validation(fields),
+            E::NotFound(_) => CheckoutError::CartNotFound,
+            E::CartClosed(why) => CheckoutError::CartClosed(why),
+            E::EmptyCart => CheckoutError::EmptyCart,
+            E::CartChanged { lines } => CheckoutError::CartChanged { lines },
+            E::OutOfStock(lines) => CheckoutError::OutOfStock(lines),
+            E::DiscountNotApplicable(why) => CheckoutError::DiscountNotApplicable(why),
+            E::IdempotencyKeyReused => CheckoutError::IdempotencyKeyReused,
+            E::Busy | E::Contended => CheckoutError::Busy,
+            E::Unexpected(source) => CheckoutError::Unexpected(source),
+            // Placing a checkout decides none of these: one arriving here is a bug.
+            e @ (E::IllegalTransition(_)
+            | E::Duplicate(_)
+            | E::PaymentClosed(_)
+            | E::WrongProvider(_)
+            | E::NotAStripePayment
+            | E::ProviderDisabled(_)
+            | E::NoPayoutWallet
+            | E::AmountNotPayable(_)
+            | E::IntentMismatch
+            | E::AmountMismatch(_)
+            | E::NotRefundable(_)
+            | E::InvalidSignature(_)
+            | E::InvalidPayload(_)
+            | E::Declined { .. }
+            | E::Provider(_)
+            | E::Lapsed) => CheckoutError::Unexpected(anyhow::anyhow!("checkout refused unexpectedly: {e}")),
+        }
+    }
 }
 
 impl OrdersError {
@@ -120,7 +196,7 @@ impl From<FieldErrors> for OrdersError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, OrdersError>;
+pub type Result<T, E = OrdersError> = std::result::Result<T, E>;
 
 /// An `Idempotency-Key` seen before with another request body.
 pub fn idempotency_reused() -> OrdersError {

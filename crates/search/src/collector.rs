@@ -213,6 +213,8 @@ impl TopK {
 }
 
 impl OnePassSegment {
+    // Long because it is the search's one hot loop (match, filter, facet counts,
+    // top-k) kept in one body so each document is visited once.
     fn evaluate(mut self) -> SegmentFruit {
         let mut base = std::mem::replace(&mut self.matched, DocBits::empty(0));
         let t = &*self.view.table;

@@ -212,6 +212,8 @@ impl SegmentTable {
             + self.opt_terms.iter().map(|t| t.norm.len() + t.display.len() + 56).sum::<usize>()
     }
 
+    // Long because it is one pass over a segment filling every column together;
+    // separate passes would read the segment once per column.
     pub fn build(reader: &SegmentReader) -> anyhow::Result<SegmentTable> {
         let ff = reader.fast_fields();
         let max_doc = reader.max_doc();

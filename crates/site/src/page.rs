@@ -146,7 +146,13 @@ macro_rules! from_service_error {
         }
     )*};
 }
-from_service_error!(orders::OrdersError, catalog::CatalogError, identity::IdentityError, inventory::InventoryError);
+from_service_error!(
+    orders::OrdersError,
+    orders::CheckoutError,
+    catalog::CatalogError,
+    identity::IdentityError,
+    inventory::InventoryError
+);
 
 /// An API message as a sentence: capitalised, ending with a full stop.
 pub fn sentence(message: &str) -> String {

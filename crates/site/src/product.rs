@@ -82,6 +82,8 @@ pub(crate) async fn product_page(
     product_view(&site, &visitor, &slug, n.msg.as_deref(), None).await
 }
 
+// Long because it is one page assembled in the order it shows (gallery, options,
+// stock, reviews, related); each part is a few lines over the same product.
 pub(crate) async fn product_view(
     site: &Site,
     visitor: &Visitor,

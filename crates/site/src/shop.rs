@@ -174,6 +174,8 @@ async fn category_page(
     .await
 }
 
+// Long because it is one page: the query read, the search run, then the facets,
+// filters and pagination laid out in the order the page shows them.
 #[allow(clippy::too_many_arguments)]
 async fn listing(
     site: &Site,

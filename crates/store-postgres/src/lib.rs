@@ -4,11 +4,16 @@
 //! protected by a conditional UPDATE, a unique index or a row lock, which
 //! the contract tests exercise under concurrency.
 
+mod bulk;
+#[path = "../../store-sql/shared/catalog.rs"]
 mod catalog;
+#[path = "../../store-sql/shared/identity.rs"]
 mod identity;
 mod inventory;
+#[path = "../../store-sql/shared/notifications.rs"]
 mod notifications;
 mod orders;
+#[path = "../../store-sql/shared/outbox.rs"]
 mod outbox;
 mod pool;
 
@@ -20,6 +25,10 @@ use tokio::sync::Notify;
 
 /// The transaction the shared store code (`store_sql`) writes in.
 pub(crate) type WriteTx = Tx;
+/// The database and the store, by the names the modules shared with the
+/// other backend (`store-sql/shared/`) use.
+pub(crate) type Db = sqlx::Postgres;
+pub(crate) type Backend = PostgresStore;
 /// The pool the shared store code runs its statements on.
 pub(crate) type DbPool = Pool;
 

@@ -5,9 +5,17 @@
 //! patterns.
 //!
 //! Each backend crate (`store-sqlite`, `store-postgres`) implements every
-//! storage port in plain Rust modules of its own, in its own dialect; the
-//! contract tests in `crates/emporium/tests` (`on_both_databases!`) keep
-//! the two in step. Nothing here chooses a dialect at run time.
+//! storage port in plain Rust modules. Where the two would be the same
+//! text but for the database type (identity, the outbox, notifications,
+//! the catalogue but its bulk inserts, orders' reads and settings), the
+//! module is one file under `crates/store-sql/shared/`, compiled into each
+//! backend by `#[path]` with that crate's `Db` and `Backend` aliases: plain
+//! Rust that clippy and the IDE check in both. Where a backend writes its
+//! own SQL (checkout placement, carts, inventory, the bulk inserts, the
+//! pool), the module is its own, and the contract tests in
+//! `crates/emporium/tests` (`on_both_databases!`) keep the two in step. A
+//! shared module that must diverge is copied into the backend that needs
+//! it. Nothing here chooses a dialect at run time.
 
 mod batch;
 mod inventory;

@@ -4,11 +4,16 @@
 //! `BEGIN IMMEDIATE` so they queue on the busy timeout instead of failing
 //! with `SQLITE_BUSY` when two readers try to upgrade at once.
 
+mod bulk;
+#[path = "../../store-sql/shared/catalog.rs"]
 mod catalog;
+#[path = "../../store-sql/shared/identity.rs"]
 mod identity;
 mod inventory;
+#[path = "../../store-sql/shared/notifications.rs"]
 mod notifications;
 mod orders;
+#[path = "../../store-sql/shared/outbox.rs"]
 mod outbox;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -16,6 +21,10 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 /// The transaction the shared store code (`store_sql`) writes in.
 pub(crate) type WriteTx = Transaction<'static, Sqlite>;
+/// The database and the store, by the names the modules shared with the
+/// other backend (`store-sql/shared/`) use.
+pub(crate) type Db = sqlx::Sqlite;
+pub(crate) type Backend = SqliteStore;
 /// The pool the shared store code runs its statements on.
 pub(crate) type DbPool = SqlitePool;
 use std::path::Path;

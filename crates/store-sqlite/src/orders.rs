@@ -15,7 +15,9 @@ mod carts;
 mod checkout;
 // The orders' own reads; named as the layout asks, inside `orders`.
 #[allow(clippy::module_inception)]
+#[path = "../../store-sql/shared/orders/orders.rs"]
 mod orders;
+#[path = "../../store-sql/shared/orders/settings.rs"]
 mod settings;
 
 use crate::outbox::push_events;

@@ -160,23 +160,15 @@ impl From<orders::OrdersError> for ApiError {
         match e {
             E::Validation(errors) => ApiError::validation(errors),
             E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            E::OutOfStock(lines) => {
-                ApiError::new(StatusCode::CONFLICT, "out_of_stock", message).with_details(json!({ "lines": lines }))
-            }
+            E::OutOfStock(lines) => out_of_stock(message, &lines),
             E::IllegalTransition(t) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
                 .with_details(json!({ "from": t.from, "to": t.to })),
-            E::CartChanged { lines } => {
-                ApiError::new(StatusCode::CONFLICT, "cart_changed", message).with_details(json!({ "lines": lines }))
-            }
-            E::CartClosed(_) => ApiError::new(StatusCode::CONFLICT, "cart_closed", message),
-            E::EmptyCart => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_cart", message),
-            E::DiscountNotApplicable(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "discount_not_applicable", message)
-            }
+            E::CartChanged { lines } => cart_changed(message, &lines),
+            E::CartClosed(_) => cart_closed(message),
+            E::EmptyCart => empty_cart(message),
+            E::DiscountNotApplicable(_) => discount_not_applicable(message),
             E::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, "duplicate", message),
-            E::IdempotencyKeyReused => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
-            }
+            E::IdempotencyKeyReused => idempotency_key_reused(message),
             E::PaymentClosed(_) => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
             E::WrongProvider(_) => ApiError::new(StatusCode::CONFLICT, "wrong_provider", message),
             E::NotAStripePayment => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_provider", message),
@@ -190,13 +182,62 @@ impl From<orders::OrdersError> for ApiError {
             E::InvalidPayload(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", message),
             E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
                 .with_details(json!({ "reason": reason })),
-            E::Busy => ApiError::new(StatusCode::CONFLICT, "busy", message),
+            E::Busy => busy(message),
             E::Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message),
-            E::Contended => ApiError::new(StatusCode::CONFLICT, "busy", "a concurrent change won; try again"),
+            E::Contended => busy("a concurrent change won; try again".into()),
             E::Lapsed => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
             E::Unexpected(source) => ApiError::internal(source),
         }
     }
+}
+
+/// The checkout's refusals: the same codes as the orders use cases that
+/// share them (helpers below).
+impl From<orders::CheckoutError> for ApiError {
+    fn from(e: orders::CheckoutError) -> Self {
+        use orders::CheckoutError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::CartNotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::CartClosed(_) => cart_closed(message),
+            E::EmptyCart => empty_cart(message),
+            E::CartChanged { lines } => cart_changed(message, &lines),
+            E::OutOfStock(lines) => out_of_stock(message, &lines),
+            E::DiscountNotApplicable(_) => discount_not_applicable(message),
+            E::IdempotencyKeyReused => idempotency_key_reused(message),
+            E::Busy => busy(message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+fn out_of_stock(message: String, lines: &[orders::ShortLine]) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "out_of_stock", message).with_details(json!({ "lines": lines }))
+}
+
+fn cart_changed(message: String, lines: &[orders::PriceChange]) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "cart_changed", message).with_details(json!({ "lines": lines }))
+}
+
+fn cart_closed(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "cart_closed", message)
+}
+
+fn empty_cart(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_cart", message)
+}
+
+fn discount_not_applicable(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "discount_not_applicable", message)
+}
+
+fn idempotency_key_reused(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+}
+
+fn busy(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "busy", message)
 }
 
 impl From<kernel::page::PageError> for ApiError {

@@ -1,36 +1,21 @@
 //! `POST /checkout`: the saga of DESIGN.md §3, steps 1–4.
 
+mod request;
+
 use super::{Customer, OrdersService, Purchasable, VariantRef, decisions};
 use crate::cart::{Cart, CartStatus};
 use crate::error::PriceChange;
-use crate::error::{OrdersError, Result};
+use crate::error::{CheckoutError, OrdersError, Result};
 use crate::model::*;
 use crate::payment::*;
 use crate::pricing::{self, DiscountCode};
 use crate::store::{Hold, Placed, Placement, Redemption};
-use kernel::{FieldErrors, Money, new_id};
-use serde::{Deserialize, Serialize};
+use kernel::{Money, new_id};
+use request::Checked;
+pub use request::{CheckoutRequest, MAX_IDEMPOTENCY_KEY, check_idempotency_key};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// Required for guests; a signed-in customer's account email otherwise.
-    #[serde(default)]
-    pub email: Option<String>,
-    pub shipping_address: Address,
-    /// Defaults to the shipping address.
-    #[serde(default)]
-    pub billing_address: Option<Address>,
-    /// A shipping method code; defaults to the first active method.
-    #[serde(default)]
-    pub shipping_method: Option<String>,
-    /// `test`, `manual`, and `stripe` or `solana` when enabled.
-    pub payment_provider: String,
-}
 
 /// A placed checkout, as data (`web` gives it its JSON shape).
 #[derive(Debug, Clone)]
@@ -48,32 +33,6 @@ impl PlacedCheckout {
     }
 }
 
-/// The longest `Idempotency-Key` accepted.
-pub const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-pub fn check_idempotency_key(key: Option<&str>) -> Result<String> {
-    let key = key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
-        OrdersError::field("Idempotency-Key", "this request needs an `Idempotency-Key` header (for example a UUID)")
-    })?;
-    if key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(OrdersError::field(
-            "Idempotency-Key",
-            format!("at most {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
-        ));
-    }
-    Ok(key.to_owned())
-}
-
-fn email_ok(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 impl OrdersService {
     /// Places a checkout for the cart: one order per seller, stock held
     /// all-or-nothing, one payment. Exactly once per `idempotency_key`.
@@ -83,7 +42,7 @@ impl OrdersService {
         cart: &Cart,
         idempotency_key: &str,
         request: CheckoutRequest,
-    ) -> Result<PlacedCheckout> {
+    ) -> Result<PlacedCheckout, CheckoutError> {
         self.checkout_cart(customer, cart, idempotency_key, request).await
     }
 
@@ -93,11 +52,22 @@ impl OrdersService {
         self.store.cart_for_checkout(&super::carts::hash_token(token)).await
     }
 
-    /// Places the checkout of `cart` as it was read. A refusal is final
-    /// only for the cart as it is: if the cart moved on since (another
-    /// request changed it, or the store answered from a copy it kept),
-    /// the checkout runs again on the cart as read now.
+    /// Places the checkout of `cart` as it was read; a key used before
+    /// answers the checkout it placed.
     pub async fn checkout_cart(
+        &self,
+        customer: Option<&Customer>,
+        cart: &Cart,
+        idempotency_key: &str,
+        request: CheckoutRequest,
+    ) -> Result<PlacedCheckout, CheckoutError> {
+        Ok(self.place_or_replay(customer, cart, idempotency_key, request).await?)
+    }
+
+    /// A refusal is final only for the cart as it is: if the cart moved on
+    /// since it was read (another request changed it, or the store answered
+    /// from a copy it kept), the checkout runs again on the cart as read now.
+    async fn place_or_replay(
         &self,
         customer: Option<&Customer>,
         cart: &Cart,
@@ -217,47 +187,6 @@ impl OrdersService {
         self.after_placing(&placement, now).await
     }
 
-    /// Step 1: the request's fields, each bad one named at once.
-    async fn check_request(&self, customer: Option<&Customer>, request: &CheckoutRequest) -> Result<Checked> {
-        let mut errors = FieldErrors::new();
-        let email = match (customer, request.email.as_deref().map(str::trim).filter(|e| !e.is_empty())) {
-            (_, Some(e)) if !email_ok(e) => {
-                errors.add("email", "is not an email address");
-                String::new()
-            }
-            (_, Some(e)) => e.to_owned(),
-            (Some(c), None) => c.email.clone(),
-            (None, None) => {
-                errors.add("email", "is required to check out as a guest");
-                String::new()
-            }
-        };
-        let shipping_address = request.shipping_address.clone().normalized("shipping_address", &mut errors);
-        let billing_address = match request.billing_address.clone() {
-            Some(a) => a.normalized("billing_address", &mut errors),
-            None => shipping_address.clone(),
-        };
-        let provider = Provider::parse(&request.payment_provider).filter(|p| self.provider_enabled(*p));
-        if provider.is_none() {
-            errors.add("payment_provider", format!("must be one of {}", self.provider_names().join(", ")));
-        }
-        let methods = self.shipping_cached().await?;
-        let active: Vec<_> = methods.iter().filter(|m| m.active).cloned().collect();
-        let method = match request.shipping_method.as_deref() {
-            Some(code) => {
-                let found = active.iter().find(|m| m.code == code).cloned();
-                if found.is_none() {
-                    errors.add("shipping_method", "no such active shipping method");
-                }
-                found
-            }
-            None => active.first().cloned(),
-        };
-        errors.into_result()?;
-        let Some(provider) = provider else { return Err(OrdersError::field("payment_provider", "unknown")) };
-        Ok(Checked { email, shipping_address, billing_address, provider, method })
-    }
-
     /// Step 2: the cart's lines as the catalogue sells them now; a moved
     /// price refreshes the cart and refuses with `cart_changed`.
     async fn priced_lines(&self, cart: &Cart) -> Result<Vec<Purchasable>> {
@@ -303,6 +232,8 @@ impl OrdersService {
 
     /// Step 4: one order per seller, in the cart's order, with its share of
     /// the discount, its shipping and tax, and the stock holds for its lines.
+    // Long because each order's totals (share of the discount, shipping, tax) depend
+    // on the ones before it; the per-line work is in `pricing`.
     async fn orders_of(&self, o: OrdersOf<'_>) -> Result<(Vec<Order>, Vec<Hold>)> {
         let OrdersOf {
             cart,
@@ -490,15 +421,6 @@ fn is_refusal(e: &OrdersError) -> bool {
             | OrdersError::EmptyCart
             | OrdersError::DiscountNotApplicable(_)
     )
-}
-
-/// What `check_request` makes of a checkout request.
-struct Checked {
-    email: String,
-    shipping_address: Address,
-    billing_address: Address,
-    provider: Provider,
-    method: Option<crate::ShippingMethod>,
 }
 
 /// What `orders_of` builds the orders from.

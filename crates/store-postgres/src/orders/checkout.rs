@@ -217,6 +217,8 @@ pub(super) async fn order_numbers(store: &crate::PostgresStore, count: usize) ->
 /// part calls `emporium_abort_if` with the short lines; a short line
 /// therefore fails the statement and PostgreSQL undoes every part of
 /// it, the key's claim included.
+// Long because it builds one SQL statement whose parts run in the lock order above;
+// split, the order would be spread over functions that each look independent.
 pub(super) async fn place_at_once(store: &crate::PostgresStore, p: &Placement) -> Result<Placed, OrdersError> {
     let numbers = order_numbers(store, p.orders.len()).await.map_err(err)?;
     let mut orders = p.orders.clone();
@@ -618,6 +620,8 @@ pub(super) const AT_ONCE_ATTEMPTS: usize = 3;
 /// state it kept (`store_sql::Recent`) without reading it back: one
 /// round trip, the write alone, guarded by the kept version all the same.
 /// `decide` may therefore run more than once; only its last answer is written.
+// Long because the guarded write, its retry on a lost race and the kept state's
+// update must stay together to show that only the last decision is written.
 pub(super) async fn change_at_once(
     store: &crate::PostgresStore,
     id: Uuid,
@@ -705,6 +709,8 @@ pub(super) async fn change_at_once(
     }
 }
 
+// Long because it is one transaction read top to bottom (key, holds, orders, payment,
+// cart, discount, events); each step is a few statements that use the ones before.
 pub(super) async fn place_checkout(store: &crate::PostgresStore, p: &Placement) -> Result<Placed, OrdersError> {
     if p.orders.is_empty() {
         return Err(OrdersError::Unexpected(::anyhow::anyhow!("a checkout without orders")));

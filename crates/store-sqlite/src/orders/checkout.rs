@@ -307,6 +307,8 @@ pub(super) fn push_documents(
     }
 }
 
+// Long because it is one transaction read top to bottom (key, holds, orders, payment,
+// cart, discount, events); each step is a few statements that use the ones before.
 pub(super) async fn place_checkout(store: &crate::SqliteStore, p: &Placement) -> Result<Placed, OrdersError> {
     if p.orders.is_empty() {
         return Err(OrdersError::Unexpected(::anyhow::anyhow!("a checkout without orders")));

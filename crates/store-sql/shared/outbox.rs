@@ -1,3 +1,6 @@
+//! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
+//! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
+
 /// Writes `event` to the outbox inside the caller's transaction.
 pub(crate) async fn insert_event(
     tx: &mut crate::WriteTx,
@@ -15,13 +18,13 @@ pub(crate) async fn insert_event(
 }
 
 /// Adds the insert of `events` to `batch` (100 rows per statement).
-pub(crate) fn push_events(batch: &mut store_sql::Batch<::sqlx::Postgres>, events: &[::kernel::Event]) {
+pub(crate) fn push_events(batch: &mut store_sql::Batch<crate::Db>, events: &[::kernel::Event]) {
     push_events_guarded(batch, events, None);
 }
 
 /// `push_events`; with a guard (PostgreSQL), written only if the guard holds.
 pub(crate) fn push_events_guarded(
-    batch: &mut store_sql::Batch<::sqlx::Postgres>,
+    batch: &mut store_sql::Batch<crate::Db>,
     events: &[::kernel::Event],
     guard: Option<&str>,
 ) {
@@ -55,7 +58,7 @@ pub(crate) fn push_events_guarded(
 const MAX_DELIVERY_ATTEMPTS: i64 = 20;
 
 #[::async_trait::async_trait]
-impl ::messaging::OutboxStore for crate::PostgresStore {
+impl ::messaging::OutboxStore for crate::Backend {
     async fn pending_events_from(&self, from: ::uuid::Uuid, limit: u32) -> ::anyhow::Result<Vec<::kernel::Event>> {
         use ::sqlx::Row as _;
         let rows = ::sqlx::query(

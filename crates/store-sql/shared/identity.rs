@@ -1,11 +1,12 @@
+//! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
+//! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
+
 use crate::outbox::insert_event;
 const USER_COLUMNS: &str = "id, email, full_name, role, suspended, created_at, updated_at";
 const ADDRESS_COLUMNS: &str = "id, user_id, full_name, line1, line2, city, region, postal_code, country, \
                                phone, is_default_shipping, is_default_billing, created_at";
 
-fn user_from_row(
-    row: &<::sqlx::Sqlite as ::sqlx::Database>::Row,
-) -> ::std::result::Result<::identity::User, ::sqlx::Error> {
+fn user_from_row(row: &<crate::Db as ::sqlx::Database>::Row) -> ::std::result::Result<::identity::User, ::sqlx::Error> {
     use ::sqlx::Row as _;
     let role: String = row.try_get("role")?;
     Ok(::identity::User {
@@ -20,7 +21,7 @@ fn user_from_row(
 }
 
 fn address_from_row(
-    row: &<::sqlx::Sqlite as ::sqlx::Database>::Row,
+    row: &<crate::Db as ::sqlx::Database>::Row,
 ) -> ::std::result::Result<::identity::Address, ::sqlx::Error> {
     use ::sqlx::Row as _;
     Ok(::identity::Address {
@@ -48,7 +49,7 @@ fn store_error(e: ::sqlx::Error) -> ::identity::StoreError {
 }
 
 async fn insert_token<'e>(
-    executor: impl ::sqlx::Executor<'e, Database = ::sqlx::Sqlite>,
+    executor: impl ::sqlx::Executor<'e, Database = crate::Db>,
     record: &::identity::tokens::RefreshTokenRecord,
 ) -> ::std::result::Result<(), ::sqlx::Error> {
     ::sqlx::query(
@@ -68,7 +69,7 @@ async fn insert_token<'e>(
 
 /// `LIKE` pattern matching `q` anywhere, with wildcards in `q` escaped.
 #[::async_trait::async_trait]
-impl ::identity::IdentityStore for crate::SqliteStore {
+impl ::identity::IdentityStore for crate::Backend {
     #[::tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn create_user(
         &self,

@@ -1,7 +1,10 @@
+//! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
+//! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
+
 use ::notifications::{Notification, NotificationFilter, NotificationStore};
 use ::sqlx::Row as _;
 
-type Row = <::sqlx::Sqlite as ::sqlx::Database>::Row;
+type Row = <crate::Db as ::sqlx::Database>::Row;
 
 const COLUMNS: &str = "id, event_id, template, channel, recipient, user_id, subject, body, status, \
                        transport, error, created_at";
@@ -26,7 +29,7 @@ fn from_row(row: &Row) -> ::anyhow::Result<Notification> {
 }
 
 #[::async_trait::async_trait]
-impl NotificationStore for crate::SqliteStore {
+impl NotificationStore for crate::Backend {
     async fn record(&self, list: &[Notification]) -> ::anyhow::Result<Vec<::uuid::Uuid>> {
         let mut inserted = Vec::new();
         // 12 parameters a row; 50 rows stay well inside SQLite's limit.

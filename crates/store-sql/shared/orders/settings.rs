@@ -1,3 +1,6 @@
+//! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
+//! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
+
 use super::*;
 
 pub(super) fn discount_from_row(row: &Row) -> Result<DiscountCode, ::sqlx::Error> {
@@ -9,7 +12,7 @@ pub(super) fn discount_from_row(row: &Row) -> Result<DiscountCode, ::sqlx::Error
 pub(super) const DISCOUNT_COLUMNS: &str = "id, code, times_used, usage_limit, doc, created_at";
 
 pub(super) async fn discount_codes(
-    store: &crate::SqliteStore,
+    store: &crate::Backend,
     q: Option<&str>,
     page: ::kernel::PageSpec,
 ) -> Result<(Vec<DiscountCode>, u64), OrdersError> {
@@ -33,22 +36,19 @@ pub(super) async fn discount_codes(
     Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
-pub(super) async fn discount_by_code(
-    store: &crate::SqliteStore,
-    code: &str,
-) -> Result<Option<DiscountCode>, OrdersError> {
+pub(super) async fn discount_by_code(store: &crate::Backend, code: &str) -> Result<Option<DiscountCode>, OrdersError> {
     let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes WHERE code = $1");
     let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(&store.pool).await.map_err(err)?;
     row.as_ref().map(discount_from_row).transpose().map_err(err)
 }
 
-pub(super) async fn discount(store: &crate::SqliteStore, id: Uuid) -> Result<Option<DiscountCode>, OrdersError> {
+pub(super) async fn discount(store: &crate::Backend, id: Uuid) -> Result<Option<DiscountCode>, OrdersError> {
     let sql = format!("SELECT {DISCOUNT_COLUMNS} FROM discount_codes WHERE id = $1");
     let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&store.pool).await.map_err(err)?;
     row.as_ref().map(discount_from_row).transpose().map_err(err)
 }
 
-pub(super) async fn insert_discount(store: &crate::SqliteStore, d: &DiscountCode) -> Result<(), OrdersError> {
+pub(super) async fn insert_discount(store: &crate::Backend, d: &DiscountCode) -> Result<(), OrdersError> {
     let result = ::sqlx::query(
         "INSERT INTO discount_codes (id, code, times_used, usage_limit, doc, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -68,7 +68,7 @@ pub(super) async fn insert_discount(store: &crate::SqliteStore, d: &DiscountCode
     }
 }
 
-pub(super) async fn update_discount(store: &crate::SqliteStore, d: &DiscountCode) -> Result<bool, OrdersError> {
+pub(super) async fn update_discount(store: &crate::Backend, d: &DiscountCode) -> Result<bool, OrdersError> {
     let result = ::sqlx::query("UPDATE discount_codes SET code = $1, usage_limit = $2, doc = $3 WHERE id = $4")
         .bind(&d.code)
         .bind(d.usage_limit)
@@ -83,13 +83,13 @@ pub(super) async fn update_discount(store: &crate::SqliteStore, d: &DiscountCode
     }
 }
 
-pub(super) async fn delete_discount(store: &crate::SqliteStore, id: Uuid) -> Result<bool, OrdersError> {
+pub(super) async fn delete_discount(store: &crate::Backend, id: Uuid) -> Result<bool, OrdersError> {
     let r =
         ::sqlx::query("DELETE FROM discount_codes WHERE id = $1").bind(id).execute(&store.pool).await.map_err(err)?;
     Ok(r.rows_affected() > 0)
 }
 
-pub(super) async fn shipping_methods(store: &crate::SqliteStore) -> Result<Vec<ShippingMethod>, OrdersError> {
+pub(super) async fn shipping_methods(store: &crate::Backend) -> Result<Vec<ShippingMethod>, OrdersError> {
     let rows = ::sqlx::query("SELECT doc FROM shipping_methods ORDER BY position, code")
         .fetch_all(&store.pool)
         .await
@@ -97,7 +97,7 @@ pub(super) async fn shipping_methods(store: &crate::SqliteStore) -> Result<Vec<S
     rows.iter().map(doc::<ShippingMethod>).collect::<Result<Vec<_>, _>>().map_err(err)
 }
 
-pub(super) async fn insert_shipping_method(store: &crate::SqliteStore, m: &ShippingMethod) -> Result<(), OrdersError> {
+pub(super) async fn insert_shipping_method(store: &crate::Backend, m: &ShippingMethod) -> Result<(), OrdersError> {
     let result = ::sqlx::query("INSERT INTO shipping_methods (id, code, position, doc) VALUES ($1, $2, $3, $4)")
         .bind(m.id)
         .bind(&m.code)
@@ -112,10 +112,7 @@ pub(super) async fn insert_shipping_method(store: &crate::SqliteStore, m: &Shipp
     }
 }
 
-pub(super) async fn update_shipping_method(
-    store: &crate::SqliteStore,
-    m: &ShippingMethod,
-) -> Result<bool, OrdersError> {
+pub(super) async fn update_shipping_method(store: &crate::Backend, m: &ShippingMethod) -> Result<bool, OrdersError> {
     let result = ::sqlx::query("UPDATE shipping_methods SET code = $1, position = $2, doc = $3 WHERE id = $4")
         .bind(&m.code)
         .bind(i64::from(m.position))
@@ -130,13 +127,13 @@ pub(super) async fn update_shipping_method(
     }
 }
 
-pub(super) async fn delete_shipping_method(store: &crate::SqliteStore, id: Uuid) -> Result<bool, OrdersError> {
+pub(super) async fn delete_shipping_method(store: &crate::Backend, id: Uuid) -> Result<bool, OrdersError> {
     let r =
         ::sqlx::query("DELETE FROM shipping_methods WHERE id = $1").bind(id).execute(&store.pool).await.map_err(err)?;
     Ok(r.rows_affected() > 0)
 }
 
-pub(super) async fn tax_rates(store: &crate::SqliteStore) -> Result<Vec<TaxRate>, OrdersError> {
+pub(super) async fn tax_rates(store: &crate::Backend) -> Result<Vec<TaxRate>, OrdersError> {
     let rows = ::sqlx::query("SELECT doc FROM tax_rates ORDER BY country, region")
         .fetch_all(&store.pool)
         .await
@@ -144,7 +141,7 @@ pub(super) async fn tax_rates(store: &crate::SqliteStore) -> Result<Vec<TaxRate>
     rows.iter().map(doc::<TaxRate>).collect::<Result<Vec<_>, _>>().map_err(err)
 }
 
-pub(super) async fn insert_tax_rate(store: &crate::SqliteStore, r: &TaxRate) -> Result<(), OrdersError> {
+pub(super) async fn insert_tax_rate(store: &crate::Backend, r: &TaxRate) -> Result<(), OrdersError> {
     let result = ::sqlx::query("INSERT INTO tax_rates (id, country, region, doc) VALUES ($1, $2, $3, $4)")
         .bind(r.id)
         .bind(&r.country)
@@ -159,7 +156,7 @@ pub(super) async fn insert_tax_rate(store: &crate::SqliteStore, r: &TaxRate) -> 
     }
 }
 
-pub(super) async fn update_tax_rate(store: &crate::SqliteStore, r: &TaxRate) -> Result<bool, OrdersError> {
+pub(super) async fn update_tax_rate(store: &crate::Backend, r: &TaxRate) -> Result<bool, OrdersError> {
     let result = ::sqlx::query("UPDATE tax_rates SET country = $1, region = $2, doc = $3 WHERE id = $4")
         .bind(&r.country)
         .bind(r.region.as_deref().unwrap_or(""))
@@ -174,7 +171,7 @@ pub(super) async fn update_tax_rate(store: &crate::SqliteStore, r: &TaxRate) -> 
     }
 }
 
-pub(super) async fn delete_tax_rate(store: &crate::SqliteStore, id: Uuid) -> Result<bool, OrdersError> {
+pub(super) async fn delete_tax_rate(store: &crate::Backend, id: Uuid) -> Result<bool, OrdersError> {
     let r = ::sqlx::query("DELETE FROM tax_rates WHERE id = $1").bind(id).execute(&store.pool).await.map_err(err)?;
     Ok(r.rows_affected() > 0)
 }

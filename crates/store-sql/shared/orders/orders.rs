@@ -1,6 +1,9 @@
+//! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
+//! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
+
 use super::*;
 
-pub(super) async fn order(store: &crate::PostgresStore, id: Uuid) -> Result<Option<Order>, OrdersError> {
+pub(super) async fn order(store: &crate::Backend, id: Uuid) -> Result<Option<Order>, OrdersError> {
     let row = ::sqlx::query("SELECT doc FROM orders WHERE id = $1")
         .bind(id)
         .fetch_optional(&store.pool)
@@ -10,7 +13,7 @@ pub(super) async fn order(store: &crate::PostgresStore, id: Uuid) -> Result<Opti
 }
 
 pub(super) async fn orders(
-    store: &crate::PostgresStore,
+    store: &crate::Backend,
     filter: &OrderFilter,
     page: ::kernel::PageSpec,
 ) -> Result<(Vec<Order>, u64), OrdersError> {
@@ -45,7 +48,7 @@ pub(super) async fn orders(
 }
 
 pub(super) async fn daily_sales(
-    store: &crate::PostgresStore,
+    store: &crate::Backend,
     since: ::time::OffsetDateTime,
 ) -> Result<Vec<::orders::DailySales>, OrdersError> {
     // Order ids are UUIDv7, so the primary key finds the window; the
