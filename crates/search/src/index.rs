@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use crate::threads::SearchThreads;
+
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
@@ -65,6 +67,8 @@ struct Inner {
     writer: Mutex<Option<IndexWriter>>,
     state: RwLock<Arc<State>>,
     cache_capacity: AtomicUsize,
+    /// Where [`SearchIndex::search_async`] runs searches: a thread per core.
+    searching: SearchThreads,
     dir: Option<PathBuf>,
     /// Keeps other processes out of the directory; released on drop.
     _process_lock: Option<fs::File>,
@@ -235,6 +239,8 @@ impl Inner {
             writer: Mutex::new(Some(writer)),
             state: RwLock::new(Arc::new(state)),
             cache_capacity: AtomicUsize::new(DEFAULT_CACHE_CAPACITY),
+            searching: SearchThreads::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+                .map_err(|e| OpenError::Unusable(e.into()))?,
             dir,
             _process_lock: None,
         })
@@ -467,6 +473,40 @@ impl SearchIndex {
         let results = Arc::new(self.execute(&state, &nq)?);
         state.cache.insert(Arc::unwrap_or_clone(nq), Arc::clone(&results), capacity);
         Ok(results)
+    }
+
+    /// [`search_shared`](Self::search_shared) for async callers: a cached
+    /// answer at once; otherwise the query waits its turn for one of the
+    /// search threads, one per core, first come, first served.
+    ///
+    /// A search is CPU-bound and allocates its working set (matches, facet
+    /// counts) as it goes. Run 64 at once on two cores, as `spawn_blocking`
+    /// allows, and they share the cores in slices, each finishing late,
+    /// while 64 working sets are alive and every pool thread's allocator
+    /// keeps what it freed: the p99 went to 130–280 ms and the process to
+    /// 400–600 MiB (BENCHMARKS.md, 2026-12-07). Queued instead, each runs to
+    /// the end at once, and a burst of the same uncached query is computed
+    /// by the first in line and read from the cache by the rest.
+    pub async fn search_async(&self, q: SearchQuery) -> anyhow::Result<Arc<SearchResults>> {
+        if let Some(hit) = self.cached(&q) {
+            return Ok(hit);
+        }
+        let index = self.clone();
+        self.inner.searching.run(move || index.search_shared(&q)).await?
+    }
+
+    /// Runs `f` on the search threads, for tests that keep them busy.
+    #[cfg(test)]
+    pub(crate) async fn on_search_threads<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.inner.searching.run(f).await
+    }
+
+    /// How many search threads there are.
+    pub fn search_threads(&self) -> usize {
+        self.inner.searching.count()
     }
 
     /// The cached answer to `q`, if there is one (cheap: never runs the query).

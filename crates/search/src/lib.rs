@@ -5,7 +5,8 @@
 //! [`SearchIndex::apply`] (incremental upserts/deletes) or [`SearchIndex::rebuild`] (everything),
 //! and the storefront asks it [`SearchQuery`]s: full text with typo tolerance, filters, sorting,
 //! pagination and facet counts. Everything is in-process and blocking (call it from
-//! `spawn_blocking`); a [`SearchIndex`] is a cheap `Clone` handle that many threads can search
+//! `spawn_blocking`, or through [`SearchIndex::search_async`], which queues searches for one
+//! thread per core); a [`SearchIndex`] is a cheap `Clone` handle that many threads can search
 //! through while one `apply` runs.
 //!
 //! # Design
@@ -71,6 +72,7 @@ mod index;
 mod query;
 mod schema;
 mod table;
+mod threads;
 mod types;
 mod words;
 

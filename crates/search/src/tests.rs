@@ -793,3 +793,51 @@ fn corrupt_segment_is_recreated() {
     assert_eq!(index.num_docs(), 0);
     assert_eq!(index.fingerprint(), None);
 }
+
+// ---------------------------------------------------------------- concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uncached_searches_wait_for_a_free_core_and_cached_ones_do_not() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+    let index = index_with(vec![doc(1, "Zephyr Hoodie"), doc(2, "Ocean Hoodie")]);
+    let warm = index.search_async(text("ocean")).await.unwrap();
+    // Every search thread busy until the barrier lets them go.
+    let cores = index.search_threads();
+    assert!(cores >= 1);
+    let barrier = Arc::new(Barrier::new(cores + 1));
+    let started = Arc::new(AtomicUsize::new(0));
+    let busy: Vec<_> = (0..cores)
+        .map(|_| {
+            let (index, barrier, started) = (index.clone(), Arc::clone(&barrier), Arc::clone(&started));
+            tokio::spawn(async move {
+                index
+                    .on_search_threads(move || {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        barrier.wait();
+                    })
+                    .await
+            })
+        })
+        .collect();
+    while started.load(Ordering::SeqCst) < cores {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A cached answer still comes at once…
+    let again = tokio::time::timeout(Duration::from_secs(10), index.search_async(text("ocean"))).await;
+    assert!(Arc::ptr_eq(&warm, &again.expect("a cached answer waited for a search thread").unwrap()));
+    // …and a query that must run waits for its turn.
+    let waiting = tokio::spawn({
+        let index = index.clone();
+        async move { index.search_async(text("zephyr")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a search ran although every search thread was busy");
+    tokio::task::spawn_blocking(move || barrier.wait()).await.unwrap();
+    for b in busy {
+        b.await.unwrap().unwrap();
+    }
+    assert_eq!(ids(&waiting.await.unwrap().unwrap()), vec![uid(1)]);
+}

@@ -197,15 +197,7 @@ pub async fn search_query(state: &AppState, pairs: Vec<(String, String)>) -> Api
 }
 
 pub async fn run_search(state: &AppState, query: SearchQuery) -> ApiResult<Arc<SearchResults>> {
-    // A cached answer is a hash lookup: no need to hop to the blocking pool for it.
-    if let Some(hit) = state.search.cached(&query) {
-        return Ok(hit);
-    }
-    let index = state.search.clone();
-    tokio::task::spawn_blocking(move || index.search_shared(&query))
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?
-        .map_err(ApiError::internal)
+    state.search.search_async(query).await.map_err(ApiError::internal)
 }
 
 pub fn raw_cards(results: &SearchResults) -> ApiResult<Vec<Box<RawValue>>> {
