@@ -280,6 +280,9 @@ pub(crate) fn sku(errors: &mut FieldErrors, field: &str, sku: &str) -> String {
 }
 
 pub(crate) fn price(errors: &mut FieldErrors, field: &str, price: Money) {
+    if !price.currency.is_current() {
+        errors.add(&format!("{field}.currency"), format!("{} is no longer an ISO 4217 currency", price.currency));
+    }
     if price.amount < 0 {
         errors.add(field, "must not be negative");
     } else if price.amount > MAX_PRICE {

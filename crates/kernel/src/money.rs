@@ -32,6 +32,13 @@ impl Currency {
             Err(MoneyError::BadCurrency)
         }
     }
+    /// Listed by ISO 4217 today: what new prices may be in. A code
+    /// withdrawn since reads back from a stored document, but input in it
+    /// is refused where prices are set.
+    pub fn is_current(&self) -> bool {
+        ISO_4217.binary_search(&self.as_str()).is_ok()
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII upper-case letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
@@ -198,6 +205,8 @@ mod tests {
         assert!(WITHDRAWN.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
         assert!(Currency::parse("HRK").is_err(), "withdrawn: not a new currency");
         assert_eq!(Currency::try_from("HRK".to_owned()).map(|c| c.to_string()), Ok("HRK".to_owned()), "but it reads");
+        assert!(!Currency::try_from("HRK".to_owned()).expect("reads").is_current(), "and is not current");
+        assert!(Currency::parse("EUR").expect("valid").is_current());
         assert!(Currency::try_from("ZZZ".to_owned()).is_err());
         for good in ["USD", "JPY", "KWD", "CHF", "XOF"] {
             assert!(Currency::parse(good).is_ok(), "{good}");
@@ -205,6 +214,13 @@ mod tests {
         for bad in ["eur", "EU", "EURO", "E1R", "", "ZZZ", "ABC", "USA"] {
             assert_eq!(Currency::parse(bad), Err(MoneyError::BadCurrency), "{bad}");
         }
+    }
+
+    #[test]
+    fn exponents() {
+        assert_eq!(currency_exponent("USD"), 2);
+        assert_eq!(currency_exponent("JPY"), 0);
+        assert_eq!(currency_exponent("KWD"), 3);
     }
 
     #[test]

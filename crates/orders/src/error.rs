@@ -124,8 +124,9 @@ pub enum CheckoutError {
     /// Each bad field of the request (address, email, method, provider), named.
     #[error("{0}")]
     Validation(FieldErrors),
-    #[error("no such cart")]
-    CartNotFound,
+    /// The cart, or the checkout an earlier request with the key placed.
+    #[error("no such {0}")]
+    NotFound(&'static str),
     /// The cart was checked out (or merged) already.
     #[error("{0}")]
     CartClosed(&'static str),
@@ -154,13 +155,15 @@ impl From<OrdersError> for CheckoutError {
         use OrdersError as E;
         match e {
             E::Validation(fields) => CheckoutError::Validation(fields),
-            E::NotFound(_) => CheckoutError::CartNotFound,
+            E::NotFound(what) => CheckoutError::NotFound(what),
             E::CartClosed(why) => CheckoutError::CartClosed(why),
             E::EmptyCart => CheckoutError::EmptyCart,
             E::CartChanged { lines } => CheckoutError::CartChanged { lines },
             E::OutOfStock(lines) => CheckoutError::OutOfStock(lines),
             E::DiscountNotApplicable(why) => CheckoutError::DiscountNotApplicable(why),
             E::IdempotencyKeyReused => CheckoutError::IdempotencyKeyReused,
+            // Both say the cart moved under the request (`Contended` once
+            // more than the service retried); the answer is the same.
             E::Busy | E::Contended => CheckoutError::Busy,
             E::Unexpected(source) => CheckoutError::Unexpected(source),
             // Placing a checkout decides none of these: one arriving here is a bug.

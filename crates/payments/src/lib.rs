@@ -17,15 +17,3 @@ pub mod solana;
 pub mod stripe;
 
 pub use gateway::SolanaPay;
-
-pub use kernel::money::currency_exponent;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn exponents() {
-        assert_eq!(super::currency_exponent("USD"), 2);
-        assert_eq!(super::currency_exponent("JPY"), 0);
-        assert_eq!(super::currency_exponent("KWD"), 3);
-    }
-}

@@ -10,7 +10,7 @@
 //! the catalogue but its bulk inserts, orders' reads and settings), the
 //! module is one file under `crates/store-sql/shared/`, compiled into each
 //! backend by `#[path]` with that crate's `Db` and `Backend` aliases: plain
-//! Rust that clippy and the IDE check in both. Where a backend writes its
+//! Rust that clippy checks in both. Where a backend writes its
 //! own SQL (checkout placement, carts, inventory, the bulk inserts, the
 //! pool), the module is its own, and the contract tests in
 //! `crates/emporium/tests` (`on_both_databases!`) keep the two in step. A

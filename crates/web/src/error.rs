@@ -199,7 +199,7 @@ impl From<orders::CheckoutError> for ApiError {
         let message = e.to_string();
         match e {
             E::Validation(errors) => ApiError::validation(errors),
-            E::CartNotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
             E::CartClosed(_) => cart_closed(message),
             E::EmptyCart => empty_cart(message),
             E::CartChanged { lines } => cart_changed(message, &lines),

@@ -236,6 +236,7 @@ pub mod permit {
         WritePricing = Pricing Write;
         DeletePricing = Pricing Delete;
         ReadUsers = Users Read;
+        WriteUsers = Users Write;
     }
 }
 

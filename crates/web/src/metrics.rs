@@ -9,6 +9,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// How often histograms' samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// The process-wide recorder, installed on first use (a process has one
@@ -25,6 +28,19 @@ pub fn handle() -> PrometheusHandle {
             // Fails only if another recorder was installed first; then our
             // handle renders nothing, which the metrics test would catch.
             let _ = metrics::set_global_recorder(recorder);
+            // A histogram keeps every sample until upkeep folds it into
+            // its buckets; unscraped, that is a sample per request kept
+            // for ever. Folded every few seconds, its memory stays flat.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread: histograms grow until /metrics is read");
+            }
             handle
         })
         .clone()

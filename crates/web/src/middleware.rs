@@ -43,9 +43,11 @@ pub fn wrap(router: Router, config: &WebConfig) -> Router {
                 tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = id)
             }))
             .layer(PropagateRequestIdLayer::x_request_id())
+            // Outside the layers that make responses of their own (a
+            // panic's 500, the JSON refusals), so those carry them too.
+            .layer(security_headers)
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::from_fn(json_errors))
-            .layer(security_headers)
             .layer(cors(config))
             .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))

@@ -76,8 +76,12 @@ impl ClientAddress {
     /// proxy appends the address it saw, so the hops a client writes itself
     /// are always to the left of those; the first (left-most) hop is the
     /// client's to forge and is never taken while a later one is known.
+    /// Addresses are canonical: an IPv4 peer of a dual-stack socket
+    /// (`::ffff:10.0.0.1`) is `10.0.0.1`, so it matches an IPv4 range and
+    /// counts as the same client either way.
     pub fn of(&self, request: &Request) -> Option<IpAddr> {
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let peer =
+            request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical());
         if !self.trust_forwarded_for || peer.is_some_and(|p| !self.trusted_proxies.is_empty() && !self.is_proxy(p)) {
             return peer;
         }
@@ -93,7 +97,7 @@ impl ClientAddress {
         for hop in hops.iter().rev() {
             // A hop that does not parse ends the walk: whatever is to its
             // left was written by someone we cannot vouch for.
-            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            let Ok(ip) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else { break };
             last_parsed = Some(ip);
             if !self.is_proxy(ip) {
                 return Some(ip);
@@ -158,6 +162,22 @@ mod tests {
         // Not trusted at all: the peer, always.
         let off = ClientAddress::default();
         assert_eq!(off.of(&request([127, 0, 0, 1], &["203.0.113.9"])), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_the_ipv4_address() {
+        let behind =
+            ClientAddress { trust_forwarded_for: true, trusted_proxies: vec!["10.0.0.0/8".parse().expect("cidr")] };
+        let mut r = request([0, 0, 0, 0], &["::ffff:203.0.113.9"]);
+        // A dual-stack socket reports an IPv4 proxy as `::ffff:10.0.0.1`.
+        let mapped: IpAddr = ip("::ffff:10.0.0.1");
+        r.extensions_mut().insert(ConnectInfo(SocketAddr::new(mapped, 40000)));
+        assert_eq!(
+            behind.of(&r),
+            Some(ip("203.0.113.9")),
+            "the mapped peer is the trusted proxy, the mapped hop the client"
+        );
+        assert_eq!(ClientAddress::default().of(&r), Some(ip("10.0.0.1")));
     }
 
     #[test]

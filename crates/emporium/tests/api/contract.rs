@@ -135,8 +135,13 @@ async fn authorization_comes_before_the_body() {
     app.raw(Method::POST, &images, "multipart/form-data", "garbage").await.assert_error(401, "unauthenticated");
     let form = "multipart/form-data; boundary=X";
     app.raw(Method::POST, &images, form, "--X\r\nbroken").await.assert_error(401, "unauthenticated");
-    // Signed in as staff, the broken body is a JSON 400.
+    // Staff read users but do not change them: refused before a broken body is read.
     let staff = app.account_with_role(Role::Staff).await;
+    let users = format!("/api/v1/admin/users/{}", customer.id);
+    app.request(Method::PATCH, &users, Some(&staff.access), Some(json!({"role": {}})))
+        .await
+        .assert_error(403, "forbidden");
+    // Signed in as staff, the broken body is a JSON 400.
     let res = app
         .client
         .post(app.url(&images))
@@ -175,6 +180,32 @@ async fn a_currency_must_be_a_real_iso_4217_code() {
     assert!(res.text.contains("ISO 4217"), "{}", res.text);
     let count = app.scalar_i64("SELECT COUNT(*) FROM variants WHERE sku = $1", "LAMP-Z").await;
     assert_eq!(count, 0, "nothing written");
+
+    // A code ISO 4217 has withdrawn reads back from stored documents, but
+    // nothing new is priced in it.
+    let mut body = product_body("Lamp", None, &[("LAMP-H", 1000, "One")]);
+    body["variants"][0]["price"]["currency"] = json!("HRK");
+    let res = app.create_product(&admin.access, body).await;
+    res.assert_error(422, "validation_failed");
+    assert!(res.text.contains("no longer an ISO 4217 currency"), "{}", res.text);
+    let count = app.scalar_i64("SELECT COUNT(*) FROM variants WHERE sku = $1", "LAMP-H").await;
+    assert_eq!(count, 0, "nothing written");
+    let res = app
+        .post(
+            "/api/v1/admin/discounts",
+            Some(&admin.access),
+            json!({"code": "OLDKUNA", "kind": "fixed", "value": 500, "currency": "HRK"}),
+        )
+        .await;
+    res.assert_error(422, "validation_failed");
+    let res = app
+        .post(
+            "/api/v1/admin/shipping-methods",
+            Some(&admin.access),
+            json!({"code": "old", "name": "Old", "price": {"amount": 500, "currency": "HRK"}}),
+        )
+        .await;
+    res.assert_error(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -194,6 +225,9 @@ async fn refusals_are_json_whatever_refuses() {
     let long = format!("/api/v1/products?q={}", "x".repeat(17 * 1024));
     let res = app.get(&long, None).await;
     res.assert_error(414, "uri_too_long");
+    // A refusal made by the JSON-error layer carries the security headers too.
+    assert_eq!(res.headers.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    assert_eq!(res.headers.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
 
     // serde_json calls a map where an enum's string belongs a syntax error;
     // it is valid JSON, so a 422 naming the field, not a 400.

@@ -1,7 +1,7 @@
 //! Payments, order changes and reads.
 
-use super::OrdersService;
 use super::decisions::{self, CardOutcome};
+use super::{OrdersService, RETRIES};
 use crate::error::{OrdersError, Result};
 use crate::model::*;
 use crate::payment::*;
@@ -56,22 +56,29 @@ impl OrdersService {
         decide: impl Fn(&CheckoutState) -> Result<Change> + Send + Sync,
     ) -> Result<CheckoutState> {
         let now = self.now();
-        let decided = self
-            .store
-            .change_checkout(checkout_id, &|state: &CheckoutState| {
-                if decisions::expire(state, now)?.is_empty() { decide(state) } else { Err(OrdersError::Lapsed) }
-            })
-            .await;
-        if !matches!(decided, Err(OrdersError::Lapsed)) {
-            return decided;
+        for _ in 0..RETRIES {
+            let decided = self
+                .store
+                .change_checkout(checkout_id, &|state: &CheckoutState| {
+                    if decisions::expire(state, now)?.is_empty() { decide(state) } else { Err(OrdersError::Lapsed) }
+                })
+                .await;
+            if !matches!(decided, Err(OrdersError::Lapsed)) {
+                return decided;
+            }
+            // A second transaction writes the expiry (a no-op should
+            // another request have written it in between).
+            let state = self.store.change_checkout(checkout_id, &|state| decisions::expire(state, now)).await?;
+            if state.payment.status.is_closed_unpaid() {
+                self.close_at_provider(&state).await;
+                return Err(OrdersError::PaymentClosed(
+                    "this checkout was not paid in time; its orders were cancelled and the stock released".into(),
+                ));
+            }
+            // Paid in between (money received settles a payment even past
+            // its hold): no longer lapsed, so `decide` runs on it as it is.
         }
-        // A second transaction writes the expiry (a no-op should another
-        // request have written it in between).
-        let state = self.store.change_checkout(checkout_id, &|state| decisions::expire(state, now)).await?;
-        self.close_at_provider(&state).await;
-        Err(OrdersError::PaymentClosed(
-            "this checkout was not paid in time; its orders were cancelled and the stock released".into(),
-        ))
+        Err(OrdersError::Busy)
     }
 
     /// A payment; one its provider has not opened yet (Stripe was

@@ -95,6 +95,9 @@ fn validate_discount(d: &DiscountCode) -> Result<()> {
         DiscountKind::Fixed if d.currency.is_none() => e.add("currency", "is required for a fixed amount"),
         _ => {}
     }
+    if let Some(c) = d.currency.filter(|c| !c.is_current()) {
+        e.add("currency", format!("{c} is no longer an ISO 4217 currency"));
+    }
     if d.min_subtotal.is_some_and(|m| m < 0) {
         e.add("min_subtotal", "cannot be negative");
     }
@@ -155,6 +158,9 @@ fn validate_method(m: &ShippingMethod) -> Result<()> {
     }
     if !(0..=100_000_000).contains(&m.price.amount) {
         e.add("price", "0 or more minor units");
+    }
+    if !m.price.currency.is_current() {
+        e.add("price.currency", format!("{} is no longer an ISO 4217 currency", m.price.currency));
     }
     if m.free_above.is_some_and(|f| f < 0) {
         e.add("free_above", "cannot be negative");

@@ -72,7 +72,7 @@ pub async fn list(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    Can(actor, _): Can<permit::ReadUsers>,
+    Can(actor, _): Can<permit::WriteUsers>,
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateUserRequest>,
 ) -> ApiResult<Json<User>> {
