@@ -151,30 +151,15 @@ pub(super) async fn replay<'e, E: ::sqlx::Executor<'e, Database = ::sqlx::Sqlite
     Ok(Placed::Replay(row.try_get("id").map_err(err)?))
 }
 
-/// `VALUES ($1, …, $n)`, or with a guard `SELECT $1, …, $n WHERE guard`.
-pub(super) fn row_of(n: usize, guard: Option<&str>) -> String {
-    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    match guard {
-        None => format!("VALUES ({})", params.join(", ")),
-        Some(guard) => format!("SELECT {} WHERE {guard}", params.join(", ")),
-    }
-}
+const INSERT_ORDER: &str = "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, \
+                            updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const UPDATE_ORDER: &str = "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, \
+                            doc = $7, created_at = $8, updated_at = $9 WHERE id = $1";
 
-/// Inserts or updates `order`; with a guard, only if the guard holds.
-pub(super) fn push_order(batch: &mut Batch, order: &Order, insert: bool, guard: Option<&str>) {
-    let sql = if insert {
-        format!(
-            "INSERT INTO orders (id, number, checkout_id, user_id, email, status, doc, created_at, updated_at) {}",
-            row_of(9, guard)
-        )
-    } else {
-        format!(
-            "UPDATE orders SET number = $2, checkout_id = $3, user_id = $4, email = $5, status = $6, doc = $7, \
-             created_at = $8, updated_at = $9 WHERE id = $1{}",
-            store_sql::and_guard(guard)
-        )
-    };
-    bind_order(batch.push(&sql), order);
+/// Inserts or updates `order`. (SQLite writes inside its one writer's
+/// transaction, so nothing here needs PostgreSQL's guarded batch parts.)
+pub(super) fn push_order(batch: &mut Batch, order: &Order, insert: bool) {
+    bind_order(batch.push(if insert { INSERT_ORDER } else { UPDATE_ORDER }), order);
 }
 
 pub(super) fn bind_order(part: store_sql::Part<'_, ::sqlx::Sqlite>, order: &Order) {
@@ -189,17 +174,14 @@ pub(super) fn bind_order(part: store_sql::Part<'_, ::sqlx::Sqlite>, order: &Orde
         .bind(order.updated_at);
 }
 
-/// Inserts or updates `p`; with a guard, only if the guard holds.
-pub(super) fn push_payment(batch: &mut Batch, p: &Payment, insert: bool, guard: Option<&str>) {
-    let sql = if insert {
-        format!("INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) {}", row_of(5, guard))
-    } else {
-        format!(
-            "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1{}",
-            store_sql::and_guard(guard)
-        )
-    };
-    bind_payment(batch.push(&sql), p);
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, checkout_id, status, expires_at_ms, doc) \
+                              VALUES ($1, $2, $3, $4, $5)";
+const UPDATE_PAYMENT: &str =
+    "UPDATE payments SET checkout_id = $2, status = $3, expires_at_ms = $4, doc = $5 WHERE id = $1";
+
+/// Inserts or updates `p`.
+pub(super) fn push_payment(batch: &mut Batch, p: &Payment, insert: bool) {
+    bind_payment(batch.push(if insert { INSERT_PAYMENT } else { UPDATE_PAYMENT }), p);
 }
 
 pub(super) fn bind_payment(part: store_sql::Part<'_, ::sqlx::Sqlite>, p: &Payment) {
@@ -277,32 +259,22 @@ pub(super) fn set_status(after: &mut CheckoutState, reservation: Uuid, status: O
     }
 }
 
-/// A change's payment, orders and cart as parts of `batch` (with a
-/// guard, written only if it holds), and the same in `after`.
-pub(super) fn push_documents(
-    batch: &mut Batch,
-    state: &CheckoutState,
-    change: &Change,
-    guard: Option<&str>,
-    after: &mut CheckoutState,
-) {
+/// A change's payment, orders and cart as parts of `batch`, and the same
+/// in `after`.
+pub(super) fn push_documents(batch: &mut Batch, state: &CheckoutState, change: &Change, after: &mut CheckoutState) {
     if let Some(payment) = &change.payment {
-        push_payment(batch, payment, false, guard);
+        push_payment(batch, payment, false);
         after.payment = payment.clone();
     }
     for order in &change.orders {
-        push_order(batch, order, false, guard);
+        push_order(batch, order, false);
         if let Some(mine) = after.orders.iter_mut().find(|o| o.id == order.id) {
             *mine = order.clone();
         }
     }
     if change.convert_cart {
         batch
-            .push(&format!(
-                "UPDATE carts SET status = 'converted', version = version + 1 \
-                 WHERE id = $1 AND status = 'active'{}",
-                store_sql::and_guard(guard)
-            ))
+            .push("UPDATE carts SET status = 'converted', version = version + 1 WHERE id = $1 AND status = 'active'")
             .bind(state.cart_id);
     }
 }
@@ -423,13 +395,13 @@ pub(super) async fn place_checkout(store: &crate::SqliteStore, p: &Placement) ->
     let mut orders = p.orders.clone();
     for (order, n) in orders.iter_mut().zip(numbers) {
         order.number = (1000 + n).to_string();
-        push_order(&mut batch, order, true, None);
+        push_order(&mut batch, order, true);
     }
     let mut events: Vec<::kernel::Event> = orders
         .iter()
         .map(|order| ::orders::service::order_event(::orders::topics::ORDER_PLACED, order, p.at))
         .collect();
-    push_payment(&mut batch, &p.payment, true, None);
+    push_payment(&mut batch, &p.payment, true);
     let reference = format!("checkout:{}", p.checkout_id);
     let expires = ms(p.payment.expires_at);
     for (h, before, after) in &held {
@@ -524,7 +496,7 @@ pub(super) async fn change_checkout(
         let status = apply_stock(&mut tx, &mut batch, r, op, at, &mut events).await.map_err(err)?;
         set_status(&mut after, r.id, status);
     }
-    push_documents(&mut batch, &state, &change, None, &mut after);
+    push_documents(&mut batch, &state, &change, &mut after);
     push_events(&mut batch, &events);
     batch.execute(&mut *tx).await.map_err(err)?;
     tx.commit().await.map_err(err)?;
