@@ -187,6 +187,65 @@ impl From<OrdersError> for CheckoutError {
     }
 }
 
+/// Every way editing a cart can refuse (`add_item`, `set_quantity`,
+/// `apply_discount`, `remove_discount`), converted from [`OrdersError`]
+/// at the service's edge like [`CheckoutError`].
+#[derive(Debug, thiserror::Error)]
+pub enum CartError {
+    /// A bad quantity, a line over the limit, a variant in another currency.
+    #[error("{0}")]
+    Validation(FieldErrors),
+    /// The cart, the variant or the cart line.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    CartClosed(&'static str),
+    /// Not enough available for the line as edited; nothing changed.
+    #[error("not enough stock for {}", skus(.0))]
+    OutOfStock(Vec<ShortLine>),
+    #[error("{0}")]
+    DiscountNotApplicable(String),
+    #[error("{BUSY}")]
+    Busy,
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<OrdersError> for CartError {
+    fn from(e: OrdersError) -> Self {
+        use OrdersError as E;
+        match e {
+            E::Validation(fields) => CartError::Validation(fields),
+            E::NotFound(what) => CartError::NotFound(what),
+            E::CartClosed(why) => CartError::CartClosed(why),
+            E::OutOfStock(lines) => CartError::OutOfStock(lines),
+            E::DiscountNotApplicable(why) => CartError::DiscountNotApplicable(why),
+            E::Busy | E::Contended => CartError::Busy,
+            E::Unexpected(source) => CartError::Unexpected(source),
+            // Editing a cart decides none of these: one arriving here is a bug.
+            e @ (E::IllegalTransition(_)
+            | E::CartChanged { .. }
+            | E::EmptyCart
+            | E::Duplicate(_)
+            | E::IdempotencyKeyReused
+            | E::PaymentClosed(_)
+            | E::WrongProvider(_)
+            | E::NotAStripePayment
+            | E::ProviderDisabled(_)
+            | E::NoPayoutWallet
+            | E::AmountNotPayable(_)
+            | E::IntentMismatch
+            | E::AmountMismatch(_)
+            | E::NotRefundable(_)
+            | E::InvalidSignature(_)
+            | E::InvalidPayload(_)
+            | E::Declined { .. }
+            | E::Provider(_)
+            | E::Lapsed) => CartError::Unexpected(anyhow::anyhow!("cart edit refused unexpectedly: {e}")),
+        }
+    }
+}
+
 impl OrdersError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         OrdersError::Validation(FieldErrors::single(field, message))

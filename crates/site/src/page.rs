@@ -149,6 +149,7 @@ macro_rules! from_service_error {
 from_service_error!(
     orders::OrdersError,
     orders::CheckoutError,
+    orders::CartError,
     catalog::CatalogError,
     identity::IdentityError,
     inventory::InventoryError

@@ -212,6 +212,23 @@ impl From<orders::CheckoutError> for ApiError {
     }
 }
 
+/// Editing a cart's refusals, with the codes they share with the rest.
+impl From<orders::CartError> for ApiError {
+    fn from(e: orders::CartError) -> Self {
+        use orders::CartError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::CartClosed(_) => cart_closed(message),
+            E::OutOfStock(lines) => out_of_stock(message, &lines),
+            E::DiscountNotApplicable(_) => discount_not_applicable(message),
+            E::Busy => busy(message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
 fn out_of_stock(message: String, lines: &[orders::ShortLine]) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "out_of_stock", message).with_details(json!({ "lines": lines }))
 }

@@ -2,7 +2,7 @@
 
 use super::{Customer, OrdersService, Purchasable, VariantRef, retrying};
 use crate::cart::{Cart, CartLine, CartStatus, MAX_LINE_QUANTITY, MAX_LINES};
-use crate::error::{OrdersError, Result, ShortLine};
+use crate::error::{CartError, OrdersError, Result, ShortLine};
 use crate::pricing::DiscountCode;
 use crate::store::{StockNeed, Stocked};
 use base64::Engine as _;
@@ -258,7 +258,7 @@ impl OrdersService {
         variant: VariantRef,
         quantity: i64,
         token: Option<String>,
-    ) -> Result<(Cart, CartView)> {
+    ) -> Result<(Cart, CartView), CartError> {
         check_quantity(quantity)?;
         let p = self.purchasable(&variant).await?.ok_or(OrdersError::NotFound("variant"))?;
         let (cart, known) = self.add_line(cart, &p, quantity).await?;
@@ -318,7 +318,7 @@ impl OrdersService {
 
     /// Sets a line's quantity; 0 removes it. A rise is checked against the
     /// stock as the cart is written.
-    pub async fn set_quantity(&self, cart: &Cart, line_id: Uuid, quantity: i64) -> Result<Cart> {
+    pub async fn set_quantity(&self, cart: &Cart, line_id: Uuid, quantity: i64) -> Result<Cart, CartError> {
         if quantity != 0 {
             check_quantity(quantity)?;
         }
@@ -343,7 +343,7 @@ impl OrdersService {
         Ok(cart)
     }
 
-    pub async fn apply_discount(&self, cart: &Cart, code: &str) -> Result<Cart> {
+    pub async fn apply_discount(&self, cart: &Cart, code: &str) -> Result<Cart, CartError> {
         let normalized = DiscountCode::normalize_code(code);
         let discount = self
             .store
@@ -351,20 +351,24 @@ impl OrdersService {
             .await?
             .ok_or_else(|| OrdersError::DiscountNotApplicable("no such discount code".into()))?;
         let view = self.view(cart, None).await?;
-        discount.check(view.subtotal, self.now()).map_err(|e| OrdersError::DiscountNotApplicable(e.to_string()))?;
-        self.edit_cart(cart, |cart| {
-            cart.discount_code = Some(discount.code.clone());
-            Ok(())
-        })
-        .await
+        discount.check(view.subtotal, self.now()).map_err(|e| CartError::DiscountNotApplicable(e.to_string()))?;
+        let edited = self
+            .edit_cart(cart, |cart| {
+                cart.discount_code = Some(discount.code.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(edited)
     }
 
-    pub async fn remove_discount(&self, cart: &Cart) -> Result<Cart> {
-        self.edit_cart(cart, |cart| {
-            cart.discount_code = None;
-            Ok(())
-        })
-        .await
+    pub async fn remove_discount(&self, cart: &Cart) -> Result<Cart, CartError> {
+        let edited = self
+            .edit_cart(cart, |cart| {
+                cart.discount_code = None;
+                Ok(())
+            })
+            .await?;
+        Ok(edited)
     }
 
     /// The current price of each line's variant (`None`: no longer for sale).
