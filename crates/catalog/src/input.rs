@@ -279,10 +279,15 @@ pub(crate) fn sku(errors: &mut FieldErrors, field: &str, sku: &str) -> String {
     sku.to_owned()
 }
 
-pub(crate) fn price(errors: &mut FieldErrors, field: &str, price: Money) {
-    if !price.currency.is_current() {
+/// A price a request gives: in a currency ISO 4217 lists today. (A stored
+/// price in one withdrawn since is kept through edits that do not set it.)
+pub(crate) fn given_price(errors: &mut FieldErrors, field: &str, price: Option<Money>) {
+    if let Some(price) = price.filter(|p| !p.currency.is_current()) {
         errors.add(&format!("{field}.currency"), format!("{} is no longer an ISO 4217 currency", price.currency));
     }
+}
+
+pub(crate) fn price(errors: &mut FieldErrors, field: &str, price: Money) {
     if price.amount < 0 {
         errors.add(field, "must not be negative");
     } else if price.amount > MAX_PRICE {

@@ -118,6 +118,8 @@ enum OpenError {
     Locked(anyhow::Error),
     /// Unreadable, corrupt or incompatible: wipe and recreate.
     Unusable(anyhow::Error),
+    /// The process could not start its search threads: never wipe.
+    NoThreads(anyhow::Error),
 }
 
 fn unusable<E: Into<anyhow::Error>>(e: E) -> OpenError {
@@ -240,7 +242,7 @@ impl Inner {
             state: RwLock::new(Arc::new(state)),
             cache_capacity: AtomicUsize::new(DEFAULT_CACHE_CAPACITY),
             searching: SearchThreads::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
-                .map_err(|e| OpenError::Unusable(e.into()))?,
+                .map_err(|e| OpenError::NoThreads(e.into()))?,
             dir,
             _process_lock: None,
         })
@@ -326,7 +328,7 @@ impl SearchIndex {
                     warn!(dir = %dir.display(), "search index directory holds no index but other files; wiping it");
                 }
             }
-            Err(OpenError::Locked(e)) => return Err(e),
+            Err(OpenError::Locked(e) | OpenError::NoThreads(e)) => return Err(e),
             Err(OpenError::Unusable(e)) => {
                 warn!(dir = %dir.display(), error = %format!("{e:#}"), "search index unusable; recreating it empty");
             }
@@ -348,7 +350,7 @@ impl SearchIndex {
 
     fn init_new(index: Index, dir: Option<PathBuf>, process_lock: Option<fs::File>) -> anyhow::Result<SearchIndex> {
         let mut inner = Inner::new(index, None, dir).map_err(|e| match e {
-            OpenError::Locked(e) | OpenError::Unusable(e) => e,
+            OpenError::Locked(e) | OpenError::Unusable(e) | OpenError::NoThreads(e) => e,
         })?;
         inner._process_lock = process_lock;
         // Write the payload (schema version) right away so a reopen recognises the index.
@@ -483,16 +485,25 @@ impl SearchIndex {
     /// counts) as it goes. Run 64 at once on two cores, as `spawn_blocking`
     /// allows, and they share the cores in slices, each finishing late,
     /// while 64 working sets are alive and every pool thread's allocator
-    /// keeps what it freed: the p99 went to 130–280 ms and the process to
-    /// 400–600 MiB (BENCHMARKS.md, 2026-12-07). Queued instead, each runs to
+    /// keeps what it freed: the p99 went up to 449 ms and the process to
+    /// 420–760 MiB (BENCHMARKS.md, 2026-12-07). Queued instead, each runs to
     /// the end at once, and a burst of the same uncached query is computed
-    /// by the first in line and read from the cache by the rest.
+    /// by the first in line (one per thread) and read from the cache by the
+    /// rest.
     pub async fn search_async(&self, q: SearchQuery) -> anyhow::Result<Arc<SearchResults>> {
         if let Some(hit) = self.cached(&q) {
             return Ok(hit);
         }
-        let index = self.clone();
-        self.inner.searching.run(move || index.search_shared(&q)).await?
+        // Weak: a queued search does not keep a dropped index (its writer,
+        // directory lock and threads) alive until its turn.
+        let index = Arc::downgrade(&self.inner);
+        self.inner
+            .searching
+            .run(move || match index.upgrade() {
+                Some(inner) => SearchIndex { inner }.search_shared(&q),
+                None => Err(anyhow!("the search index was closed")),
+            })
+            .await?
     }
 
     /// Runs `f` on the search threads, for tests that keep them busy.

@@ -125,7 +125,11 @@ impl CatalogService {
             .variants
             .iter()
             .enumerate()
-            .map(|(i, v)| variant(&mut errors, &format!("variants[{i}]"), &options, v, id, i as i32, now))
+            .map(|(i, v)| {
+                input::given_price(&mut errors, &format!("variants[{i}].price"), Some(v.price));
+                input::given_price(&mut errors, &format!("variants[{i}].compare_at_price"), v.compare_at_price);
+                variant(&mut errors, &format!("variants[{i}]"), &options, v, id, i as i32, now)
+            })
             .collect();
         check_variant_set(&mut errors, &options, &variants);
         let status = input.status.unwrap_or(ProductStatus::Draft);
@@ -334,6 +338,8 @@ impl CatalogService {
         let mut errors = FieldErrors::new();
         let now = self.clock.now();
         let position = product.variants.iter().map(|v| v.position + 1).max().unwrap_or(0);
+        input::given_price(&mut errors, "variant.price", Some(input.price));
+        input::given_price(&mut errors, "variant.compare_at_price", input.compare_at_price);
         let new = variant(&mut errors, "variant", &product.options, &input, product_id, position, now);
         let mut all = product.variants.clone();
         all.push(new.clone());
@@ -356,6 +362,8 @@ impl CatalogService {
             weight_grams: patch.weight_grams.unwrap_or(current.weight_grams),
         };
         let mut errors = FieldErrors::new();
+        input::given_price(&mut errors, "variant.price", patch.price);
+        input::given_price(&mut errors, "variant.compare_at_price", patch.compare_at_price.flatten());
         let now = self.clock.now();
         let mut updated = variant(
             &mut errors,

@@ -82,7 +82,9 @@ fn code_ok(code: &str) -> bool {
     !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn validate_discount(d: &DiscountCode) -> Result<()> {
+/// Checks `d` as it would be stored; `given` is the currency the request
+/// sets (a stored one ISO 4217 has withdrawn since is kept through edits).
+fn validate_discount(d: &DiscountCode, given: Option<Currency>) -> Result<()> {
     let mut e = FieldErrors::new();
     if !code_ok(&d.code) {
         e.add("code", "1–64 letters, digits, - or _");
@@ -95,7 +97,7 @@ fn validate_discount(d: &DiscountCode) -> Result<()> {
         DiscountKind::Fixed if d.currency.is_none() => e.add("currency", "is required for a fixed amount"),
         _ => {}
     }
-    if let Some(c) = d.currency.filter(|c| !c.is_current()) {
+    if let Some(c) = given.filter(|c| !c.is_current()) {
         e.add("currency", format!("{c} is no longer an ISO 4217 currency"));
     }
     if d.min_subtotal.is_some_and(|m| m < 0) {
@@ -148,7 +150,8 @@ fn apply_discount(d: &mut DiscountCode, input: DiscountInput) {
     }
 }
 
-fn validate_method(m: &ShippingMethod) -> Result<()> {
+/// Checks `m` as it would be stored; `given` is the price the request sets.
+fn validate_method(m: &ShippingMethod, given: Option<Money>) -> Result<()> {
     let mut e = FieldErrors::new();
     if !code_ok(&m.code) {
         e.add("code", "1–64 letters, digits, - or _");
@@ -159,8 +162,8 @@ fn validate_method(m: &ShippingMethod) -> Result<()> {
     if !(0..=100_000_000).contains(&m.price.amount) {
         e.add("price", "0 or more minor units");
     }
-    if !m.price.currency.is_current() {
-        e.add("price.currency", format!("{} is no longer an ISO 4217 currency", m.price.currency));
+    if let Some(price) = given.filter(|p| !p.currency.is_current()) {
+        e.add("price.currency", format!("{} is no longer an ISO 4217 currency", price.currency));
     }
     if m.free_above.is_some_and(|f| f < 0) {
         e.add("free_above", "cannot be negative");
@@ -219,16 +222,18 @@ impl OrdersService {
             active: true,
             created_at: self.now(),
         };
+        let given = input.currency;
         apply_discount(&mut d, input);
-        validate_discount(&d)?;
+        validate_discount(&d, given)?;
         self.store.insert_discount(&d).await?;
         Ok(d)
     }
 
     pub async fn update_discount(&self, id: Uuid, input: DiscountInput) -> Result<DiscountCode> {
         let mut d = self.store.discount(id).await?.ok_or(OrdersError::NotFound("discount code"))?;
+        let given = input.currency;
         apply_discount(&mut d, input);
-        validate_discount(&d)?;
+        validate_discount(&d, given)?;
         if !self.store.update_discount(&d).await? {
             return Err(OrdersError::NotFound("discount code"));
         }
@@ -265,7 +270,7 @@ impl OrdersService {
             active: input.active.unwrap_or(true),
             position: input.position.unwrap_or(0),
         };
-        validate_method(&m)?;
+        validate_method(&m, Some(price))?;
         self.store.insert_shipping_method(&m).await?;
         self.settings_changed();
         Ok(m)
@@ -297,7 +302,7 @@ impl OrdersService {
         if let Some(v) = input.position {
             m.position = v;
         }
-        validate_method(&m)?;
+        validate_method(&m, input.price)?;
         let updated = self.store.update_shipping_method(&m).await?;
         self.settings_changed();
         if !updated {
@@ -368,5 +373,45 @@ impl OrdersService {
         let deleted = self.store.delete_tax_rate(id).await?;
         self.settings_changed();
         if deleted { Ok(()) } else { Err(OrdersError::NotFound("tax rate")) }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::DiscountKind;
+
+    #[test]
+    fn a_withdrawn_currency_is_refused_when_given_and_kept_when_stored() {
+        let hrk = Currency::try_from("HRK".to_owned()).unwrap();
+        let d = DiscountCode {
+            id: Uuid::nil(),
+            code: "KUNA".into(),
+            kind: DiscountKind::Fixed,
+            value: 500,
+            currency: Some(hrk),
+            min_subtotal: None,
+            starts_at: None,
+            ends_at: None,
+            usage_limit: None,
+            per_customer_limit: None,
+            times_used: 0,
+            active: false,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(validate_discount(&d, Some(hrk)).is_err(), "not for a new code");
+        assert!(validate_discount(&d, None).is_ok(), "a stored one stays editable (deactivated here)");
+        let m = ShippingMethod {
+            id: Uuid::nil(),
+            code: "old".into(),
+            name: "Old".into(),
+            price: Money::new(500, hrk),
+            free_above: None,
+            active: true,
+            position: 0,
+        };
+        assert!(validate_method(&m, Some(m.price)).is_err());
+        assert!(validate_method(&m, None).is_ok());
     }
 }
