@@ -42,7 +42,7 @@ impl SearchThreads {
     }
 
     /// Runs `f` on a search thread when its turn comes. A caller that goes
-    /// away before then costs nothing: its job is skipped. A panic in `f`
+    /// away before then is skipped when its turn comes. A panic in `f`
     /// is an error here and leaves the thread running.
     pub(crate) async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
