@@ -515,8 +515,9 @@ impl SearchIndex {
         self.inner.searching.run(f).await
     }
 
-    /// How many search threads there are.
-    pub fn search_threads(&self) -> usize {
+    /// How many search threads there are, for tests.
+    #[cfg(test)]
+    pub(crate) fn search_threads(&self) -> usize {
         self.inner.searching.count()
     }
 

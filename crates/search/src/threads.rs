@@ -13,6 +13,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// threads end when the last handle is dropped.
 pub(crate) struct SearchThreads {
     jobs: mpsc::Sender<Job>,
+    #[cfg(test)]
     count: usize,
 }
 
@@ -34,9 +35,14 @@ impl SearchThreads {
                 }
             })?;
         }
-        Ok(SearchThreads { jobs, count })
+        Ok(SearchThreads {
+            jobs,
+            #[cfg(test)]
+            count,
+        })
     }
 
+    #[cfg(test)]
     pub(crate) fn count(&self) -> usize {
         self.count
     }

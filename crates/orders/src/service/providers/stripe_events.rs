@@ -42,8 +42,10 @@ impl OrdersService {
                 );
                 self.on_dispute(id, intent_id, &message).await?
             }
-            Happened::ChargeRefunded { intent_id: None, .. } | Happened::Disputed { intent_id: None, .. } => None,
-            Happened::Other => None,
+            // Not about a PaymentIntent, or nothing the shop acts on.
+            Happened::ChargeRefunded { intent_id: None, .. }
+            | Happened::Disputed { intent_id: None, .. }
+            | Happened::Other => None,
         };
         // Recorded once handled: a delivery that failed half-way is retried
         // by Stripe, and every handler is idempotent.
