@@ -120,7 +120,7 @@ pub async fn demo(shop: &Shop, progress: &mut dyn Progress) -> anyhow::Result<bo
 /// Shipping methods, a few tax rates and a welcome code, so a demo checkout works at once.
 async fn checkout_setup(shop: &Shop) -> anyhow::Result<()> {
     let usd = Currency::parse("USD")?;
-    let fail = |e: orders::OrdersError| anyhow::anyhow!("{e}");
+    let fail = |e: orders::SettingsError| anyhow::anyhow!("{e}");
     for (code, name, price, free_above, position) in
         [("standard", "Standard (3–5 days)", 499, Some(5000), 0), ("express", "Express (next day)", 1499, None, 1)]
     {

@@ -24,7 +24,10 @@ pub mod service;
 pub mod store;
 
 pub use cart::{Cart, CartLine, CartStatus};
-pub use error::{CartError, CheckoutError, OrdersError, PriceChange, Result, ShortLine};
+pub use error::{
+    CartError, CheckoutError, OrderActionError, OrdersError, PaymentError, PriceChange, Result, SettingsError,
+    ShortLine,
+};
 pub use model::*;
 pub use payment::*;
 pub use pricing::{DiscountCode, DiscountKind, ShippingMethod, TaxRate};

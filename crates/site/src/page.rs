@@ -150,6 +150,9 @@ from_service_error!(
     orders::OrdersError,
     orders::CheckoutError,
     orders::CartError,
+    orders::PaymentError,
+    orders::OrderActionError,
+    orders::SettingsError,
     catalog::CatalogError,
     identity::IdentityError,
     inventory::InventoryError

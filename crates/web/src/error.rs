@@ -161,16 +161,15 @@ impl From<orders::OrdersError> for ApiError {
             E::Validation(errors) => ApiError::validation(errors),
             E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
             E::OutOfStock(lines) => out_of_stock(message, &lines),
-            E::IllegalTransition(t) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
-                .with_details(json!({ "from": t.from, "to": t.to })),
+            E::IllegalTransition(t) => illegal_transition(message, &t),
             E::CartChanged { lines } => cart_changed(message, &lines),
             E::CartClosed(_) => cart_closed(message),
             E::EmptyCart => empty_cart(message),
             E::DiscountNotApplicable(_) => discount_not_applicable(message),
             E::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, "duplicate", message),
             E::IdempotencyKeyReused => idempotency_key_reused(message),
-            E::PaymentClosed(_) => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
-            E::WrongProvider(_) => ApiError::new(StatusCode::CONFLICT, "wrong_provider", message),
+            E::PaymentClosed(_) | E::Lapsed => payment_closed(message),
+            E::WrongProvider(_) => wrong_provider(message),
             E::NotAStripePayment => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_provider", message),
             E::ProviderDisabled(_) => ApiError::new(StatusCode::CONFLICT, "provider_disabled", message),
             E::NoPayoutWallet => ApiError::new(StatusCode::CONFLICT, "no_payout_wallet", message),
@@ -183,9 +182,8 @@ impl From<orders::OrdersError> for ApiError {
             E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
                 .with_details(json!({ "reason": reason })),
             E::Busy => busy(message),
-            E::Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message),
+            E::Provider(_) => provider_unavailable(message),
             E::Contended => busy("a concurrent change won; try again".into()),
-            E::Lapsed => ApiError::new(StatusCode::CONFLICT, "payment_closed", message),
             E::Unexpected(source) => ApiError::internal(source),
         }
     }
@@ -227,6 +225,84 @@ impl From<orders::CartError> for ApiError {
             E::Unexpected(source) => ApiError::internal(source),
         }
     }
+}
+
+/// Paying's refusals, with the codes they share with the rest.
+impl From<orders::PaymentError> for ApiError {
+    fn from(e: orders::PaymentError) -> Self {
+        use orders::PaymentError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::PaymentClosed(_) => payment_closed(message),
+            E::WrongProvider(_) => wrong_provider(message),
+            E::NotAStripePayment => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_provider", message),
+            E::ProviderDisabled(_) => ApiError::new(StatusCode::CONFLICT, "provider_disabled", message),
+            E::NoPayoutWallet => ApiError::new(StatusCode::CONFLICT, "no_payout_wallet", message),
+            E::AmountNotPayable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_not_payable", message),
+            E::IntentMismatch => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "intent_mismatch", message),
+            E::AmountMismatch(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_mismatch", message),
+            E::InvalidSignature(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_signature", message),
+            E::InvalidPayload(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", message),
+            E::Declined { reason } => ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", message)
+                .with_details(json!({ "reason": reason })),
+            E::Provider(_) => provider_unavailable(message),
+            E::Busy => busy(message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+/// An action on a placed order's refusals.
+impl From<orders::OrderActionError> for ApiError {
+    fn from(e: orders::OrderActionError) -> Self {
+        use orders::OrderActionError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::IllegalTransition(t) => illegal_transition(message, &t),
+            E::WrongProvider(_) => wrong_provider(message),
+            E::PaymentClosed(_) => payment_closed(message),
+            E::NotRefundable(_) => ApiError::new(StatusCode::CONFLICT, "not_refundable", message),
+            E::IdempotencyKeyReused => idempotency_key_reused(message),
+            E::Provider(_) => provider_unavailable(message),
+            E::Busy => busy(message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+/// The pricing settings' refusals.
+impl From<orders::SettingsError> for ApiError {
+    fn from(e: orders::SettingsError) -> Self {
+        use orders::SettingsError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(errors) => ApiError::validation(errors),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, "duplicate", message),
+            E::Unexpected(source) => ApiError::internal(source),
+        }
+    }
+}
+
+fn illegal_transition(message: String, t: &orders::IllegalTransition) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+        .with_details(json!({ "from": t.from, "to": t.to }))
+}
+
+fn payment_closed(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "payment_closed", message)
+}
+
+fn wrong_provider(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "wrong_provider", message)
+}
+
+fn provider_unavailable(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message)
 }
 
 fn out_of_stock(message: String, lines: &[orders::ShortLine]) -> ApiError {
@@ -288,3 +364,84 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders::{OrderStatus, OrdersError as E};
+
+    /// One of each refusal the orders service works in, but the
+    /// unexpected one, fresh on every call (they are not `Clone`).
+    fn refusals() -> Vec<E> {
+        vec![
+            E::Validation(FieldErrors::single("amount", "must be positive")),
+            E::NotFound("order"),
+            E::OutOfStock(vec![]),
+            E::IllegalTransition(orders::IllegalTransition { from: OrderStatus::Shipped, to: OrderStatus::Paid }),
+            E::CartChanged { lines: vec![] },
+            E::CartClosed("checked out"),
+            E::EmptyCart,
+            E::DiscountNotApplicable("used up".into()),
+            E::Duplicate("code WELCOME exists".into()),
+            E::IdempotencyKeyReused,
+            E::PaymentClosed("expired".into()),
+            E::WrongProvider("manual"),
+            E::NotAStripePayment,
+            E::ProviderDisabled("off"),
+            E::NoPayoutWallet,
+            E::AmountNotPayable("too small".into()),
+            E::IntentMismatch,
+            E::AmountMismatch("other currency".into()),
+            E::NotRefundable("nothing paid".into()),
+            E::InvalidSignature("bad".into()),
+            E::InvalidPayload("not JSON".into()),
+            E::Declined { reason: "insufficient_funds" },
+            E::Provider("unreachable".into()),
+            E::Busy,
+            E::Contended,
+            E::Lapsed,
+        ]
+    }
+
+    fn answer(e: ApiError) -> (StatusCode, &'static str, Option<serde_json::Value>) {
+        (e.status, e.code, e.details)
+    }
+
+    /// Each use case's error answers what the orders error it came from
+    /// answers, status, code and details, save the refusals a use case
+    /// never makes (a 500 there, by design). `Contended` is `busy` with
+    /// another message, and `Lapsed` is `payment_closed`.
+    #[test]
+    fn use_case_errors_answer_as_the_orders_error_they_came_from() {
+        type Convert = fn(E) -> ApiError;
+        let cases: [(&str, Convert); 5] = [
+            ("checkout", |e| orders::CheckoutError::from(e).into()),
+            ("cart", |e| orders::CartError::from(e).into()),
+            ("payment", |e| orders::PaymentError::from(e).into()),
+            ("order action", |e| orders::OrderActionError::from(e).into()),
+            ("settings", |e| orders::SettingsError::from(e).into()),
+        ];
+        for (name, convert) in cases {
+            let mut kept = 0;
+            for (direct, via) in refusals().into_iter().zip(refusals()) {
+                let label = format!("{name}: {direct:?}");
+                let expected = answer(ApiError::from(direct));
+                let got = answer(convert(via));
+                if got.0 == StatusCode::INTERNAL_SERVER_ERROR {
+                    continue;
+                }
+                assert_eq!(got, expected, "{label}");
+                kept += 1;
+            }
+            assert!(kept >= 3, "{name} keeps {kept} refusals");
+        }
+    }
+
+    #[test]
+    fn a_refusal_a_use_case_never_makes_is_an_internal_error() {
+        let e = ApiError::from(orders::SettingsError::from(E::Declined { reason: "expired_card" }));
+        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        let e = ApiError::from(orders::PaymentError::from(E::Lapsed));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "payment_closed"));
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::decisions::{self, CardOutcome};
 use super::{OrdersService, RETRIES};
-use crate::error::{OrdersError, Result};
+use crate::error::{OrderActionError, OrdersError, PaymentError, Result};
 use crate::model::*;
 use crate::payment::*;
 use crate::store::{Change, OrderFilter};
@@ -83,7 +83,7 @@ impl OrdersService {
 
     /// A payment; one its provider has not opened yet (Stripe was
     /// unreachable at checkout) is opened now.
-    pub async fn payment(&self, id: Uuid) -> Result<Payment> {
+    pub async fn payment(&self, id: Uuid) -> Result<Payment, PaymentError> {
         let payment = self.store.payment(id).await?.ok_or(OrdersError::NotFound("payment"))?;
         let unopened = match payment.provider {
             Provider::Stripe => payment.stripe.as_ref().is_none_or(|s| s.client_secret.is_none()),
@@ -102,7 +102,7 @@ impl OrdersService {
     /// The test provider: pay with a test card. Declines are recorded and
     /// answered 402; the payment stays payable until it expires. Confirming
     /// a settled payment changes nothing.
-    pub async fn confirm_payment(&self, payment_id: Uuid, card_number: &str) -> Result<Payment> {
+    pub async fn confirm_payment(&self, payment_id: Uuid, card_number: &str) -> Result<Payment, PaymentError> {
         let outcome = decisions::test_card(card_number)?;
         let checkout_id = self.checkout_of_payment(payment_id).await?;
         let now = self.now();
@@ -120,7 +120,7 @@ impl OrdersService {
             })
             .await?;
         match (state.payment.status, outcome) {
-            (PaymentStatus::Pending, CardOutcome::Declined(reason)) => Err(OrdersError::Declined { reason }),
+            (PaymentStatus::Pending, CardOutcome::Declined(reason)) => Err(PaymentError::Declined { reason }),
             _ => Ok(state.payment.clone()),
         }
     }
@@ -167,7 +167,12 @@ impl OrdersService {
 
     /// Cancels an order before it ships (the customer's or staff's
     /// request): holds released, or units restocked and the payment refunded.
-    pub async fn cancel_order(&self, order_id: Uuid, by: Option<Uuid>, reason: Option<String>) -> Result<Order> {
+    pub async fn cancel_order(
+        &self,
+        order_id: Uuid,
+        by: Option<Uuid>,
+        reason: Option<String>,
+    ) -> Result<Order, OrderActionError> {
         let reason = note(reason)?;
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();
@@ -183,7 +188,7 @@ impl OrdersService {
                 decisions::cancel(state, order_id, by, reason.clone(), now)
             })
             .await?;
-        Self::updated(&state, order_id)
+        Ok(Self::updated(&state, order_id)?)
     }
 
     /// Staff move an order along the state machine (409 for a move it
@@ -195,7 +200,7 @@ impl OrdersService {
         to: OrderStatus,
         by: Uuid,
         note_text: Option<String>,
-    ) -> Result<Order> {
+    ) -> Result<Order, OrderActionError> {
         let note_text = note(note_text)?;
         if to == OrderStatus::Cancelled {
             return self.cancel_order(order_id, Some(by), note_text).await;
@@ -228,10 +233,16 @@ impl OrdersService {
                 }
             })
             .await?;
-        Self::updated(&state, order_id)
+        Ok(Self::updated(&state, order_id)?)
     }
 
-    pub async fn fulfill(&self, order_id: Uuid, carrier: &str, tracking_number: &str, by: Uuid) -> Result<Order> {
+    pub async fn fulfill(
+        &self,
+        order_id: Uuid,
+        carrier: &str,
+        tracking_number: &str,
+        by: Uuid,
+    ) -> Result<Order, OrderActionError> {
         let carrier = text("carrier", carrier, 100)?;
         let tracking = text("tracking_number", tracking_number, 100)?;
         let checkout_id = self.checkout_of_order(order_id).await?;
@@ -239,7 +250,7 @@ impl OrdersService {
         let state = self
             .change(checkout_id, |state| decisions::fulfill(state, order_id, &carrier, &tracking, Some(by), now))
             .await?;
-        Self::updated(&state, order_id)
+        Ok(Self::updated(&state, order_id)?)
     }
 
     pub async fn refund(
@@ -249,7 +260,7 @@ impl OrdersService {
         reason: &str,
         key: Option<&str>,
         by: Uuid,
-    ) -> Result<Order> {
+    ) -> Result<Order, OrderActionError> {
         let reason = text("reason", reason, MAX_TEXT)?;
         let checkout_id = self.checkout_of_order(order_id).await?;
         let now = self.now();
@@ -258,6 +269,6 @@ impl OrdersService {
                 decisions::refund(state, order_id, amount, &reason, key, Some(by), now)
             })
             .await?;
-        Self::updated(&state, order_id)
+        Ok(Self::updated(&state, order_id)?)
     }
 }

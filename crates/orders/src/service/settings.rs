@@ -1,7 +1,7 @@
 //! Staff-managed pricing data: discount codes, shipping methods, tax rates.
 
 use super::OrdersService;
-use crate::error::{OrdersError, Result};
+use crate::error::{OrdersError, Result, SettingsError};
 use crate::pricing::{DiscountCode, DiscountKind, ShippingMethod, TaxRate};
 use kernel::{Currency, FieldErrors, Money, Page, PageSpec, new_id};
 use serde::Deserialize;
@@ -190,12 +190,12 @@ fn validate_rate(r: &TaxRate) -> Result<()> {
 
 impl OrdersService {
     /// Codes in alphabetical order; with `q`, those containing it.
-    pub async fn discount_codes(&self, q: Option<&str>, page: PageSpec) -> Result<Page<DiscountCode>> {
+    pub async fn discount_codes(&self, q: Option<&str>, page: PageSpec) -> Result<Page<DiscountCode>, SettingsError> {
         let (items, total) = self.store.discount_codes(q, page).await?;
         Ok(Page::new(items, page, total))
     }
 
-    pub async fn create_discount(&self, input: DiscountInput) -> Result<DiscountCode> {
+    pub async fn create_discount(&self, input: DiscountInput) -> Result<DiscountCode, SettingsError> {
         let mut e = FieldErrors::new();
         if input.code.is_none() {
             e.add("code", "is required");
@@ -229,27 +229,27 @@ impl OrdersService {
         Ok(d)
     }
 
-    pub async fn update_discount(&self, id: Uuid, input: DiscountInput) -> Result<DiscountCode> {
+    pub async fn update_discount(&self, id: Uuid, input: DiscountInput) -> Result<DiscountCode, SettingsError> {
         let mut d = self.store.discount(id).await?.ok_or(OrdersError::NotFound("discount code"))?;
         let given = input.currency;
         apply_discount(&mut d, input);
         validate_discount(&d, given)?;
         if !self.store.update_discount(&d).await? {
-            return Err(OrdersError::NotFound("discount code"));
+            return Err(SettingsError::NotFound("discount code"));
         }
         Ok(d)
     }
 
-    pub async fn delete_discount(&self, id: Uuid) -> Result<()> {
-        if self.store.delete_discount(id).await? { Ok(()) } else { Err(OrdersError::NotFound("discount code")) }
+    pub async fn delete_discount(&self, id: Uuid) -> Result<(), SettingsError> {
+        if self.store.delete_discount(id).await? { Ok(()) } else { Err(SettingsError::NotFound("discount code")) }
     }
 
     /// Every method, active first then by position.
-    pub async fn shipping_methods(&self) -> Result<Vec<ShippingMethod>> {
-        self.store.shipping_methods().await
+    pub async fn shipping_methods(&self) -> Result<Vec<ShippingMethod>, SettingsError> {
+        Ok(self.store.shipping_methods().await?)
     }
 
-    pub async fn create_shipping_method(&self, input: ShippingMethodInput) -> Result<ShippingMethod> {
+    pub async fn create_shipping_method(&self, input: ShippingMethodInput) -> Result<ShippingMethod, SettingsError> {
         let (Some(code), Some(name), Some(price)) = (input.code.clone(), input.name.clone(), input.price) else {
             let mut e = FieldErrors::new();
             for (f, missing) in
@@ -276,7 +276,11 @@ impl OrdersService {
         Ok(m)
     }
 
-    pub async fn update_shipping_method(&self, id: Uuid, input: ShippingMethodInput) -> Result<ShippingMethod> {
+    pub async fn update_shipping_method(
+        &self,
+        id: Uuid,
+        input: ShippingMethodInput,
+    ) -> Result<ShippingMethod, SettingsError> {
         let mut m = self
             .store
             .shipping_methods()
@@ -306,22 +310,22 @@ impl OrdersService {
         let updated = self.store.update_shipping_method(&m).await?;
         self.settings_changed();
         if !updated {
-            return Err(OrdersError::NotFound("shipping method"));
+            return Err(SettingsError::NotFound("shipping method"));
         }
         Ok(m)
     }
 
-    pub async fn delete_shipping_method(&self, id: Uuid) -> Result<()> {
+    pub async fn delete_shipping_method(&self, id: Uuid) -> Result<(), SettingsError> {
         let deleted = self.store.delete_shipping_method(id).await?;
         self.settings_changed();
-        if deleted { Ok(()) } else { Err(OrdersError::NotFound("shipping method")) }
+        if deleted { Ok(()) } else { Err(SettingsError::NotFound("shipping method")) }
     }
 
-    pub async fn tax_rates(&self) -> Result<Vec<TaxRate>> {
-        self.store.tax_rates().await
+    pub async fn tax_rates(&self) -> Result<Vec<TaxRate>, SettingsError> {
+        Ok(self.store.tax_rates().await?)
     }
 
-    pub async fn create_tax_rate(&self, input: TaxRateInput) -> Result<TaxRate> {
+    pub async fn create_tax_rate(&self, input: TaxRateInput) -> Result<TaxRate, SettingsError> {
         let (Some(country), Some(rate_bp)) = (input.country.clone(), input.rate_bp) else {
             let mut e = FieldErrors::new();
             if input.country.is_none() {
@@ -345,7 +349,7 @@ impl OrdersService {
         Ok(r)
     }
 
-    pub async fn update_tax_rate(&self, id: Uuid, input: TaxRateInput) -> Result<TaxRate> {
+    pub async fn update_tax_rate(&self, id: Uuid, input: TaxRateInput) -> Result<TaxRate, SettingsError> {
         let mut r =
             self.store.tax_rates().await?.into_iter().find(|r| r.id == id).ok_or(OrdersError::NotFound("tax rate"))?;
         if let Some(v) = input.country {
@@ -364,15 +368,15 @@ impl OrdersService {
         let updated = self.store.update_tax_rate(&r).await?;
         self.settings_changed();
         if !updated {
-            return Err(OrdersError::NotFound("tax rate"));
+            return Err(SettingsError::NotFound("tax rate"));
         }
         Ok(r)
     }
 
-    pub async fn delete_tax_rate(&self, id: Uuid) -> Result<()> {
+    pub async fn delete_tax_rate(&self, id: Uuid) -> Result<(), SettingsError> {
         let deleted = self.store.delete_tax_rate(id).await?;
         self.settings_changed();
-        if deleted { Ok(()) } else { Err(OrdersError::NotFound("tax rate")) }
+        if deleted { Ok(()) } else { Err(SettingsError::NotFound("tax rate")) }
     }
 }
 

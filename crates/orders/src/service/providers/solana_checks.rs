@@ -2,7 +2,7 @@
 //! the poller.
 
 use super::*;
-use crate::error::{OrdersError, Result};
+use crate::error::{OrdersError, PaymentError, Result};
 use crate::gateway::TransferCheck;
 use crate::model::*;
 use crate::payment::*;
@@ -13,11 +13,11 @@ use uuid::Uuid;
 impl OrdersService {
     /// `GET /payments/{id}/verify`: looks each unpaid transfer of a Solana
     /// Pay payment up on chain and settles the payment once all are paid.
-    pub async fn verify_payment(&self, payment_id: Uuid) -> Result<Payment> {
+    pub async fn verify_payment(&self, payment_id: Uuid) -> Result<Payment, PaymentError> {
         let checkout_id = self.checkout_of_payment(payment_id).await?;
         let mut state = self.store.checkout(checkout_id).await?.ok_or(OrdersError::NotFound("payment"))?;
         if state.payment.provider != Provider::Solana {
-            return Err(OrdersError::WrongProvider("only Solana Pay payments are verified on chain"));
+            return Err(PaymentError::WrongProvider("only Solana Pay payments are verified on chain"));
         }
         let sol = self
             .providers

@@ -2,7 +2,7 @@
 //! disputes, each applied once (deduplicated by event id).
 
 use super::*;
-use crate::error::{OrdersError, Result};
+use crate::error::{OrdersError, PaymentError, Result};
 use crate::gateway::{GatewayError, Happened, IntentFacts, Notification, PaymentGateway};
 use crate::model::*;
 use crate::payment::*;
@@ -15,7 +15,11 @@ use uuid::Uuid;
 impl OrdersService {
     /// `POST /payments/webhooks/stripe`: verifies the signature, then acts on
     /// the event once (by id) and in any order.
-    pub async fn stripe_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<WebhookOutcome> {
+    pub async fn stripe_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WebhookOutcome, PaymentError> {
         let stripe = self.providers.stripe.clone().ok_or(OrdersError::NotFound("webhook endpoint"))?;
         let now = self.now().unix_timestamp();
         let event = stripe.verify(payload, signature.unwrap_or_default(), now).map_err(|e| {
