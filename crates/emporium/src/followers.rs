@@ -2,13 +2,26 @@
 //! hand one context's events to another, wired here because they join
 //! contexts that do not know each other.
 
+use crate::shop::Shop;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use catalog::CatalogService;
 use inventory::InventoryService;
 use kernel::Event;
-use messaging::Consumer;
+use messaging::{Consumer, LogConsumer};
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// Every consumer of the shop's events, whichever bus feeds them: the
+/// event log, the search index (per node), the mailer and the SKU follower.
+pub fn consumers(shop: &Shop) -> Vec<Arc<dyn Consumer>> {
+    vec![
+        Arc::new(LogConsumer),
+        Arc::new(shop.feed.clone()),
+        Arc::new(Mailer(shop.notifications.clone())),
+        Arc::new(SkuFollower { catalog: shop.catalog.clone(), inventory: shop.inventory.clone() }),
+    ]
+}
 
 /// Inventory keeps each stock level's SKU beside its variant id (availability
 /// is asked by SKU). When the catalogue renames a variant's SKU, its
@@ -28,6 +41,10 @@ impl Consumer for SkuFollower {
 
     fn wants(&self, topic: &str) -> bool {
         topic == catalog::topics::PRODUCT_UPDATED
+    }
+
+    fn patterns(&self) -> Vec<&'static str> {
+        vec![catalog::topics::PRODUCT_UPDATED]
     }
 
     /// It re-reads the catalogue every time, so a repeat is harmless.
@@ -63,6 +80,10 @@ impl Consumer for Mailer {
 
     fn wants(&self, topic: &str) -> bool {
         notifications::TOPICS.contains(&topic)
+    }
+
+    fn patterns(&self) -> Vec<&'static str> {
+        notifications::TOPICS.to_vec()
     }
 
     fn naturally_idempotent(&self) -> bool {

@@ -10,7 +10,7 @@ use identity::IdentityService;
 use kernel::SystemClock;
 use kernel::clock::SharedClock;
 use media::ImagePolicy;
-use messaging::{InProcessBus, LogConsumer, Relay, RelayHandle};
+use messaging::{Bus, InProcessBus, Relay, RelayHandle};
 use orders::OrdersService;
 use search::SearchIndex;
 use std::net::SocketAddr;
@@ -96,6 +96,8 @@ pub struct Running {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     relay: RelayHandle,
+    /// The broker's consumers (none on the in-process bus).
+    consumers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -109,6 +111,11 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.server.await;
         self.relay.shutdown().await;
+        for consumer in self.consumers {
+            if let Err(e) = consumer.await {
+                tracing::error!(error = %e, "event consumer task failed");
+            }
+        }
         self.backend.close().await;
         served.context("server task failed")?.context("server failed")?;
         Ok(())
@@ -137,16 +144,11 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let clock: SharedClock = Arc::new(SystemClock);
     let waker = Arc::new(Notify::new());
     let shop = Shop::open(settings, clock.clone(), Some(waker.clone())).await?;
-    let bus = Arc::new(InProcessBus::new(shop.backend.outbox(), clock.clone()));
-    bus.subscribe(Arc::new(LogConsumer));
-    bus.subscribe(Arc::new(shop.feed.clone()));
-    bus.subscribe(Arc::new(crate::followers::Mailer(shop.notifications.clone())));
-    bus.subscribe(Arc::new(crate::followers::SkuFollower {
-        catalog: shop.catalog.clone(),
-        inventory: shop.inventory.clone(),
-    }));
-    let relay = Relay::new(shop.backend.outbox(), bus, clock.clone())
+    let stop = CancellationToken::new();
+    let (bus, consumers) = open_bus(settings, &shop, clock.clone(), stop.clone());
+    let relay = Relay::new(shop.backend.outbox(), bus.clone(), clock.clone())
         .with_poll_interval(Duration::from_millis(500))
+        .with_holder(&settings.node_id())
         .with_waker(waker);
     if options.demo {
         crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
@@ -175,6 +177,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         search: shop.search.clone(),
         media: shop.media.clone(),
         image_policy: Arc::new(ImagePolicy { max_bytes: settings.image_max_bytes, ..ImagePolicy::default() }),
+        bus,
     };
     let state = web::AppState::new(services, web_config);
     let site = site::router(
@@ -189,7 +192,6 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     );
     let app = web::app_with(state, site);
     let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
     let token = stop.clone();
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
     spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
@@ -198,7 +200,43 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
         spawn_solana_poller(shop.orders.clone(), Duration::from_secs(settings.solana.poll_secs), stop.clone());
     }
     let Shop { backend, identity, catalog, orders, search, .. } = shop;
-    Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay })
+    Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay, consumers })
+}
+
+/// The bus `settings` choose, with the shop's consumers on it: the
+/// in-process bus, or RabbitMQ with a consumer task per group (stopped by
+/// `stop`).
+fn open_bus(
+    settings: &Settings,
+    shop: &Shop,
+    clock: SharedClock,
+    stop: CancellationToken,
+) -> (Arc<dyn Bus>, Vec<JoinHandle<()>>) {
+    let consumers = crate::followers::consumers(shop);
+    match &settings.bus.url {
+        Some(url) if settings.bus.is_rabbitmq() => {
+            let rabbit = Arc::new(bus_rabbitmq::RabbitBus::new(rabbit_settings(settings, &url.0)));
+            let tasks = rabbit.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);
+            tracing::info!(node = settings.node_id(), "events go through RabbitMQ");
+            (rabbit, tasks)
+        }
+        _ => {
+            let bus = InProcessBus::new(shop.backend.outbox(), clock);
+            for consumer in consumers {
+                bus.subscribe(consumer);
+            }
+            (Arc::new(bus), Vec::new())
+        }
+    }
+}
+
+/// The RabbitMQ adapter's settings from the shop's.
+pub fn rabbit_settings(settings: &Settings, url: &str) -> bus_rabbitmq::RabbitSettings {
+    bus_rabbitmq::RabbitSettings {
+        max_attempts: settings.bus.max_attempts,
+        retry_delay: Duration::from_millis(settings.bus.retry_delay_ms),
+        ..bus_rabbitmq::RabbitSettings::new(url, &settings.node_id())
+    }
 }
 
 /// Checks the chain for pending Solana Pay payments every `every`, until `stop`.

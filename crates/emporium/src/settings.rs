@@ -87,6 +87,27 @@ pub struct Settings {
     pub stripe: StripeSettings,
     /// `EMPORIUM_SOLANA_*`: Solana Pay is enabled when the RPC URL is set.
     pub solana: SolanaSettings,
+    /// `EMPORIUM_BUS_*`: where events go between contexts and nodes.
+    pub bus: BusSettings,
+}
+
+/// The event bus: unset URL, the in-process bus; `amqp://…`, RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    pub url: Option<Secret>,
+    /// This node's name in the broker (its per-node queues): stable across
+    /// restarts. Default: the host's name and the port it serves.
+    pub node_id: Option<String>,
+    /// Failed handlings before an event goes to the dead letters.
+    pub max_attempts: u32,
+    /// How long a failed event waits before it is handled again.
+    pub retry_delay_ms: u64,
+}
+
+impl BusSettings {
+    pub fn is_rabbitmq(&self) -> bool {
+        self.url.as_ref().is_some_and(|u| u.0.starts_with("amqp://") || u.0.starts_with("amqps://"))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -199,7 +220,22 @@ impl Settings {
                 poll_secs: 5,
                 timeout_ms: 10_000,
             },
+            bus: BusSettings { url: None, node_id: None, max_attempts: 5, retry_delay_ms: 5_000 },
         }
+    }
+
+    /// This node's name among the shop's nodes (see [`BusSettings::node_id`]).
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.bus.node_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("{host}-{}", self.addr.port())
     }
 }
 
@@ -278,6 +314,10 @@ struct Layered {
     solana_sol_price_minor: Option<Number<1, { u64::MAX / 2 }>>,
     solana_poll_secs: Option<Number<1, 3600>>,
     solana_timeout_ms: Option<Number<100, 120_000>>,
+    bus_url: Option<Hidden>,
+    node_id: Option<Text>,
+    bus_max_attempts: Option<Number<1, 100>>,
+    bus_retry_delay_ms: Option<Number<100, 3_600_000>>,
     /// Keys this struct does not name: an error in the file, ignored in the
     /// environment (other programs' `EMPORIUM_*` variables, the tests').
     #[serde(flatten)]
@@ -500,6 +540,23 @@ impl Settings {
         }
         set(&mut self.solana.poll_secs, l.solana_poll_secs.map(|n| n.0));
         set(&mut self.solana.timeout_ms, l.solana_timeout_ms.map(|n| n.0));
+        if let Some(Hidden(url)) = l.bus_url {
+            let url = url.trim().to_owned();
+            self.bus.url = (!url.is_empty()).then_some(Secret(url));
+        }
+        if let Some(Text(id)) = l.node_id {
+            if id.is_empty()
+                || id.len() > 100
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(bad("node_id", &id, "must be 1 to 100 letters, digits, '-', '_' or '.'"));
+            }
+            self.bus.node_id = Some(id);
+        }
+        if let Some(n) = l.bus_max_attempts {
+            self.bus.max_attempts = n.narrow();
+        }
+        set(&mut self.bus.retry_delay_ms, l.bus_retry_delay_ms.map(|n| n.0));
         Ok(())
     }
 
@@ -511,6 +568,13 @@ impl Settings {
                 "EMPORIUM_DATABASE_URL",
                 "invalid value \"[redacted]\": must be a postgres:// URL (leave it unset for the embedded SQLite \
                  database)",
+            ));
+        }
+        if self.bus.url.is_some() && !self.bus.is_rabbitmq() {
+            return Err(SettingsError::invalid(
+                "EMPORIUM_BUS_URL",
+                "invalid value \"[redacted]\": expected amqp:// or amqps:// (RabbitMQ); Kafka (kafka://) is not \
+                 supported yet; leave it unset for the in-process bus",
             ));
         }
         if self.solana.rpc_url.is_some() && self.solana.usdc_mint.is_none() && self.solana.sol_price_minor.is_none() {

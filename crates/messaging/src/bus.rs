@@ -2,11 +2,18 @@ use crate::OutboxStore;
 use async_trait::async_trait;
 use kernel::{Event, clock::SharedClock};
 use std::sync::{Arc, RwLock};
+use time::OffsetDateTime;
 
 /// Where the relay publishes. The in-process bus delivers directly; broker
-/// adapters (RabbitMQ, NATS) implement the same trait.
+/// adapters (RabbitMQ, Kafka) implement the same trait.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
+    /// What `/health/ready` says of the bus: `None` for one that is part of
+    /// the process, else whether its broker answers now.
+    async fn check(&self) -> Option<anyhow::Result<()>> {
+        None
+    }
+
     /// Ok means every interested consumer has handled the event (in-process)
     /// or the broker has confirmed it (brokers).
     async fn publish(&self, event: &Event) -> anyhow::Result<()>;
@@ -24,11 +31,35 @@ pub trait Bus: Send + Sync + 'static {
     }
 }
 
+/// Who must see an event when several nodes share a shop through a broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every node handles every event it wants: state kept in the node (its
+    /// search index, its caches). A queue, or consumer group, per node.
+    PerNode,
+    /// One node handles each event: effects in the shared database or
+    /// outside the shop (an email). A queue, or group, the nodes share.
+    PerShop,
+}
+
 #[async_trait]
 pub trait Consumer: Send + Sync + 'static {
-    /// Stable name: the deduplication key, so renaming it replays history.
+    /// Stable name: the deduplication key and the broker's queue (or
+    /// group) name, so renaming it replays history.
     fn name(&self) -> &str;
     fn wants(&self, topic: &str) -> bool;
+
+    /// Per shop unless it keeps state in the node; see [`Reach`].
+    fn reach(&self) -> Reach {
+        Reach::PerShop
+    }
+
+    /// The topics it wants as RabbitMQ binding patterns (`*` one word, `#`
+    /// any number), so that a broker routes it only those; `wants` still
+    /// has the last word. Every topic unless narrowed.
+    fn patterns(&self) -> Vec<&'static str> {
+        vec!["#"]
+    }
     async fn handle(&self, event: &Event) -> anyhow::Result<()>;
 
     /// True when handling an event twice has the same effect as once (a log
@@ -81,53 +112,57 @@ impl InProcessBus {
     }
 }
 
-impl InProcessBus {
-    /// Delivers `events` to one consumer: those it wants and has not yet
-    /// processed go to it as one batch; if the batch fails they are retried
-    /// one by one. Returns how many events, from the start, it has handled.
-    async fn deliver(&self, consumer: &Arc<dyn Consumer>, events: &[Event]) -> (usize, Option<anyhow::Error>) {
-        let mut todo = Vec::new();
-        for event in events {
-            if !consumer.wants(&event.topic) {
-                continue;
-            }
-            if consumer.naturally_idempotent() {
-                todo.push(event);
-                continue;
-            }
-            match self.store.is_processed(consumer.name(), event.id).await {
-                Ok(true) => {
-                    tracing::debug!(consumer = consumer.name(), event_id = %event.id, "duplicate delivery skipped")
-                }
-                Ok(false) => todo.push(event),
-                Err(e) => return (0, Some(e)),
-            }
+/// Delivers `events` to one consumer, as [`handle_once`] does one event:
+/// those it wants and has not handled (by the record of `key`) go to it as
+/// one batch; if the batch fails they are retried one by one. Returns how
+/// many events, from the start, it has handled, with the error that
+/// stopped it.
+pub async fn deliver(
+    consumer: &dyn Consumer,
+    events: &[Event],
+    store: &dyn OutboxStore,
+    key: &str,
+    at: OffsetDateTime,
+) -> (usize, Option<anyhow::Error>) {
+    let mut todo = Vec::new();
+    for event in events {
+        if !consumer.wants(&event.topic) {
+            continue;
         }
-        if todo.is_empty() {
-            return (events.len(), None);
+        if consumer.naturally_idempotent() {
+            todo.push(event);
+            continue;
         }
-        if todo.len() > 1 && consumer.handle_batch(&todo).await.is_ok() {
-            for event in todo.iter().filter(|_| !consumer.naturally_idempotent()) {
-                if let Err(e) = self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await {
-                    return (0, Some(e));
-                }
-            }
-            return (events.len(), None);
+        match store.is_processed(key, event.id).await {
+            Ok(true) => tracing::debug!(consumer = key, event_id = %event.id, "duplicate delivery skipped"),
+            Ok(false) => todo.push(event),
+            Err(e) => return (0, Some(e)),
         }
-        // One at a time: the batch failed (or was a single event).
-        for event in todo {
-            let done = match consumer.handle(event).await {
-                Ok(()) if consumer.naturally_idempotent() => Ok(()),
-                Ok(()) => self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await,
-                Err(e) => Err(e.context(format!("consumer {} failed on {}", consumer.name(), event.topic))),
-            };
-            if let Err(e) = done {
-                let position = events.iter().position(|e| e.id == event.id).unwrap_or(0);
-                return (position, Some(e));
-            }
-        }
-        (events.len(), None)
     }
+    if todo.is_empty() {
+        return (events.len(), None);
+    }
+    if todo.len() > 1 && consumer.handle_batch(&todo).await.is_ok() {
+        for event in todo.iter().filter(|_| !consumer.naturally_idempotent()) {
+            if let Err(e) = store.mark_processed(key, event.id, at).await {
+                return (0, Some(e));
+            }
+        }
+        return (events.len(), None);
+    }
+    // One at a time: the batch failed (or was a single event).
+    for event in todo {
+        let done = match consumer.handle(event).await {
+            Ok(()) if consumer.naturally_idempotent() => Ok(()),
+            Ok(()) => store.mark_processed(key, event.id, at).await,
+            Err(e) => Err(e.context(format!("consumer {} failed on {}", consumer.name(), event.topic))),
+        };
+        if let Err(e) = done {
+            let position = events.iter().position(|e| e.id == event.id).unwrap_or(0);
+            return (position, Some(e));
+        }
+    }
+    (events.len(), None)
 }
 
 #[async_trait]
@@ -138,7 +173,8 @@ impl Bus for InProcessBus {
         // the slowest one, whose error is the one reported.
         let mut result = (events.len(), None);
         for consumer in &consumers {
-            let (n, error) = self.deliver(consumer, events).await;
+            let (n, error) =
+                deliver(consumer.as_ref(), events, self.store.as_ref(), consumer.name(), self.clock.now()).await;
             if n < result.0 {
                 result = (n, error);
             }
@@ -148,25 +184,35 @@ impl Bus for InProcessBus {
 
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
         for consumer in self.interested(&event.topic) {
-            if consumer.naturally_idempotent() {
-                consumer
-                    .handle(event)
-                    .await
-                    .map_err(|e| e.context(format!("consumer {} failed on {}", consumer.name(), event.topic)))?;
-                continue;
-            }
-            if self.store.is_processed(consumer.name(), event.id).await? {
-                tracing::debug!(consumer = consumer.name(), event_id = %event.id, "duplicate delivery skipped");
-                continue;
-            }
-            consumer
-                .handle(event)
-                .await
-                .map_err(|e| e.context(format!("consumer {} failed on {}", consumer.name(), event.topic)))?;
-            self.store.mark_processed(consumer.name(), event.id, self.clock.now()).await?;
+            handle_once(consumer.as_ref(), event, self.store.as_ref(), consumer.name(), self.clock.now()).await?;
         }
         Ok(())
     }
+}
+
+/// Hands `event` to `consumer` unless the record of `key` (the consumer's
+/// name, or its name on this node for a per-node one) says it was handled
+/// before; records it after. A naturally idempotent consumer keeps no
+/// record. Whether it was handled now (`false`: a repeat, skipped).
+pub async fn handle_once(
+    consumer: &dyn Consumer,
+    event: &Event,
+    store: &dyn OutboxStore,
+    key: &str,
+    at: OffsetDateTime,
+) -> anyhow::Result<bool> {
+    let failed = |e: anyhow::Error| e.context(format!("consumer {} failed on {}", consumer.name(), event.topic));
+    if consumer.naturally_idempotent() {
+        consumer.handle(event).await.map_err(failed)?;
+        return Ok(true);
+    }
+    if store.is_processed(key, event.id).await? {
+        tracing::debug!(consumer = key, event_id = %event.id, "duplicate delivery skipped");
+        return Ok(false);
+    }
+    consumer.handle(event).await.map_err(failed)?;
+    store.mark_processed(key, event.id, at).await?;
+    Ok(true)
 }
 
 /// Writes every event to the log (target `emporium::events`, at DEBUG): a

@@ -8,9 +8,10 @@
 //! `(consumer, event id)` after a successful handling and skips repeats.
 
 mod bus;
+pub mod envelope;
 mod relay;
 
-pub use bus::{Bus, Consumer, InProcessBus, LogConsumer};
+pub use bus::{Bus, Consumer, InProcessBus, LogConsumer, Reach, deliver, handle_once};
 pub use relay::{Relay, RelayHandle};
 
 use async_trait::async_trait;
@@ -35,10 +36,33 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn is_processed(&self, consumer: &str, event_id: Uuid) -> anyhow::Result<bool>;
     /// Records that `consumer` handled `event_id`; a repeat is a no-op.
     async fn mark_processed(&self, consumer: &str, event_id: Uuid, at: OffsetDateTime) -> anyhow::Result<()>;
+    /// Takes the lease `name` for `holder` until `until` if it is free
+    /// (expired by `now`) or `holder`'s already; whether `holder` holds it.
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> anyhow::Result<bool>;
+    /// Events the relay stopped retrying (failed too many times), oldest
+    /// first: the in-process bus's dead letters.
+    async fn dead_events(&self, limit: u32) -> anyhow::Result<Vec<DeadEvent>>;
+    /// Puts event `id` back in line for the relay, its failures forgotten;
+    /// whether the outbox holds it.
+    async fn replay_event(&self, id: Uuid) -> anyhow::Result<bool>;
     /// Housekeeping: deletes at most `limit` published events older than
     /// `before`, and as many consumer records made before it (an event that
     /// old is never delivered again). How many events went.
     async fn prune(&self, before: OffsetDateTime, limit: u32) -> anyhow::Result<u64>;
+}
+
+/// An event the relay gave up on, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadEvent {
+    pub event: Event,
+    pub attempts: i64,
+    pub last_error: Option<String>,
 }
 
 /// The smallest UUIDv7 of `at`'s millisecond: every event id made at or

@@ -7,6 +7,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: u32 = 100;
+/// Rows a drain takes while it works through a backlog.
+const BACKLOG_BATCH: u32 = 500;
+/// How long the relay's lease lasts; it is renewed when half has gone, so
+/// another node takes over within this long of the holder's death.
+const LEASE: Duration = Duration::from_secs(10);
+const LEASE_NAME: &str = "outbox-relay";
 /// How long a woken relay waits for more commits before draining.
 const COALESCE: Duration = Duration::from_millis(5);
 /// A drain looks only at events created in this window before now...
@@ -28,16 +34,46 @@ const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
 /// every `FULL_SCAN_EVERY`, and after a failed delivery the scans stay full
 /// until a drain delivers everything it found, so a stuck event still holds
 /// back the ones after it.
+///
+/// A backlog (the bus was down, the process was) drains at the bus's
+/// speed, oldest first: a full scan that comes back full is followed at
+/// once by scans that go on from the last row published, `BACKLOG_BATCH`
+/// at a time, until one comes back short; newer events wait their turn.
+///
+/// Several nodes may run a relay on one database: each drain first holds
+/// the lease `outbox-relay` (a row in `leases`, `LEASE` long, renewed at
+/// half-time), so one relay publishes at a time and a row is not sent
+/// twice by two nodes; when the holder dies another takes over within
+/// `LEASE`.
 pub struct Relay {
     store: Arc<dyn OutboxStore>,
     bus: Arc<dyn Bus>,
     clock: SharedClock,
     wake: Arc<Notify>,
     poll: Duration,
-    /// When the last full scan ran (`None`: never), and whether the last
-    /// drain stopped at a failed delivery.
-    scan: std::sync::Mutex<(Option<std::time::Instant>, bool)>,
+    scan: std::sync::Mutex<Scan>,
     full_scan_every: Duration,
+    /// Who this relay is in the lease.
+    holder: String,
+    lease: std::sync::Mutex<Lease>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Lease {
+    /// Until when this relay holds it.
+    held_until: Option<std::time::Instant>,
+    /// Another holds it: not asked again before this.
+    ask_after: Option<std::time::Instant>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    /// When the last full scan ran (`None`: never).
+    last_full: Option<std::time::Instant>,
+    /// The last drain stopped at a failed delivery.
+    failed: bool,
+    /// Working through a backlog: the next scan starts here.
+    cursor: Option<uuid::Uuid>,
 }
 
 /// Stops the relay: the batch in flight finishes, then the task exits.
@@ -64,9 +100,17 @@ impl Relay {
             clock,
             wake: Arc::new(Notify::new()),
             poll: Duration::from_millis(500),
-            scan: std::sync::Mutex::new((None, false)),
+            scan: std::sync::Mutex::new(Scan::default()),
             full_scan_every: FULL_SCAN_EVERY,
+            holder: kernel::new_id().to_string(),
+            lease: std::sync::Mutex::new(Lease::default()),
         }
+    }
+
+    /// Names this relay in the lease (default: a fresh id), e.g. the node's name.
+    pub fn with_holder(mut self, holder: &str) -> Self {
+        self.holder = format!("{holder}/{}", kernel::new_id());
+        self
     }
 
     /// How often a drain scans every pending event rather than the last
@@ -104,7 +148,7 @@ impl Relay {
         loop {
             match self.drain_once().await {
                 // A full batch means there may be more: go again at once.
-                Ok(n) if n == BATCH as usize => continue,
+                Ok(n) if n >= BATCH as usize => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "outbox relay pass failed"),
             }
@@ -123,13 +167,21 @@ impl Relay {
 
     /// Publishes one batch in order; stops at the first failure so that
     /// events about one aggregate are not reordered. Returns how many were
-    /// published.
+    /// published (0 while another node's relay holds the lease).
     pub async fn drain_once(&self) -> anyhow::Result<usize> {
-        let from = self.scan_from();
-        let events = self.store.pending_events_from(from, BATCH).await?;
+        if !self.hold_lease().await? {
+            return Ok(0);
+        }
+        let (from, limit) = self.scan_from();
+        let events = self.store.pending_events_from(from, limit).await?;
         let (delivered, error) = self.bus.publish_batch(&events).await;
         if let Ok(mut scan) = self.scan.lock() {
-            scan.1 = error.is_some();
+            scan.failed = error.is_some();
+            // A scan from the start or from a cursor that came back full
+            // has more behind it: the next goes on from its last row.
+            let full = events.len() == limit as usize && error.is_none();
+            let from_start = from.is_nil() || scan.cursor.is_some();
+            scan.cursor = (full && from_start).then(|| events.last().map(|e| e.id)).flatten();
         }
         let published: Vec<_> = events.iter().take(delivered).map(|e| e.id).collect();
         if let (Some(e), Some(event)) = (error, events.get(delivered)) {
@@ -143,22 +195,52 @@ impl Relay {
         Ok(published.len())
     }
 
-    /// Where this drain's scan starts (see the type's docs): the nil id for
-    /// a full scan, else the smallest UUIDv7 of `WINDOW` ago.
-    fn scan_from(&self) -> uuid::Uuid {
-        let Ok(mut scan) = self.scan.lock() else { return uuid::Uuid::nil() };
+    /// Whether this relay holds the lease now, taking or renewing it in the
+    /// database when less than half of it is left. A relay refused it asks
+    /// again a quarter of a lease later (the holder publishes meanwhile).
+    async fn hold_lease(&self) -> anyhow::Result<bool> {
         let now = std::time::Instant::now();
-        let (last_full, failed) = *scan;
-        if failed || last_full.is_none_or(|at| now.duration_since(at) >= self.full_scan_every) {
-            scan.0 = Some(now);
-            return uuid::Uuid::nil();
+        let lease = self.lease.lock().map(|l| *l).unwrap_or_default();
+        if lease.held_until.is_some_and(|until| until > now + LEASE / 2) {
+            return Ok(true);
+        }
+        if lease.ask_after.is_some_and(|at| at > now) {
+            return Ok(false);
+        }
+        // Wall-clock time, shared by the nodes (not the injected clock).
+        let wall = time::OffsetDateTime::now_utc();
+        let mine = self.store.hold_lease(LEASE_NAME, &self.holder, wall, wall + LEASE).await?;
+        if let Ok(mut l) = self.lease.lock() {
+            *l = match mine {
+                true => Lease { held_until: Some(now + LEASE), ask_after: None },
+                false => Lease { held_until: None, ask_after: Some(now + LEASE / 4) },
+            };
+        }
+        if mine && lease.held_until.is_none() {
+            tracing::debug!(holder = self.holder, "this node's outbox relay holds the lease");
+        }
+        Ok(mine)
+    }
+
+    /// Where this drain's scan starts and how many rows it takes (see the
+    /// type's docs): the backlog's cursor, the nil id for a full scan, else
+    /// the smallest UUIDv7 of `WINDOW` ago.
+    fn scan_from(&self) -> (uuid::Uuid, u32) {
+        let Ok(mut scan) = self.scan.lock() else { return (uuid::Uuid::nil(), BATCH) };
+        if let Some(cursor) = scan.cursor {
+            return (cursor, BACKLOG_BATCH);
+        }
+        let now = std::time::Instant::now();
+        if scan.failed || scan.last_full.is_none_or(|at| now.duration_since(at) >= self.full_scan_every) {
+            scan.last_full = Some(now);
+            return (uuid::Uuid::nil(), BATCH);
         }
         // Real time, as the ids are made from it (not the injected clock).
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .saturating_sub(WINDOW);
-        v7_floor(since_epoch.as_millis())
+        (v7_floor(since_epoch.as_millis()), BATCH)
     }
 }
 

@@ -124,6 +124,16 @@ impl Consumer for CatalogFeed {
             || topic == STOCK_CHANGED
     }
 
+    /// The index and the catalogue's caches live in the node: every node
+    /// must see every change.
+    fn reach(&self) -> messaging::Reach {
+        messaging::Reach::PerNode
+    }
+
+    fn patterns(&self) -> Vec<&'static str> {
+        vec!["product.*", "review.*", topics::CATEGORY_CHANGED, STOCK_CHANGED]
+    }
+
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
         self.handle_batch(&[event]).await
     }

@@ -57,11 +57,48 @@ pub(crate) fn push_events_guarded(
 /// every later event forever.
 const MAX_DELIVERY_ATTEMPTS: i64 = 20;
 
+/// An outbox row as the relay reads it.
+#[derive(::sqlx::FromRow)]
+struct EventRow {
+    id: ::uuid::Uuid,
+    topic: String,
+    aggregate_id: ::uuid::Uuid,
+    occurred_at: ::time::OffsetDateTime,
+    payload: ::sqlx::types::Json<::serde_json::Value>,
+}
+
+impl From<EventRow> for ::kernel::Event {
+    fn from(r: EventRow) -> Self {
+        ::kernel::Event {
+            id: r.id,
+            topic: r.topic,
+            aggregate_id: r.aggregate_id,
+            occurred_at: r.occurred_at,
+            payload: r.payload.0,
+        }
+    }
+}
+
+#[derive(::sqlx::FromRow)]
+struct DeadRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+     WHERE leases.holder = excluded.holder OR leases.until_ms < $4";
+
+fn unix_ms(at: ::time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 #[::async_trait::async_trait]
 impl ::messaging::OutboxStore for crate::Backend {
     async fn pending_events_from(&self, from: ::uuid::Uuid, limit: u32) -> ::anyhow::Result<Vec<::kernel::Event>> {
-        use ::sqlx::Row as _;
-        let rows = ::sqlx::query(
+        let rows: Vec<EventRow> = ::sqlx::query_as(
             "SELECT id, topic, aggregate_id, occurred_at, payload FROM outbox \
              WHERE published_at IS NULL AND id >= $1 AND attempts < $2 ORDER BY id LIMIT $3",
         )
@@ -70,18 +107,47 @@ impl ::messaging::OutboxStore for crate::Backend {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: ::sqlx::types::Json<::serde_json::Value> = row.try_get("payload")?;
-                Ok(::kernel::Event {
-                    id: row.try_get("id")?,
-                    topic: row.try_get("topic")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                    payload: payload.0,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: ::time::OffsetDateTime,
+        until: ::time::OffsetDateTime,
+    ) -> ::anyhow::Result<bool> {
+        let done = ::sqlx::query(TAKE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(unix_ms(until))
+            .bind(unix_ms(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn dead_events(&self, limit: u32) -> ::anyhow::Result<Vec<::messaging::DeadEvent>> {
+        let rows: Vec<DeadRow> = ::sqlx::query_as(
+            "SELECT id, topic, aggregate_id, occurred_at, payload, attempts, last_error FROM outbox \
+             WHERE published_at IS NULL AND attempts >= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(MAX_DELIVERY_ATTEMPTS)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ::messaging::DeadEvent { event: r.event.into(), attempts: r.attempts, last_error: r.last_error })
+            .collect())
+    }
+
+    async fn replay_event(&self, id: ::uuid::Uuid) -> ::anyhow::Result<bool> {
+        let done = ::sqlx::query("UPDATE outbox SET published_at = NULL, attempts = 0, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn mark_published(&self, ids: &[::uuid::Uuid], at: ::time::OffsetDateTime) -> ::anyhow::Result<()> {

@@ -47,6 +47,8 @@ pub struct Services {
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
+    /// The event bus, for `/health/ready` to report its broker.
+    pub bus: Arc<dyn messaging::Bus>,
 }
 
 #[derive(Clone)]
@@ -59,6 +61,7 @@ pub struct AppState {
     pub search: SearchIndex,
     pub media: Arc<dyn ObjectStore>,
     pub image_policy: Arc<ImagePolicy>,
+    pub bus: Arc<dyn messaging::Bus>,
     pub config: Arc<WebConfig>,
     pub auth_limiter: Arc<RateLimiter>,
     pub metrics: PrometheusHandle,
@@ -81,6 +84,7 @@ impl AppState {
             search: services.search,
             media: services.media,
             image_policy: services.image_policy,
+            bus: services.bus,
             auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_limit_per_minute)),
             config: Arc::new(config),
             metrics: crate::metrics::handle(),

@@ -17,18 +17,30 @@ async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do useful work: its database answers.
+/// The process can do useful work: its database answers (503 if not).
+/// The broker is reported beside it, and its absence only degrades the
+/// node (`"status": "degraded"`, still 200): events wait in the outbox
+/// until it is back, and requests are served meanwhile.
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.identity.ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "checks": { "database": "ok" } }))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "checks": { "database": "unavailable" } })),
-            )
-        }
+    let database = state.identity.ready().await;
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "readiness check failed: database");
     }
+    let broker = state.bus.check().await;
+    if let Some(Err(e)) = &broker {
+        tracing::warn!(error = format!("{e:#}"), "readiness check: the broker is unavailable");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let mut checks = json!({ "database": word(database.is_ok()) });
+    if let Some(result) = &broker {
+        checks["broker"] = json!(word(result.is_ok()));
+    }
+    let (status, summary) = match (database.is_ok(), broker.as_ref().is_none_or(Result::is_ok)) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "ok"),
+    };
+    (status, Json(json!({ "status": summary, "checks": checks })))
 }
 
 /// The Prometheus text exposition of every metric.

@@ -1,0 +1,216 @@
+//! Consuming: one connection per consumer group, manual acks after
+//! handling, failures to the retry queue and then to the dead letters.
+
+use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, declare, declare_exchange, publish_confirmed, text};
+use futures_lite::StreamExt as _;
+use kernel::clock::SharedClock;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+use messaging::{Consumer, OutboxStore, Reach};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How many times a message's handling has failed, by its header.
+pub(crate) fn attempts_of(properties: &BasicProperties) -> i64 {
+    let value = properties.headers().as_ref().and_then(|h| h.inner().get(ATTEMPTS).cloned());
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => n,
+        Some(AMQPValue::LongInt(n)) => i64::from(n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(n),
+        Some(AMQPValue::ShortUInt(n)) => i64::from(n),
+        _ => 0,
+    }
+}
+
+/// `properties` with the attempts header set to `attempts` (dropped at 0)
+/// and, given one, the error.
+pub(crate) fn with_attempts(properties: &BasicProperties, attempts: i64, error: Option<&str>) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    let mut fresh = FieldTable::default();
+    for (k, v) in headers.inner() {
+        if k.as_str() != ATTEMPTS && k.as_str() != ERROR && k.as_str() != "x-death" {
+            fresh.insert(k.clone(), v.clone());
+        }
+    }
+    if attempts > 0 {
+        fresh.insert(ATTEMPTS.into(), AMQPValue::LongLongInt(attempts));
+    }
+    if let Some(error) = error {
+        fresh.insert(ERROR.into(), text(error));
+    }
+    headers = fresh;
+    properties.clone().with_headers(headers)
+}
+
+impl RabbitBus {
+    /// Runs each consumer on its group's queue until `stop`: per-shop ones
+    /// on the queue every node shares, per-node ones on this node's own.
+    /// A lost connection is made again with back-off (250 ms doubling to
+    /// 10 s); what was not acked is delivered again.
+    pub fn spawn_consumers(
+        self: &Arc<Self>,
+        consumers: Vec<Arc<dyn Consumer>>,
+        store: Arc<dyn OutboxStore>,
+        clock: SharedClock,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        for consumer in &consumers {
+            self.register(consumer.as_ref());
+        }
+        consumers
+            .into_iter()
+            .map(|consumer| {
+                let (bus, store, clock, stop) = (self.clone(), store.clone(), clock.clone(), stop.clone());
+                tokio::spawn(async move { bus.run_consumer(consumer, store, clock, stop).await })
+            })
+            .collect()
+    }
+
+    async fn run_consumer(
+        &self,
+        consumer: Arc<dyn Consumer>,
+        store: Arc<dyn OutboxStore>,
+        clock: SharedClock,
+        stop: CancellationToken,
+    ) {
+        let queues = self.queues_of(consumer.as_ref());
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let started = Instant::now();
+            match self.consume(consumer.as_ref(), &queues, store.as_ref(), &clock, &stop).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(
+                    queue = queues.main,
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis(),
+                    "RabbitMQ consumer lost; reconnecting"
+                ),
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = FIRST_BACKOFF;
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One connection's life: declare, consume, hand over batches of what
+    /// has arrived, until `stop` (Ok) or the connection fails (Err).
+    async fn consume(
+        &self,
+        consumer: &dyn Consumer,
+        queues: &Queues,
+        store: &dyn OutboxStore,
+        clock: &SharedClock,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let connection = self.connect().await?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        declare_exchange(&channel).await?;
+        declare(&channel, queues, &self.settings).await?;
+        let tag = format!("{}@{}", consumer.name(), self.settings.node);
+        let mut deliveries = channel
+            .basic_consume(
+                queues.main.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = queues.main, "consuming from RabbitMQ");
+        // A per-node consumer that keeps records keeps them per node.
+        let key = match consumer.reach() {
+            Reach::PerNode => tag,
+            Reach::PerShop => consumer.name().to_owned(),
+        };
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => {
+                    let _ = connection.close(200, "shutting down".into()).await;
+                    return Ok(());
+                }
+                next = deliveries.next() => next,
+            };
+            let mut batch = match first {
+                Some(delivery) => vec![delivery?],
+                None => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
+            };
+            // Whatever else has already arrived joins the batch (one index
+            // commit for many events), up to the prefetch.
+            while batch.len() < usize::from(self.settings.prefetch) {
+                match futures_lite::future::poll_once(deliveries.next()).await {
+                    Some(Some(delivery)) => batch.push(delivery?),
+                    Some(None) => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
+                    None => break,
+                }
+            }
+            self.handle(&channel, consumer, queues, &key, store, clock, batch).await?;
+        }
+    }
+
+    /// Hands a batch to the consumer in order, acking what it handled; an
+    /// event it fails goes to the retry queue (or, at the last attempt, to
+    /// the dead letters) and the rest of the batch goes on without it.
+    #[allow(clippy::too_many_arguments)]
+    async fn handle(
+        &self,
+        channel: &Channel,
+        consumer: &dyn Consumer,
+        queues: &Queues,
+        key: &str,
+        store: &dyn OutboxStore,
+        clock: &SharedClock,
+        batch: Vec<Delivery>,
+    ) -> anyhow::Result<()> {
+        let mut items = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match messaging::envelope::decode(&delivery.data) {
+                Ok(event) => items.push((delivery, event)),
+                Err(e) => {
+                    // Nothing can read it: no retry will help.
+                    tracing::warn!(queue = queues.main, error = format!("{e:#}"), "unreadable message dead-lettered");
+                    let properties = with_attempts(&delivery.properties, 1, Some(&format!("{e:#}")));
+                    publish_confirmed(channel, "", &queues.dead, &delivery.data, properties).await?;
+                    delivery.ack(BasicAckOptions::default()).await?;
+                }
+            }
+        }
+        let mut rest = &items[..];
+        while !rest.is_empty() {
+            let events: Vec<_> = rest.iter().map(|(_, e)| e.clone()).collect();
+            let (handled, error) = messaging::deliver(consumer, &events, store, key, clock.now()).await;
+            if let Some((last, _)) = rest[..handled.min(rest.len())].last() {
+                last.ack(BasicAckOptions { multiple: true }).await?;
+            }
+            let (Some(error), Some((delivery, event))) = (error, rest.get(handled)) else { break };
+            let attempts = attempts_of(&delivery.properties) + 1;
+            let message = format!("{error:#}");
+            let properties = with_attempts(&delivery.properties, attempts, Some(&message));
+            if attempts >= i64::from(self.settings.max_attempts) {
+                tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
+                    "event dead-lettered after its last attempt");
+                publish_confirmed(channel, "", &queues.dead, &delivery.data, properties).await?;
+            } else {
+                tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
+                    retry_in_ms = self.settings.retry_delay.as_millis(), "event handling failed; will retry");
+                publish_confirmed(channel, "", &queues.retry, &delivery.data, properties).await?;
+            }
+            delivery.ack(BasicAckOptions::default()).await?;
+            rest = &rest[handled + 1..];
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! The event bus on RabbitMQ (`EMPORIUM_BUS_URL=amqp://…`).
+//!
+//! Topology (declared by every node, idempotently, before it publishes or
+//! consumes; see `docs/events.md`):
+//!
+//! - a durable topic exchange, `emporium.events`; each event is published
+//!   to it persistent, with its type as the routing key (`order.paid`) and
+//!   its id as the message id, and counts as sent only once the broker has
+//!   confirmed it (publisher confirms);
+//! - a durable queue per consumer group, bound to the patterns the consumer
+//!   wants: `emporium.<consumer>` for a per-shop consumer (the nodes share
+//!   it, so each event is handled once), `emporium.<consumer>.node.<node>`
+//!   for a per-node one (each node has its own, so each node sees every
+//!   event; it is deleted after a day unused);
+//! - beside each, `<queue>.retry.<delay>ms`, where a failed event waits
+//!   `delay` before the broker dead-letters it back into the queue, and
+//!   `<queue>.dead`, where it goes after `max_attempts` failures.
+//!
+//! Consumers ack manually, after handling; a handler's failure is counted
+//! in the message's `x-emporium-attempts` header. Every connection is
+//! re-made with back-off after the broker goes away; what was not acked is
+//! delivered again, and consumers deduplicate by event id.
+
+mod consume;
+mod dead;
+
+pub use dead::DeadLetter;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use kernel::Event;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use messaging::{Bus, Consumer, Reach};
+use std::time::Duration;
+
+/// The exchange every event is published to.
+pub const EXCHANGE: &str = "emporium.events";
+/// The header that counts a message's failed handlings.
+pub const ATTEMPTS: &str = "x-emporium-attempts";
+/// The header that says why a dead letter died.
+pub const ERROR: &str = "x-emporium-error";
+/// How long a node's own queues outlive the node.
+const NODE_QUEUE_EXPIRES: Duration = Duration::from_secs(86_400);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct RabbitSettings {
+    /// `amqp://user:pass@host:5672/vhost` (or `amqps://`).
+    pub url: String,
+    /// This node's name in its per-node queues: stable across restarts, so
+    /// a restarted node finds what was published while it was away.
+    pub node: String,
+    /// Failed handlings before an event goes to the dead letters.
+    pub max_attempts: u32,
+    /// How long a failed event waits before it is handled again.
+    pub retry_delay: Duration,
+    /// Unacked deliveries a consumer holds at once (its largest batch).
+    pub prefetch: u16,
+}
+
+impl RabbitSettings {
+    pub fn new(url: &str, node: &str) -> Self {
+        RabbitSettings {
+            url: url.to_owned(),
+            node: node.to_owned(),
+            max_attempts: 5,
+            retry_delay: Duration::from_secs(5),
+            prefetch: 200,
+        }
+    }
+}
+
+/// A consumer group's queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queues {
+    pub main: String,
+    pub retry: String,
+    pub dead: String,
+    patterns: Vec<&'static str>,
+    per_node: bool,
+}
+
+/// The bus: publishes through one confirmed channel, re-made when lost, and
+/// runs consumers (see [`RabbitBus::spawn_consumers`]).
+pub struct RabbitBus {
+    settings: RabbitSettings,
+    publisher: tokio::sync::Mutex<Option<(Connection, Channel)>>,
+    /// Every consumer group this node runs: declared before the first
+    /// publish, so no event is routed to nowhere on a fresh broker.
+    groups: std::sync::RwLock<Vec<Queues>>,
+}
+
+impl std::fmt::Debug for RabbitBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitBus").field("node", &self.settings.node).finish_non_exhaustive()
+    }
+}
+
+impl RabbitBus {
+    /// Connects lazily: a broker that is down at start delays events (they
+    /// wait in the outbox), not the shop.
+    pub fn new(settings: RabbitSettings) -> Self {
+        RabbitBus { settings, publisher: tokio::sync::Mutex::new(None), groups: std::sync::RwLock::new(Vec::new()) }
+    }
+
+    pub fn settings(&self) -> &RabbitSettings {
+        &self.settings
+    }
+
+    /// The queues of `consumer`'s group on this node.
+    pub fn queues_of(&self, consumer: &dyn Consumer) -> Queues {
+        let per_node = consumer.reach() == Reach::PerNode;
+        let main = match per_node {
+            true => format!("emporium.{}.node.{}", consumer.name(), self.settings.node),
+            false => format!("emporium.{}", consumer.name()),
+        };
+        Queues {
+            retry: format!("{main}.retry.{}ms", self.settings.retry_delay.as_millis()),
+            dead: format!("{main}.dead"),
+            main,
+            patterns: consumer.patterns(),
+            per_node,
+        }
+    }
+
+    /// Declares `consumer`'s queues with the next publish (and on every reconnect).
+    pub fn register(&self, consumer: &dyn Consumer) {
+        let queues = self.queues_of(consumer);
+        if let Ok(mut groups) = self.groups.write()
+            && !groups.contains(&queues)
+        {
+            groups.push(queues);
+        }
+        // The next publish re-declares on a new link.
+        if let Ok(mut link) = self.publisher.try_lock() {
+            *link = None;
+        }
+    }
+
+    async fn connect(&self) -> anyhow::Result<Connection> {
+        let connecting = Connection::connect(&self.settings.url, ConnectionProperties::default());
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer from RabbitMQ within {CONNECT_TIMEOUT:?}"))?
+            .context("connecting to RabbitMQ")
+    }
+
+    /// A channel in confirm mode with the exchange and every registered
+    /// group declared.
+    async fn open(&self, connection: &Connection) -> anyhow::Result<Channel> {
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        declare_exchange(&channel).await?;
+        let groups = self.groups.read().map(|g| g.clone()).unwrap_or_default();
+        for queues in &groups {
+            declare(&channel, queues, &self.settings).await?;
+        }
+        Ok(channel)
+    }
+
+    /// The publishing channel, made again if the connection was lost.
+    async fn publisher(&self) -> anyhow::Result<tokio::sync::MutexGuard<'_, Option<(Connection, Channel)>>> {
+        let mut link = self.publisher.lock().await;
+        if link.as_ref().is_some_and(|(c, ch)| c.status().connected() && ch.status().connected()) {
+            return Ok(link);
+        }
+        if let Some((connection, _)) = link.take() {
+            let _ = connection.close(200, "reconnecting".into()).await;
+        }
+        let connection = self.connect().await?;
+        let channel = self.open(&connection).await?;
+        tracing::info!(node = self.settings.node, "connected to RabbitMQ for publishing");
+        *link = Some((connection, channel));
+        Ok(link)
+    }
+}
+
+async fn declare_exchange(channel: &Channel) -> anyhow::Result<()> {
+    let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+    channel.exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+    Ok(())
+}
+
+fn millis(d: Duration) -> AMQPValue {
+    AMQPValue::LongLongInt(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+/// Declares a group's three queues and binds the main one.
+async fn declare(channel: &Channel, q: &Queues, settings: &RabbitSettings) -> anyhow::Result<()> {
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let expiring = |mut args: FieldTable| {
+        if q.per_node {
+            args.insert("x-expires".into(), millis(NODE_QUEUE_EXPIRES));
+        }
+        args
+    };
+    channel.queue_declare(q.main.as_str().into(), durable, expiring(FieldTable::default())).await?;
+    let mut retry = FieldTable::default();
+    retry.insert("x-message-ttl".into(), millis(settings.retry_delay));
+    retry.insert("x-dead-letter-exchange".into(), text(""));
+    retry.insert("x-dead-letter-routing-key".into(), text(&q.main));
+    channel.queue_declare(q.retry.as_str().into(), durable, expiring(retry)).await?;
+    channel.queue_declare(q.dead.as_str().into(), durable, expiring(FieldTable::default())).await?;
+    for pattern in &q.patterns {
+        channel
+            .queue_bind(
+                q.main.as_str().into(),
+                EXCHANGE.into(),
+                (*pattern).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The properties of an event's message: persistent, JSON, its id and type.
+fn properties(event: &Event, headers: FieldTable) -> BasicProperties {
+    BasicProperties::default()
+        .with_message_id(ShortString::from(event.id.to_string()))
+        .with_type(ShortString::from(event.topic.as_str()))
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_timestamp(u64::try_from(event.occurred_at.unix_timestamp()).unwrap_or_default())
+        .with_headers(headers)
+}
+
+/// Publishes `body` and waits for the broker's confirmation.
+async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
+    let confirm = channel
+        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
+        .await?
+        .await?;
+    anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused the message (nack)");
+    Ok(())
+}
+
+#[async_trait]
+impl Bus for RabbitBus {
+    async fn check(&self) -> Option<anyhow::Result<()>> {
+        Some(self.publisher().await.map(|_| ()))
+    }
+
+    async fn publish(&self, event: &Event) -> anyhow::Result<()> {
+        match self.publish_batch(std::slice::from_ref(event)).await {
+            (_, Some(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Publishes every event before waiting for the first confirmation
+    /// (the broker confirms in order), so a batch costs about one round trip.
+    async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
+        if events.is_empty() {
+            return (0, None);
+        }
+        let mut link = match self.publisher().await {
+            Ok(link) => link,
+            Err(e) => return (0, Some(e)),
+        };
+        let Some((_, channel)) = link.as_ref() else { return (0, Some(anyhow::anyhow!("no RabbitMQ channel"))) };
+        let mut confirms = Vec::with_capacity(events.len());
+        let mut error = None;
+        for event in events {
+            let body = messaging::envelope::encode(event);
+            let published = channel
+                .basic_publish(
+                    EXCHANGE.into(),
+                    event.topic.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties(event, FieldTable::default()),
+                )
+                .await;
+            match published {
+                Ok(confirm) => confirms.push(confirm),
+                Err(e) => {
+                    error = Some(anyhow::Error::from(e).context("publishing to RabbitMQ"));
+                    break;
+                }
+            }
+        }
+        let mut confirmed = 0;
+        for confirm in confirms {
+            match confirm.await {
+                Ok(c) if c.is_ack() => confirmed += 1,
+                Ok(_) => {
+                    error = Some(anyhow::anyhow!("RabbitMQ refused an event (nack)"));
+                    break;
+                }
+                Err(e) => {
+                    error = Some(anyhow::Error::from(e).context("waiting for RabbitMQ's confirmation"));
+                    break;
+                }
+            }
+        }
+        if error.is_some() {
+            // Whatever broke, the next batch starts on a fresh link.
+            *link = None;
+        }
+        (confirmed, error)
+    }
+}
