@@ -119,7 +119,7 @@ impl RabbitBus {
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
-        declare_exchange(&channel).await?;
+        declare_exchange(&channel, &self.settings).await?;
         declare(&channel, queues, &self.settings).await?;
         let tag = format!("{}@{}", consumer.name(), self.settings.node);
         let mut deliveries = channel

@@ -45,7 +45,7 @@ impl RabbitBus {
         let connection = self.connect().await?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        declare_exchange(&channel).await?;
+        declare_exchange(&channel, &self.settings).await?;
         let mut found = Vec::new();
         for queues in groups {
             declare(&channel, queues, &self.settings).await?;

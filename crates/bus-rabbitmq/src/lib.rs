@@ -3,7 +3,7 @@
 //! Topology (declared by every node, idempotently, before it publishes or
 //! consumes; see `docs/events.md`):
 //!
-//! - a durable topic exchange, `emporium.events`; each event is published
+//! - a durable topic exchange, `emporium.events` (the prefix is a setting); each event is published
 //!   to it persistent, with its type as the routing key (`order.paid`) and
 //!   its id as the message id, and counts as sent only once the broker has
 //!   confirmed it (publisher confirms);
@@ -37,8 +37,6 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use messaging::{Bus, Consumer, Reach};
 use std::time::Duration;
 
-/// The exchange every event is published to.
-pub const EXCHANGE: &str = "emporium.events";
 /// The header that counts a message's failed handlings.
 pub const ATTEMPTS: &str = "x-emporium-attempts";
 /// The header that says why a dead letter died.
@@ -51,6 +49,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct RabbitSettings {
     /// `amqp://user:pass@host:5672/vhost` (or `amqps://`).
     pub url: String,
+    /// The first word of the exchange's and every queue's name (`emporium`:
+    /// `emporium.events`, `emporium.notifications`…), so that several
+    /// shops can share a broker.
+    pub prefix: String,
     /// This node's name in its per-node queues: stable across restarts, so
     /// a restarted node finds what was published while it was away.
     pub node: String,
@@ -63,9 +65,15 @@ pub struct RabbitSettings {
 }
 
 impl RabbitSettings {
+    /// The topic exchange every event is published to: `<prefix>.events`.
+    pub fn exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
     pub fn new(url: &str, node: &str) -> Self {
         RabbitSettings {
             url: url.to_owned(),
+            prefix: "emporium".to_owned(),
             node: node.to_owned(),
             max_attempts: 5,
             retry_delay: Duration::from_secs(5),
@@ -115,8 +123,8 @@ impl RabbitBus {
     pub fn queues_of(&self, consumer: &dyn Consumer) -> Queues {
         let per_node = consumer.reach() == Reach::PerNode;
         let main = match per_node {
-            true => format!("emporium.{}.node.{}", consumer.name(), self.settings.node),
-            false => format!("emporium.{}", consumer.name()),
+            true => format!("{}.{}.node.{}", self.settings.prefix, consumer.name(), self.settings.node),
+            false => format!("{}.{}", self.settings.prefix, consumer.name()),
         };
         Queues {
             retry: format!("{main}.retry.{}ms", self.settings.retry_delay.as_millis()),
@@ -141,8 +149,11 @@ impl RabbitBus {
         }
     }
 
-    async fn connect(&self) -> anyhow::Result<Connection> {
-        let connecting = Connection::connect(&self.settings.url, ConnectionProperties::default());
+    pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
+        // Named, so an operator sees whose it is (`rabbitmqctl list_connections client_properties`).
+        let name = format!("{}/{}", self.settings.prefix, self.settings.node);
+        let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.as_str()));
+        let connecting = Connection::connect(&self.settings.url, properties);
         tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| anyhow::anyhow!("no answer from RabbitMQ within {CONNECT_TIMEOUT:?}"))?
@@ -154,7 +165,7 @@ impl RabbitBus {
     async fn open(&self, connection: &Connection) -> anyhow::Result<Channel> {
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        declare_exchange(&channel).await?;
+        declare_exchange(&channel, &self.settings).await?;
         let groups = self.groups.read().map(|g| g.clone()).unwrap_or_default();
         for queues in &groups {
             declare(&channel, queues, &self.settings).await?;
@@ -179,9 +190,10 @@ impl RabbitBus {
     }
 }
 
-async fn declare_exchange(channel: &Channel) -> anyhow::Result<()> {
+async fn declare_exchange(channel: &Channel, settings: &RabbitSettings) -> anyhow::Result<()> {
     let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
-    channel.exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+    let exchange = settings.exchange();
+    channel.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
     Ok(())
 }
 
@@ -209,11 +221,12 @@ async fn declare(channel: &Channel, q: &Queues, settings: &RabbitSettings) -> an
     retry.insert("x-dead-letter-routing-key".into(), text(&q.main));
     channel.queue_declare(q.retry.as_str().into(), durable, expiring(retry)).await?;
     channel.queue_declare(q.dead.as_str().into(), durable, expiring(FieldTable::default())).await?;
+    let exchange = settings.exchange();
     for pattern in &q.patterns {
         channel
             .queue_bind(
                 q.main.as_str().into(),
-                EXCHANGE.into(),
+                exchange.as_str().into(),
                 (*pattern).into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
@@ -274,13 +287,14 @@ impl Bus for RabbitBus {
             Err(e) => return (0, Some(e)),
         };
         let Some((_, channel)) = link.as_ref() else { return (0, Some(anyhow::anyhow!("no RabbitMQ channel"))) };
+        let exchange = self.settings.exchange();
         let mut confirms = Vec::with_capacity(events.len());
         let mut error = None;
         for event in events {
             let body = messaging::envelope::encode(event);
             let published = channel
                 .basic_publish(
-                    EXCHANGE.into(),
+                    exchange.as_str().into(),
                     event.topic.as_str().into(),
                     BasicPublishOptions::default(),
                     &body,

@@ -145,10 +145,11 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let waker = Arc::new(Notify::new());
     let shop = Shop::open(settings, clock.clone(), Some(waker.clone())).await?;
     let stop = CancellationToken::new();
-    let (bus, consumers) = open_bus(settings, &shop, clock.clone(), stop.clone());
+    let node = settings.node_id_on(listener.local_addr()?.port());
+    let (bus, consumers) = open_bus(settings, &node, &shop, clock.clone(), stop.clone());
     let relay = Relay::new(shop.backend.outbox(), bus.clone(), clock.clone())
         .with_poll_interval(Duration::from_millis(500))
-        .with_holder(&settings.node_id())
+        .with_holder(&node)
         .with_waker(waker);
     if options.demo {
         crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
@@ -208,6 +209,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
 /// `stop`).
 fn open_bus(
     settings: &Settings,
+    node: &str,
     shop: &Shop,
     clock: SharedClock,
     stop: CancellationToken,
@@ -215,9 +217,9 @@ fn open_bus(
     let consumers = crate::followers::consumers(shop);
     match &settings.bus.url {
         Some(url) if settings.bus.is_rabbitmq() => {
-            let rabbit = Arc::new(bus_rabbitmq::RabbitBus::new(rabbit_settings(settings, &url.0)));
+            let rabbit = Arc::new(bus_rabbitmq::RabbitBus::new(rabbit_settings(settings, &url.0, node)));
             let tasks = rabbit.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);
-            tracing::info!(node = settings.node_id(), "events go through RabbitMQ");
+            tracing::info!(node, "events go through RabbitMQ");
             (rabbit, tasks)
         }
         _ => {
@@ -230,12 +232,13 @@ fn open_bus(
     }
 }
 
-/// The RabbitMQ adapter's settings from the shop's.
-pub fn rabbit_settings(settings: &Settings, url: &str) -> bus_rabbitmq::RabbitSettings {
+/// The RabbitMQ adapter's settings from the shop's, for node `node`.
+pub fn rabbit_settings(settings: &Settings, url: &str, node: &str) -> bus_rabbitmq::RabbitSettings {
     bus_rabbitmq::RabbitSettings {
         max_attempts: settings.bus.max_attempts,
         retry_delay: Duration::from_millis(settings.bus.retry_delay_ms),
-        ..bus_rabbitmq::RabbitSettings::new(url, &settings.node_id())
+        prefix: settings.bus.prefix.clone(),
+        ..bus_rabbitmq::RabbitSettings::new(url, node)
     }
 }
 

@@ -95,6 +95,9 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct BusSettings {
     pub url: Option<Secret>,
+    /// The first word of the broker's exchange, queue and topic names, so
+    /// that several shops can share one broker.
+    pub prefix: String,
     /// This node's name in the broker (its per-node queues): stable across
     /// restarts. Default: the host's name and the port it serves.
     pub node_id: Option<String>,
@@ -220,12 +223,23 @@ impl Settings {
                 poll_secs: 5,
                 timeout_ms: 10_000,
             },
-            bus: BusSettings { url: None, node_id: None, max_attempts: 5, retry_delay_ms: 5_000 },
+            bus: BusSettings {
+                url: None,
+                prefix: "emporium".to_owned(),
+                node_id: None,
+                max_attempts: 5,
+                retry_delay_ms: 5_000,
+            },
         }
     }
 
     /// This node's name among the shop's nodes (see [`BusSettings::node_id`]).
     pub fn node_id(&self) -> String {
+        self.node_id_on(self.addr.port())
+    }
+
+    /// [`Settings::node_id`] for a node serving on `port`.
+    pub fn node_id_on(&self, port: u16) -> String {
         if let Some(id) = &self.bus.node_id {
             return id.clone();
         }
@@ -235,7 +249,7 @@ impl Settings {
             .filter(|h| !h.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "localhost".to_owned());
-        format!("{host}-{}", self.addr.port())
+        format!("{host}-{port}")
     }
 }
 
@@ -315,6 +329,7 @@ struct Layered {
     solana_poll_secs: Option<Number<1, 3600>>,
     solana_timeout_ms: Option<Number<100, 120_000>>,
     bus_url: Option<Hidden>,
+    bus_prefix: Option<Text>,
     node_id: Option<Text>,
     bus_max_attempts: Option<Number<1, 100>>,
     bus_retry_delay_ms: Option<Number<100, 3_600_000>>,
@@ -544,11 +559,19 @@ impl Settings {
             let url = url.trim().to_owned();
             self.bus.url = (!url.is_empty()).then_some(Secret(url));
         }
+        let name_like = |id: &str| {
+            !id.is_empty()
+                && id.len() <= 100
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if let Some(Text(prefix)) = l.bus_prefix {
+            if !name_like(&prefix) {
+                return Err(bad("bus_prefix", &prefix, "must be 1 to 100 letters, digits, '-', '_' or '.'"));
+            }
+            self.bus.prefix = prefix;
+        }
         if let Some(Text(id)) = l.node_id {
-            if id.is_empty()
-                || id.len() > 100
-                || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            {
+            if !name_like(&id) {
                 return Err(bad("node_id", &id, "must be 1 to 100 letters, digits, '-', '_' or '.'"));
             }
             self.bus.node_id = Some(id);

@@ -229,6 +229,26 @@ impl TestApp {
         }
     }
 
+    /// Another node of this shop: the same settings (database, bus, media),
+    /// a data directory (search index) of its own, then `configure`.
+    pub async fn spawn_beside(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = self.settings.clone();
+        settings.data_dir = dir.path().to_path_buf();
+        settings.search_dir = dir.path().join("search");
+        configure(&mut settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = emporium::start(&settings, listener).await.expect("start the second node");
+        TestApp {
+            addr: running.addr,
+            client: self.client.clone(),
+            settings,
+            running: Some(running),
+            _pg: None,
+            _dir: dir,
+        }
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("running")
     }

@@ -10,6 +10,7 @@ mod site_helpers;
 mod addresses;
 mod admin;
 mod auth;
+mod broker;
 mod browser;
 mod catalog_admin;
 mod catalog_extras;
