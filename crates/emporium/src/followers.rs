@@ -23,6 +23,45 @@ pub fn consumers(shop: &Shop) -> Vec<Arc<dyn Consumer>> {
     ]
 }
 
+/// A consumer group as the broker knows it (name, reach, patterns), for
+/// the commands that read its queues without running its consumer.
+pub struct Group {
+    pub name: &'static str,
+    pub reach: messaging::Reach,
+    pub patterns: Vec<&'static str>,
+}
+
+#[async_trait]
+impl Consumer for Group {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn wants(&self, _topic: &str) -> bool {
+        false
+    }
+    fn reach(&self) -> messaging::Reach {
+        self.reach
+    }
+    fn patterns(&self) -> Vec<&'static str> {
+        self.patterns.clone()
+    }
+    async fn handle(&self, _event: &Event) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// The groups of [`consumers`], known without a shop (the test
+/// `consumer_groups_are_the_consumers` holds the two lists equal).
+pub fn groups() -> Vec<Group> {
+    use messaging::Reach::{PerNode, PerShop};
+    vec![
+        Group { name: "event-log", reach: PerShop, patterns: vec!["#"] },
+        Group { name: "search-index", reach: PerNode, patterns: search::CatalogFeed::PATTERNS.to_vec() },
+        Group { name: "notifications", reach: PerShop, patterns: notifications::TOPICS.to_vec() },
+        Group { name: "inventory-sku", reach: PerShop, patterns: vec![catalog::topics::PRODUCT_UPDATED] },
+    ]
+}
+
 /// Inventory keeps each stock level's SKU beside its variant id (availability
 /// is asked by SKU). When the catalogue renames a variant's SKU, its
 /// `product.updated` event says so (`sku_changed`) and this gives the levels

@@ -3,6 +3,7 @@
 //! application the binary runs.
 
 pub mod backend;
+pub mod dead_letters;
 pub mod followers;
 pub mod seed;
 pub mod server;

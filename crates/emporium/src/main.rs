@@ -60,6 +60,19 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The events consumers gave up on.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// List the dead letters: events a consumer failed too many times.
+    Dead,
+    /// Send a dead letter to its consumer again (by event id).
+    Replay { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +184,24 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let shop = Shop::open(&settings, Arc::new(SystemClock), None).await?;
             reindex(&shop).await?;
             shop.backend.close().await;
+            Ok(())
+        }
+        Command::Events { command: EventsCommand::Dead } => {
+            let dead = emporium::dead_letters::list(&settings).await?;
+            if dead.is_empty() {
+                println!("no dead letters (looked in {})", emporium::dead_letters::searched(&settings));
+            }
+            for d in dead {
+                let error = d.error.as_deref().unwrap_or("-");
+                println!("{}  {}  {}  attempts={}  {error}", d.id, d.topic, d.place, d.attempts);
+            }
+            Ok(())
+        }
+        Command::Events { command: EventsCommand::Replay { id } } => {
+            if !emporium::dead_letters::replay(&settings, &id).await? {
+                anyhow::bail!("no dead letter {id} (looked in {})", emporium::dead_letters::searched(&settings));
+            }
+            println!("event {id} sent again");
             Ok(())
         }
         Command::User { command: UserCommand::Create { email, password, role, name } } => {

@@ -111,6 +111,11 @@ impl CatalogFeed {
     }
 }
 
+impl CatalogFeed {
+    /// What it wants, as broker binding patterns.
+    pub const PATTERNS: [&'static str; 4] = ["product.*", "review.*", topics::CATEGORY_CHANGED, STOCK_CHANGED];
+}
+
 #[async_trait]
 impl Consumer for CatalogFeed {
     fn name(&self) -> &str {
@@ -131,7 +136,7 @@ impl Consumer for CatalogFeed {
     }
 
     fn patterns(&self) -> Vec<&'static str> {
-        vec!["product.*", "review.*", topics::CATEGORY_CHANGED, STOCK_CHANGED]
+        Self::PATTERNS.to_vec()
     }
 
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {

@@ -141,3 +141,56 @@ fn http_get(port: u16, path: &str) -> String {
     stream.read_to_string(&mut response).expect("read");
     response
 }
+
+/// `events dead` lists what the relay gave up on and `events replay` puts
+/// it back in line (the in-process bus; RabbitMQ's dead letters are
+/// tested in `broker`).
+#[test]
+fn events_dead_lists_and_replay_resends_on_the_in_process_bus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = emporium(dir.path()).args(["events", "dead"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters (looked in the outbox)"));
+
+    let id = uuid::Uuid::now_v7();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let db = dir.path().join("emporium.db");
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.expect("open the database");
+        sqlx::query(
+            "INSERT INTO outbox (id, topic, aggregate_id, occurred_at, payload, attempts, last_error) \
+             VALUES ($1, 'order.paid', $1, $2, $3, 20, 'mailer down')",
+        )
+        .bind(id)
+        .bind(time::OffsetDateTime::now_utc())
+        .bind(sqlx::types::Json(serde_json::json!({})))
+        .execute(&mut conn)
+        .await
+        .expect("insert a dead event");
+    });
+    let out = emporium(dir.path()).args(["events", "dead"]).output().expect("run");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains(&format!("{id}  order.paid  outbox  attempts=20  mailer down")), "{listed}");
+
+    let out = emporium(dir.path()).args(["events", "replay", &uuid::Uuid::now_v7().to_string()]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead letter"));
+    let out = emporium(dir.path()).args(["events", "replay", &id.to_string()]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = emporium(dir.path()).args(["events", "dead"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"), "replayed: back in line");
+}
+
+/// The consumer groups the commands know without a shop are the shop's consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_are_the_consumers() {
+    use messaging::Consumer as _;
+    let db = crate::helpers::TestDatabase::new(crate::helpers::Db::Sqlite).await;
+    let shop = emporium::Shop::open(&db.settings, std::sync::Arc::new(kernel::SystemClock), None).await.expect("shop");
+    let described = |c: &dyn messaging::Consumer| (c.name().to_owned(), c.reach(), c.patterns());
+    let consumers: Vec<_> = emporium::followers::consumers(&shop).iter().map(|c| described(c.as_ref())).collect();
+    let groups: Vec<_> = emporium::followers::groups().iter().map(|g| described(g)).collect();
+    assert_eq!(consumers, groups);
+}
