@@ -186,7 +186,6 @@ fn events_dead_lists_and_replay_resends_on_the_in_process_bus() {
 /// The consumer groups the commands know without a shop are the shop's consumers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_groups_are_the_consumers() {
-    use messaging::Consumer as _;
     let db = crate::helpers::TestDatabase::new(crate::helpers::Db::Sqlite).await;
     let shop = emporium::Shop::open(&db.settings, std::sync::Arc::new(kernel::SystemClock), None).await.expect("shop");
     let described = |c: &dyn messaging::Consumer| (c.name().to_owned(), c.reach(), c.patterns());
