@@ -44,6 +44,9 @@ pub const ERROR: &str = "x-emporium-error";
 /// How long a node's own queues outlive the node.
 const NODE_QUEUE_EXPIRES: Duration = Duration::from_secs(86_400);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a publish waits for the broker's confirmation (a broker under a
+/// memory alarm blocks publishers), well within the relay's lease.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct RabbitSettings {
@@ -219,8 +222,11 @@ async fn declare(channel: &Channel, q: &Queues, settings: &RabbitSettings) -> an
     retry.insert("x-message-ttl".into(), millis(settings.retry_delay));
     retry.insert("x-dead-letter-exchange".into(), text(""));
     retry.insert("x-dead-letter-routing-key".into(), text(&q.main));
-    channel.queue_declare(q.retry.as_str().into(), durable, expiring(retry)).await?;
-    channel.queue_declare(q.dead.as_str().into(), durable, expiring(FieldTable::default())).await?;
+    // Only the main queue expires: the retry and dead queues have no
+    // consumer to keep them alive, and a message published to a deleted
+    // one would be confirmed and lost.
+    channel.queue_declare(q.retry.as_str().into(), durable, retry).await?;
+    channel.queue_declare(q.dead.as_str().into(), durable, FieldTable::default()).await?;
     let exchange = settings.exchange();
     for pattern in &q.patterns {
         channel
@@ -265,8 +271,20 @@ async fn publish_confirmed(
 
 #[async_trait]
 impl Bus for RabbitBus {
+    /// Whether the publishing link is up (made if it is not), within 2 s:
+    /// a broker that blocks publishers makes readiness say so, not hang.
     async fn check(&self) -> Option<anyhow::Result<()>> {
-        Some(self.publisher().await.map(|_| ()))
+        let probe = tokio::time::timeout(Duration::from_secs(2), self.publisher()).await;
+        Some(match probe {
+            Ok(link) => link.map(|_| ()),
+            Err(_) => Err(anyhow::anyhow!("RabbitMQ did not answer within 2 s")),
+        })
+    }
+
+    /// A broker's refusal says nothing about the event: never counted
+    /// against it (the relay retries until the broker takes it).
+    fn counts_failures(&self) -> bool {
+        false
     }
 
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
@@ -311,7 +329,11 @@ impl Bus for RabbitBus {
         }
         let mut confirmed = 0;
         for confirm in confirms {
-            match confirm.await {
+            let Ok(confirm) = tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await else {
+                error = Some(anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"));
+                break;
+            };
+            match confirm {
                 Ok(c) if c.is_ack() => confirmed += 1,
                 Ok(_) => {
                     error = Some(anyhow::anyhow!("RabbitMQ refused an event (nack)"));

@@ -14,6 +14,13 @@ pub trait Bus: Send + Sync + 'static {
         None
     }
 
+    /// Whether a failed publish counts against the event (the in-process
+    /// bus: a consumer failed on it; after 20 the relay stops retrying it).
+    /// A broker's failure is the broker's, and is retried without end.
+    fn counts_failures(&self) -> bool {
+        true
+    }
+
     /// Ok means every interested consumer has handled the event (in-process)
     /// or the broker has confirmed it (brokers).
     async fn publish(&self, event: &Event) -> anyhow::Result<()>;

@@ -48,8 +48,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Events the relay stopped retrying (failed too many times), oldest
     /// first: the in-process bus's dead letters.
     async fn dead_events(&self, limit: u32) -> anyhow::Result<Vec<DeadEvent>>;
-    /// Puts event `id` back in line for the relay, its failures forgotten;
-    /// whether the outbox holds it.
+    /// Puts dead event `id` back in line for the relay, its failures
+    /// forgotten; whether there was such a dead event.
     async fn replay_event(&self, id: Uuid) -> anyhow::Result<bool>;
     /// Housekeeping: deletes at most `limit` published events older than
     /// `before`, and as many consumer records made before it (an event that

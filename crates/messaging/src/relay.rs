@@ -175,22 +175,26 @@ impl Relay {
         let (from, limit) = self.scan_from();
         let events = self.store.pending_events_from(from, limit).await?;
         let (delivered, error) = self.bus.publish_batch(&events).await;
-        if let Ok(mut scan) = self.scan.lock() {
-            scan.failed = error.is_some();
-            // A scan from the start or from a cursor that came back full
-            // has more behind it: the next goes on from its last row.
-            let full = events.len() == limit as usize && error.is_none();
-            let from_start = from.is_nil() || scan.cursor.is_some();
-            scan.cursor = (full && from_start).then(|| events.last().map(|e| e.id)).flatten();
-        }
+        // A scan from the start or from a cursor that came back full has
+        // more behind it: the next goes on from its last row (set once
+        // the batch is marked, so a failed mark never skips rows).
+        let full = events.len() == limit as usize && error.is_none();
+        let failed = error.is_some();
         let published: Vec<_> = events.iter().take(delivered).map(|e| e.id).collect();
         if let (Some(e), Some(event)) = (error, events.get(delivered)) {
             let message = format!("{e:#}");
             tracing::warn!(event_id = %event.id, topic = event.topic, error = message, "event delivery failed; will retry");
-            self.store.record_failure(event.id, &message).await?;
+            if self.bus.counts_failures() {
+                self.store.record_failure(event.id, &message).await?;
+            }
         }
         if !published.is_empty() {
             self.store.mark_published(&published, self.clock.now()).await?;
+        }
+        if let Ok(mut scan) = self.scan.lock() {
+            let from_start = from.is_nil() || scan.cursor.is_some();
+            scan.failed = failed;
+            scan.cursor = (full && from_start).then(|| events.last().map(|e| e.id)).flatten();
         }
         Ok(published.len())
     }

@@ -143,11 +143,14 @@ impl ::messaging::OutboxStore for crate::Backend {
     }
 
     async fn replay_event(&self, id: ::uuid::Uuid) -> ::anyhow::Result<bool> {
-        let done =
-            ::sqlx::query("UPDATE outbox SET published_at = NULL, attempts = 0, last_error = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+        let done = ::sqlx::query(
+            "UPDATE outbox SET attempts = 0, last_error = NULL \
+             WHERE id = $1 AND published_at IS NULL AND attempts >= $2",
+        )
+        .bind(id)
+        .bind(MAX_DELIVERY_ATTEMPTS)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
