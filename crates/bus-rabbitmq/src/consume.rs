@@ -196,6 +196,11 @@ impl RabbitBus {
                 last.ack(BasicAckOptions { multiple: true }).await?;
             }
             let (Some(error), Some((delivery, event))) = (error, rest.get(handled)) else { break };
+            if error.downcast_ref::<messaging::RecordFailed>().is_some() {
+                // The database, not the event: drop the connection, and
+                // what was not acked comes again once it is back.
+                return Err(error);
+            }
             let attempts = attempts_of(&delivery.properties) + 1;
             let message = format!("{error:#}");
             let properties = with_attempts(&delivery.properties, attempts, Some(&message));

@@ -119,6 +119,19 @@ impl InProcessBus {
     }
 }
 
+/// What [`deliver`]'s error carries (as its context) when the consumers'
+/// record, not the consumer, failed: nothing says the event is at fault,
+/// so a broker consumer drops its connection to have it delivered again
+/// rather than counting an attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFailed;
+
+impl std::fmt::Display for RecordFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the consumers' record of handled events could not be read or written")
+    }
+}
+
 /// Delivers `events` to one consumer, as [`handle_once`] does one event:
 /// those it wants and has not handled (by the record of `key`) go to it as
 /// one batch; if the batch fails they are retried one by one. Returns how
@@ -143,7 +156,7 @@ pub async fn deliver(
         match store.is_processed(key, event.id).await {
             Ok(true) => tracing::debug!(consumer = key, event_id = %event.id, "duplicate delivery skipped"),
             Ok(false) => todo.push(event),
-            Err(e) => return (0, Some(e)),
+            Err(e) => return (0, Some(e.context(RecordFailed))),
         }
     }
     if todo.is_empty() {
@@ -152,7 +165,7 @@ pub async fn deliver(
     if todo.len() > 1 && consumer.handle_batch(&todo).await.is_ok() {
         for event in todo.iter().filter(|_| !consumer.naturally_idempotent()) {
             if let Err(e) = store.mark_processed(key, event.id, at).await {
-                return (0, Some(e));
+                return (0, Some(e.context(RecordFailed)));
             }
         }
         return (events.len(), None);
@@ -161,7 +174,7 @@ pub async fn deliver(
     for event in todo {
         let done = match consumer.handle(event).await {
             Ok(()) if consumer.naturally_idempotent() => Ok(()),
-            Ok(()) => store.mark_processed(key, event.id, at).await,
+            Ok(()) => store.mark_processed(key, event.id, at).await.map_err(|e| e.context(RecordFailed)),
             Err(e) => Err(e.context(format!("consumer {} failed on {}", consumer.name(), event.topic))),
         };
         if let Err(e) = done {
