@@ -108,6 +108,55 @@ fn node(url: &str, prefix: &str, name: &str) -> Arc<RabbitBus> {
     Arc::new(RabbitBus::new(settings))
 }
 
+/// Two nodes of one shop on RabbitMQ, each running a per-shop recorder
+/// (`shared`) and a per-node one (`local`) made by `make`, with their
+/// queues declared.
+struct TwoNodes {
+    prefix: String,
+    a: Arc<RabbitBus>,
+    shared: [Arc<Recorder>; 2],
+    local: [Arc<Recorder>; 2],
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TwoNodes {
+    async fn start(
+        url: &str,
+        store: &Arc<dyn messaging::OutboxStore>,
+        make: fn(&'static str, Reach) -> Arc<Recorder>,
+    ) -> TwoNodes {
+        let prefix = prefix();
+        let stop = CancellationToken::new();
+        let clock = Arc::new(SystemClock);
+        let shared = [make("shared", Reach::PerShop), make("shared", Reach::PerShop)];
+        let local = [make("local", Reach::PerNode), make("local", Reach::PerNode)];
+        let mut tasks = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, name) in ["a", "b"].into_iter().enumerate() {
+            let bus = node(url, &prefix, name);
+            let consumers: Vec<Arc<dyn Consumer>> = vec![shared[i].clone(), local[i].clone()];
+            tasks.extend(bus.spawn_consumers(consumers, store.clone(), clock.clone(), stop.clone()));
+            // Each node declares its queues before it publishes.
+            bus.check().await.expect("a bus").expect("the node reaches RabbitMQ");
+            nodes.push(bus);
+        }
+        TwoNodes { prefix, a: nodes.swap_remove(0), shared, local, stop, tasks }
+    }
+
+    /// Every delivery to the per-shop group, both nodes together.
+    fn shared_seen(&self) -> Vec<uuid::Uuid> {
+        [self.shared[0].seen(), self.shared[1].seen()].concat()
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            task.await.expect("consumer task");
+        }
+    }
+}
+
 on_both_databases!(
     the_shop_starts_and_serves_with_the_broker_down,
     per_shop_consumers_get_each_event_once_and_per_node_ones_on_every_node,
@@ -139,43 +188,28 @@ async fn the_shop_starts_and_serves_with_the_broker_down(db: Db) {
 async fn per_shop_consumers_get_each_event_once_and_per_node_ones_on_every_node(db: Db) {
     let Some(url) = rabbitmq_url() else { return skipped(module_path!(), "EMPORIUM_TEST_RABBITMQ_URL") };
     let fresh = FreshBackend::open(db).await;
-    let store = fresh.backend.outbox();
-    let prefix = prefix();
-    let (a, b) = (node(&url, &prefix, "a"), node(&url, &prefix, "b"));
     // Raw counts: a per-shop queue per node, or a shared per-node one, would show.
-    let (shared_a, shared_b) = (Recorder::raw("shared", Reach::PerShop), Recorder::raw("shared", Reach::PerShop));
-    let (local_a, local_b) = (Recorder::raw("local", Reach::PerNode), Recorder::raw("local", Reach::PerNode));
-    let stop = CancellationToken::new();
-    let clock = Arc::new(SystemClock);
-    let mut tasks =
-        a.spawn_consumers(vec![shared_a.clone(), local_a.clone()], store.clone(), clock.clone(), stop.clone());
-    tasks.extend(b.spawn_consumers(vec![shared_b.clone(), local_b.clone()], store.clone(), clock, stop.clone()));
-    // Each node declares its queues before it publishes.
-    a.check().await.expect("a bus").expect("node a reaches RabbitMQ");
-    b.check().await.expect("a bus").expect("node b reaches RabbitMQ");
+    let nodes = TwoNodes::start(&url, &fresh.backend.outbox(), Recorder::raw).await;
+    let [local_a, local_b] = &nodes.local;
 
     let sent = events(300);
-    let (confirmed, error) = a.publish_batch(&sent).await;
+    let (confirmed, error) = nodes.a.publish_batch(&sent).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(confirmed, 300);
     let all: HashSet<_> = sent.iter().map(|e| e.id).collect();
-    let shared = || [shared_a.seen(), shared_b.seen()].concat();
     wait_for("every event", Duration::from_secs(20), || {
-        shared().len() >= 300 && local_a.seen().len() >= 300 && local_b.seen().len() >= 300
+        nodes.shared_seen().len() >= 300 && local_a.seen().len() >= 300 && local_b.seen().len() >= 300
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let shared = shared();
+    let shared = nodes.shared_seen();
     assert_eq!(shared.len(), 300, "a per-shop consumer handles each event once across the nodes");
     assert_eq!(shared.iter().copied().collect::<HashSet<_>>(), all);
     // Each node's own consumer saw all of them, in the order they were published.
     let order: Vec<_> = sent.iter().map(|e| e.id).collect();
     assert_eq!(local_a.seen(), order);
     assert_eq!(local_b.seen(), order);
-    stop.cancel();
-    for task in tasks {
-        task.await.expect("consumer task");
-    }
+    nodes.stop().await;
 }
 
 async fn a_failing_event_is_retried_then_dead_lettered_and_can_be_replayed(db: Db) {
@@ -250,22 +284,8 @@ async fn a_broker_that_drops_every_connection_mid_burst_loses_nothing(db: Db) {
     let Some(url) = rabbitmq_url() else { return skipped(module_path!(), "EMPORIUM_TEST_RABBITMQ_URL") };
     let fresh = FreshBackend::open(db).await;
     let store = fresh.backend.outbox();
-    let prefix = prefix();
-    let (a, b) = (node(&url, &prefix, "a"), node(&url, &prefix, "b"));
-    let (shared_a, shared_b) = (Recorder::new("shared", Reach::PerShop), Recorder::new("shared", Reach::PerShop));
-    let (local_a, local_b) = (Recorder::new("local", Reach::PerNode), Recorder::new("local", Reach::PerNode));
-    let stop = CancellationToken::new();
-    let clock = Arc::new(SystemClock);
-    let mut tasks =
-        a.spawn_consumers(vec![shared_a.clone(), local_a.clone()], store.clone(), clock.clone(), stop.clone());
-    tasks.extend(b.spawn_consumers(
-        vec![shared_b.clone(), local_b.clone()],
-        store.clone(),
-        clock.clone(),
-        stop.clone(),
-    ));
-    a.check().await.expect("a bus").expect("node a reaches RabbitMQ");
-    b.check().await.expect("a bus").expect("node b reaches RabbitMQ");
+    let nodes = TwoNodes::start(&url, &store, Recorder::new).await;
+    let [local_a, local_b] = &nodes.local;
 
     // 1,000 events in the outbox, drained by node a's relay while the
     // broker drops every connection of this test, twice.
@@ -273,30 +293,28 @@ async fn a_broker_that_drops_every_connection_mid_burst_loses_nothing(db: Db) {
     for event in &sent {
         crate::events::insert_event(&fresh.backend, event).await;
     }
-    let relay = Relay::new(store.clone(), a.clone(), clock).with_poll_interval(Duration::from_millis(50)).spawn();
-    let shared = || [shared_a.seen(), shared_b.seen()].concat();
+    let relay = Relay::new(store.clone(), nodes.a.clone(), Arc::new(SystemClock))
+        .with_poll_interval(Duration::from_millis(50))
+        .spawn();
     let mut drops = 0;
     for _ in 0..2 {
-        wait_for("some progress", Duration::from_secs(20), || shared().len() > 100 * (drops + 1)).await;
-        drops += usize::from(drop_connections(&prefix) > 0);
+        wait_for("some progress", Duration::from_secs(20), || nodes.shared_seen().len() > 100 * (drops + 1)).await;
+        drops += usize::from(drop_connections(&nodes.prefix) > 0);
     }
     wait_for("every event everywhere", Duration::from_secs(60), || {
-        shared().iter().collect::<HashSet<_>>().len() >= 1000
+        nodes.shared_seen().iter().collect::<HashSet<_>>().len() >= 1000
             && local_a.seen().iter().collect::<HashSet<_>>().len() >= 1000
             && local_b.seen().iter().collect::<HashSet<_>>().len() >= 1000
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(drops >= 1, "no connection was dropped: is this RabbitMQ local?");
-    let shared = shared();
+    let shared = nodes.shared_seen();
     assert_eq!(shared.len(), 1000, "a per-shop consumer handled each event exactly once");
     assert_eq!(shared.iter().collect::<HashSet<_>>().len(), 1000);
     assert!(store.pending_events(10).await.expect("pending").is_empty(), "the outbox drained");
     relay.shutdown().await;
-    stop.cancel();
-    for task in tasks {
-        task.await.expect("consumer task");
-    }
+    nodes.stop().await;
 }
 
 /// Two `serve` processes of one shop on one PostgreSQL and one RabbitMQ: a
