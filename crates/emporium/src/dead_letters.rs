@@ -1,7 +1,8 @@
 //! `emporium events dead` and `emporium events replay <id>`: the events a
 //! consumer gave up on. On RabbitMQ they are the messages of each group's
-//! dead-letter queue (this node's, for per-node groups); on the in-process
-//! bus, the outbox rows the relay stopped retrying.
+//! dead-letter queue (this node's, for per-node groups); on Kafka, the
+//! records of each group's dead-letter topic; on the in-process bus, the
+//! outbox rows the relay stopped retrying.
 
 use crate::backend::Backend;
 use crate::settings::Settings;
@@ -12,7 +13,8 @@ pub struct DeadLetter {
     /// The event's id: what `replay` takes.
     pub id: String,
     pub topic: String,
-    /// The consumer group's queue (RabbitMQ), or `outbox` (in-process).
+    /// The consumer group's queue (RabbitMQ) or group id (Kafka), or
+    /// `outbox` (in-process).
     pub place: String,
     pub attempts: i64,
     pub error: Option<String>,
@@ -25,13 +27,37 @@ fn rabbit(settings: &Settings) -> Option<(bus_rabbitmq::RabbitBus, Vec<bus_rabbi
     Some((bus, queues))
 }
 
+fn kafka(settings: &Settings) -> anyhow::Result<Option<(bus_kafka::KafkaBus, Vec<bus_kafka::Group>)>> {
+    let Some(brokers) = settings.bus.kafka_brokers() else { return Ok(None) };
+    let bus = bus_kafka::KafkaBus::new(crate::server::kafka_settings(settings, &brokers, &settings.node_id()))?;
+    let groups = crate::followers::groups().iter().map(|g| bus.group_of(g)).collect();
+    Ok(Some((bus, groups)))
+}
+
+fn topic_of(event: Option<kernel::Event>) -> String {
+    event.map(|e| e.topic).unwrap_or_else(|| "(unreadable)".into())
+}
+
 pub async fn list(settings: &Settings) -> anyhow::Result<Vec<DeadLetter>> {
+    if let Some((bus, groups)) = kafka(settings)? {
+        let letters = bus.dead_letters(&groups).await?;
+        return Ok(letters
+            .into_iter()
+            .map(|d| DeadLetter {
+                topic: topic_of(d.event.clone()),
+                id: d.id,
+                place: d.group,
+                attempts: d.attempts,
+                error: d.error,
+            })
+            .collect());
+    }
     if let Some((bus, queues)) = rabbit(settings) {
         let letters = bus.dead_letters(&queues).await?;
         return Ok(letters
             .into_iter()
             .map(|d| DeadLetter {
-                topic: d.event.map(|e| e.topic).unwrap_or_else(|| "(unreadable)".into()),
+                topic: topic_of(d.event),
                 id: d.id,
                 place: d.queue,
                 attempts: d.attempts,
@@ -59,6 +85,9 @@ pub async fn replay(settings: &Settings, id: &str) -> anyhow::Result<bool> {
     if let Some((bus, queues)) = rabbit(settings) {
         return bus.replay(&queues, id).await;
     }
+    if let Some((bus, groups)) = kafka(settings)? {
+        return bus.replay(&groups, id).await;
+    }
     let id: uuid::Uuid = id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not an event id (a UUID)"))?;
     let backend = Backend::open(settings).await?;
     let replayed = backend.outbox().replay_event(id).await;
@@ -68,6 +97,9 @@ pub async fn replay(settings: &Settings, id: &str) -> anyhow::Result<bool> {
 
 /// The groups' names, for a message that names what was searched.
 pub fn searched(settings: &Settings) -> String {
+    if let Ok(Some((_, groups))) = kafka(settings) {
+        return groups.iter().map(|g| g.dead.clone()).collect::<Vec<_>>().join(", ");
+    }
     match rabbit(settings) {
         Some((_, queues)) => queues.iter().map(|q| q.dead.clone()).collect::<Vec<_>>().join(", "),
         None => "the outbox".into(),

@@ -1,5 +1,6 @@
 //! Serving: the shop (`crate::shop`) behind HTTP, with the outbox relay and
-//! the background tasks (housekeeping, reservation sweeper, Solana poller).
+//! the background tasks (housekeeping, reservation sweeper, Solana poller,
+//! the notifications' dispatcher).
 
 use crate::backend::Backend;
 use crate::settings::Settings;
@@ -98,6 +99,8 @@ pub struct Running {
     relay: RelayHandle,
     /// The broker's consumers (none on the in-process bus).
     consumers: Vec<JoinHandle<()>>,
+    /// Sends the notifications' pending messages.
+    dispatcher: JoinHandle<()>,
 }
 
 impl Running {
@@ -111,6 +114,9 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.server.await;
         self.relay.shutdown().await;
+        if let Err(e) = self.dispatcher.await {
+            tracing::error!(error = %e, "notification dispatcher task failed");
+        }
         for consumer in self.consumers {
             if let Err(e) = consumer.await {
                 tracing::error!(error = %e, "event consumer task failed");
@@ -146,7 +152,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let shop = Shop::open(settings, clock.clone(), Some(waker.clone())).await?;
     let stop = CancellationToken::new();
     let node = settings.node_id_on(listener.local_addr()?.port());
-    let (bus, consumers) = open_bus(settings, &node, &shop, clock.clone(), stop.clone());
+    let (bus, consumers) = open_bus(settings, &node, &shop, clock.clone(), stop.clone())?;
     let relay = Relay::new(shop.backend.outbox(), bus.clone(), clock.clone())
         .with_poll_interval(Duration::from_millis(500))
         .with_holder(&node)
@@ -197,38 +203,55 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
     spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
     spawn_housekeeping(&shop, settings, clock, stop.clone());
+    let dispatcher = tokio::spawn(shop.dispatcher.clone().run(Duration::from_secs(1), stop.clone()));
     if settings.solana.rpc_url.is_some() {
         spawn_solana_poller(shop.orders.clone(), Duration::from_secs(settings.solana.poll_secs), stop.clone());
     }
     let Shop { backend, identity, catalog, orders, search, .. } = shop;
-    Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay, consumers })
+    Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay, consumers, dispatcher })
 }
 
 /// The bus `settings` choose, with the shop's consumers on it: the
-/// in-process bus, or RabbitMQ with a consumer task per group (stopped by
-/// `stop`).
+/// in-process bus, or RabbitMQ or Kafka with a consumer task per group
+/// (stopped by `stop`).
 fn open_bus(
     settings: &Settings,
     node: &str,
     shop: &Shop,
     clock: SharedClock,
     stop: CancellationToken,
-) -> (Arc<dyn Bus>, Vec<JoinHandle<()>>) {
+) -> anyhow::Result<(Arc<dyn Bus>, Vec<JoinHandle<()>>)> {
     let consumers = crate::followers::consumers(shop);
+    if let Some(brokers) = settings.bus.kafka_brokers() {
+        let kafka = Arc::new(bus_kafka::KafkaBus::new(kafka_settings(settings, &brokers, node))?);
+        let tasks = kafka.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);
+        tracing::info!(node, brokers, "events go through Kafka");
+        return Ok((kafka, tasks));
+    }
     match &settings.bus.url {
         Some(url) if settings.bus.is_rabbitmq() => {
             let rabbit = Arc::new(bus_rabbitmq::RabbitBus::new(rabbit_settings(settings, &url.0, node)));
             let tasks = rabbit.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);
             tracing::info!(node, "events go through RabbitMQ");
-            (rabbit, tasks)
+            Ok((rabbit, tasks))
         }
         _ => {
             let bus = InProcessBus::new(shop.backend.outbox(), clock);
             for consumer in consumers {
                 bus.subscribe(consumer);
             }
-            (Arc::new(bus), Vec::new())
+            Ok((Arc::new(bus), Vec::new()))
         }
+    }
+}
+
+/// The Kafka adapter's settings from the shop's, for node `node`.
+pub fn kafka_settings(settings: &Settings, brokers: &str, node: &str) -> bus_kafka::KafkaSettings {
+    bus_kafka::KafkaSettings {
+        max_attempts: settings.bus.max_attempts,
+        retry_delay: Duration::from_millis(settings.bus.retry_delay_ms),
+        prefix: settings.bus.prefix.clone(),
+        ..bus_kafka::KafkaSettings::new(brokers, node)
     }
 }
 

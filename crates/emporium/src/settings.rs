@@ -89,9 +89,36 @@ pub struct Settings {
     pub solana: SolanaSettings,
     /// `EMPORIUM_BUS_*`: where events go between contexts and nodes.
     pub bus: BusSettings,
+    /// Where the shop is reached from outside (links in emails); default
+    /// `http://<addr>`.
+    pub public_url: Option<String>,
+    /// `EMPORIUM_SMTP_URL`, `EMPORIUM_MAIL_*`, `EMPORIUM_SMS_*`: how
+    /// notifications leave.
+    pub mail: MailSettings,
 }
 
-/// The event bus: unset URL, the in-process bus; `amqp://…`, RabbitMQ.
+/// Notifications' servers. Without an SMTP URL, email only goes to the
+/// delivery log (and the console); without an SMS account, texts do too.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: Option<Secret>,
+    /// The sender, `Shop <shop@example.com>`: required with an SMTP URL.
+    pub from: Option<String>,
+    /// Where staff alerts go; empty: every active admin.
+    pub staff_email: Vec<String>,
+    /// The wait after a message's first failed try (doubled after each next one).
+    pub retry_delay_ms: u64,
+    /// Tries before a message is failed.
+    pub max_attempts: u32,
+    /// Twilio's Messages API, or a provider speaking its wire format.
+    pub sms_url: String,
+    pub sms_account_sid: Option<String>,
+    pub sms_auth_token: Option<Secret>,
+    pub sms_from: Option<String>,
+}
+
+/// The event bus: unset URL, the in-process bus; `amqp://…`, RabbitMQ;
+/// `kafka://host:port[,host:port…]`, Kafka.
 #[derive(Debug, Clone)]
 pub struct BusSettings {
     pub url: Option<Secret>,
@@ -110,6 +137,11 @@ pub struct BusSettings {
 impl BusSettings {
     pub fn is_rabbitmq(&self) -> bool {
         self.url.as_ref().is_some_and(|u| u.0.starts_with("amqp://") || u.0.starts_with("amqps://"))
+    }
+
+    /// The bootstrap servers of a `kafka://host:port[,host:port…]` URL.
+    pub fn kafka_brokers(&self) -> Option<String> {
+        self.url.as_ref().and_then(|u| bus_kafka::KafkaSettings::brokers_of(&u.0))
     }
 }
 
@@ -230,6 +262,26 @@ impl Settings {
                 max_attempts: 5,
                 retry_delay_ms: 5_000,
             },
+            public_url: None,
+            mail: MailSettings {
+                smtp_url: None,
+                from: None,
+                staff_email: Vec::new(),
+                retry_delay_ms: 2_000,
+                max_attempts: 20,
+                sms_url: "https://api.twilio.com".to_owned(),
+                sms_account_sid: None,
+                sms_auth_token: None,
+                sms_from: None,
+            },
+        }
+    }
+
+    /// Where the shop is reached from outside, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
         }
     }
 
@@ -333,6 +385,16 @@ struct Layered {
     node_id: Option<Text>,
     bus_max_attempts: Option<Number<1, 100>>,
     bus_retry_delay_ms: Option<Number<100, 3_600_000>>,
+    public_url: Option<Parsed<String, OptionalHttpUrl>>,
+    smtp_url: Option<Hidden>,
+    mail_from: Option<Text>,
+    staff_email: Option<List>,
+    mail_retry_delay_ms: Option<Number<10, 3_600_000>>,
+    mail_max_attempts: Option<Number<1, 100>>,
+    sms_url: Option<Parsed<String, HttpUrl>>,
+    sms_account_sid: Option<Text>,
+    sms_auth_token: Option<Hidden>,
+    sms_from: Option<Text>,
     /// Keys this struct does not name: an error in the file, ignored in the
     /// environment (other programs' `EMPORIUM_*` variables, the tests').
     #[serde(flatten)]
@@ -580,6 +642,48 @@ impl Settings {
             self.bus.max_attempts = n.narrow();
         }
         set(&mut self.bus.retry_delay_ms, l.bus_retry_delay_ms.map(|n| n.0));
+        if let Some(url) = l.public_url {
+            self.public_url = Some(url.0).filter(|u| !u.is_empty());
+        }
+        let mail = &mut self.mail;
+        if let Some(Hidden(url)) = l.smtp_url {
+            let url = url.trim().to_owned();
+            if !url.is_empty() && !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(SettingsError::invalid(
+                    &origin("smtp_url"),
+                    "invalid value \"[redacted]\": expected smtp://host:port or smtps://user:pass@host:465",
+                ));
+            }
+            mail.smtp_url = (!url.is_empty()).then_some(Secret(url));
+        }
+        if let Some(Text(from)) = l.mail_from {
+            if !from.is_empty() && !from.contains('@') {
+                return Err(bad("mail_from", &from, "expected an address, e.g. Shop <shop@example.com>"));
+            }
+            mail.from = Some(from).filter(|f| !f.is_empty());
+        }
+        if let Some(List(staff)) = l.staff_email {
+            if let Some(a) = staff.iter().find(|a| !a.contains('@')) {
+                return Err(bad("staff_email", a, "expected email addresses, comma-separated"));
+            }
+            mail.staff_email = staff;
+        }
+        set(&mut mail.retry_delay_ms, l.mail_retry_delay_ms.map(|n| n.0));
+        if let Some(n) = l.mail_max_attempts {
+            mail.max_attempts = n.narrow();
+        }
+        if let Some(url) = l.sms_url {
+            mail.sms_url = url.0.trim_end_matches('/').to_owned();
+        }
+        if let Some(Text(sid)) = l.sms_account_sid {
+            mail.sms_account_sid = Some(sid).filter(|s| !s.is_empty());
+        }
+        if let Some(Hidden(token)) = l.sms_auth_token {
+            mail.sms_auth_token = (!token.is_empty()).then_some(Secret(token));
+        }
+        if let Some(Text(from)) = l.sms_from {
+            mail.sms_from = Some(from).filter(|f| !f.is_empty());
+        }
         Ok(())
     }
 
@@ -593,12 +697,28 @@ impl Settings {
                  database)",
             ));
         }
-        if self.bus.url.is_some() && !self.bus.is_rabbitmq() {
+        if self.bus.url.is_some() && !self.bus.is_rabbitmq() && self.bus.kafka_brokers().is_none() {
             return Err(SettingsError::invalid(
                 "EMPORIUM_BUS_URL",
-                "invalid value \"[redacted]\": expected amqp:// or amqps:// (RabbitMQ); Kafka (kafka://) is not \
-                 supported yet; leave it unset for the in-process bus",
+                "invalid value \"[redacted]\": expected amqp:// or amqps:// (RabbitMQ) or \
+                 kafka://host:port[,host:port…] (Kafka); leave it unset for the in-process bus",
             ));
+        }
+        if self.mail.smtp_url.is_some() && self.mail.from.is_none() {
+            return Err(SettingsError::invalid(
+                "EMPORIUM_MAIL_FROM",
+                "must be set when EMPORIUM_SMTP_URL is (the sender, e.g. Shop <shop@example.com>)",
+            ));
+        }
+        if self.mail.sms_account_sid.is_some() {
+            for (name, missing) in [
+                ("EMPORIUM_SMS_AUTH_TOKEN", self.mail.sms_auth_token.is_none()),
+                ("EMPORIUM_SMS_FROM", self.mail.sms_from.is_none()),
+            ] {
+                if missing {
+                    return Err(SettingsError::invalid(name, "must be set when EMPORIUM_SMS_ACCOUNT_SID is"));
+                }
+            }
         }
         if self.solana.rpc_url.is_some() && self.solana.usdc_mint.is_none() && self.solana.sol_price_minor.is_none() {
             return Err(SettingsError::invalid(

@@ -11,7 +11,7 @@ use identity::{HashParams, IdentityConfig, IdentityService};
 use inventory::InventoryService;
 use kernel::clock::SharedClock;
 use media::{LocalDirStore, ObjectStore, S3Store};
-use notifications::NotificationService;
+use notifications::{Dispatcher, FixedStaff, NotificationService, RetryPolicy, Senders, StaffDirectory};
 use orders::{OrdersConfig, OrdersService, Purchasable, VariantRef};
 use rand::RngCore as _;
 use search::{CatalogFeed, SearchIndex};
@@ -30,6 +30,8 @@ pub struct Shop {
     pub inventory: InventoryService,
     pub orders: OrdersService,
     pub notifications: NotificationService,
+    /// Sends what `notifications` records for a server (`server` runs it).
+    pub dispatcher: Dispatcher,
     pub search: SearchIndex,
     pub feed: CatalogFeed,
     pub media: Arc<dyn ObjectStore>,
@@ -87,8 +89,62 @@ impl Shop {
             MediaStoreKind::S3 => Arc::new(S3Store::new(settings.s3.config()).context("EMPORIUM_S3_*")?),
         };
         let feed = CatalogFeed::new(catalog.clone(), search.clone());
-        let notifications = NotificationService::new(backend.notifications(), clock_for_mail, &settings.shop_name);
-        Ok(Shop { backend, identity, catalog, inventory, orders, notifications, search, feed, media })
+        let (notifications, dispatcher) = notification_service(settings, &backend, clock_for_mail)?;
+        Ok(Shop { backend, identity, catalog, inventory, orders, notifications, dispatcher, search, feed, media })
+    }
+}
+
+/// The notifications context with the servers `settings` configure, and
+/// the dispatcher that sends through them.
+fn notification_service(
+    settings: &Settings,
+    backend: &Backend,
+    clock: SharedClock,
+) -> anyhow::Result<(NotificationService, Dispatcher)> {
+    let mail = &settings.mail;
+    let mut senders = Senders::default();
+    if let (Some(url), Some(from)) = (&mail.smtp_url, &mail.from) {
+        let sender = senders::SmtpSender::new(&senders::SmtpConfig::new(&url.0, from)).context("EMPORIUM_SMTP_URL")?;
+        senders.email = Some(Arc::new(sender));
+    }
+    if let (Some(sid), Some(token), Some(from)) = (&mail.sms_account_sid, &mail.sms_auth_token, &mail.sms_from) {
+        let sms = senders::TwilioSms::new(senders::TwilioConfig {
+            api_base: mail.sms_url.clone(),
+            account_sid: sid.clone(),
+            auth_token: token.0.clone(),
+            from: from.clone(),
+            timeout: Duration::from_secs(10),
+        })?;
+        senders.sms = Some(Arc::new(sms));
+    }
+    let staff: Arc<dyn StaffDirectory> = if mail.staff_email.is_empty() {
+        Arc::new(Admins(backend.identity()))
+    } else {
+        Arc::new(FixedStaff(mail.staff_email.clone()))
+    };
+    let policy = RetryPolicy {
+        first_delay: Duration::from_millis(mail.retry_delay_ms),
+        max_attempts: mail.max_attempts,
+        ..RetryPolicy::default()
+    };
+    let dispatcher = Dispatcher::new(backend.notifications(), senders.clone(), clock.clone(), policy);
+    let service = NotificationService::new(backend.notifications(), clock, &settings.shop_name)
+        .with_public_url(&settings.public_url())
+        .with_staff(staff)
+        .with_senders(senders, dispatcher.waker());
+    Ok((service, dispatcher))
+}
+
+/// Staff alerts go to every active admin when no `EMPORIUM_STAFF_EMAIL` is set.
+struct Admins(Arc<dyn identity::IdentityStore>);
+
+#[async_trait::async_trait]
+impl StaffDirectory for Admins {
+    async fn staff_emails(&self) -> anyhow::Result<Vec<String>> {
+        let filter = identity::UserFilter { role: Some(identity::Role::Admin), suspended: Some(false), q: None };
+        let page = kernel::PageSpec { page: 1, per_page: kernel::page::MAX_PER_PAGE };
+        let (admins, _) = self.0.list_users(&filter, page).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(admins.into_iter().map(|u| u.email.to_string()).collect())
     }
 }
 

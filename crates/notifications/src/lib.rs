@@ -3,22 +3,22 @@
 //! made from the events the other contexts publish, and the delivery log
 //! that records each one.
 //!
-//! A message is recorded once per (event, template): the log's unique key
-//! makes a redelivered event a no-op, so the consumer needs no other
-//! deduplication. The embedded shop has no mail server: its transport is
-//! the log itself (status `logged`), echoed to the console. Sending over
-//! SMTP or SMS is not built yet.
+//! A message is recorded once per (event, template, channel): the log's
+//! unique key makes a redelivered event a no-op, so the consumer needs no
+//! other deduplication. Recording is all the event's handling does; the
+//! [`Dispatcher`] then sends what is `pending` through the channel's
+//! [`Sender`] (SMTP, an SMS provider: adapters in `crates/senders`), with
+//! retries. A channel without a server (the embedded shop) keeps the log
+//! itself as the delivery (status `logged`), echoed to the console.
 
+pub mod delivery;
 pub mod model;
 pub mod service;
 pub mod store;
 pub mod templates;
 
+pub use delivery::{Dispatcher, RetryPolicy, SendError, Sender, Senders};
 pub use model::*;
-pub use service::NotificationService;
+pub use service::{FixedStaff, NotificationService, StaffDirectory};
 pub use store::{NotificationFilter, NotificationStore};
-pub use templates::{Message, message_for};
-
-/// The topics this context reacts to.
-pub const TOPICS: [&str; 6] =
-    ["user.registered", "user.deleted", "order.paid", "order.shipped", "order.cancelled", "order.refunded"];
+pub use templates::{Context, Message, TEMPLATES, TOPICS, messages_for};

@@ -25,23 +25,37 @@ impl Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
-    /// Kept in the delivery log (and echoed to the console) only: no mail
-    /// server is configured, as in the embedded shop.
+    /// Waiting for its channel's server: not tried yet, or tried and to be
+    /// tried again at `next_attempt_at` (`error` says what went wrong).
+    Pending,
+    /// Kept in the delivery log (and echoed to the console) only: no server
+    /// is configured for its channel, as in the embedded shop.
     Logged,
-    /// Handed to the mail or SMS server.
+    /// Accepted by the mail or SMS server.
     Sent,
-    /// The server refused it; `error` says why.
+    /// Given up: the server refused it for good, or every attempt failed;
+    /// `error` says why.
     Failed,
+    /// Not sent on this channel, on purpose (no phone number); `error` says why.
+    Skipped,
 }
 
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 3] = [DeliveryStatus::Logged, DeliveryStatus::Sent, DeliveryStatus::Failed];
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Logged,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Skipped,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryStatus::Pending => "pending",
             DeliveryStatus::Logged => "logged",
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Skipped => "skipped",
         }
     }
 }
@@ -53,7 +67,7 @@ impl fmt::Display for DeliveryStatus {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("must be one of logged, sent, failed")]
+#[error("must be one of pending, logged, sent, failed, skipped")]
 pub struct UnknownStatus;
 
 impl FromStr for DeliveryStatus {
@@ -79,16 +93,49 @@ pub struct Notification {
     /// e.g. `order_confirmation`.
     pub template: String,
     pub channel: Channel,
-    /// The address it went to (`redacted` once its account is deleted).
+    /// The address it goes to: an email address (several, comma-separated,
+    /// for a message to staff) or a phone number (`redacted` once its
+    /// account is deleted).
     pub recipient: String,
     /// The account it concerns, when there is one.
     pub user_id: Option<Uuid>,
     pub subject: String,
+    /// The plain-text part (an SMS's whole text).
     pub body: String,
+    /// The HTML part of an email.
+    #[serde(default)]
+    pub html: Option<String>,
     pub status: DeliveryStatus,
-    /// How it left: `log` for the delivery log alone.
+    /// How it leaves: `smtp`, `sms` (Twilio's wire), or `log` for the
+    /// delivery log alone.
     pub transport: String,
+    /// Why it failed, was skipped, or is waiting to be tried again.
     pub error: Option<String>,
+    /// Tries made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When a pending message is tried (again).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// When the server accepted it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// How a try to send went, as the dispatcher records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        at: OffsetDateTime,
+    },
+    /// To be tried again at `at`.
+    Retry {
+        at: OffsetDateTime,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }

@@ -1,5 +1,7 @@
-//! The admin's notifications log: every message sent (or, without a mail
-//! server, logged) to customers, filtered by words, template and status.
+//! The admin's notifications log: every message to customers and staff,
+//! per channel (email, SMS), with what became of it (pending, sent,
+//! failed with the reason, skipped, or only logged without a server),
+//! filtered by words, template and status.
 
 use crate::Site;
 use crate::admin::{page_spec, staff};
@@ -17,8 +19,7 @@ pub fn router() -> Router<Site> {
     Router::new().route("/admin/notifications", get(list))
 }
 
-/// The templates the shop sends, for the filter.
-const TEMPLATES: [&str; 5] = ["order_confirmation", "order_shipped", "order_cancelled", "order_refunded", "welcome"];
+use notifications::TEMPLATES;
 
 #[derive(Debug, Default, Deserialize)]
 struct ListQuery {
@@ -36,6 +37,9 @@ pub struct NotificationRow {
     pub body: String,
     pub status: String,
     pub channel: String,
+    /// Why it failed, was skipped, or waits to be tried again.
+    pub error: Option<String>,
+    pub attempts: u32,
 }
 
 #[derive(Template)]
@@ -60,8 +64,11 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
         query.template.unwrap_or_default(),
         query.status.unwrap_or_default(),
     );
-    let status_filter =
-        choice(&status, |s| s.parse::<DeliveryStatus>().ok(), "Status must be logged, sent or failed.")?;
+    let status_filter = choice(
+        &status,
+        |s| s.parse::<DeliveryStatus>().ok(),
+        "Status must be pending, logged, sent, failed or skipped.",
+    )?;
     let filter =
         web::routes::admin_notifications::notification_filter(Some(q.clone()), Some(template.clone()), status_filter)
             .map_err(PageError::from)?;
@@ -82,6 +89,8 @@ async fn list(State(site): State<Site>, visitor: Visitor, Query(query): Query<Li
             body: n.body.clone(),
             status: n.status.to_string(),
             channel: n.channel.as_str().to_owned(),
+            error: n.error.clone(),
+            attempts: n.attempts,
         })
         .collect();
     let base =

@@ -12,6 +12,7 @@ mod identity;
 mod inventory;
 #[path = "../../store-sql/shared/notifications.rs"]
 mod notifications;
+
 mod orders;
 #[path = "../../store-sql/shared/outbox.rs"]
 mod outbox;
@@ -31,6 +32,8 @@ pub(crate) type Db = sqlx::Postgres;
 pub(crate) type Backend = PostgresStore;
 /// The pool the shared store code runs its statements on.
 pub(crate) type DbPool = Pool;
+/// A claiming query skips rows another transaction holds rather than waiting for them.
+pub(crate) const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {

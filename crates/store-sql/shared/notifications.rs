@@ -1,13 +1,24 @@
 //! Shared by both backends: compiled into `store-postgres` and `store-sqlite`
 //! (each declares it with `#[path]`), with that crate's `Db` and `Backend`.
 
-use ::notifications::{Notification, NotificationFilter, NotificationStore};
+use ::notifications::{Notification, NotificationFilter, NotificationStore, Outcome};
 use ::sqlx::Row as _;
 
 type Row = <crate::Db as ::sqlx::Database>::Row;
 
-const COLUMNS: &str = "id, event_id, template, channel, recipient, user_id, subject, body, status, \
-                       transport, error, created_at";
+const COLUMNS: &str = "id, event_id, template, channel, recipient, user_id, subject, body, html, status, \
+                       transport, error, attempts, next_attempt_ms, sent_at, created_at";
+/// Parameters a row binds.
+const WIDTH: usize = 16;
+
+/// Unix milliseconds, as `next_attempt_ms` keeps them.
+fn millis(at: ::time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> Option<::time::OffsetDateTime> {
+    ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
 
 fn from_row(row: &Row) -> ::anyhow::Result<Notification> {
     let channel: String = row.try_get("channel")?;
@@ -21,9 +32,13 @@ fn from_row(row: &Row) -> ::anyhow::Result<Notification> {
         user_id: row.try_get("user_id")?,
         subject: row.try_get("subject")?,
         body: row.try_get("body")?,
+        html: row.try_get("html")?,
         status: status.parse().map_err(|_| ::anyhow::anyhow!("unknown status {status}"))?,
         transport: row.try_get("transport")?,
         error: row.try_get("error")?,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+        next_attempt_at: row.try_get::<Option<i64>, _>("next_attempt_ms")?.and_then(from_millis),
+        sent_at: row.try_get("sent_at")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -32,18 +47,18 @@ fn from_row(row: &Row) -> ::anyhow::Result<Notification> {
 impl NotificationStore for crate::Backend {
     async fn record(&self, list: &[Notification]) -> ::anyhow::Result<Vec<::uuid::Uuid>> {
         let mut inserted = Vec::new();
-        // 12 parameters a row; 50 rows stay well inside SQLite's limit.
+        // 16 parameters a row; 50 rows stay well inside SQLite's limit.
         for chunk in list.chunks(50) {
             let rows = (0..chunk.len())
                 .map(|r| {
-                    let cells: Vec<String> = (1..=12).map(|c| format!("${}", 12 * r + c)).collect();
+                    let cells: Vec<String> = (1..=WIDTH).map(|c| format!("${}", WIDTH * r + c)).collect();
                     format!("({})", cells.join(", "))
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "INSERT INTO notifications ({COLUMNS}) VALUES {rows} \
-                 ON CONFLICT (event_id, template) DO NOTHING RETURNING id"
+                 ON CONFLICT (event_id, template, channel) DO NOTHING RETURNING id"
             );
             let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
             for n in chunk {
@@ -56,9 +71,13 @@ impl NotificationStore for crate::Backend {
                     .bind(n.user_id)
                     .bind(&n.subject)
                     .bind(&n.body)
+                    .bind(n.html.as_deref())
                     .bind(n.status.as_str())
                     .bind(&n.transport)
                     .bind(n.error.as_deref())
+                    .bind(i32::try_from(n.attempts).unwrap_or(i32::MAX))
+                    .bind(n.next_attempt_at.map(millis))
+                    .bind(n.sent_at)
                     .bind(n.created_at);
             }
             for row in q.fetch_all(&self.pool).await? {
@@ -66,6 +85,55 @@ impl NotificationStore for crate::Backend {
             }
         }
         Ok(inserted)
+    }
+
+    async fn claim_due(
+        &self,
+        now: ::time::OffsetDateTime,
+        until: ::time::OffsetDateTime,
+        limit: u32,
+    ) -> ::anyhow::Result<Vec<Notification>> {
+        let sql = format!(
+            "UPDATE notifications SET attempts = attempts + 1, next_attempt_ms = $2 \
+             WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_ms <= $1 \
+                          ORDER BY next_attempt_ms, id LIMIT $3 {}) \
+             RETURNING {COLUMNS}",
+            crate::SKIP_LOCKED
+        );
+        let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+            .bind(millis(now))
+            .bind(millis(until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = rows.iter().map(from_row).collect::<::anyhow::Result<Vec<_>>>()?;
+        claimed.sort_by_key(|n| n.id);
+        Ok(claimed)
+    }
+
+    async fn settle(&self, id: ::uuid::Uuid, outcome: &Outcome) -> ::anyhow::Result<()> {
+        let q = match outcome {
+            Outcome::Sent { at } => ::sqlx::query(
+                "UPDATE notifications SET status = 'sent', sent_at = $2, error = NULL, next_attempt_ms = NULL \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(*at),
+            Outcome::Retry { at, error } => ::sqlx::query(
+                "UPDATE notifications SET next_attempt_ms = $2, error = $3 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(millis(*at))
+            .bind(error.as_str()),
+            Outcome::Failed { error } => ::sqlx::query(
+                "UPDATE notifications SET status = 'failed', error = $2, next_attempt_ms = NULL \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(error.as_str()),
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn notifications(
@@ -101,7 +169,7 @@ impl NotificationStore for crate::Backend {
 
     async fn redact_user(&self, user_id: ::uuid::Uuid) -> ::anyhow::Result<u64> {
         let done = ::sqlx::query(
-            "UPDATE notifications SET recipient = 'redacted', body = '' \
+            "UPDATE notifications SET recipient = 'redacted', body = '', html = NULL \
              WHERE user_id = $1 AND recipient <> 'redacted'",
         )
         .bind(user_id)

@@ -12,6 +12,7 @@ mod identity;
 mod inventory;
 #[path = "../../store-sql/shared/notifications.rs"]
 mod notifications;
+
 mod orders;
 #[path = "../../store-sql/shared/outbox.rs"]
 mod outbox;
@@ -27,6 +28,9 @@ pub(crate) type Db = sqlx::Sqlite;
 pub(crate) type Backend = SqliteStore;
 /// The pool the shared store code runs its statements on.
 pub(crate) type DbPool = SqlitePool;
+/// SQLite has one writer: a claiming UPDATE is atomic alone, so there is nothing to skip.
+pub(crate) const SKIP_LOCKED: &str = "";
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,7 @@ mod fake_s3;
 mod fake_solana;
 mod fake_stripe;
 mod inventory;
+mod mail;
 mod me;
 mod media_s3;
 mod notifications;

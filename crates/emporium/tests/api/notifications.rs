@@ -51,18 +51,26 @@ async fn customers_get_each_message_once(db: Db) {
     let mine = format!("/api/v1/admin/notifications?q={}", customer.email);
     let log = app.get(&mine, Some(a)).await;
     log.assert(200);
-    assert_eq!(templates(&log.body), ["order_refunded", "order_shipped", "order_confirmation", "welcome"]);
+    assert_eq!(
+        templates(&log.body),
+        ["order_refunded", "order_shipped", "order_paid", "order_confirmation", "welcome"]
+    );
     let items = log.body["items"].as_array().expect("items");
     for n in items {
         assert_eq!(n["recipient"], customer.email.as_str());
         assert_eq!((n["status"].as_str(), n["channel"].as_str()), (Some("logged"), Some("email")));
         assert_eq!(n["user_id"], customer.id.as_str());
     }
-    assert_eq!(items[2]["subject"], format!("Order {number} confirmed"));
+    assert_eq!(items[3]["subject"], format!("Order {number} confirmed"));
+    assert_eq!(items[2]["subject"], format!("Payment received for order {number}"));
     assert!(items[1]["body"].as_str().is_some_and(|b| b.contains("Tracking number: 1Z999")), "{}", items[1]);
     assert!(items[0]["body"].as_str().is_some_and(|b| b.contains("refunded $5.00")), "{}", items[0]);
     // Nothing was sent twice, and nothing went to the wrong person.
-    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", &customer.email).await, 4);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", &customer.email).await, 5);
+    // The shipping text was skipped: the order has no phone number.
+    let texts = "SELECT COUNT(*) FROM notifications WHERE channel = 'sms' AND status = 'skipped' AND user_id IS NOT NULL \
+                 AND error = $1";
+    assert_eq!(app.scalar_i64(texts, "the order has no phone number").await, 1);
 
     // Filters and pages; bad ones are 422 and nobody but staff may look.
     let shipped = app.get(&format!("{mine}&template=order_shipped"), Some(a)).await;
@@ -97,7 +105,8 @@ async fn customers_get_each_message_once(db: Db) {
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", &customer.email).await, 0);
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1 AND body = ''", "redacted").await,
-        4
+        6,
+        "five emails and the skipped text"
     );
 }
 
@@ -134,10 +143,11 @@ async fn a_repeated_event_sends_nothing_twice(db: Db) {
     let later = Event::new("order.cancelled", paid.aggregate_id, time::OffsetDateTime::now_utc(), paid.payload.clone());
     service.handle_batch(&[&shipped, &erased, &later]).await.expect("handled");
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", "batch@example.com").await, 1);
-    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", "redacted").await, 2);
+    // Its two emails and the shipping text (skipped: no phone number).
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE recipient = $1", "redacted").await, 3);
 
     // An event without an address, or one no message answers, records nothing.
     let stock = Event::new("stock.low", uuid::Uuid::now_v7(), time::OffsetDateTime::now_utc(), json!({"sku": "X"}));
     service.handle(&stock).await.expect("handled");
-    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE $1 = $1", "x").await, 5);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE $1 = $1", "x").await, 6);
 }

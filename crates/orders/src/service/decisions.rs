@@ -67,6 +67,21 @@ pub fn order_event(topic: &str, order: &Order, at: OffsetDateTime) -> Event {
             "total": order.total,
             "email": order.email,
             "user_id": order.user_id,
+            // What the customer's messages show (and what a service apart
+            // needs without reading the orders' tables).
+            "subtotal": order.subtotal,
+            "discount_total": order.discount_total,
+            "shipping_total": order.shipping_total,
+            "tax_total": order.tax_total,
+            "lines": order.lines.iter().map(|l| json!({
+                "variant_id": l.variant_id,
+                "sku": l.sku,
+                "title": l.title,
+                "quantity": l.quantity,
+                "unit_price": l.unit_price,
+                "total": l.total,
+            })).collect::<Vec<_>>(),
+            "shipping_address": order.shipping_address,
         }),
     )
 }

@@ -24,7 +24,7 @@ pub struct ListNotificationsQuery {
     pub per_page: Option<u32>,
     /// Part of the recipient or subject, case-insensitive.
     pub q: Option<String>,
-    /// e.g. `order_confirmation`, `order_shipped`, `welcome`.
+    /// e.g. `order_confirmation`, `order_shipped`, `welcome`, `low_stock`.
     pub template: Option<String>,
     #[param(inline)]
     pub status: Option<DeliveryStatus>,
@@ -48,8 +48,10 @@ pub fn notification_filter(
     Ok(NotificationFilter { q: clean("q", q)?, template: clean("template", template)?, status })
 }
 
-/// Messages sent (or, without a mail server, logged) to customers, newest
-/// first. Staff may read it, as they read customer accounts.
+/// Messages to customers and staff, per channel, newest first, with what
+/// became of each (`pending`, `sent`, `failed` with the reason, `skipped`,
+/// or `logged` without a server). Staff may read it, as they read
+/// customer accounts.
 #[utoipa::path(get, path = "/admin/notifications", tag = "admin", security(("bearer" = [])),
     params(ListNotificationsQuery),
     responses((status = 200, body = Page<Notification>), (status = 401, body = ErrorBody),

@@ -1,0 +1,220 @@
+//! Consuming: one Kafka consumer per group, offsets committed only after
+//! handling, a failing event retried in place and then dead-lettered.
+
+use crate::{ATTEMPTS, ERROR, Group, KafkaBus, client_config};
+use kernel::clock::SharedClock;
+use messaging::{Consumer, OutboxStore, Reach};
+use rdkafka::Message as _;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+impl KafkaBus {
+    /// Runs each consumer in its group until `stop`: per-shop ones in the
+    /// group every node shares, per-node ones in this node's own. A
+    /// consumer that fails (the broker went away, the database did) is
+    /// made again with back-off; what was not committed is read again.
+    pub fn spawn_consumers(
+        self: &Arc<Self>,
+        consumers: Vec<Arc<dyn Consumer>>,
+        store: Arc<dyn OutboxStore>,
+        clock: SharedClock,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        for consumer in &consumers {
+            self.register(consumer.as_ref());
+        }
+        consumers
+            .into_iter()
+            .map(|consumer| {
+                let (bus, store, clock, stop) = (self.clone(), store.clone(), clock.clone(), stop.clone());
+                tokio::spawn(async move { bus.run_consumer(consumer, store, clock, stop).await })
+            })
+            .collect()
+    }
+
+    async fn run_consumer(
+        &self,
+        consumer: Arc<dyn Consumer>,
+        store: Arc<dyn OutboxStore>,
+        clock: SharedClock,
+        stop: CancellationToken,
+    ) {
+        let group = self.group_of(consumer.as_ref());
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let started = Instant::now();
+            match self.consume(consumer.as_ref(), &group, store.as_ref(), &clock, &stop).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(
+                    group = group.id,
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis(),
+                    "Kafka consumer lost; starting it again"
+                ),
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = FIRST_BACKOFF;
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One consumer's life: create the topics, join the group, hand over
+    /// batches of what has arrived, until `stop` (Ok) or a failure (Err).
+    async fn consume(
+        &self,
+        consumer: &dyn Consumer,
+        group: &Group,
+        store: &dyn OutboxStore,
+        clock: &SharedClock,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.ensure_topics().await?;
+        let kafka: StreamConsumer = client_config(&self.settings)
+            .set("group.id", &group.id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create()?;
+        let topics: Vec<&str> = group.topics.iter().map(String::as_str).collect();
+        kafka.subscribe(&topics)?;
+        tracing::info!(group = group.id, topics = ?group.topics, "consuming from Kafka");
+        // A per-node consumer that keeps records keeps them per node.
+        let key = match consumer.reach() {
+            Reach::PerNode => format!("{}@{}", consumer.name(), self.settings.node),
+            Reach::PerShop => consumer.name().to_owned(),
+        };
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                next = kafka.recv() => next?.detach(),
+            };
+            let mut batch = vec![first];
+            // Whatever else has already arrived joins the batch.
+            while batch.len() < self.settings.batch {
+                match tokio::time::timeout(Duration::from_millis(1), kafka.recv()).await {
+                    Ok(next) => batch.push(next?.detach()),
+                    Err(_) => break,
+                }
+            }
+            self.handle(&kafka, consumer, group, &key, store, clock, stop, batch).await?;
+        }
+    }
+
+    /// Hands a batch to the consumer in order and commits what it handled;
+    /// an event it fails is tried again after the retry delay, and after
+    /// the last attempt goes to the dead letters (committed past).
+    #[allow(clippy::too_many_arguments)]
+    async fn handle(
+        &self,
+        kafka: &StreamConsumer,
+        consumer: &dyn Consumer,
+        group: &Group,
+        key: &str,
+        store: &dyn OutboxStore,
+        clock: &SharedClock,
+        stop: &CancellationToken,
+        batch: Vec<OwnedMessage>,
+    ) -> anyhow::Result<()> {
+        let mut items = Vec::with_capacity(batch.len());
+        for message in batch {
+            match message.payload().map(messaging::envelope::decode) {
+                Some(Ok(event)) => items.push((message, event)),
+                // An empty record (a dead letter's tombstone) or one that
+                // nothing can read: no retry will help.
+                None => commit(kafka, &[&message])?,
+                Some(Err(e)) => {
+                    tracing::warn!(group = group.id, error = format!("{e:#}"), "unreadable record dead-lettered");
+                    self.dead_letter(group, &message, 1, &format!("{e:#}")).await?;
+                    commit(kafka, &[&message])?;
+                }
+            }
+        }
+        let mut rest = &items[..];
+        let mut attempts = 0u32;
+        while !rest.is_empty() {
+            let events: Vec<_> = rest.iter().map(|(_, e)| e.clone()).collect();
+            let (handled, error) = messaging::deliver(consumer, &events, store, key, clock.now()).await;
+            let done: Vec<&OwnedMessage> = rest[..handled.min(rest.len())].iter().map(|(m, _)| m).collect();
+            if !done.is_empty() {
+                commit(kafka, &done)?;
+                attempts = 0;
+            }
+            let (Some(error), Some((message, event))) = (error, rest.get(handled)) else { break };
+            if error.downcast_ref::<messaging::RecordFailed>().is_some() {
+                // The database, not the event: start again from the
+                // committed offsets once it is back.
+                return Err(error);
+            }
+            attempts += 1;
+            let why = format!("{error:#}");
+            rest = &rest[handled..];
+            if attempts >= self.settings.max_attempts {
+                tracing::warn!(group = group.id, event_id = %event.id, topic = event.topic, attempts, error = why,
+                    "event dead-lettered after its last attempt");
+                self.dead_letter(group, message, attempts, &why).await?;
+                commit(kafka, &[message])?;
+                rest = &rest[1..];
+                attempts = 0;
+                continue;
+            }
+            tracing::warn!(group = group.id, event_id = %event.id, topic = event.topic, attempts, error = why,
+                retry_in_ms = self.settings.retry_delay.as_millis(), "event handling failed; will retry");
+            tokio::select! {
+                // Not committed: the group's next member reads it again.
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(self.settings.retry_delay) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `message` to the group's dead letters, keyed by event id.
+    async fn dead_letter(
+        &self,
+        group: &Group,
+        message: &OwnedMessage,
+        attempts: u32,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        let id = message
+            .payload()
+            .and_then(|p| messaging::envelope::decode(p).ok())
+            .map(|e| e.id.to_string())
+            .unwrap_or_else(|| format!("{}-{}-{}", message.topic(), message.partition(), message.offset()));
+        let attempts = attempts.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: ATTEMPTS, value: Some(attempts.as_str()) })
+            .insert(Header { key: ERROR, value: Some(error) });
+        self.send(&group.dead, &id, Some(message.payload().unwrap_or_default()), headers).await
+    }
+}
+
+/// Commits, for each partition, the offset after the last of `messages`.
+fn commit(kafka: &StreamConsumer, messages: &[&OwnedMessage]) -> anyhow::Result<()> {
+    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for m in messages {
+        let slot = last.entry((m.topic(), m.partition())).or_insert(m.offset());
+        *slot = (*slot).max(m.offset());
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in last {
+        list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset + 1))?;
+    }
+    kafka.commit(&list, CommitMode::Sync)?;
+    Ok(())
+}
