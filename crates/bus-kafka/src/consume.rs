@@ -2,6 +2,7 @@
 //! handling, a failing event retried in place and then dead-lettered.
 
 use crate::{ATTEMPTS, ERROR, Group, KafkaBus, client_config};
+use kernel::Event;
 use kernel::clock::SharedClock;
 use messaging::{Consumer, OutboxStore, Reach};
 use rdkafka::Message as _;
@@ -73,7 +74,11 @@ impl KafkaBus {
     }
 
     /// One consumer's life: create the topics, join the group, hand over
-    /// batches of what has arrived, until `stop` (Ok) or a failure (Err).
+    /// batches of what has arrived, until `stop` (Ok) or a failure to set
+    /// up (Err). The broker going away is not a failure: librdkafka
+    /// reconnects and the group goes on; what a batch could not finish
+    /// (the database is down, the dead letters cannot be written) is read
+    /// again from where it stopped.
     async fn consume(
         &self,
         consumer: &dyn Consumer,
@@ -98,26 +103,53 @@ impl KafkaBus {
             Reach::PerNode => format!("{}@{}", consumer.name(), self.settings.node),
             Reach::PerShop => consumer.name().to_owned(),
         };
+        let mut backoff = FIRST_BACKOFF;
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
-                next = kafka.recv() => next?.detach(),
+                next = kafka.recv() => next,
             };
-            let mut batch = vec![first];
+            let mut batch = match first {
+                Ok(message) => vec![message.detach()],
+                Err(e) => {
+                    tracing::debug!(group = group.id, error = %e, "Kafka consumer: broker unavailable; waiting");
+                    tokio::time::sleep(FIRST_BACKOFF).await;
+                    continue;
+                }
+            };
             // Whatever else has already arrived joins the batch.
             while batch.len() < self.settings.batch {
                 match tokio::time::timeout(Duration::from_millis(1), kafka.recv()).await {
-                    Ok(next) => batch.push(next?.detach()),
-                    Err(_) => break,
+                    Ok(Ok(next)) => batch.push(next.detach()),
+                    Ok(Err(_)) | Err(_) => break,
                 }
             }
-            self.handle(&kafka, consumer, group, &key, store, clock, stop, batch).await?;
+            match self.handle(&kafka, consumer, group, &key, store, clock, stop, &batch).await {
+                Ok(()) => backoff = FIRST_BACKOFF,
+                Err((unfinished, e)) => {
+                    tracing::warn!(
+                        group = group.id,
+                        error = format!("{e:#}"),
+                        retry_in_ms = backoff.as_millis(),
+                        "Kafka consumer could not finish a batch; reading it again from where it stopped"
+                    );
+                    rewind(&kafka, &batch[unfinished..])?;
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
         }
     }
 
     /// Hands a batch to the consumer in order and commits what it handled;
     /// an event it fails is tried again after the retry delay, and after
-    /// the last attempt goes to the dead letters (committed past).
+    /// the last attempt goes to the dead letters (committed past). A record
+    /// nothing can read goes to the dead letters at once; an empty one (a
+    /// dead letter's tombstone) is passed over. On Err, the position in the
+    /// batch of the first record not finished.
     #[allow(clippy::too_many_arguments)]
     async fn handle(
         &self,
@@ -128,47 +160,45 @@ impl KafkaBus {
         store: &dyn OutboxStore,
         clock: &SharedClock,
         stop: &CancellationToken,
-        batch: Vec<OwnedMessage>,
-    ) -> anyhow::Result<()> {
-        let mut items = Vec::with_capacity(batch.len());
-        for message in batch {
-            match message.payload().map(messaging::envelope::decode) {
-                Some(Ok(event)) => items.push((message, event)),
-                // An empty record (a dead letter's tombstone) or one that
-                // nothing can read: no retry will help.
-                None => commit(kafka, &[&message])?,
-                Some(Err(e)) => {
-                    tracing::warn!(group = group.id, error = format!("{e:#}"), "unreadable record dead-lettered");
-                    self.dead_letter(group, &message, 1, &format!("{e:#}")).await?;
-                    commit(kafka, &[&message])?;
-                }
-            }
-        }
-        let mut rest = &items[..];
+        batch: &[OwnedMessage],
+    ) -> Result<(), (usize, anyhow::Error)> {
+        let events: Vec<Option<Result<Event, anyhow::Error>>> =
+            batch.iter().map(|m| m.payload().map(messaging::envelope::decode)).collect();
+        let mut i = 0;
         let mut attempts = 0u32;
-        while !rest.is_empty() {
-            let events: Vec<_> = rest.iter().map(|(_, e)| e.clone()).collect();
-            let (handled, error) = messaging::deliver(consumer, &events, store, key, clock.now()).await;
-            let done: Vec<&OwnedMessage> = rest[..handled.min(rest.len())].iter().map(|(m, _)| m).collect();
-            if !done.is_empty() {
-                commit(kafka, &done)?;
+        while i < batch.len() {
+            // The run of readable events from `i`.
+            let run: Vec<Event> =
+                events[i..].iter().map_while(|e| e.as_ref().and_then(|e| e.as_ref().ok()).cloned()).collect();
+            if run.is_empty() {
+                if let Some(Err(e)) = &events[i] {
+                    tracing::warn!(group = group.id, error = format!("{e:#}"), "unreadable record dead-lettered");
+                    self.dead_letter(group, &batch[i], 1, &format!("{e:#}")).await.map_err(|e| (i, e))?;
+                }
+                commit(kafka, &batch[i..=i]);
+                i += 1;
+                continue;
+            }
+            let (handled, error) = messaging::deliver(consumer, &run, store, key, clock.now()).await;
+            if handled > 0 {
+                commit(kafka, &batch[i..i + handled]);
+                i += handled;
                 attempts = 0;
             }
-            let (Some(error), Some((message, event))) = (error, rest.get(handled)) else { break };
+            let Some(error) = error else { continue };
             if error.downcast_ref::<messaging::RecordFailed>().is_some() {
-                // The database, not the event: start again from the
-                // committed offsets once it is back.
-                return Err(error);
+                // The database, not the event.
+                return Err((i, error));
             }
             attempts += 1;
             let why = format!("{error:#}");
-            rest = &rest[handled..];
+            let event = &run[handled];
             if attempts >= self.settings.max_attempts {
                 tracing::warn!(group = group.id, event_id = %event.id, topic = event.topic, attempts, error = why,
                     "event dead-lettered after its last attempt");
-                self.dead_letter(group, message, attempts, &why).await?;
-                commit(kafka, &[message])?;
-                rest = &rest[1..];
+                self.dead_letter(group, &batch[i], attempts, &why).await.map_err(|e| (i, e))?;
+                commit(kafka, &batch[i..=i]);
+                i += 1;
                 attempts = 0;
                 continue;
             }
@@ -205,7 +235,10 @@ impl KafkaBus {
 }
 
 /// Commits, for each partition, the offset after the last of `messages`.
-fn commit(kafka: &StreamConsumer, messages: &[&OwnedMessage]) -> anyhow::Result<()> {
+/// A commit that fails (the broker is away) is left to the next one, which
+/// covers it; if there is none, the records are read again and the
+/// consumers' records of handled events make that harmless.
+fn commit(kafka: &StreamConsumer, messages: &[OwnedMessage]) {
     let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for m in messages {
         let slot = last.entry((m.topic(), m.partition())).or_insert(m.offset());
@@ -213,8 +246,25 @@ fn commit(kafka: &StreamConsumer, messages: &[&OwnedMessage]) -> anyhow::Result<
     }
     let mut list = TopicPartitionList::new();
     for ((topic, partition), offset) in last {
-        list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset + 1))?;
+        if let Err(e) = list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset + 1)) {
+            tracing::warn!(topic, partition, error = %e, "Kafka offset not committed");
+        }
     }
-    kafka.commit(&list, CommitMode::Sync)?;
+    if let Err(e) = kafka.commit(&list, CommitMode::Sync) {
+        tracing::debug!(error = %e, "Kafka offsets not committed now; the next commit covers them");
+    }
+}
+
+/// Moves each partition of `unfinished` back to its first record there,
+/// so that the consumer reads them again.
+fn rewind(kafka: &StreamConsumer, unfinished: &[OwnedMessage]) -> anyhow::Result<()> {
+    let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for m in unfinished {
+        let slot = first.entry((m.topic(), m.partition())).or_insert(m.offset());
+        *slot = (*slot).min(m.offset());
+    }
+    for ((topic, partition), offset) in first {
+        kafka.seek(topic, partition, rdkafka::Offset::Offset(offset), Duration::from_secs(5))?;
+    }
     Ok(())
 }

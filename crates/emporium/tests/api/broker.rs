@@ -520,12 +520,20 @@ async fn a_broker_that_goes_away_mid_burst_loses_nothing(db: Db, broker: Broker)
             }
         }
     }
-    wait_for("every event everywhere", Duration::from_secs(120), || {
-        nodes.shared_seen().iter().collect::<HashSet<_>>().len() >= 1000
-            && local_a.seen().iter().collect::<HashSet<_>>().len() >= 1000
-            && local_b.seen().iter().collect::<HashSet<_>>().len() >= 1000
-    })
-    .await;
+    let counts = || {
+        let distinct = |seen: Vec<uuid::Uuid>| seen.into_iter().collect::<HashSet<_>>().len();
+        (distinct(nodes.shared_seen()), distinct(local_a.seen()), distinct(local_b.seen()))
+    };
+    let start = Instant::now();
+    while counts() != (1000, 1000, 1000) {
+        let pending = store.pending_events(1000).await.map(|p| p.len()).unwrap_or(usize::MAX);
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not every event everywhere: {:?}, {pending} pending",
+            counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(drops >= 1, "no connection was dropped: is this RabbitMQ local?");
     let _ = &own;
