@@ -211,6 +211,9 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay, consumers, dispatcher })
 }
 
+/// A bus and the tasks of its consumers.
+type OpenBus = (Arc<dyn Bus>, Vec<JoinHandle<()>>);
+
 /// The bus `settings` choose, with the shop's consumers on it: the
 /// in-process bus, or RabbitMQ or Kafka with a consumer task per group
 /// (stopped by `stop`).
@@ -220,7 +223,7 @@ fn open_bus(
     shop: &Shop,
     clock: SharedClock,
     stop: CancellationToken,
-) -> anyhow::Result<(Arc<dyn Bus>, Vec<JoinHandle<()>>)> {
+) -> anyhow::Result<OpenBus> {
     let consumers = crate::followers::consumers(shop);
     if let Some(brokers) = settings.bus.kafka_brokers() {
         let kafka = Arc::new(bus_kafka::KafkaBus::new(kafka_settings(settings, &brokers, node))?);

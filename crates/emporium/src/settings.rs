@@ -648,7 +648,7 @@ impl Settings {
         let mail = &mut self.mail;
         if let Some(Hidden(url)) = l.smtp_url {
             let url = url.trim().to_owned();
-            if !url.is_empty() && !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+            if !(url.is_empty() || url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 return Err(SettingsError::invalid(
                     &origin("smtp_url"),
                     "invalid value \"[redacted]\": expected smtp://host:port or smtps://user:pass@host:465",
@@ -1007,6 +1007,35 @@ mod tests {
         )
         .expect_err("bad bucket");
         assert!(err.to_string().contains("Not_A_Bucket") && !err.to_string().contains("very-secret"), "{err}");
+    }
+
+    #[test]
+    fn mail_sms_and_bus_settings_are_checked_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let load = |pairs: &[(&str, &str)]| Settings::load(dir.path().to_owned(), &env(pairs));
+        let err = load(&[("EMPORIUM_SMTP_URL", "smtp://127.0.0.1:2525")]).expect_err("no sender");
+        assert!(err.to_string().starts_with("EMPORIUM_MAIL_FROM: must be set"), "{err}");
+        let err = load(&[("EMPORIUM_SMTP_URL", "http://mail.example")]).expect_err("not SMTP");
+        assert!(err.to_string().starts_with("EMPORIUM_SMTP_URL: invalid value \"[redacted]\""), "{err}");
+        let err = load(&[("EMPORIUM_SMS_ACCOUNT_SID", "AC1"), ("EMPORIUM_SMS_FROM", "+1555")]).expect_err("no token");
+        assert!(err.to_string().starts_with("EMPORIUM_SMS_AUTH_TOKEN: must be set"), "{err}");
+        let err = load(&[("EMPORIUM_STAFF_EMAIL", "ops@shop.test,nobody")]).expect_err("not an address");
+        assert!(err.to_string().starts_with("EMPORIUM_STAFF_EMAIL:"), "{err}");
+        let s = load(&[
+            ("EMPORIUM_SMTP_URL", "smtps://u:p@mail.example:465"),
+            ("EMPORIUM_MAIL_FROM", "Shop <shop@example.com>"),
+            ("EMPORIUM_STAFF_EMAIL", "ops@shop.test, boss@shop.test"),
+            ("EMPORIUM_PUBLIC_URL", "https://shop.example/"),
+            ("EMPORIUM_BUS_URL", "kafka://k1:9092,k2:9092"),
+        ])
+        .expect("good settings");
+        assert_eq!(s.mail.staff_email, ["ops@shop.test", "boss@shop.test"]);
+        assert_eq!(s.public_url(), "https://shop.example");
+        assert_eq!(s.bus.kafka_brokers().as_deref(), Some("k1:9092,k2:9092"));
+        assert!(!s.bus.is_rabbitmq());
+        let err = load(&[("EMPORIUM_BUS_URL", "kafka://nohost")]).expect_err("no port");
+        assert!(err.to_string().contains("kafka://host:port"), "{err}");
+        assert_eq!(load(&[]).expect("defaults").public_url(), "http://127.0.0.1:8080");
     }
 
     #[test]
