@@ -36,6 +36,11 @@ BENCH_SKIP_SQLITE=1 runs PostgreSQL only; BENCH_DATABASE_POOL_SIZE sets the
 server's EMPORIUM_DATABASE_POOL_SIZE.
 BENCH_PRODUCTS (8) sets how many products the buyers spread over (more
 products, fewer buyers waiting on the same stock row).
+BENCH_BUSES=rabbitmq,kafka runs the PostgreSQL throughput again with the
+events going through each broker (BENCH_RABBITMQ_URL, default
+amqp://guest:guest@127.0.0.1:5672/%2f; BENCH_KAFKA_URL, default
+kafka://127.0.0.1:9092), beside the in-process bus in the same run (no flash
+sale for those), and compares (target: within 10 %).
 """
 import glob
 import http.client
@@ -556,10 +561,18 @@ def pgbench(url):
 # --- One backend -----------------------------------------------------------------------------------------
 
 
-def bench_backend(name, database_url):
+BUS_URLS = {"rabbitmq": os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "kafka": os.environ.get("BENCH_KAFKA_URL", "kafka://127.0.0.1:9092")}
+BUS_NAMES = {"rabbitmq": "RabbitMQ", "kafka": "Kafka"}
+
+
+def bench_backend(name, database_url, bus_url=None, flash=True):
     data_dir = tempfile.mkdtemp(prefix="emporium-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
     env.update({"EMPORIUM_LOG": "warn", "EMPORIUM_AUTH_RATE_LIMIT": "0"})
+    if bus_url:
+        env["EMPORIUM_BUS_URL"] = bus_url
+        env["EMPORIUM_BUS_PREFIX"] = "bench-" + uuid.uuid4().hex[:8]
     if os.environ.get("BENCH_DATABASE_POOL_SIZE"):
         env["EMPORIUM_DATABASE_POOL_SIZE"] = os.environ["BENCH_DATABASE_POOL_SIZE"]
     dbname = None
@@ -603,8 +616,9 @@ def bench_backend(name, database_url):
         result["stock_reserved"] = sum(lv["reserved"] for lv in levels)
         result["paid_total"] += 1  # the smoke checkout
 
-        print(f"[{name}] flash sale…", file=sys.stderr)
-        result["flash"] = flash_sale(port, run_id)
+        if flash:
+            print(f"[{name}] flash sale…", file=sys.stderr)
+            result["flash"] = flash_sale(port, run_id)
         return result
     finally:
         if proc is not None:
@@ -676,6 +690,8 @@ def report(results, pg):
           "all answered after | stock after (on hand / reserved) | p99 add / checkout / payment |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
+        if "flash" not in r:
+            continue
         f = r["flash"]
         sold_out = f"{f['sold_out_s']:.2f} s" if f["sold_out_s"] is not None else f"not sold out ({f['paid']} paid)"
         p99 = " / ".join(ms(f[s][1]) for s in STEPS)
@@ -683,6 +699,8 @@ def report(results, pg):
               f"{f['other'] + f['transport']} | {f['refused_add']:,} / {f['refused_checkout']:,} | {f['all_s']:.2f} s | "
               f"{f['on_hand']} / {f['reserved']} | {p99} |")
     for r in results:
+        if "flash" not in r:
+            continue
         f = r["flash"]
         print(f"\n{r['name']} flash sale: oversells {f['oversold']} (must be 0): {yes(f['oversold'] == 0)}; "
               f"5xx {f['5xx']} (must be 0): {yes(f['5xx'] == 0)}; stock after: on hand {f['on_hand']}, "
@@ -693,10 +711,18 @@ def report(results, pg):
         consistent = r["stock_sold"] == r["paid_total"]
         print(f"\n{r['name']} throughput stock check: {r['paid_total']:,} payments, {r['stock_sold']:,} units gone, "
               f"{r['stock_reserved']:,} still reserved{'' if consistent else ' — **does not match**'}.")
-        for title, errors, examples in (("throughput", r["errors"], r["examples"]),
-                                        ("flash sale", r["flash"]["errors"], r["flash"]["examples"])):
+        runs = [("throughput", r["errors"], r["examples"])]
+        if "flash" in r:
+            runs.append(("flash sale", r["flash"]["errors"], r["flash"]["examples"]))
+        for title, errors, examples in runs:
             for key, n in errors.most_common():
                 print(f"  {r['name']} {title} error: {key} × {n}: {examples.get(key, '')}")
+    base = next((r for r in results if r["name"] == "PostgreSQL"), None)
+    for r in results:
+        if base and r["name"].startswith("PostgreSQL + "):
+            change = 100 * (r["rate"] / base["rate"] - 1) if base["rate"] else float("nan")
+            print(f"\n{r['name']}: {r['rate']:,.1f} checkouts/s vs {base['rate']:,.1f} in-process = {change:+.1f} % "
+                  f"(target: within 10 %): {yes(abs(change) <= 10 or change > 0)}.")
     print(f"\nCommand: `{command_line()}`")
 
 
@@ -713,6 +739,9 @@ def main():
     if pg:
         backends.append(("PostgreSQL", pg))
     results = [bench_backend(n, u) for n, u in backends]
+    if pg:
+        for bus in [b.strip() for b in os.environ.get("BENCH_BUSES", "").split(",") if b.strip()]:
+            results.append(bench_backend(f"PostgreSQL + {BUS_NAMES[bus]}", pg, BUS_URLS[bus], flash=False))
     # pgbench while no shop is running, so it has the machine to itself as the shop had.
     baseline = pgbench(pg) if pg else None
     report(results, baseline)
