@@ -19,6 +19,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl KafkaBus {
+    /// Longer than every retry of one event (attempts × delay) with a
+    /// minute to spare, and at least Kafka's default five minutes.
+    fn max_poll_interval_ms(&self) -> u64 {
+        let retries = self.settings.retry_delay.as_millis().saturating_mul(u128::from(self.settings.max_attempts));
+        u64::try_from(retries + 60_000).unwrap_or(u64::MAX).clamp(300_000, i32::MAX as u64)
+    }
+
     /// Runs each consumer in its group until `stop`: per-shop ones in the
     /// group every node shares, per-node ones in this node's own. A
     /// consumer that fails (the broker went away, the database did) is
@@ -94,6 +101,9 @@ impl KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            // A failing event is retried in place, between polls: the group
+            // must not take the partition away meanwhile.
+            .set("max.poll.interval.ms", self.max_poll_interval_ms().to_string())
             .create()?;
         let topics: Vec<&str> = group.topics.iter().map(String::as_str).collect();
         kafka.subscribe(&topics)?;
@@ -250,7 +260,7 @@ fn commit(kafka: &StreamConsumer, messages: &[OwnedMessage]) {
             tracing::warn!(topic, partition, error = %e, "Kafka offset not committed");
         }
     }
-    if let Err(e) = kafka.commit(&list, CommitMode::Sync) {
+    if let Err(e) = kafka.commit(&list, CommitMode::Async) {
         tracing::debug!(error = %e, "Kafka offsets not committed now; the next commit covers them");
     }
 }
@@ -263,8 +273,11 @@ fn rewind(kafka: &StreamConsumer, unfinished: &[OwnedMessage]) -> anyhow::Result
         let slot = first.entry((m.topic(), m.partition())).or_insert(m.offset());
         *slot = (*slot).min(m.offset());
     }
-    for ((topic, partition), offset) in first {
-        kafka.seek(topic, partition, rdkafka::Offset::Offset(offset), Duration::from_secs(5))?;
-    }
-    Ok(())
+    // A blocking call: the runtime is told, so it moves its other tasks.
+    tokio::task::block_in_place(|| {
+        for ((topic, partition), offset) in first {
+            kafka.seek(topic, partition, rdkafka::Offset::Offset(offset), Duration::from_secs(5))?;
+        }
+        Ok(())
+    })
 }

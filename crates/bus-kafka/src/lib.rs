@@ -16,7 +16,9 @@
 //!   group alone).
 //!
 //! The producer is idempotent (`enable.idempotence`, `acks=all`): a
-//! publish counts as sent once every in-sync replica has it. Consumer
+//! publish counts as sent once every in-sync replica has it, and the
+//! producer's own retries write nothing twice (the relay's resend after a
+//! lost acknowledgement may: consumers deduplicate by id). Consumer
 //! groups: `<prefix>.<consumer>` for a per-shop consumer (the nodes share
 //! it: each event is handled by one), `<prefix>.<consumer>.node.<node>`
 //! for a per-node one. Offsets are committed only after handling; a
@@ -53,6 +55,8 @@ const PARTITIONS: i32 = 3;
 /// relay tries again): well within the relay's lease.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// `-1`: the broker's default replication factor (KIP-464).
+const REPLICATION: i32 = -1;
 
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -205,17 +209,32 @@ impl KafkaBus {
         }
     }
 
-    /// Creates every topic this node uses that does not exist yet.
+    /// Creates every topic this node uses that does not exist yet, with
+    /// the broker's default replication. The dead letters are kept until
+    /// replayed (no retention limit; compacted, so a replay's tombstone
+    /// removes its letter). A refusal to create one that exists (a cluster
+    /// that allows no topic creation) is no failure.
     async fn create_topics(&self) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> =
             client_config(&self.settings).create().context("creating the Kafka admin client")?;
-        let mut wanted: Vec<(String, i32)> = self.settings.topics().into_iter().map(|t| (t, PARTITIONS)).collect();
+        let mut wanted: Vec<(String, i32, bool)> =
+            self.settings.topics().into_iter().map(|t| (t, PARTITIONS, false)).collect();
         for group in self.groups.read().map(|g| g.clone()).unwrap_or_default() {
-            wanted.push((group.retry, 1));
-            wanted.push((group.dead, 1));
+            wanted.push((group.retry, 1, false));
+            wanted.push((group.dead, 1, true));
         }
-        let topics: Vec<NewTopic<'_>> =
-            wanted.iter().map(|(name, n)| NewTopic::new(name, *n, TopicReplication::Fixed(1))).collect();
+        let existing = self.existing_topics().await?;
+        wanted.retain(|(name, _, _)| !existing.contains(name));
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<NewTopic<'_>> = wanted
+            .iter()
+            .map(|(name, partitions, dead)| {
+                let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(REPLICATION));
+                if *dead { topic.set("retention.ms", "-1").set("cleanup.policy", "compact") } else { topic }
+            })
+            .collect();
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT));
         for result in admin.create_topics(&topics, &options).await.context("creating the Kafka topics")? {
             match result {
@@ -224,6 +243,16 @@ impl KafkaBus {
             }
         }
         Ok(())
+    }
+
+    /// The topics the cluster has (blocking metadata call, off the async threads).
+    async fn existing_topics(&self) -> anyhow::Result<Vec<String>> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer.client().fetch_metadata(None, ADMIN_TIMEOUT)?;
+            Ok(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
+        })
+        .await?
     }
 
     /// Creates the topics once per process (again after a failure).

@@ -130,11 +130,14 @@ impl Consumer for Mailer {
     }
 
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        self.0.handle(event).await
+        self.handle_batch(&[event]).await
     }
 
-    /// One insert for a relay batch's messages.
+    /// One insert for a relay batch's messages. Its only failures are the
+    /// database's (the log, the staff list), never the event's: marked
+    /// so, a broker's consumer reads the event again once the database is
+    /// back instead of counting it towards the dead letters.
     async fn handle_batch(&self, events: &[&Event]) -> anyhow::Result<()> {
-        self.0.handle_batch(events).await
+        self.0.handle_batch(events).await.map_err(|e| e.context(messaging::RecordFailed))
     }
 }

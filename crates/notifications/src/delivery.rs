@@ -64,6 +64,11 @@ impl std::fmt::Debug for Senders {
 }
 
 impl Senders {
+    /// The channels with a server.
+    pub fn channels(&self) -> Vec<Channel> {
+        [Channel::Email, Channel::Sms].into_iter().filter(|c| self.for_channel(*c).is_some()).collect()
+    }
+
     pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Sender>> {
         match channel {
             Channel::Email => self.email.as_ref(),
@@ -86,14 +91,16 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 2 s, 4 s, 8 s… up to 15 min between tries, 20 tries: about 3½ hours
-    /// of a mail server being away before a message is given up.
+    /// 2 s, 4 s, 8 s… up to 15 min between tries, 20 tries: about 2¾ hours
+    /// of a mail server being away before a message is given up. A claim
+    /// lasts 5 minutes: longer than two rounds of the slowest send (an SMTP
+    /// exchange of six commands at 10 s each).
     fn default() -> Self {
         RetryPolicy {
             first_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(15 * 60),
             max_attempts: 20,
-            claim_for: Duration::from_secs(60),
+            claim_for: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -119,8 +126,9 @@ impl RetryPolicy {
     }
 }
 
-/// Messages one claim takes.
-const BATCH: u32 = 50;
+/// Messages one claim takes: two rounds of sends, so that the last of
+/// them starts well inside its claim.
+const BATCH: u32 = 32;
 /// Sends in flight at once.
 const IN_FLIGHT: usize = 16;
 
@@ -151,18 +159,22 @@ impl Dispatcher {
         self.wake.clone()
     }
 
-    /// Claims the messages due now and tries each; how many were tried.
+    /// Claims the messages due now on the channels it has a server for
+    /// (a node without one leaves them to a node with one) and tries each;
+    /// how many were tried.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let channels = self.senders.channels();
+        if channels.is_empty() {
+            return Ok(0);
+        }
         let now = self.clock.now();
         let claim = time::Duration::try_from(self.policy.claim_for).unwrap_or(time::Duration::MINUTE);
-        let due = self.store.claim_due(now, now + claim, BATCH).await?;
+        let due = self.store.claim_due(&channels, now, now + claim, BATCH).await?;
         let tried = due.len();
-        let results = futures::stream::iter(due)
+        futures::stream::iter(due)
             .map(|message| async move {
                 let result = match self.senders.for_channel(message.channel) {
                     Some(sender) => sender.send(&message).await,
-                    // Recorded while a server was configured, claimed by a
-                    // node without one: wait for a node that has it.
                     None => Err(SendError::transient("no server for this channel on the node that took it")),
                 };
                 let outcome = self.policy.outcome(result, message.attempts, self.clock.now());
@@ -177,24 +189,30 @@ impl Dispatcher {
                         target: "emporium::mail", id = %message.id, attempts = message.attempts, %error,
                         "message given up"),
                 }
-                (message.id, outcome)
+                // Recorded at once, so that a later failure (or a crash)
+                // cannot make it look unsent; fenced by the try's number,
+                // so that a claim that lapsed records nothing over the next.
+                if let Err(e) = self.store.settle(message.id, message.attempts, &outcome).await {
+                    tracing::warn!(target: "emporium::mail", id = %message.id, error = format!("{e:#}"),
+                        "how a message's try went could not be recorded; its claim will lapse and it is tried again");
+                }
             })
             .buffer_unordered(IN_FLIGHT)
-            .collect::<Vec<_>>()
+            .collect::<Vec<()>>()
             .await;
-        for (id, outcome) in results {
-            self.store.settle(id, &outcome).await?;
-        }
         Ok(tried)
     }
 
     /// Sends until `stop`: whenever woken, and every `poll` for retries and
-    /// for messages other nodes recorded.
+    /// for messages other nodes recorded. Without any server, nothing.
     pub async fn run(self, poll: Duration, stop: CancellationToken) {
+        if self.senders.channels().is_empty() {
+            return;
+        }
         loop {
             match self.run_once().await {
                 // A full batch: there may be more due right now.
-                Ok(n) if n >= BATCH as usize => continue,
+                Ok(n) if n >= BATCH as usize && !stop.is_cancelled() => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sending messages failed; trying again shortly"),
             }

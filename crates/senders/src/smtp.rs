@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use notifications::{Notification, SendError, Sender};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SmtpConfig {
     /// `smtp://…` or `smtps://…`, credentials in the URL.
     pub url: String,
@@ -20,6 +20,13 @@ pub struct SmtpConfig {
     pub timeout: Duration,
     /// Connections kept open to the server.
     pub pool_size: u32,
+}
+
+/// The URL holds the credentials: it never prints.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig").field("from", &self.from).field("timeout", &self.timeout).finish_non_exhaustive()
+    }
 }
 
 impl SmtpConfig {
@@ -91,11 +98,17 @@ impl SmtpSender {
     }
 }
 
+/// SMTP answers that say the shop's account, not the message, is refused
+/// (authentication required, too weak, or failed): a password being
+/// rotated must not fail every message sent meanwhile.
+const ACCOUNT_REFUSALS: [&str; 3] = ["530", "534", "535"];
+
 /// Whether an SMTP failure is worth trying again: anything but a
-/// permanent (5xx) answer or a refusal before sending (a bad address).
+/// permanent (5xx) answer about the message itself (a refused address).
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let reason = e.to_string();
-    if e.is_permanent() { SendError::permanent(reason) } else { SendError::transient(reason) }
+    let account = e.status().is_some_and(|code| ACCOUNT_REFUSALS.contains(&code.to_string().as_str()));
+    if e.is_permanent() && !account { SendError::permanent(reason) } else { SendError::transient(reason) }
 }
 
 #[async_trait]
@@ -154,5 +167,7 @@ mod tests {
         let bad = sender.email(&note("nobody")).expect_err("refused");
         assert!(!bad.transient, "{bad}");
         assert!(!sender.email(&note(" , ")).expect_err("refused").transient);
+        let secret = SmtpConfig::new("smtps://user:hunter2@mail.example:465", "a@b.c");
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

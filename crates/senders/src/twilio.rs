@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TwilioConfig {
     /// `https://api.twilio.com`, or a provider speaking its wire format.
     pub api_base: String,
@@ -19,6 +19,17 @@ pub struct TwilioConfig {
     /// The number (or sender id) texts come from.
     pub from: String,
     pub timeout: Duration,
+}
+
+/// The token never prints.
+impl std::fmt::Debug for TwilioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioConfig")
+            .field("api_base", &self.api_base)
+            .field("account_sid", &self.account_sid)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +51,14 @@ impl TwilioSms {
         let config = TwilioConfig { api_base: config.api_base.trim_end_matches('/').to_owned(), ..config };
         Ok(TwilioSms { http, config })
     }
+}
+
+/// Worth trying again: the provider busy or failing (408, 429, 5xx), or the
+/// shop's account refused (401, 403; 404 is the account's URL not found):
+/// credentials being fixed must not fail every text meanwhile. A refused
+/// number or body (400) is the message's own.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404 | 408 | 429) || status >= 500
 }
 
 #[async_trait]
@@ -77,12 +96,33 @@ impl Sender for TwilioSms {
             _ => text.chars().take(200).collect(),
         };
         let reason = format!("SMS provider answered {}: {detail}", status.as_u16());
-        // Too many requests and the provider's own failures pass; a refused
-        // number, sender or credential does not.
-        if status.as_u16() == 429 || status.is_server_error() {
+        if transient_status(status.as_u16()) {
             Err(SendError::transient(reason))
         } else {
             Err(SendError::permanent(reason))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accounts_refusals_pass_the_messages_do_not() {
+        for status in [401, 403, 404, 408, 429, 500, 503] {
+            assert!(transient_status(status), "{status}");
+        }
+        for status in [400, 409, 422] {
+            assert!(!transient_status(status), "{status}");
+        }
+        let config = TwilioConfig {
+            api_base: TWILIO_API_BASE.into(),
+            account_sid: "AC1".into(),
+            auth_token: "very-secret".into(),
+            from: "+1555".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(!format!("{config:?}").contains("very-secret"));
     }
 }

@@ -89,6 +89,7 @@ impl NotificationStore for crate::Backend {
 
     async fn claim_due(
         &self,
+        channels: &[::notifications::Channel],
         now: ::time::OffsetDateTime,
         until: ::time::OffsetDateTime,
         limit: u32,
@@ -96,6 +97,7 @@ impl NotificationStore for crate::Backend {
         let sql = format!(
             "UPDATE notifications SET attempts = attempts + 1, next_attempt_ms = $2 \
              WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_ms <= $1 \
+                          AND ((channel = 'email' AND $4) OR (channel = 'sms' AND $5)) \
                           ORDER BY next_attempt_ms, id LIMIT $3 {}) \
              RETURNING {COLUMNS}",
             crate::SKIP_LOCKED
@@ -104,6 +106,8 @@ impl NotificationStore for crate::Backend {
             .bind(millis(now))
             .bind(millis(until))
             .bind(i64::from(limit))
+            .bind(channels.contains(&::notifications::Channel::Email))
+            .bind(channels.contains(&::notifications::Channel::Sms))
             .fetch_all(&self.pool)
             .await?;
         let mut claimed = rows.iter().map(from_row).collect::<::anyhow::Result<Vec<_>>>()?;
@@ -111,29 +115,33 @@ impl NotificationStore for crate::Backend {
         Ok(claimed)
     }
 
-    async fn settle(&self, id: ::uuid::Uuid, outcome: &Outcome) -> ::anyhow::Result<()> {
+    async fn settle(&self, id: ::uuid::Uuid, attempt: u32, outcome: &Outcome) -> ::anyhow::Result<bool> {
+        let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
         let q = match outcome {
             Outcome::Sent { at } => ::sqlx::query(
-                "UPDATE notifications SET status = 'sent', sent_at = $2, error = NULL, next_attempt_ms = NULL \
-                 WHERE id = $1 AND status = 'pending'",
+                "UPDATE notifications SET status = 'sent', sent_at = $3, error = NULL, next_attempt_ms = NULL \
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
             )
             .bind(id)
+            .bind(attempt)
             .bind(*at),
             Outcome::Retry { at, error } => ::sqlx::query(
-                "UPDATE notifications SET next_attempt_ms = $2, error = $3 WHERE id = $1 AND status = 'pending'",
+                "UPDATE notifications SET next_attempt_ms = $3, error = $4 \
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
             )
             .bind(id)
+            .bind(attempt)
             .bind(millis(*at))
             .bind(error.as_str()),
             Outcome::Failed { error } => ::sqlx::query(
-                "UPDATE notifications SET status = 'failed', error = $2, next_attempt_ms = NULL \
-                 WHERE id = $1 AND status = 'pending'",
+                "UPDATE notifications SET status = 'failed', error = $3, next_attempt_ms = NULL \
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
             )
             .bind(id)
+            .bind(attempt)
             .bind(error.as_str()),
         };
-        q.execute(&self.pool).await?;
-        Ok(())
+        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     async fn notifications(
@@ -169,7 +177,10 @@ impl NotificationStore for crate::Backend {
 
     async fn redact_user(&self, user_id: ::uuid::Uuid) -> ::anyhow::Result<u64> {
         let done = ::sqlx::query(
-            "UPDATE notifications SET recipient = 'redacted', body = '', html = NULL \
+            "UPDATE notifications SET recipient = 'redacted', body = '', html = NULL, \
+                 error = CASE WHEN status = 'pending' THEN 'the account was erased' ELSE error END, \
+                 next_attempt_ms = CASE WHEN status = 'pending' THEN NULL ELSE next_attempt_ms END, \
+                 status = CASE WHEN status = 'pending' THEN 'skipped' ELSE status END \
              WHERE user_id = $1 AND recipient <> 'redacted'",
         )
         .bind(user_id)

@@ -359,6 +359,6 @@ async fn a_mail_server_that_was_down_gets_each_message_once(db: Db) {
     assert_eq!(got[0]["to"], customer.email.as_str());
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(sink.received().len(), 1, "sent once");
-    let sent = "SELECT COUNT(*) FROM notifications WHERE recipient = $1 AND status = 'sent' AND attempts >= 3";
+    let sent = "SELECT COUNT(*) FROM notifications WHERE recipient = $1 AND status = 'sent' AND attempts >= 2";
     assert_eq!(app.scalar_i64(sent, &customer.email).await, 1);
 }

@@ -13,7 +13,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-on_both_databases!(customers_get_each_message_once, a_repeated_event_sends_nothing_twice);
+on_both_databases!(
+    customers_get_each_message_once,
+    a_repeated_event_sends_nothing_twice,
+    two_dispatchers_on_one_log_send_each_message_once,
+    a_lapsed_claim_records_nothing_over_the_next
+);
 
 fn templates(list: &Value) -> Vec<&str> {
     list["items"]
@@ -150,4 +155,100 @@ async fn a_repeated_event_sends_nothing_twice(db: Db) {
     let stock = Event::new("stock.low", uuid::Uuid::now_v7(), time::OffsetDateTime::now_utc(), json!({"sku": "X"}));
     service.handle(&stock).await.expect("handled");
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE $1 = $1", "x").await, 6);
+}
+
+/// Counts the sends of each message; slow enough that claims overlap.
+#[derive(Default)]
+struct Counting {
+    sends: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>,
+}
+
+#[async_trait::async_trait]
+impl notifications::Sender for Counting {
+    fn transport(&self) -> &'static str {
+        "counting"
+    }
+    async fn send(&self, n: &notifications::Notification) -> Result<(), notifications::SendError> {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        *self.sends.lock().expect("lock").entry(n.id).or_default() += 1;
+        Ok(())
+    }
+}
+
+fn order_events(n: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            let order = json!({"number": format!("EM-{i}"), "email": format!("d{i}@example.com"), "user_id": null,
+                "total": {"amount": 1_000, "currency": "USD"}});
+            Event::new("order.paid", uuid::Uuid::now_v7(), time::OffsetDateTime::now_utc(), order)
+        })
+        .collect()
+}
+
+/// Two nodes' dispatchers on one delivery log, at once: every message is
+/// sent, and none twice (claims skip what the other holds).
+async fn two_dispatchers_on_one_log_send_each_message_once(db: Db) {
+    use notifications::{Dispatcher, RetryPolicy, Senders};
+    let app = TestApp::spawn(db).await;
+    let store = app.running().backend.notifications();
+    let clock: kernel::clock::SharedClock = Arc::new(kernel::SystemClock);
+    let counting = Arc::new(Counting::default());
+    let senders = Senders { email: Some(counting.clone()), sms: None };
+    let node = || Dispatcher::new(store.clone(), senders.clone(), clock.clone(), RetryPolicy::default());
+    let (a, b) = (node(), node());
+    let service =
+        NotificationService::new(store.clone(), clock.clone(), "Test Shop").with_senders(senders.clone(), a.waker());
+    let events = order_events(300);
+    let refs: Vec<&Event> = events.iter().collect();
+    service.handle_batch(&refs).await.expect("recorded");
+    let pending = "SELECT COUNT(*) FROM notifications WHERE status = $1 AND template = 'order_paid'";
+    assert_eq!(app.scalar_i64(pending, "pending").await, 300);
+    let drain = |d: Dispatcher| async move { while d.run_once().await.expect("a round") > 0 {} };
+    tokio::join!(drain(a), drain(b));
+    let sends = counting.sends.lock().expect("lock").clone();
+    assert_eq!(sends.len(), 300, "every message sent");
+    assert!(sends.values().all(|n| *n == 1), "none twice: {:?}", sends.values().filter(|n| **n > 1).count());
+    assert_eq!(app.scalar_i64(pending, "sent").await, 300);
+}
+
+/// A node whose claim lapsed (it was too slow, or died) records nothing
+/// over the node that claimed the message next.
+async fn a_lapsed_claim_records_nothing_over_the_next(db: Db) {
+    use notifications::Outcome;
+    let app = TestApp::spawn(db).await;
+    let store = app.running().backend.notifications();
+    let service = NotificationService::new(store.clone(), Arc::new(kernel::SystemClock), "Test Shop").with_senders(
+        notifications::Senders { email: Some(Arc::new(Counting::default())), sms: None },
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let event = order_events(1).remove(0);
+    service.handle(&event).await.expect("recorded");
+    let t0 = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let first = store
+        .claim_due(&[notifications::Channel::Email], t0, t0 + time::Duration::seconds(1), 10)
+        .await
+        .expect("claim");
+    assert_eq!((first.len(), first[0].attempts), (1, 1));
+    assert!(
+        store
+            .claim_due(&[notifications::Channel::Email], t0, t0 + time::Duration::seconds(1), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "held"
+    );
+    // The claim lapses; another node takes it.
+    let t1 = t0 + time::Duration::seconds(2);
+    let second = store
+        .claim_due(&[notifications::Channel::Email], t1, t1 + time::Duration::seconds(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!((second.len(), second[0].attempts), (1, 2));
+    let id = second[0].id;
+    // The first node's late answer is refused; the second's is kept.
+    let late = Outcome::Retry { at: t1, error: "late".into() };
+    assert!(!store.settle(id, 1, &late).await.expect("settle"));
+    assert!(store.settle(id, 2, &Outcome::Sent { at: t1 }).await.expect("settle"));
+    let sent = "SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND error IS NULL AND recipient = $1";
+    assert_eq!(app.scalar_i64(sent, "d0@example.com").await, 1);
 }
