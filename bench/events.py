@@ -21,14 +21,19 @@ does nothing (the queue's own cost).
 
 EMPORIUM_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 BENCH_RABBITMQ_URL (amqp://guest:guest@127.0.0.1:5672/%2f) and BENCH_KAFKA_URL
-(kafka://127.0.0.1:9092; "" skips a broker); BENCH_NO_BUILD=1 skips the build.
+("" skips a broker). Without BENCH_KAFKA_URL the script starts a tansu broker
+of its own on a fresh SQLite file (tansu slows down as its file fills with
+the tests' topics, so the shared one would not compare). BENCH_NO_BUILD=1
+skips the build.
 """
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +42,7 @@ from common import ROOT, free_port, sh, with_database  # noqa: E402
 PG = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BUSES = [("in-process", "inprocess"),
          ("RabbitMQ", os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
-         ("Kafka (tansu)", os.environ.get("BENCH_KAFKA_URL", "kafka://127.0.0.1:9092"))]
+         ("Kafka (tansu)", os.environ.get("BENCH_KAFKA_URL", "own"))]
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 RATE = float(os.environ.get("BENCH_EVENT_RATE", "500"))
 SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "10"))
@@ -70,11 +75,31 @@ def smtp_sink():
     return proc, port, path
 
 
+def own_tansu():
+    port = free_port()
+    work = tempfile.mkdtemp(prefix="emporium-tansu-")
+    listener = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(["tansu", "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+                             "--storage-engine", "sqlite://tansu.db"], cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, f"kafka://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("tansu did not start (cargo install tansu --locked --features libsql)")
+
+
 def main():
     if os.environ.get("BENCH_NO_BUILD") != "1":
         print("building the release example…", file=sys.stderr)
         sh("cargo", "build", "--release", "-p", "emporium", "--example", "event_flow", cwd=ROOT)
     buses = [(n, u) for n, u in BUSES if u]
+    tansu = None
+    if any(u == "own" for _, u in buses):
+        tansu, url = own_tansu()
+        buses = [(n, url if u == "own" else u) for n, u in buses]
     rows = []
     for name, url in buses:
         print(f"[{name}] burst of {EVENTS:,}…", file=sys.stderr)
@@ -82,6 +107,9 @@ def main():
         print(f"[{name}] {RATE:g}/s for {SECONDS:g} s…", file=sys.stderr)
         steady = run("events", url, int(RATE * SECONDS), RATE)
         rows.append((name, burst, steady))
+    if tansu:
+        tansu.terminate()
+        tansu.wait()
     null = run("mail", "null", EMAILS)
     proc, port, path = smtp_sink()
     try:

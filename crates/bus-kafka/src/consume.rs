@@ -101,6 +101,10 @@ impl KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            // The broker answers a fetch as soon as there is a record, or
+            // after this: an event waits at most this long in the broker
+            // (librdkafka's default, 500 ms, is tuned for throughput).
+            .set("fetch.wait.max.ms", "20")
             // A failing event is retried in place, between polls: the group
             // must not take the partition away meanwhile.
             .set("max.poll.interval.ms", self.max_poll_interval_ms().to_string())

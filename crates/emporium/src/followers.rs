@@ -8,15 +8,15 @@ use async_trait::async_trait;
 use catalog::CatalogService;
 use inventory::InventoryService;
 use kernel::Event;
-use messaging::{Consumer, LogConsumer};
+use messaging::Consumer;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// Every consumer of the shop's events, whichever bus feeds them: the
-/// event log, the search index (per node), the mailer and the SKU follower.
+/// search index (per node), the mailer and the SKU follower. (The event
+/// log is written by the relay as it publishes.)
 pub fn consumers(shop: &Shop) -> Vec<Arc<dyn Consumer>> {
     vec![
-        Arc::new(LogConsumer),
         Arc::new(shop.feed.clone()),
         Arc::new(Mailer(shop.notifications.clone())),
         Arc::new(SkuFollower { catalog: shop.catalog.clone(), inventory: shop.inventory.clone() }),
@@ -55,7 +55,6 @@ impl Consumer for Group {
 pub fn groups() -> Vec<Group> {
     use messaging::Reach::{PerNode, PerShop};
     vec![
-        Group { name: "event-log", reach: PerShop, patterns: vec!["#"] },
         Group { name: "search-index", reach: PerNode, patterns: search::CatalogFeed::PATTERNS.to_vec() },
         Group { name: "notifications", reach: PerShop, patterns: notifications::TOPICS.to_vec() },
         Group { name: "inventory-sku", reach: PerShop, patterns: vec![catalog::topics::PRODUCT_UPDATED] },

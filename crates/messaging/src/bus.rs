@@ -234,27 +234,3 @@ pub async fn handle_once(
     store.mark_processed(key, event.id, at).await?;
     Ok(true)
 }
-
-/// Writes every event to the log (target `emporium::events`, at DEBUG): a
-/// trail an operator can turn on (`EMPORIUM_LOG=info,emporium::events=debug`).
-/// At INFO a first `serve --demo` would print thousands of lines.
-#[derive(Debug, Default)]
-pub struct LogConsumer;
-
-#[async_trait]
-impl Consumer for LogConsumer {
-    fn name(&self) -> &str {
-        "event-log"
-    }
-    fn wants(&self, _topic: &str) -> bool {
-        true
-    }
-    /// A repeated log line is harmless.
-    fn naturally_idempotent(&self) -> bool {
-        true
-    }
-    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        tracing::debug!(target: "emporium::events", event_id = %event.id, topic = event.topic, aggregate_id = %event.aggregate_id, "event");
-        Ok(())
-    }
-}

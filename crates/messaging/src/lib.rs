@@ -11,7 +11,7 @@ mod bus;
 pub mod envelope;
 mod relay;
 
-pub use bus::{Bus, Consumer, InProcessBus, LogConsumer, Reach, RecordFailed, deliver, handle_once};
+pub use bus::{Bus, Consumer, InProcessBus, Reach, RecordFailed, deliver, handle_once};
 pub use relay::{Relay, RelayHandle};
 
 use async_trait::async_trait;

@@ -190,6 +190,15 @@ impl Relay {
         }
         if !published.is_empty() {
             self.store.mark_published(&published, self.clock.now()).await?;
+            // The event log: one line per event, where it was published
+            // (rather than a consumer, which on a broker would carry every
+            // event once more).
+            if tracing::enabled!(target: "emporium::events", tracing::Level::DEBUG) {
+                for e in &events[..delivered] {
+                    tracing::debug!(target: "emporium::events", event_id = %e.id, topic = e.topic,
+                        aggregate_id = %e.aggregate_id, "event published");
+                }
+            }
         }
         if let Ok(mut scan) = self.scan.lock() {
             let from_start = from.is_nil() || scan.cursor.is_some();

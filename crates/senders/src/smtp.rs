@@ -18,7 +18,8 @@ pub struct SmtpConfig {
     pub from: String,
     /// For connecting and for each command.
     pub timeout: Duration,
-    /// Connections kept open to the server.
+    /// Connections kept open to the server: as many as the dispatcher
+    /// sends at once.
     pub pool_size: u32,
 }
 
@@ -31,7 +32,7 @@ impl std::fmt::Debug for SmtpConfig {
 
 impl SmtpConfig {
     pub fn new(url: &str, from: &str) -> SmtpConfig {
-        SmtpConfig { url: url.to_owned(), from: from.to_owned(), timeout: Duration::from_secs(10), pool_size: 4 }
+        SmtpConfig { url: url.to_owned(), from: from.to_owned(), timeout: Duration::from_secs(10), pool_size: 16 }
     }
 }
 

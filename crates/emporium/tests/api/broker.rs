@@ -364,7 +364,9 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_can_be_replayed(db: D
     let fresh = FreshBackend::open(db).await;
     let prefix = prefix();
     let bus = Node::new(&url, &prefix, "a");
-    let flaky = Recorder::new("flaky", Reach::PerShop);
+    // Named as the shop's mailer, so that `emporium events dead` (which
+    // looks in the shop's groups) finds its dead letters.
+    let flaky = Recorder::new("notifications", Reach::PerShop);
     flaky.fail.store(true, Ordering::SeqCst);
     let stop = CancellationToken::new();
     let tasks = bus.spawn_consumers(vec![flaky.clone()], fresh.backend.outbox(), stop.clone());
@@ -400,9 +402,19 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_can_be_replayed(db: D
     // Listing left it there.
     assert_eq!(bus.dead_letters(flaky.as_ref()).await.len(), 1);
 
+    // What `emporium events dead` prints, and `events replay` does.
+    let mut settings = emporium::Settings::defaults(std::env::temp_dir());
+    settings.bus.url = Some(Secret(url.clone()));
+    settings.bus.prefix = prefix.clone();
+    settings.bus.node_id = Some("a".into());
+    let listed = emporium::dead_letters::list(&settings).await.expect("events dead");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].id.as_str(), listed[0].topic.as_str()), (sent[1].id.to_string().as_str(), "test.happened"));
+    assert_eq!(listed[0].attempts, 3);
+    assert!(listed[0].place.contains(".notifications"), "{}", listed[0].place);
     flaky.fail.store(false, Ordering::SeqCst);
     assert!(!bus.replay(flaky.as_ref(), &kernel::new_id().to_string()).await, "no such dead letter");
-    assert!(bus.replay(flaky.as_ref(), &sent[1].id.to_string()).await);
+    assert!(emporium::dead_letters::replay(&settings, &sent[1].id.to_string()).await.expect("events replay"));
     wait_for("the replayed event", Duration::from_secs(20), || flaky.seen().len() == 3).await;
     assert_eq!(flaky.seen()[2], sent[1].id);
     assert!(bus.dead_letters(flaky.as_ref()).await.is_empty(), "replayed means gone from the dead letters");
