@@ -299,6 +299,27 @@ def machine_busy_seconds():
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_named(*names):
+    """CPU seconds so far of every process whose command name is one of `names`."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        if name in names:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+BROKERS = ("beam.smp", "tansu")
+
+
 def own_cpu_seconds():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -436,7 +457,9 @@ def throughput_compiled(port, skus, server_pid):
     """`throughput` with the compiled load generator (same buyers, steps and window)."""
     duration = seconds(DURATION)
     print(f"  {BUYERS} buyers (compiled client), {WARMUP:g} s warm-up + {duration:g} s…", file=sys.stderr)
+    t0, broker0, pg0 = time.monotonic(), cpu_seconds_named(*BROKERS), cpu_seconds_named("postgres")
     out = sh(LOADGEN, str(port), ",".join(skus), str(BUYERS), str(WARMUP), str(duration), str(server_pid)).stdout
+    wall = time.monotonic() - t0
     data = json.loads(out)
     result = {"rate": data["done"] / duration, "checkouts": data["done"], "paid_total": data["paid_total"],
               "errors": Counter(data["errors"]), "examples": data["examples"]}
@@ -446,7 +469,10 @@ def throughput_compiled(port, skus, server_pid):
     cpu = data["cpu"]
     result["cpu"] = {"client": 100 * cpu["client"] / duration, "server": 100 * cpu["server"] / duration,
                      "other": 100 * max(0.0, cpu["busy"] - cpu["client"] - cpu["server"]) / duration,
-                     "capacity": 100 * (os.cpu_count() or 1)}
+                     "capacity": 100 * (os.cpu_count() or 1),
+                     # Over the whole run (warm-up included), by process name.
+                     "broker": 100 * (cpu_seconds_named(*BROKERS) - broker0) / wall,
+                     "postgres": 100 * (cpu_seconds_named("postgres") - pg0) / wall}
     return result
 
 
@@ -671,6 +697,13 @@ def report(results, pg):
               f"{c['client']:.0f} / {c['server']:.0f} / {c['other']:.0f} % of {c['capacity']:.0f} % |")
     print("\nCPU over the measured window: this script, the `emporium` process, and the rest of the machine "
           "(PostgreSQL's processes on PostgreSQL; near 0 on SQLite unless something else was running).")
+    if any(r["name"].startswith("PostgreSQL + ") for r in results):
+        print("\nOf the rest, over the whole run (warm-up included), by process name:\n")
+        print("| backend | PostgreSQL (`postgres`) | broker (`beam.smp`, `tansu`) |")
+        print("|---|---:|---:|")
+        for r in results:
+            if "cpu" in r and r["name"].startswith("PostgreSQL"):
+                print(f"| {r['name']} | {r['cpu']['postgres']:.0f} % | {r['cpu']['broker']:.0f} % |")
     if pg:
         tps, version = pg
         print(f"\n`pgbench -i -s {PGBENCH_SCALE}; pgbench -c {BUYERS} -j 2 -T {max(1, round(duration))} -M prepared` "
