@@ -4,19 +4,16 @@
 use crate::{ATTEMPTS, ERROR, Group, KafkaBus, client_config};
 use kernel::Event;
 use kernel::clock::SharedClock;
-use messaging::{Consumer, OutboxStore, Reach};
+use messaging::{Backoff, Consumer, OutboxStore, Reach};
 use rdkafka::Message as _;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl KafkaBus {
     /// Longer than every retry of one event (attempts × delay) with a
@@ -57,27 +54,16 @@ impl KafkaBus {
         stop: CancellationToken,
     ) {
         let group = self.group_of(consumer.as_ref());
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let started = Instant::now();
-            match self.consume(consumer.as_ref(), &group, store.as_ref(), &clock, &stop).await {
-                Ok(()) => return,
-                Err(e) => tracing::warn!(
-                    group = group.id,
-                    error = format!("{e:#}"),
-                    retry_in_ms = backoff.as_millis(),
-                    "Kafka consumer lost; starting it again"
-                ),
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff = FIRST_BACKOFF;
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        let link = || self.consume(consumer.as_ref(), &group, store.as_ref(), &clock, &stop);
+        messaging::reconnect(&stop, link, |e, wait| {
+            tracing::warn!(
+                group = group.id,
+                error = format!("{e:#}"),
+                retry_in_ms = wait.as_millis(),
+                "Kafka consumer lost; starting it again"
+            );
+        })
+        .await;
     }
 
     /// One consumer's life: create the topics, join the group, hand over
@@ -117,7 +103,7 @@ impl KafkaBus {
             Reach::PerNode => format!("{}@{}", consumer.name(), self.settings.node),
             Reach::PerShop => consumer.name().to_owned(),
         };
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
@@ -127,7 +113,7 @@ impl KafkaBus {
                 Ok(message) => vec![message.detach()],
                 Err(e) => {
                     tracing::debug!(group = group.id, error = %e, "Kafka consumer: broker unavailable; waiting");
-                    tokio::time::sleep(FIRST_BACKOFF).await;
+                    tokio::time::sleep(Backoff::FIRST).await;
                     continue;
                 }
             };
@@ -139,20 +125,20 @@ impl KafkaBus {
                 }
             }
             match self.handle(&kafka, consumer, group, &key, store, clock, stop, &batch).await {
-                Ok(()) => backoff = FIRST_BACKOFF,
+                Ok(()) => backoff.reset(),
                 Err((unfinished, e)) => {
+                    let wait = backoff.wait();
                     tracing::warn!(
                         group = group.id,
                         error = format!("{e:#}"),
-                        retry_in_ms = backoff.as_millis(),
+                        retry_in_ms = wait.as_millis(),
                         "Kafka consumer could not finish a batch; reading it again from where it stopped"
                     );
                     rewind(&kafka, &batch[unfinished..])?;
                     tokio::select! {
                         () = stop.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }

@@ -83,7 +83,8 @@ impl KafkaBus {
         for group in groups {
             self.register_group(group.clone());
         }
-        self.ensure_topics_now().await?;
+        // Now, whether or not this process did before: groups may be new.
+        self.create_topics().await?;
         let config = client_config(&self.settings);
         let groups = groups.to_vec();
         tokio::task::spawn_blocking(move || {
@@ -105,19 +106,5 @@ impl KafkaBus {
         self.send(&group.retry, &letter.id, Some(&letter.payload), OwnedHeaders::new()).await?;
         self.send(&group.dead, &letter.id, None, OwnedHeaders::new()).await?;
         Ok(true)
-    }
-
-    fn register_group(&self, group: Group) {
-        if let Ok(mut groups) = self.groups.write()
-            && !groups.contains(&group)
-        {
-            groups.push(group);
-        }
-    }
-
-    /// Creates the topics now, whether or not this process did before
-    /// (groups may have been added since).
-    async fn ensure_topics_now(&self) -> anyhow::Result<()> {
-        self.create_topics().await
     }
 }

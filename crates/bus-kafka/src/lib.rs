@@ -105,11 +105,17 @@ impl KafkaSettings {
 
     /// Every context's topic.
     pub fn topics(&self) -> Vec<String> {
-        messaging::envelope::STREAMS.iter().chain(["other-events"].iter()).map(|s| self.topic(s)).collect()
+        all_streams().map(|s| self.topic(s)).collect()
     }
 }
 
 const DEFAULT_PREFIX: &str = "emporium";
+
+/// Every stream an event can be written to: the contexts', then the one
+/// `stream_of` gives any other topic.
+fn all_streams() -> impl Iterator<Item = &'static str> {
+    messaging::envelope::STREAMS.into_iter().chain(["other-events"])
+}
 
 /// A consumer group's names on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +191,7 @@ impl KafkaBus {
         for pattern in consumer.patterns() {
             let first = pattern.split('.').next().unwrap_or_default();
             if first == "#" || first == "*" {
-                streams = messaging::envelope::STREAMS.iter().chain(["other-events"].iter()).copied().collect();
+                streams = all_streams().collect();
                 break;
             }
             let stream = messaging::envelope::stream_of(pattern);
@@ -194,14 +200,17 @@ impl KafkaBus {
             }
         }
         let retry = format!("{id}.retry");
-        let mut topics: Vec<String> = streams.iter().map(|s| s.to_string()).map(|s| self.settings.topic(&s)).collect();
+        let mut topics: Vec<String> = streams.iter().map(|s| self.settings.topic(s)).collect();
         topics.push(retry.clone());
         Group { dead: format!("{id}.dead"), retry, topics, id }
     }
 
     /// Creates `consumer`'s topics with the others.
     pub fn register(&self, consumer: &dyn Consumer) {
-        let group = self.group_of(consumer);
+        self.register_group(self.group_of(consumer));
+    }
+
+    fn register_group(&self, group: Group) {
         if let Ok(mut groups) = self.groups.write()
             && !groups.contains(&group)
         {

@@ -10,12 +10,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use messaging::{Consumer, OutboxStore, Reach};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How many times a message's handling has failed, by its header.
 pub(crate) fn attempts_of(properties: &BasicProperties) -> i64 {
@@ -82,27 +78,16 @@ impl RabbitBus {
         stop: CancellationToken,
     ) {
         let queues = self.queues_of(consumer.as_ref());
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let started = Instant::now();
-            match self.consume(consumer.as_ref(), &queues, store.as_ref(), &clock, &stop).await {
-                Ok(()) => return,
-                Err(e) => tracing::warn!(
-                    queue = queues.main,
-                    error = format!("{e:#}"),
-                    retry_in_ms = backoff.as_millis(),
-                    "RabbitMQ consumer lost; reconnecting"
-                ),
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff = FIRST_BACKOFF;
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        let link = || self.consume(consumer.as_ref(), &queues, store.as_ref(), &clock, &stop);
+        messaging::reconnect(&stop, link, |e, wait| {
+            tracing::warn!(
+                queue = queues.main,
+                error = format!("{e:#}"),
+                retry_in_ms = wait.as_millis(),
+                "RabbitMQ consumer lost; reconnecting"
+            );
+        })
+        .await;
     }
 
     /// One connection's life: declare, consume, hand over batches of what

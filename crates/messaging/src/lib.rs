@@ -9,9 +9,11 @@
 
 mod bus;
 pub mod envelope;
+mod reconnect;
 mod relay;
 
 pub use bus::{Bus, Consumer, InProcessBus, Reach, RecordFailed, deliver, handle_once};
+pub use reconnect::{Backoff, reconnect};
 pub use relay::{Relay, RelayHandle};
 
 use async_trait::async_trait;

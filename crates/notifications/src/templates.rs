@@ -132,12 +132,17 @@ fn text<'a>(payload: &'a Value, key: &str) -> Option<&'a str> {
     payload.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
 }
 
-fn money(payload: &Value, key: &str) -> Option<String> {
-    serde_json::from_value::<Money>(payload.get(key)?.clone()).ok().map(|m| m.to_string())
+fn amount(payload: &Value, key: &str) -> Option<Money> {
+    serde_json::from_value::<Money>(payload.get(key)?.clone()).ok()
 }
 
+fn money(payload: &Value, key: &str) -> Option<String> {
+    amount(payload, key).map(|m| m.to_string())
+}
+
+/// `money`, left out when zero (no discount, no tax).
 fn nonzero_money(payload: &Value, key: &str) -> Option<String> {
-    serde_json::from_value::<Money>(payload.get(key)?.clone()).ok().filter(|m| m.amount != 0).map(|m| m.to_string())
+    amount(payload, key).filter(|m| m.amount != 0).map(|m| m.to_string())
 }
 
 /// A carrier's tracking page for `number`, for the carriers most shops use.

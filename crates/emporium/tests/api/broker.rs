@@ -223,20 +223,22 @@ impl Node {
     }
 
     async fn dead_letters(&self, consumer: &dyn Consumer) -> Vec<Dead> {
+        let dead =
+            |id, attempts, error, event: Option<Event>| Dead { event_id: event.map(|e| e.id), id, attempts, error };
         match self {
             Node::Rabbit(b) => b
                 .dead_letters(&[b.queues_of(consumer)])
                 .await
                 .expect("list dead letters")
                 .into_iter()
-                .map(|d| Dead { event_id: d.event.map(|e| e.id), id: d.id, attempts: d.attempts, error: d.error })
+                .map(|d| dead(d.id, d.attempts, d.error, d.event))
                 .collect(),
             Node::Kafka(b) => b
                 .dead_letters(&[b.group_of(consumer)])
                 .await
                 .expect("list dead letters")
                 .into_iter()
-                .map(|d| Dead { event_id: d.event.map(|e| e.id), id: d.id, attempts: d.attempts, error: d.error })
+                .map(|d| dead(d.id, d.attempts, d.error, d.event))
                 .collect(),
         }
     }
