@@ -40,7 +40,16 @@ BENCH_BUSES=rabbitmq,kafka runs the PostgreSQL throughput again with the
 events going through each broker (BENCH_RABBITMQ_URL, default
 amqp://guest:guest@127.0.0.1:5672/%2f; BENCH_KAFKA_URL, default
 kafka://127.0.0.1:9092), beside the in-process bus in the same run (no flash
-sale for those), and compares (target: within 10 %).
+sale for those), and compares (target: within 10 %). BENCH_BROKER_CPUS=1
+pins the brokers' processes to CPU 1 and the shop (PostgreSQL, the server,
+the load generator) to the others, in every run, the baseline included: a
+stand-in for a broker on a machine of its own (the broker and the server
+size their schedulers to every CPU when they start, so pinned they share
+fewer). After each PostgreSQL run the script waits up to 30 s for the
+outbox to be published and flags a run whose events did not reach its bus.
+BENCH_BUSES_ONLY=1 runs only the brokers (no baseline, for profiling).
+BENCH_SERVER_LOG=path keeps the server's log there, at
+BENCH_SERVER_LOG_LEVEL (default warn; e.g. warn,lapin=trace).
 """
 import glob
 import http.client
@@ -320,6 +329,95 @@ def cpu_seconds_named(*names):
 BROKERS = ("beam.smp", "tansu")
 
 
+def pids_named(*names):
+    """The pids of every process whose command name is one of `names`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if text[text.index("(") + 1:text.rindex(")")] in names:
+                found.append(int(entry))
+    return found
+
+
+# Each thread's CPUs before the first pin, put back at the end.
+ORIGINAL_AFFINITY = {}
+
+
+def pin(pids, cpus, what):
+    """Every thread of `pids` onto `cpus` (threads and children made later
+    inherit it); stops the run if `what` has no process or cannot be pinned."""
+    if not pids:
+        sys.exit(f"BENCH_BROKER_CPUS: no {what} process to pin")
+    for pid in pids:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue  # it has exited
+        for tid in tids:
+            try:
+                ORIGINAL_AFFINITY.setdefault(tid, os.sched_getaffinity(tid))
+                os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:
+                pass
+            except OSError as e:
+                sys.exit(f"BENCH_BROKER_CPUS: cannot pin {what} (pid {pid}): {e}")
+
+
+def unpin():
+    """Every thread pinned back onto the CPUs it had."""
+    for tid, cpus in ORIGINAL_AFFINITY.items():
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
+    # Threads and children made since inherited the pin: give them this script's original CPUs.
+    mine = ORIGINAL_AFFINITY.get(os.getpid(), ALL_CPUS)
+    pin_quietly(pids_named("postgres", *BROKERS), mine)
+
+
+def pin_quietly(pids, cpus):
+    for pid in pids:
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                if int(tid) not in ORIGINAL_AFFINITY:
+                    os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
+# BENCH_BROKER_CPUS=1 (a CPU list such as "1" or "2-3"): a stand-in for a
+# broker on a machine of its own. The broker's processes get those CPUs and
+# the shop (this script and what it starts, PostgreSQL) the others, in every
+# run, the in-process baseline included; everything is put back afterwards.
+def cpu_list(text):
+    cpus = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        sys.exit(f"BENCH_BROKER_CPUS={text!r}: expected a CPU list such as 1 or 2-3")
+    return cpus
+
+
+BROKER_CPUS = cpu_list(os.environ["BENCH_BROKER_CPUS"]) if os.environ.get("BENCH_BROKER_CPUS") else None
+ALL_CPUS = os.sched_getaffinity(0)
+SHOP_CPUS = ALL_CPUS - BROKER_CPUS if BROKER_CPUS else ALL_CPUS
+
+
+def pin_shop_and_broker():
+    """Puts the shop and the broker on their CPUs (again: a broker may have been started since)."""
+    if BROKER_CPUS:
+        pin([os.getpid()], SHOP_CPUS, "this script")
+        pin(pids_named("postgres"), SHOP_CPUS, "PostgreSQL")
+        pin(pids_named(*BROKERS), BROKER_CPUS, "broker (beam.smp, tansu)")
+
+
 def own_cpu_seconds():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -592,10 +690,25 @@ BUS_URLS = {"rabbitmq": os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest
 BUS_NAMES = {"rabbitmq": "RabbitMQ", "kafka": "Kafka"}
 
 
+def outbox_drain(url, timeout=30.0):
+    """Waits for the outbox to be published: (rows still pending, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        # Not the dead letters (20 failed deliveries, crates/store-sql/shared/outbox.rs), which the relay leaves.
+        out = sh(pg_tool("psql"), url, "-Atc",
+                 "SELECT count(*) FROM outbox WHERE published_at IS NULL AND attempts < 20").stdout
+        pending = int(out.strip() or 0)
+        waited = time.monotonic() - t0
+        if pending == 0 or waited > timeout:
+            return pending, waited
+        time.sleep(0.25)
+
+
 def bench_backend(name, database_url, bus_url=None, flash=True):
+    pin_shop_and_broker()
     data_dir = tempfile.mkdtemp(prefix="emporium-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
-    env.update({"EMPORIUM_LOG": "warn", "EMPORIUM_AUTH_RATE_LIMIT": "0"})
+    env.update({"EMPORIUM_LOG": os.environ.get("BENCH_SERVER_LOG_LEVEL", "warn"), "EMPORIUM_AUTH_RATE_LIMIT": "0"})
     if bus_url:
         env["EMPORIUM_BUS_URL"] = bus_url
         env["EMPORIUM_BUS_PREFIX"] = "bench-" + uuid.uuid4().hex[:8]
@@ -641,6 +754,10 @@ def bench_backend(name, database_url, bus_url=None, flash=True):
         result["stock_sold"] = sum(STOCK - lv["on_hand"] for lv in levels)
         result["stock_reserved"] = sum(lv["reserved"] for lv in levels)
         result["paid_total"] += 1  # the smoke checkout
+        if database_url:
+            # Every event must have reached the bus: a broker that took
+            # nothing would make the run look free.
+            result["pending"], result["drained_s"] = outbox_drain(env["EMPORIUM_DATABASE_URL"])
 
         if flash:
             print(f"[{name}] flash sale…", file=sys.stderr)
@@ -687,7 +804,10 @@ def report(results, pg):
               f"this script's http.client in {CLIENT_PROCS} process{'es' if CLIENT_PROCS > 1 else ''}")
     print(f"\n{BUYERS} concurrent guest buyers (closed loop, keep-alive, {client}), "
           f"{WARMUP:g} s warm-up + {duration:g} s, "
-          f"on {os.cpu_count()} cores; server, database and load generator on one machine.\n")
+          f"on {os.cpu_count()} cores; server, database and load generator on one machine"
+          + (f"; the broker pinned to CPU {','.join(map(str, sorted(BROKER_CPUS)))}, everything else to CPU "
+             f"{','.join(map(str, sorted(SHOP_CPUS)))} (a stand-in for a broker on its own machine), "
+             "in every run" if BROKER_CPUS else "") + ".\n")
     print("| backend | checkouts/s | add to cart p50 / p99 | checkout p50 / p99 | payment p50 / p99 | errors | CPU: client / server / other |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
@@ -750,9 +870,17 @@ def report(results, pg):
         for title, errors, examples in runs:
             for key, n in errors.most_common():
                 print(f"  {r['name']} {title} error: {key} × {n}: {examples.get(key, '')}")
+    for r in results:
+        if "pending" in r:
+            print(f"\n{r['name']} outbox after the run: " + (
+                f"every event published within {r['drained_s']:.1f} s." if r["pending"] == 0 else
+                f"**{r['pending']:,} events still unpublished after {r['drained_s']:.0f} s: the bus had not "
+                "taken them, so this row measures a shop whose events were left behind.**"))
     base = next((r for r in results if r["name"] == "PostgreSQL"), None)
     for r in results:
-        if base and r["name"].startswith("PostgreSQL + "):
+        if base and r["name"].startswith("PostgreSQL + ") and (r.get("pending") or base.get("pending")):
+            print(f"\n{r['name']}: not compared, some events did not reach their bus.")
+        elif base and r["name"].startswith("PostgreSQL + "):
             change = 100 * (r["rate"] / base["rate"] - 1) if base["rate"] else float("nan")
             print(f"\n{r['name']}: {r['rate']:,.1f} checkouts/s vs {base['rate']:,.1f} in-process = {change:+.1f} % "
                   f"(target: within 10 %): {yes(abs(change) <= 10 or change > 0)}.")
@@ -771,12 +899,26 @@ def main():
     pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", DEFAULT_PG)
     if pg:
         backends.append(("PostgreSQL", pg))
-    results = [bench_backend(n, u) for n, u in backends]
+    # BENCH_BUSES_ONLY=1: only the broker runs (for profiling; nothing to compare against).
+    only_buses = os.environ.get("BENCH_BUSES_ONLY") == "1"
+    if BROKER_CPUS:
+        if not SHOP_CPUS or not BROKER_CPUS <= ALL_CPUS:
+            sys.exit(f"BENCH_BROKER_CPUS must leave the shop a CPU of {sorted(ALL_CPUS)}")
+        print(f"broker on CPUs {sorted(BROKER_CPUS)}, the shop on {sorted(SHOP_CPUS)}", file=sys.stderr)
+    try:
+        run_all(backends, pg, only_buses)
+    finally:
+        if BROKER_CPUS:
+            unpin()
+
+
+def run_all(backends, pg, only_buses):
+    results = [] if only_buses else [bench_backend(n, u) for n, u in backends]
     if pg:
         for bus in [b.strip() for b in os.environ.get("BENCH_BUSES", "").split(",") if b.strip()]:
             results.append(bench_backend(f"PostgreSQL + {BUS_NAMES[bus]}", pg, BUS_URLS[bus], flash=False))
     # pgbench while no shop is running, so it has the machine to itself as the shop had.
-    baseline = pgbench(pg) if pg else None
+    baseline = pgbench(pg) if pg and not only_buses else None
     report(results, baseline)
 
 

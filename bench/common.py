@@ -47,8 +47,10 @@ def wrk(url, extra=()):
 
 def start(env, data_dir, port, timeout=300):
     t0 = time.perf_counter()
+    # BENCH_SERVER_LOG=path appends the server's log there (else it is dropped).
+    log = open(os.environ["BENCH_SERVER_LOG"], "a") if os.environ.get("BENCH_SERVER_LOG") else subprocess.DEVNULL
     proc = subprocess.Popen([BIN, "--data-dir", data_dir, "serve", "--addr", f"127.0.0.1:{port}"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=log, stderr=log)
     while True:
         try:
             status, _ = http(f"http://127.0.0.1:{port}/health/ready")

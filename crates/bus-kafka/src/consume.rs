@@ -162,14 +162,21 @@ impl KafkaBus {
         stop: &CancellationToken,
         batch: &[OwnedMessage],
     ) -> Result<(), (usize, anyhow::Error)> {
-        let events: Vec<Option<Result<Event, anyhow::Error>>> =
+        let mut events: Vec<Option<Result<Event, anyhow::Error>>> =
             batch.iter().map(|m| m.payload().map(messaging::envelope::decode)).collect();
         let mut i = 0;
         let mut attempts = 0u32;
+        // The run of readable events that holds `i`: `batch[run_at..run_at + run.len()]`.
+        let (mut run, mut run_at) = (Vec::<Event>::new(), 0);
         while i < batch.len() {
-            // The run of readable events from `i`.
-            let run: Vec<Event> =
-                events[i..].iter().map_while(|e| e.as_ref().and_then(|e| e.as_ref().ok()).cloned()).collect();
+            if i >= run_at + run.len() {
+                run_at = i;
+                let readable = |e: &Option<Result<Event, anyhow::Error>>| matches!(e, Some(Ok(_)));
+                run = events[i..]
+                    .iter_mut()
+                    .map_while(|e| if readable(e) { e.take().and_then(Result::ok) } else { None })
+                    .collect();
+            }
             if run.is_empty() {
                 if let Some(Err(e)) = &events[i] {
                     tracing::warn!(group = group.id, error = format!("{e:#}"), "unreadable record dead-lettered");
@@ -179,7 +186,8 @@ impl KafkaBus {
                 i += 1;
                 continue;
             }
-            let (handled, error) = messaging::deliver(consumer, &run, store, key, clock.now()).await;
+            let run = &run[i - run_at..];
+            let (handled, error) = messaging::deliver(consumer, run, store, key, clock.now()).await;
             if handled > 0 {
                 commit(kafka, &batch[i..i + handled]);
                 i += handled;

@@ -160,10 +160,13 @@ impl RabbitBus {
         clock: &SharedClock,
         batch: Vec<Delivery>,
     ) -> anyhow::Result<()> {
-        let mut items = Vec::with_capacity(batch.len());
+        let (mut deliveries, mut events) = (Vec::with_capacity(batch.len()), Vec::with_capacity(batch.len()));
         for delivery in batch {
             match messaging::envelope::decode(&delivery.data) {
-                Ok(event) => items.push((delivery, event)),
+                Ok(event) => {
+                    deliveries.push(delivery);
+                    events.push(event);
+                }
                 Err(e) => {
                     // Nothing can read it: no retry will help.
                     tracing::warn!(queue = queues.main, error = format!("{e:#}"), "unreadable message dead-lettered");
@@ -173,14 +176,16 @@ impl RabbitBus {
                 }
             }
         }
-        let mut rest = &items[..];
-        while !rest.is_empty() {
-            let events: Vec<_> = rest.iter().map(|(_, e)| e.clone()).collect();
-            let (handled, error) = messaging::deliver(consumer, &events, store, key, clock.now()).await;
-            if let Some((last, _)) = rest[..handled.min(rest.len())].last() {
-                last.ack(BasicAckOptions { multiple: true }).await?;
+        let mut from = 0;
+        while from < events.len() {
+            let (handled, error) = messaging::deliver(consumer, &events[from..], store, key, clock.now()).await;
+            let upto = (from + handled).min(events.len());
+            if upto > from {
+                deliveries[upto - 1].ack(BasicAckOptions { multiple: true }).await?;
             }
-            let (Some(error), Some((delivery, event))) = (error, rest.get(handled)) else { break };
+            let (Some(error), Some(delivery), Some(event)) = (error, deliveries.get(upto), events.get(upto)) else {
+                break;
+            };
             if error.downcast_ref::<messaging::RecordFailed>().is_some() {
                 // The database, not the event: drop the connection, and
                 // what was not acked comes again once it is back.
@@ -199,7 +204,7 @@ impl RabbitBus {
                 publish_confirmed(channel, "", &queues.retry, &delivery.data, properties).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
-            rest = &rest[handled + 1..];
+            from = upto + 1;
         }
         Ok(())
     }
