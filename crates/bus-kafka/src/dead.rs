@@ -5,25 +5,12 @@
 //! no longer listed.
 
 use crate::{ATTEMPTS, ERROR, Group, KafkaBus, client_config};
+use messaging::DeadLetter;
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Headers as _, OwnedHeaders};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// A record in a group's dead letters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// The consumer group it died in.
-    pub group: String,
-    /// The event's id (the record's key).
-    pub id: String,
-    /// The event, when the record could be read.
-    pub event: Option<kernel::Event>,
-    pub attempts: i64,
-    pub error: Option<String>,
-    payload: Vec<u8>,
-}
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,16 +19,16 @@ fn header(message: &rdkafka::message::BorrowedMessage<'_>, name: &str) -> Option
     headers.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// Every live letter of one dead topic, oldest first (blocking: run it
-/// off the async threads).
-fn read_dead(bus_config: rdkafka::ClientConfig, group: &Group) -> anyhow::Result<Vec<DeadLetter>> {
+/// Every live letter of one dead topic, oldest first, with its record's
+/// bytes (blocking: run it off the async threads).
+fn read_dead(bus_config: rdkafka::ClientConfig, group: &Group) -> anyhow::Result<Vec<(DeadLetter, Vec<u8>)>> {
     let reader: BaseConsumer = bus_config
         .clone()
         .set("group.id", format!("{}.reader", group.dead))
         .set("enable.auto.commit", "false")
         .create()?;
     let (low, high) = reader.fetch_watermarks(&group.dead, 0, READ_TIMEOUT)?;
-    let mut letters: BTreeMap<String, (i64, DeadLetter)> = BTreeMap::new();
+    let mut letters: BTreeMap<String, (i64, DeadLetter, Vec<u8>)> = BTreeMap::new();
     if high > low {
         let mut list = rdkafka::TopicPartitionList::new();
         list.add_partition_offset(&group.dead, 0, rdkafka::Offset::Offset(low))?;
@@ -60,26 +47,30 @@ fn read_dead(bus_config: rdkafka::ClientConfig, group: &Group) -> anyhow::Result
                 }
                 Some(payload) => {
                     let letter = DeadLetter {
-                        group: group.id.clone(),
+                        place: group.id.clone(),
                         event: messaging::envelope::decode(payload).ok(),
                         attempts: header(&message, ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(0),
                         error: header(&message, ERROR),
                         id: id.clone(),
-                        payload: payload.to_vec(),
                     };
-                    letters.insert(id, (message.offset(), letter));
+                    letters.insert(id, (message.offset(), letter, payload.to_vec()));
                 }
             }
         }
     }
-    let mut live: Vec<(i64, DeadLetter)> = letters.into_values().collect();
-    live.sort_by_key(|(offset, _)| *offset);
-    Ok(live.into_iter().map(|(_, l)| l).collect())
+    let mut live: Vec<(i64, DeadLetter, Vec<u8>)> = letters.into_values().collect();
+    live.sort_by_key(|(offset, _, _)| *offset);
+    Ok(live.into_iter().map(|(_, letter, payload)| (letter, payload)).collect())
 }
 
 impl KafkaBus {
     /// Every dead letter of `groups`, oldest first per group.
     pub async fn dead_letters(&self, groups: &[Group]) -> anyhow::Result<Vec<DeadLetter>> {
+        Ok(self.read_dead(groups).await?.into_iter().map(|(letter, _)| letter).collect())
+    }
+
+    /// [`KafkaBus::dead_letters`] with each record's bytes.
+    async fn read_dead(&self, groups: &[Group]) -> anyhow::Result<Vec<(DeadLetter, Vec<u8>)>> {
         for group in groups {
             self.register_group(group.clone());
         }
@@ -100,10 +91,10 @@ impl KafkaBus {
     /// Sends dead letter `id` back to its group alone, its attempts
     /// forgotten, and takes it out of the dead letters; whether it was found.
     pub async fn replay(&self, groups: &[Group], id: &str) -> anyhow::Result<bool> {
-        let letters = self.dead_letters(groups).await?;
-        let Some(letter) = letters.into_iter().find(|l| l.id == id) else { return Ok(false) };
-        let Some(group) = groups.iter().find(|g| g.id == letter.group) else { return Ok(false) };
-        self.send(&group.retry, &letter.id, Some(&letter.payload), OwnedHeaders::new()).await?;
+        let letters = self.read_dead(groups).await?;
+        let Some((letter, payload)) = letters.into_iter().find(|(l, _)| l.id == id) else { return Ok(false) };
+        let Some(group) = groups.iter().find(|g| g.id == letter.place) else { return Ok(false) };
+        self.send(&group.retry, &letter.id, Some(&payload), OwnedHeaders::new()).await?;
         self.send(&group.dead, &letter.id, None, OwnedHeaders::new()).await?;
         Ok(true)
     }

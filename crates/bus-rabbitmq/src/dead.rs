@@ -4,19 +4,7 @@ use crate::consume::{attempts_of, with_attempts};
 use crate::{ERROR, Queues, RabbitBus, declare, declare_exchange, publish_confirmed};
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
 use lapin::types::AMQPValue;
-
-/// A message in a dead-letter queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// The consumer group's queue it died in.
-    pub queue: String,
-    /// Its message id: the event's id.
-    pub id: String,
-    /// The event, when the message could be read.
-    pub event: Option<kernel::Event>,
-    pub attempts: i64,
-    pub error: Option<String>,
-}
+use messaging::DeadLetter;
 
 fn error_of(properties: &lapin::BasicProperties) -> Option<String> {
     match properties.headers().as_ref()?.inner().get(ERROR)? {
@@ -55,7 +43,7 @@ impl RabbitBus {
                 let d = message.delivery;
                 let id = d.properties.message_id().as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
                 let letter = DeadLetter {
-                    queue: queues.main.clone(),
+                    place: queues.main.clone(),
                     event: messaging::envelope::decode(&d.data).ok(),
                     attempts: attempts_of(&d.properties),
                     error: error_of(&d.properties),

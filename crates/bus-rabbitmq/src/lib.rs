@@ -24,7 +24,7 @@
 mod consume;
 mod dead;
 
-pub use dead::DeadLetter;
+pub use messaging::DeadLetter;
 
 use anyhow::Context as _;
 use async_trait::async_trait;

@@ -34,36 +34,25 @@ fn kafka(settings: &Settings) -> anyhow::Result<Option<(bus_kafka::KafkaBus, Vec
     Ok(Some((bus, groups)))
 }
 
-fn topic_of(event: Option<kernel::Event>) -> String {
-    event.map(|e| e.topic).unwrap_or_else(|| "(unreadable)".into())
+impl From<messaging::DeadLetter> for DeadLetter {
+    fn from(d: messaging::DeadLetter) -> Self {
+        DeadLetter {
+            topic: d.event.map(|e| e.topic).unwrap_or_else(|| "(unreadable)".into()),
+            id: d.id,
+            place: d.place,
+            attempts: d.attempts,
+            error: d.error,
+        }
+    }
 }
 
 pub async fn list(settings: &Settings) -> anyhow::Result<Vec<DeadLetter>> {
+    let from_broker = |letters: Vec<messaging::DeadLetter>| letters.into_iter().map(DeadLetter::from).collect();
     if let Some((bus, groups)) = kafka(settings)? {
-        let letters = bus.dead_letters(&groups).await?;
-        return Ok(letters
-            .into_iter()
-            .map(|d| DeadLetter {
-                topic: topic_of(d.event.clone()),
-                id: d.id,
-                place: d.group,
-                attempts: d.attempts,
-                error: d.error,
-            })
-            .collect());
+        return Ok(from_broker(bus.dead_letters(&groups).await?));
     }
     if let Some((bus, queues)) = rabbit(settings) {
-        let letters = bus.dead_letters(&queues).await?;
-        return Ok(letters
-            .into_iter()
-            .map(|d| DeadLetter {
-                topic: topic_of(d.event),
-                id: d.id,
-                place: d.queue,
-                attempts: d.attempts,
-                error: d.error,
-            })
-            .collect());
+        return Ok(from_broker(bus.dead_letters(&queues).await?));
     }
     let backend = Backend::open(settings).await?;
     let dead = backend.outbox().dead_events(10_000).await;

@@ -67,6 +67,20 @@ pub struct DeadEvent {
     pub last_error: Option<String>,
 }
 
+/// An event a broker's consumer group gave up on (its dead letters), as
+/// both broker adapters list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Where it died: the group's queue (RabbitMQ) or group id (Kafka).
+    pub place: String,
+    /// The event's id (the message id, or the record's key).
+    pub id: String,
+    /// The event, when the message could be read.
+    pub event: Option<Event>,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
 /// The smallest UUIDv7 of `at`'s millisecond: every event id made at or
 /// after `at` is above it (ids are time-ordered).
 pub fn first_id_at(at: OffsetDateTime) -> Uuid {
