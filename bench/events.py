@@ -26,7 +26,8 @@ BENCH_RABBITMQ_URL (amqp://guest:guest@127.0.0.1:5672/%2f) and BENCH_KAFKA_URL
 ("" skips a broker). Without BENCH_KAFKA_URL the script starts a tansu broker
 of its own on a fresh SQLite file (tansu slows down as its file fills with
 the tests' topics, so the shared one would not compare). BENCH_NO_BUILD=1
-skips the build.
+skips the build; BENCH_EVENT_FLOW=path runs another build of the example
+(an older commit's, to compare).
 """
 import json
 import os
@@ -50,7 +51,8 @@ RATE = float(os.environ.get("BENCH_EVENT_RATE", "500"))
 SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "10"))
 EMAILS = int(os.environ.get("BENCH_EMAILS", "2000"))
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "10000"))
-EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "event_flow")
+# BENCH_EVENT_FLOW=path runs another build of the example (an older commit, say).
+EXAMPLE = os.environ.get("BENCH_EVENT_FLOW") or os.path.join(ROOT, "target", "release", "examples", "event_flow")
 
 
 def fresh_database():

@@ -13,13 +13,8 @@ const BACKLOG_BATCH: u32 = 500;
 /// another node takes over within this long of the holder's death.
 const LEASE: Duration = Duration::from_secs(10);
 const LEASE_NAME: &str = "outbox-relay";
-/// How long a woken relay waits for more commits before draining...
+/// How long a woken relay waits for more commits before draining.
 const COALESCE: Duration = Duration::from_millis(5);
-/// ...and how long when the drain before found at least `BUSY` events: under
-/// load a drain (two statements, one broker round trip) then carries tens
-/// of events instead of a handful, for 10 ms more on each event's way.
-const COALESCE_BUSY: Duration = Duration::from_millis(15);
-const BUSY: usize = 10;
 /// A drain looks only at events created in this window before now...
 const WINDOW: Duration = Duration::from_secs(2);
 /// ...except one pass in this long, which looks at every pending event.
@@ -151,21 +146,18 @@ impl Relay {
     async fn run(self, cancel: CancellationToken) {
         tracing::debug!("outbox relay started");
         loop {
-            let drained = match self.drain_once().await {
+            match self.drain_once().await {
                 // A full batch means there may be more: go again at once.
                 Ok(n) if n >= BATCH as usize => continue,
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "outbox relay pass failed");
-                    0
-                }
-            };
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "outbox relay pass failed"),
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = self.wake.notified() => {
                     // Let the commits of a burst gather: one drain (two
                     // queries) then publishes them all, instead of one each.
-                    tokio::time::sleep(if drained >= BUSY { COALESCE_BUSY } else { COALESCE }).await;
+                    tokio::time::sleep(COALESCE).await;
                 }
                 _ = tokio::time::sleep(self.poll) => {}
             }
