@@ -33,6 +33,7 @@ mod tests {
         a_connection_killed_while_idle_is_replaced,
         no_more_than_max_connections_are_open,
         connections_past_their_lifetime_or_idle_too_long_are_closed,
+        connections_send_without_waiting_for_acks,
     );
 }
 
@@ -235,4 +236,36 @@ async fn connections_past_their_lifetime_or_idle_too_long_are_closed(db: &PgData
     eventually("the idle connection is reaped", async || pool.idle_count() == 0).await;
     eventually("and closed on the server", async || open_connections(db).await == 0).await;
     assert!(pid(&pool).await.is_ok(), "a new one is opened when needed");
+}
+
+/// Nagle's algorithm holds a statement's last segment until PostgreSQL
+/// acks the one before, which it delays by 40 ms: sqlx 0.9.0 left it on,
+/// and every statement bigger than a segment (a relay batch's 50
+/// notifications) waited 40 ms. The pool's sockets must have TCP_NODELAY.
+async fn connections_send_without_waiting_for_acks(db: &PgDatabase) {
+    let pool = pool(db, 1);
+    let port: i32 = sqlx::query_scalar("SELECT inet_client_port()").fetch_one(&pool).await.expect("port");
+    let Ok(port) = u16::try_from(port) else {
+        skipped("pg_pool::connections_send_without_waiting_for_acks (PostgreSQL over a Unix socket)");
+        return;
+    };
+    // The pool's socket, found among this process's descriptors by its
+    // local port, duplicated with pidfd_getfd (no unsafe code).
+    let me = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).expect("pidfd");
+    let mut found = None;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").flatten() {
+        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"));
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        if !is_socket {
+            continue;
+        }
+        let Ok(copy) = rustix::process::pidfd_getfd(&me, fd, rustix::process::PidfdGetfdFlags::empty()) else {
+            continue;
+        };
+        let socket = std::net::TcpStream::from(copy);
+        if socket.local_addr().is_ok_and(|a| a.port() == port) {
+            found = Some(socket.nodelay().expect("TCP_NODELAY"));
+        }
+    }
+    assert_eq!(found, Some(true), "the pool's connection (local port {port}) must have TCP_NODELAY set");
 }
