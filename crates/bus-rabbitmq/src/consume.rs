@@ -1,5 +1,11 @@
-//! Consuming: one connection per consumer group, manual acks after
-//! handling, failures to the retry queue and then to the dead letters.
+//! Consuming: a channel per consumer group on one connection the node's
+//! consumers share, manual acks after handling, failures to the retry
+//! queue and then to the dead letters.
+//!
+//! One connection rather than one per group: lapin drives each connection
+//! from a thread of its own, which wakes for every frame, and an event that
+//! three groups want arrives as three deliveries. On one connection they
+//! come in one read and their acks leave in one write.
 
 use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, declare, declare_exchange, publish_confirmed, text};
 use futures_lite::StreamExt as _;
@@ -7,11 +13,14 @@ use kernel::clock::SharedClock;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, Connection};
 use messaging::{Consumer, OutboxStore, Reach};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How long closing a channel or a lost connection may take.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How many times a message's handling has failed, by its header.
 pub(crate) fn attempts_of(properties: &BasicProperties) -> i64 {
@@ -50,7 +59,8 @@ impl RabbitBus {
     /// Runs each consumer on its group's queue until `stop`: per-shop ones
     /// on the queue every node shares, per-node ones on this node's own.
     /// A lost connection is made again with back-off (250 ms doubling to
-    /// 10 s); what was not acked is delivered again.
+    /// 10 s); what was not acked is delivered again. One task, which ends
+    /// once every consumer has stopped and the connection is closed.
     pub fn spawn_consumers(
         self: &Arc<Self>,
         consumers: Vec<Arc<dyn Consumer>>,
@@ -61,13 +71,39 @@ impl RabbitBus {
         for consumer in &consumers {
             self.register(consumer.as_ref());
         }
-        consumers
+        let tasks: Vec<_> = consumers
             .into_iter()
             .map(|consumer| {
                 let (bus, store, clock, stop) = (self.clone(), store.clone(), clock.clone(), stop.clone());
                 tokio::spawn(async move { bus.run_consumer(consumer, store, clock, stop).await })
             })
-            .collect()
+            .collect();
+        let bus = self.clone();
+        vec![tokio::spawn(async move {
+            for task in tasks {
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "RabbitMQ consumer task failed");
+                }
+            }
+            if let Some(connection) = bus.consuming.lock().await.take() {
+                let _ = connection.close(200, "shutting down".into()).await;
+            }
+        })]
+    }
+
+    /// The consumers' connection, made again if it was lost (the first
+    /// consumer to find it gone makes it; the others then share the new one).
+    async fn consuming(&self) -> anyhow::Result<Arc<Connection>> {
+        let mut link = self.consuming.lock().await;
+        if let Some(connection) = link.as_ref().filter(|c| c.status().connected()) {
+            return Ok(connection.clone());
+        }
+        if let Some(lost) = link.take() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, lost.close(200, "reconnecting".into())).await;
+        }
+        let connection = Arc::new(self.connect().await?);
+        *link = Some(connection.clone());
+        Ok(connection)
     }
 
     async fn run_consumer(
@@ -90,8 +126,10 @@ impl RabbitBus {
         .await;
     }
 
-    /// One connection's life: declare, consume, hand over batches of what
-    /// has arrived, until `stop` (Ok) or the connection fails (Err).
+    /// One channel's life: declare, consume, hand over batches of what has
+    /// arrived, until `stop` (Ok) or the channel fails (Err). The channel
+    /// is closed either way, which gives back to the queue what it had not
+    /// acked.
     async fn consume(
         &self,
         consumer: &dyn Consumer,
@@ -100,12 +138,27 @@ impl RabbitBus {
         clock: &SharedClock,
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let connection = self.connect().await?;
-        let channel = connection.create_channel().await?;
+        let channel = self.consuming().await?.create_channel().await?;
+        let result = self.consume_on(&channel, consumer, queues, store, clock, stop).await;
+        if channel.status().connected() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
+        }
+        result
+    }
+
+    async fn consume_on(
+        &self,
+        channel: &Channel,
+        consumer: &dyn Consumer,
+        queues: &Queues,
+        store: &dyn OutboxStore,
+        clock: &SharedClock,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
-        declare_exchange(&channel, &self.settings).await?;
-        declare(&channel, queues, &self.settings).await?;
+        declare_exchange(channel, &self.settings).await?;
+        declare(channel, queues, &self.settings).await?;
         let tag = format!("{}@{}", consumer.name(), self.settings.node);
         let mut deliveries = channel
             .basic_consume(
@@ -123,10 +176,7 @@ impl RabbitBus {
         };
         loop {
             let first = tokio::select! {
-                () = stop.cancelled() => {
-                    let _ = connection.close(200, "shutting down".into()).await;
-                    return Ok(());
-                }
+                () = stop.cancelled() => return Ok(()),
                 next = deliveries.next() => next,
             };
             let mut batch = match first {
@@ -142,7 +192,7 @@ impl RabbitBus {
                     None => break,
                 }
             }
-            self.handle(&channel, consumer, queues, &key, store, clock, batch).await?;
+            self.handle(channel, consumer, queues, &key, store, clock, batch).await?;
         }
     }
 
@@ -187,7 +237,7 @@ impl RabbitBus {
                 break;
             };
             if error.downcast_ref::<messaging::RecordFailed>().is_some() {
-                // The database, not the event: drop the connection, and
+                // The database, not the event: drop the channel, and
                 // what was not acked comes again once it is back.
                 return Err(error);
             }

@@ -16,7 +16,9 @@
 //!   `delay` before the broker dead-letters it back into the queue, and
 //!   `<queue>.dead`, where it goes after `max_attempts` failures.
 //!
-//! Consumers ack manually, after handling; a handler's failure is counted
+//! A node's consumers share one connection, a channel each, apart from the
+//! publisher's (the broker blocks a publishing connection under a resource
+//! alarm, which must not stop the acks that relieve it). Consumers ack manually, after handling; a handler's failure is counted
 //! in the message's `x-emporium-attempts` header. Every connection is
 //! re-made with back-off after the broker goes away; what was not acked is
 //! delivered again, and consumers deduplicate by event id.
@@ -35,6 +37,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use messaging::{Bus, Consumer, Reach};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The header that counts a message's failed handlings.
@@ -100,6 +103,9 @@ pub struct Queues {
 pub struct RabbitBus {
     settings: RabbitSettings,
     publisher: tokio::sync::Mutex<Option<(Connection, Channel)>>,
+    /// The connection this node's consumers share, a channel each (see
+    /// `consume.rs`).
+    consuming: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Every consumer group this node runs: declared before the first
     /// publish, so no event is routed to nowhere on a fresh broker.
     groups: std::sync::RwLock<Vec<Queues>>,
@@ -115,7 +121,12 @@ impl RabbitBus {
     /// Connects lazily: a broker that is down at start delays events (they
     /// wait in the outbox), not the shop.
     pub fn new(settings: RabbitSettings) -> Self {
-        RabbitBus { settings, publisher: tokio::sync::Mutex::new(None), groups: std::sync::RwLock::new(Vec::new()) }
+        RabbitBus {
+            settings,
+            publisher: tokio::sync::Mutex::new(None),
+            consuming: tokio::sync::Mutex::new(None),
+            groups: std::sync::RwLock::new(Vec::new()),
+        }
     }
 
     pub fn settings(&self) -> &RabbitSettings {
@@ -296,6 +307,11 @@ impl Bus for RabbitBus {
 
     /// Publishes every event before waiting for the first confirmation
     /// (the broker confirms in order), so a batch costs about one round trip.
+    ///
+    /// lapin's `basic_publish` queues the frames when first polled, then
+    /// waits for its I/O thread to write them. Awaited one by one, that is
+    /// a wake of the thread and of this task per event; polled once each,
+    /// in order, and then awaited, the whole batch goes out in one wake.
     async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
         if events.is_empty() {
             return (0, None);
@@ -306,20 +322,33 @@ impl Bus for RabbitBus {
         };
         let Some((_, channel)) = link.as_ref() else { return (0, Some(anyhow::anyhow!("no RabbitMQ channel"))) };
         let exchange = self.settings.exchange();
-        let mut confirms = Vec::with_capacity(events.len());
+        let bodies: Vec<Vec<u8>> = events.iter().map(messaging::envelope::encode).collect();
+        let mut queued = Vec::with_capacity(events.len());
         let mut error = None;
-        for event in events {
-            let body = messaging::envelope::encode(event);
-            let published = channel
-                .basic_publish(
-                    exchange.as_str().into(),
-                    event.topic.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties(event, FieldTable::default()),
-                )
-                .await;
-            match published {
+        for (event, body) in events.iter().zip(&bodies) {
+            let mut publish = Box::pin(channel.basic_publish(
+                exchange.as_str().into(),
+                event.topic.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                properties(event, FieldTable::default()),
+            ));
+            match futures_lite::future::poll_once(&mut publish).await {
+                None => queued.push(Sent::Writing(publish)),
+                Some(Ok(confirm)) => queued.push(Sent::Written(confirm)),
+                Some(Err(e)) => {
+                    error = Some(anyhow::Error::from(e).context("publishing to RabbitMQ"));
+                    break;
+                }
+            }
+        }
+        let mut confirms = Vec::with_capacity(queued.len());
+        for sent in queued {
+            let written = match sent {
+                Sent::Written(confirm) => Ok(confirm),
+                Sent::Writing(publish) => publish.await,
+            };
+            match written {
                 Ok(confirm) => confirms.push(confirm),
                 Err(e) => {
                     error = Some(anyhow::Error::from(e).context("publishing to RabbitMQ"));
@@ -351,4 +380,11 @@ impl Bus for RabbitBus {
         }
         (confirmed, error)
     }
+}
+
+/// A publish of a batch: its frames queued, still being written, or
+/// written and waiting for the broker's confirmation.
+enum Sent<F> {
+    Writing(std::pin::Pin<Box<F>>),
+    Written(lapin::PublisherConfirm),
 }

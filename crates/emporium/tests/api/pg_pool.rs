@@ -251,7 +251,8 @@ async fn connections_send_without_waiting_for_acks(db: &PgDatabase) {
     };
     // The pool's socket, found among this process's descriptors by its
     // local port, duplicated with pidfd_getfd (no unsafe code).
-    let me = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).expect("pidfd");
+    let me =
+        rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).expect("pidfd");
     let mut found = None;
     for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").flatten() {
         let is_socket = std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"));
