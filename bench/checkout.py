@@ -51,7 +51,7 @@ Every run also times the event work its load left behind: from the end of
 the load until the outbox is published, the server is idle and the broker
 is back to its CPU before the load (every consumer has handled what it was
 sent), and reports checkouts/s
-with that work done (every paid checkout ÷ warm-up + window + that tail)
+with that work done (every paid checkout ÷ the load's run + that tail)
 beside the window's rate; the brokers are judged on both.
 BENCH_BUSES_ONLY=1 runs only the brokers (no baseline, for profiling).
 BENCH_SERVER_LOG=path keeps the server's log there, at
@@ -545,7 +545,8 @@ def throughput(port, skus, server_pid):
             for k, v in x.items():
                 examples.setdefault(k, v)
     result = {"rate": done / duration, "checkouts": done, "paid_total": paid_total,
-              "errors": errors, "examples": examples}
+              "errors": errors, "examples": examples, "load_end": time.monotonic(),
+              "wall": time.monotonic() - t_begin}
     for name in STEPS:
         values = sorted(samples[name])
         result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
@@ -563,10 +564,11 @@ def throughput_compiled(port, skus, server_pid):
     print(f"  {BUYERS} buyers (compiled client), {WARMUP:g} s warm-up + {duration:g} s…", file=sys.stderr)
     t0, broker0, pg0 = time.monotonic(), cpu_seconds_named(*BROKERS), cpu_seconds_named("postgres")
     out = sh(LOADGEN, str(port), ",".join(skus), str(BUYERS), str(WARMUP), str(duration), str(server_pid)).stdout
-    wall = time.monotonic() - t0
+    load_end = time.monotonic()
+    wall = load_end - t0
     data = json.loads(out)
     result = {"rate": data["done"] / duration, "checkouts": data["done"], "paid_total": data["paid_total"],
-              "errors": Counter(data["errors"]), "examples": data["examples"]}
+              "errors": Counter(data["errors"]), "examples": data["examples"], "load_end": load_end, "wall": wall}
     for name in STEPS:
         values = sorted(v / 1000 for v in data["samples"].get(name, []))
         result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
@@ -708,52 +710,72 @@ def outbox_drain(url, timeout=30.0):
 
 
 def thread_cpu_ns(pids):
-    """CPU time so far of every thread of `pids`, in ns (schedstat: finer than the 10 ms of /proc/pid/stat)."""
-    total = 0
+    """CPU time so far of each thread of `pids`, in ns, by thread id
+    (schedstat: finer than the 10 ms of /proc/pid/stat)."""
+    times = {}
     for pid in pids:
         for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
             try:
                 with open(path) as f:
-                    total += int(f.read().split()[0])
+                    times[path] = int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 continue  # a thread that ended meanwhile
-    return total
+    return times
+
+
+def cpu_between(before, after):
+    """ns of CPU between two `thread_cpu_ns` readings: threads in both, and
+    new ones (a thread that ended between them is not counted as negative)."""
+    return sum(t - before.get(k, 0) for k, t in after.items())
 
 
 QUIET_SERVER = 0.05  # of one core: the server's idle polling (relay, consumers) stays well below
 # Above the broker's CPU before the load: an idle broker still answers its
-# consumers' polls (tansu spends 60-70 % of a core on the Kafka consumers'
+# consumers' polls (tansu spent 70-80 % of a core on the Kafka consumers'
 # 20 ms fetches), and RabbitMQ's schedulers spin a little after work.
 QUIET_BROKER = 0.15
 QUIET_STEP = 0.1
+QUIET_STEPS = 3  # in a row: one lull is not the end of the work
 
 
-def broker_share(seconds=1.0):
-    """The brokers' CPU over `seconds`, as a share of one core."""
+def broker_share(seconds=0.5, readings=4):
+    """The brokers' CPU, as a share of one core: the least of `readings`
+    readings of `seconds` each (a reading caught mid-work is not idle)."""
     brokers = pids_named(*BROKERS)
-    t0, c0 = time.monotonic(), thread_cpu_ns(brokers)
-    time.sleep(seconds)
-    return (thread_cpu_ns(brokers) - c0) / ((time.monotonic() - t0) * 1e9)
+    shares = []
+    for _ in range(readings):
+        t0, c0 = time.monotonic(), thread_cpu_ns(brokers)
+        time.sleep(seconds)
+        shares.append(cpu_between(c0, thread_cpu_ns(brokers)) / ((time.monotonic() - t0) * 1e9))
+    return min(shares)
 
 
-def settle(server_pid, database_url, broker_idle, timeout=120.0):
+def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
     """Seconds from now until the work the load left is done: the outbox
     published (a PostgreSQL run), the server idle and the broker back
     within QUIET_BROKER of `broker_idle` (its share before the load) for
     one step, so every consumer has handled what it was sent. None on
     timeout. The in-process bus handles events as the relay publishes
     them, a broker's consumers after it; either may still be behind when
-    the load stops, and this is how far."""
-    t0 = time.monotonic()
+    the load stops, and this is how far. Counted from `since` (the end of
+    the load) when given."""
+    t0 = since if since is not None else time.monotonic()
     brokers = pids_named(*BROKERS)
     last = (t0, thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
+    quiet_since, quiet_steps = None, 0
     while time.monotonic() - t0 < timeout:
         time.sleep(QUIET_STEP)
         now = (time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
         span = (now[0] - last[0]) * 1e9
-        quiet = (now[1] - last[1]) / span < QUIET_SERVER and (now[2] - last[2]) / span < broker_idle + QUIET_BROKER
-        if quiet and (database_url is None or outbox_pending(database_url) == 0):
-            return last[0] - t0  # the work ended before this quiet step began
+        quiet = (cpu_between(last[1], now[1]) / span < QUIET_SERVER
+                 and cpu_between(last[2], now[2]) / span < broker_idle + QUIET_BROKER)
+        if quiet:
+            quiet_since = last[0] if quiet_steps == 0 else quiet_since
+            quiet_steps += 1
+        else:
+            quiet_steps = 0
+        if quiet_steps >= QUIET_STEPS and (database_url is None or outbox_pending(database_url) == 0):
+            return quiet_since - t0  # the work ended before the first quiet step began
         last = now
     return None
 
@@ -812,11 +834,11 @@ def bench_backend(name, database_url, bus_url=None, flash=True):
         result = throughput(port, skus, proc.pid)
         result["name"] = name
         result["broker_idle"] = broker_idle
-        result["tail_s"] = settle(proc.pid, env.get("EMPORIUM_DATABASE_URL"), broker_idle)
+        result["tail_s"] = settle(proc.pid, env.get("EMPORIUM_DATABASE_URL"), broker_idle, since=result["load_end"])
         if result["tail_s"] is not None:
             # Every paid checkout of the run (warm-up included) over the
-            # time until its event work was done.
-            result["rate_done"] = result["paid_total"] / (WARMUP + seconds(DURATION) + result["tail_s"])
+            # time from the load's start until its event work was done.
+            result["rate_done"] = result["paid_total"] / (result["wall"] + result["tail_s"])
         # Every paid checkout took one unit; none may be left reserved but by failed payments.
         setup = Client(port)
         token = login(setup)
@@ -949,7 +971,7 @@ def report(results, pg):
                 "taken them, so this row measures a shop whose events were left behind.**"))
     print("\nEvent work the load left: from the end of the load until the outbox was published and the "
           "server was idle and the broker back to its CPU before the load (every consumer had handled what it was sent). "
-          "\"With it done\": every paid checkout of the run ÷ (warm-up + window + that tail).\n")
+          "\"With it done\": every paid checkout of the run ÷ (the load's run, warm-up included, + that tail).\n")
     print("| backend | checkouts/s (window) | event work left | checkouts/s with it done | broker CPU idle, before the load |")
     print("|---|---:|---:|---:|---:|")
     for r in results:

@@ -7,7 +7,7 @@
 //! three groups want arrives as three deliveries. On one connection they
 //! come in one read and their acks leave in one write.
 
-use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, declare, declare_exchange, publish_confirmed, text};
+use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, declare, declare_exchange, text};
 use futures_lite::StreamExt as _;
 use kernel::clock::SharedClock;
 use lapin::message::Delivery;
@@ -80,13 +80,19 @@ impl RabbitBus {
             .collect();
         let bus = self.clone();
         vec![tokio::spawn(async move {
+            let mut panicked = None;
             for task in tasks {
                 if let Err(e) = task.await {
                     tracing::error!(error = %e, "RabbitMQ consumer task failed");
+                    panicked = panicked.or(e.try_into_panic().ok());
                 }
             }
             if let Some(connection) = bus.consuming.lock().await.take() {
-                let _ = connection.close(200, "shutting down".into()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "shutting down".into())).await;
+            }
+            // A consumer's panic is the caller's to see, as with a task each.
+            if let Some(panic) = panicked {
+                std::panic::resume_unwind(panic);
             }
         })]
     }
@@ -138,7 +144,11 @@ impl RabbitBus {
         clock: &SharedClock,
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let channel = self.consuming().await?.create_channel().await?;
+        let connection = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            connection = self.consuming() => connection?,
+        };
+        let channel = connection.create_channel().await?;
         let result = self.consume_on(&channel, consumer, queues, store, clock, stop).await;
         if channel.status().connected() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
@@ -192,17 +202,15 @@ impl RabbitBus {
                     None => break,
                 }
             }
-            self.handle(channel, consumer, queues, &key, store, clock, batch).await?;
+            self.handle(consumer, queues, &key, store, clock, batch).await?;
         }
     }
 
     /// Hands a batch to the consumer in order, acking what it handled; an
     /// event it fails goes to the retry queue (or, at the last attempt, to
     /// the dead letters) and the rest of the batch goes on without it.
-    #[allow(clippy::too_many_arguments)]
     async fn handle(
         &self,
-        channel: &Channel,
         consumer: &dyn Consumer,
         queues: &Queues,
         key: &str,
@@ -221,7 +229,7 @@ impl RabbitBus {
                     // Nothing can read it: no retry will help.
                     tracing::warn!(queue = queues.main, error = format!("{e:#}"), "unreadable message dead-lettered");
                     let properties = with_attempts(&delivery.properties, 1, Some(&format!("{e:#}")));
-                    publish_confirmed(channel, "", &queues.dead, &delivery.data, properties).await?;
+                    self.republish(&queues.dead, &delivery.data, properties).await?;
                     delivery.ack(BasicAckOptions::default()).await?;
                 }
             }
@@ -247,11 +255,11 @@ impl RabbitBus {
             if attempts >= i64::from(self.settings.max_attempts) {
                 tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
                     "event dead-lettered after its last attempt");
-                publish_confirmed(channel, "", &queues.dead, &delivery.data, properties).await?;
+                self.republish(&queues.dead, &delivery.data, properties).await?;
             } else {
                 tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
                     retry_in_ms = self.settings.retry_delay.as_millis(), "event handling failed; will retry");
-                publish_confirmed(channel, "", &queues.retry, &delivery.data, properties).await?;
+                self.republish(&queues.retry, &delivery.data, properties).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
             from = upto + 1;

@@ -17,8 +17,9 @@
 //!   `<queue>.dead`, where it goes after `max_attempts` failures.
 //!
 //! A node's consumers share one connection, a channel each, apart from the
-//! publisher's (the broker blocks a publishing connection under a resource
-//! alarm, which must not stop the acks that relieve it). Consumers ack manually, after handling; a handler's failure is counted
+//! publisher's, which also carries their retries and dead letters (the
+//! broker stops reading a publishing connection under a resource alarm,
+//! which must not stop the consumers' acks). Consumers ack manually, after handling; a handler's failure is counted
 //! in the message's `x-emporium-attempts` header. Every connection is
 //! re-made with back-off after the broker goes away; what was not acked is
 //! delivered again, and consumers deduplicate by event id.
@@ -187,6 +188,22 @@ impl RabbitBus {
         Ok(channel)
     }
 
+    /// Sends a consumer's copy of a message (to its retry queue or its dead
+    /// letters) through the publisher's connection, not the consumers': a
+    /// broker under a resource alarm stops reading a connection that
+    /// publishes, and the consumers' acks must still get through.
+    pub(crate) async fn republish(&self, queue: &str, body: &[u8], properties: BasicProperties) -> anyhow::Result<()> {
+        let mut link = self.publisher().await?;
+        let result = match link.as_ref() {
+            Some((_, channel)) => publish_confirmed(channel, "", queue, body, properties).await,
+            None => Err(anyhow::anyhow!("no RabbitMQ channel")),
+        };
+        if result.is_err() {
+            *link = None;
+        }
+        result
+    }
+
     /// The publishing channel, made again if the connection was lost.
     async fn publisher(&self) -> anyhow::Result<tokio::sync::MutexGuard<'_, Option<(Connection, Channel)>>> {
         let mut link = self.publisher.lock().await;
@@ -264,7 +281,8 @@ fn properties(event: &Event, headers: FieldTable) -> BasicProperties {
         .with_headers(headers)
 }
 
-/// Publishes `body` and waits for the broker's confirmation.
+/// Publishes `body` and waits for the broker's confirmation (at most
+/// `CONFIRM_TIMEOUT`: a broker under a resource alarm stops reading).
 async fn publish_confirmed(
     channel: &Channel,
     exchange: &str,
@@ -272,10 +290,15 @@ async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
-    let confirm = channel
-        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
-        .await?
-        .await?;
+    let publish = async {
+        channel
+            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
+            .await?
+            .await
+    };
+    let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
+        .await
+        .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))??;
     anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused the message (nack)");
     Ok(())
 }
@@ -308,10 +331,14 @@ impl Bus for RabbitBus {
     /// Publishes every event before waiting for the first confirmation
     /// (the broker confirms in order), so a batch costs about one round trip.
     ///
-    /// lapin's `basic_publish` queues the frames when first polled, then
-    /// waits for its I/O thread to write them. Awaited one by one, that is
-    /// a wake of the thread and of this task per event; polled once each,
-    /// in order, and then awaited, the whole batch goes out in one wake.
+    /// lapin's `basic_publish` queues the frames (and the confirmation's
+    /// delivery tag) when first polled, then waits for its I/O thread to
+    /// write them. Awaited one by one, that is a round trip to that thread
+    /// per event; polled once each, in order, and then awaited, the batch's
+    /// frames are all queued before the thread writes them, in one go or a
+    /// few. (This relies on lapin 4's `basic_publish`; lapin is pinned to 4.12.)
+    /// After a failure, events behind it may already be queued and reach
+    /// the broker; the relay sends them again and consumers deduplicate.
     async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
         if events.is_empty() {
             return (0, None);

@@ -97,7 +97,8 @@ pub struct Running {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     relay: RelayHandle,
-    /// The broker's consumers (none on the in-process bus).
+    /// The broker's consumer tasks (none on the in-process bus; one that
+    /// supervises them all on RabbitMQ).
     consumers: Vec<JoinHandle<()>>,
     /// Sends the notifications' pending messages.
     dispatcher: JoinHandle<()>,
@@ -215,7 +216,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
 type OpenBus = (Arc<dyn Bus>, Vec<JoinHandle<()>>);
 
 /// The bus `settings` choose, with the shop's consumers on it: the
-/// in-process bus, or RabbitMQ or Kafka with a consumer task per group
+/// in-process bus, or RabbitMQ or Kafka with their consumers' tasks
 /// (stopped by `stop`).
 fn open_bus(
     settings: &Settings,
