@@ -13,7 +13,7 @@ use kernel::clock::SharedClock;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{BasicProperties, Connection};
 use messaging::{Consumer, OutboxStore, Reach};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -148,62 +148,53 @@ impl RabbitBus {
             () = stop.cancelled() => return Ok(()),
             connection = self.consuming() => connection?,
         };
-        let channel = connection.create_channel().await?;
-        let result = self.consume_on(&channel, consumer, queues, store, clock, stop).await;
+        let channel = &connection.create_channel().await?;
+        let result: anyhow::Result<()> = async {
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+            declare_exchange(channel, &self.settings).await?;
+            declare(channel, queues, &self.settings).await?;
+            let tag = format!("{}@{}", consumer.name(), self.settings.node);
+            let mut deliveries = channel
+                .basic_consume(
+                    queues.main.as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            tracing::info!(queue = queues.main, "consuming from RabbitMQ");
+            // A per-node consumer that keeps records keeps them per node.
+            let key = match consumer.reach() {
+                Reach::PerNode => tag,
+                Reach::PerShop => consumer.name().to_owned(),
+            };
+            loop {
+                let first = tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    next = deliveries.next() => next,
+                };
+                let mut batch = match first {
+                    Some(delivery) => vec![delivery?],
+                    None => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
+                };
+                // Whatever else has already arrived joins the batch (one index
+                // commit for many events), up to the prefetch.
+                while batch.len() < usize::from(self.settings.prefetch) {
+                    match futures_lite::future::poll_once(deliveries.next()).await {
+                        Some(Some(delivery)) => batch.push(delivery?),
+                        Some(None) => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
+                        None => break,
+                    }
+                }
+                self.handle(consumer, queues, &key, store, clock, batch).await?;
+            }
+        }
+        .await;
         if channel.status().connected() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
         }
         result
-    }
-
-    async fn consume_on(
-        &self,
-        channel: &Channel,
-        consumer: &dyn Consumer,
-        queues: &Queues,
-        store: &dyn OutboxStore,
-        clock: &SharedClock,
-        stop: &CancellationToken,
-    ) -> anyhow::Result<()> {
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
-        declare_exchange(channel, &self.settings).await?;
-        declare(channel, queues, &self.settings).await?;
-        let tag = format!("{}@{}", consumer.name(), self.settings.node);
-        let mut deliveries = channel
-            .basic_consume(
-                queues.main.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        tracing::info!(queue = queues.main, "consuming from RabbitMQ");
-        // A per-node consumer that keeps records keeps them per node.
-        let key = match consumer.reach() {
-            Reach::PerNode => tag,
-            Reach::PerShop => consumer.name().to_owned(),
-        };
-        loop {
-            let first = tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                next = deliveries.next() => next,
-            };
-            let mut batch = match first {
-                Some(delivery) => vec![delivery?],
-                None => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
-            };
-            // Whatever else has already arrived joins the batch (one index
-            // commit for many events), up to the prefetch.
-            while batch.len() < usize::from(self.settings.prefetch) {
-                match futures_lite::future::poll_once(deliveries.next()).await {
-                    Some(Some(delivery)) => batch.push(delivery?),
-                    Some(None) => anyhow::bail!("RabbitMQ cancelled the consumer of {}", queues.main),
-                    None => break,
-                }
-            }
-            self.handle(consumer, queues, &key, store, clock, batch).await?;
-        }
     }
 
     /// Hands a batch to the consumer in order, acking what it handled; an
