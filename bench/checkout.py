@@ -528,6 +528,7 @@ def throughput(port, skus, server_pid):
     else:
         sampler.start()
         parts = [load_proc(jobs[0])]
+    load_end = time.monotonic()
     sampler.join()
 
     samples = {s: [] for s in STEPS}
@@ -545,8 +546,8 @@ def throughput(port, skus, server_pid):
             for k, v in x.items():
                 examples.setdefault(k, v)
     result = {"rate": done / duration, "checkouts": done, "paid_total": paid_total,
-              "errors": errors, "examples": examples, "load_end": time.monotonic(),
-              "wall": time.monotonic() - t_begin}
+              "errors": errors, "examples": examples, "load_end": load_end,
+              "wall": load_end - t_begin}
     for name in STEPS:
         values = sorted(samples[name])
         result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
@@ -751,31 +752,34 @@ def broker_share(seconds=0.5, readings=4):
 
 
 def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
-    """Seconds from now until the work the load left is done: the outbox
-    published (a PostgreSQL run), the server idle and the broker back
-    within QUIET_BROKER of `broker_idle` (its share before the load) for
-    one step, so every consumer has handled what it was sent. None on
-    timeout. The in-process bus handles events as the relay publishes
-    them, a broker's consumers after it; either may still be behind when
-    the load stops, and this is how far. Counted from `since` (the end of
-    the load) when given."""
+    """Seconds from `since` (the end of the load; now if not given) until
+    the work the load left is done: the outbox published (a PostgreSQL
+    run), then the server idle and the broker back within QUIET_BROKER of
+    `broker_idle` (its share before the load) for QUIET_STEPS steps in a
+    row, so every consumer has handled what it was sent; the first quiet
+    step's start is when it ended. None on timeout. The in-process bus
+    handles events as the relay publishes them, a broker's consumers after
+    it; either may still be behind when the load stops, and this is how
+    far."""
     t0 = since if since is not None else time.monotonic()
     brokers = pids_named(*BROKERS)
-    last = (t0, thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
+    last = (time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
     quiet_since, quiet_steps = None, 0
     while time.monotonic() - t0 < timeout:
         time.sleep(QUIET_STEP)
         now = (time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
         span = (now[0] - last[0]) * 1e9
+        # Quiet CPU while the outbox still holds events is not the end.
         quiet = (cpu_between(last[1], now[1]) / span < QUIET_SERVER
-                 and cpu_between(last[2], now[2]) / span < broker_idle + QUIET_BROKER)
+                 and cpu_between(last[2], now[2]) / span < broker_idle + QUIET_BROKER
+                 and (database_url is None or outbox_pending(database_url) == 0))
         if quiet:
             quiet_since = last[0] if quiet_steps == 0 else quiet_since
             quiet_steps += 1
         else:
             quiet_steps = 0
-        if quiet_steps >= QUIET_STEPS and (database_url is None or outbox_pending(database_url) == 0):
-            return quiet_since - t0  # the work ended before the first quiet step began
+        if quiet_steps >= QUIET_STEPS:
+            return max(0.0, quiet_since - t0)  # the work ended before the first quiet step began
         last = now
     return None
 

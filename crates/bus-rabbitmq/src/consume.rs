@@ -7,20 +7,17 @@
 //! three groups want arrives as three deliveries. On one connection they
 //! come in one read and their acks leave in one write.
 
-use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, declare, declare_exchange, text};
+use crate::{ATTEMPTS, CLOSE_TIMEOUT, ERROR, Queues, RabbitBus, close, declare, declare_exchange, text};
 use futures_lite::StreamExt as _;
 use kernel::clock::SharedClock;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection};
 use messaging::{Consumer, OutboxStore, Reach};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// How long closing a channel or a lost connection may take.
-const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How many times a message's handling has failed, by its header.
 pub(crate) fn attempts_of(properties: &BasicProperties) -> i64 {
@@ -55,12 +52,21 @@ pub(crate) fn with_attempts(properties: &BasicProperties, attempts: i64, error: 
     properties.clone().with_headers(headers)
 }
 
+/// Where a consumer's handled events are recorded, under which key.
+struct Records<'a> {
+    store: &'a dyn OutboxStore,
+    clock: &'a SharedClock,
+    key: &'a str,
+}
+
 impl RabbitBus {
     /// Runs each consumer on its group's queue until `stop`: per-shop ones
     /// on the queue every node shares, per-node ones on this node's own.
     /// A lost connection is made again with back-off (250 ms doubling to
     /// 10 s); what was not acked is delivered again. One task, which ends
-    /// once every consumer has stopped and the connection is closed.
+    /// once every consumer has stopped and the connection is closed (within
+    /// 2 s); a consumer's panic is raised again from it then, for whoever
+    /// joins it to report.
     pub fn spawn_consumers(
         self: &Arc<Self>,
         consumers: Vec<Arc<dyn Consumer>>,
@@ -82,15 +88,15 @@ impl RabbitBus {
         vec![tokio::spawn(async move {
             let mut panicked = None;
             for task in tasks {
-                if let Err(e) = task.await {
-                    tracing::error!(error = %e, "RabbitMQ consumer task failed");
-                    panicked = panicked.or(e.try_into_panic().ok());
+                match task.await {
+                    Err(e) if e.is_panic() => panicked = panicked.or(Some(e.into_panic())),
+                    Err(e) => tracing::error!(error = %e, "RabbitMQ consumer task failed"),
+                    Ok(()) => {}
                 }
             }
             if let Some(connection) = bus.consuming.lock().await.take() {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "shutting down".into())).await;
+                close(&connection, "shutting down").await;
             }
-            // A consumer's panic is the caller's to see, as with a task each.
             if let Some(panic) = panicked {
                 std::panic::resume_unwind(panic);
             }
@@ -105,7 +111,7 @@ impl RabbitBus {
             return Ok(connection.clone());
         }
         if let Some(lost) = link.take() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, lost.close(200, "reconnecting".into())).await;
+            close(&lost, "reconnecting").await;
         }
         let connection = Arc::new(self.connect().await?);
         *link = Some(connection.clone());
@@ -150,7 +156,6 @@ impl RabbitBus {
         };
         let channel = &connection.create_channel().await?;
         let result: anyhow::Result<()> = async {
-            channel.confirm_select(ConfirmSelectOptions::default()).await?;
             channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
             declare_exchange(channel, &self.settings).await?;
             declare(channel, queues, &self.settings).await?;
@@ -187,7 +192,8 @@ impl RabbitBus {
                         None => break,
                     }
                 }
-                self.handle(consumer, queues, &key, store, clock, batch).await?;
+                let records = Records { store, clock, key: &key };
+                self.handle(consumer, queues, &records, stop, batch).await?;
             }
         }
         .await;
@@ -204,9 +210,8 @@ impl RabbitBus {
         &self,
         consumer: &dyn Consumer,
         queues: &Queues,
-        key: &str,
-        store: &dyn OutboxStore,
-        clock: &SharedClock,
+        records: &Records<'_>,
+        stop: &CancellationToken,
         batch: Vec<Delivery>,
     ) -> anyhow::Result<()> {
         let (mut deliveries, mut events) = (Vec::with_capacity(batch.len()), Vec::with_capacity(batch.len()));
@@ -220,14 +225,15 @@ impl RabbitBus {
                     // Nothing can read it: no retry will help.
                     tracing::warn!(queue = queues.main, error = format!("{e:#}"), "unreadable message dead-lettered");
                     let properties = with_attempts(&delivery.properties, 1, Some(&format!("{e:#}")));
-                    self.republish(&queues.dead, &delivery.data, properties).await?;
+                    self.republish(&queues.dead, &delivery.data, properties, stop).await?;
                     delivery.ack(BasicAckOptions::default()).await?;
                 }
             }
         }
         let mut from = 0;
         while from < events.len() {
-            let (handled, error) = messaging::deliver(consumer, &events[from..], store, key, clock.now()).await;
+            let (handled, error) =
+                messaging::deliver(consumer, &events[from..], records.store, records.key, records.clock.now()).await;
             let upto = (from + handled).min(events.len());
             if upto > from {
                 deliveries[upto - 1].ack(BasicAckOptions { multiple: true }).await?;
@@ -246,11 +252,11 @@ impl RabbitBus {
             if attempts >= i64::from(self.settings.max_attempts) {
                 tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
                     "event dead-lettered after its last attempt");
-                self.republish(&queues.dead, &delivery.data, properties).await?;
+                self.republish(&queues.dead, &delivery.data, properties, stop).await?;
             } else {
                 tracing::warn!(queue = queues.main, event_id = %event.id, topic = event.topic, attempts, error = message,
                     retry_in_ms = self.settings.retry_delay.as_millis(), "event handling failed; will retry");
-                self.republish(&queues.retry, &delivery.data, properties).await?;
+                self.republish(&queues.retry, &delivery.data, properties, stop).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
             from = upto + 1;

@@ -1,7 +1,7 @@
 //! The dead letters, for `emporium events dead` and `events replay`.
 
 use crate::consume::{attempts_of, with_attempts};
-use crate::{ERROR, Queues, RabbitBus, declare, declare_exchange, publish_confirmed};
+use crate::{CONFIRM_TIMEOUT, ERROR, Queues, RabbitBus, by, close, declare, declare_exchange, publish_confirmed};
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
 use lapin::types::AMQPValue;
 use messaging::DeadLetter;
@@ -52,9 +52,10 @@ impl RabbitBus {
                 match replay {
                     Some(wanted) if wanted == letter.id => {
                         let properties = with_attempts(&d.properties, 0, None);
-                        publish_confirmed(&channel, "", &queues.main, &d.data, properties).await?;
+                        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+                        by(deadline, publish_confirmed(&channel, "", &queues.main, &d.data, properties)).await?;
                         d.ack(BasicAckOptions::default()).await?;
-                        let _ = connection.close(200, "replayed".into()).await;
+                        close(&connection, "replayed").await;
                         return Ok(vec![letter]);
                     }
                     Some(_) => {}
@@ -63,7 +64,7 @@ impl RabbitBus {
             }
         }
         // Closing puts back every message read and not acked.
-        let _ = connection.close(200, "listed".into()).await;
+        close(&connection, "listed").await;
         Ok(found)
     }
 }

@@ -19,8 +19,9 @@
 //! A node's consumers share one connection, a channel each, apart from the
 //! publisher's, which also carries their retries and dead letters (the
 //! broker stops reading a publishing connection under a resource alarm,
-//! which must not stop the consumers' acks). Consumers ack manually, after handling; a handler's failure is counted
-//! in the message's `x-emporium-attempts` header. Every connection is
+//! which must not stop the consumers' acks). Consumers ack manually, after
+//! handling; a handler's failure is counted in the message's
+//! `x-emporium-attempts` header. Every connection is
 //! re-made with back-off after the broker goes away; what was not acked is
 //! delivered again, and consumers deduplicate by event id.
 
@@ -48,9 +49,16 @@ pub const ERROR: &str = "x-emporium-error";
 /// How long a node's own queues outlive the node.
 const NODE_QUEUE_EXPIRES: Duration = Duration::from_secs(86_400);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a publish waits for the broker's confirmation (a broker under a
-/// memory alarm blocks publishers), well within the relay's lease.
+/// How long the relay's batch (and a replay) may take to be written and
+/// confirmed (a broker under a resource alarm stops reading a publishing
+/// connection), well within the relay's lease. A consumer's retries and
+/// dead letters wait instead until they are confirmed or the node stops:
+/// given up on, the copy may still arrive, and the failed event would be
+/// copied again.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long closing a channel or a connection may take (a broker under a
+/// resource alarm may not answer).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct RabbitSettings {
@@ -191,34 +199,57 @@ impl RabbitBus {
     /// Sends a consumer's copy of a message (to its retry queue or its dead
     /// letters) through the publisher's connection, not the consumers': a
     /// broker under a resource alarm stops reading a connection that
-    /// publishes, and the consumers' acks must still get through.
-    pub(crate) async fn republish(&self, queue: &str, body: &[u8], properties: BasicProperties) -> anyhow::Result<()> {
-        let mut link = self.publisher().await?;
-        let result = match link.as_ref() {
-            Some((_, channel)) => publish_confirmed(channel, "", queue, body, properties).await,
-            None => Err(anyhow::anyhow!("no RabbitMQ channel")),
+    /// publishes, and the consumers' acks must still get through. Waits for
+    /// the confirmation until `stop` (see [`CONFIRM_TIMEOUT`]), holding the
+    /// publisher's lock only to get its channel.
+    pub(crate) async fn republish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        properties: BasicProperties,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        let publish = async {
+            let (_, channel) = self.publisher().await?;
+            publish_confirmed(&channel, "", queue, body, properties).await
         };
-        if result.is_err() {
-            *link = None;
+        tokio::select! {
+            () = stop.cancelled() => anyhow::bail!("stopping before RabbitMQ confirmed a copy to {queue}"),
+            published = publish => published,
         }
-        result
     }
 
-    /// The publishing channel, made again if the connection was lost.
-    async fn publisher(&self) -> anyhow::Result<tokio::sync::MutexGuard<'_, Option<(Connection, Channel)>>> {
+    /// The publishing link, made again if it was lost, and its channel.
+    async fn publisher(&self) -> anyhow::Result<(tokio::sync::MutexGuard<'_, Option<(Connection, Channel)>>, Channel)> {
         let mut link = self.publisher.lock().await;
-        if link.as_ref().is_some_and(|(c, ch)| c.status().connected() && ch.status().connected()) {
-            return Ok(link);
+        if let Some((_, channel)) = link.as_ref().filter(|(c, ch)| c.status().connected() && ch.status().connected()) {
+            let channel = channel.clone();
+            return Ok((link, channel));
         }
         if let Some((connection, _)) = link.take() {
-            let _ = connection.close(200, "reconnecting".into()).await;
+            close(&connection, "reconnecting").await;
         }
         let connection = self.connect().await?;
         let channel = self.open(&connection).await?;
         tracing::info!(node = self.settings.node, "connected to RabbitMQ for publishing");
-        *link = Some((connection, channel));
-        Ok(link)
+        *link = Some((connection, channel.clone()));
+        Ok((link, channel))
     }
+}
+
+/// Closes `connection`, waiting at most [`CLOSE_TIMEOUT`].
+pub(crate) async fn close(connection: &Connection, reason: &str) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason.into())).await;
+}
+
+/// `work`, or an error once `deadline` has passed.
+pub(crate) async fn by<T>(
+    deadline: tokio::time::Instant,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))?
 }
 
 async fn declare_exchange(channel: &Channel, settings: &RabbitSettings) -> anyhow::Result<()> {
@@ -281,8 +312,8 @@ fn properties(event: &Event, headers: FieldTable) -> BasicProperties {
         .with_headers(headers)
 }
 
-/// Publishes `body` and waits for the broker's confirmation (at most
-/// `CONFIRM_TIMEOUT`: a broker under a resource alarm stops reading).
+/// Publishes `body` and waits for the broker's confirmation (callers bound
+/// the wait: see [`CONFIRM_TIMEOUT`]).
 async fn publish_confirmed(
     channel: &Channel,
     exchange: &str,
@@ -290,15 +321,12 @@ async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
-    let publish = async {
-        channel
-            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
-            .await?
-            .await
-    };
-    let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
+    let confirm = channel
+        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
         .await
-        .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))??;
+        .context("publishing to RabbitMQ")?
+        .await
+        .context("waiting for RabbitMQ's confirmation")?;
     anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused the message (nack)");
     Ok(())
 }
@@ -336,18 +364,20 @@ impl Bus for RabbitBus {
     /// write them. Awaited one by one, that is a round trip to that thread
     /// per event; polled once each, in order, and then awaited, the batch's
     /// frames are all queued before the thread writes them, in one go or a
-    /// few. (This relies on lapin 4's `basic_publish`; lapin is pinned to 4.12.)
-    /// After a failure, events behind it may already be queued and reach
-    /// the broker; the relay sends them again and consumers deduplicate.
+    /// few. (This relies on lapin 4.12's `basic_publish`, to which lapin is
+    /// pinned.) Writing and confirming the batch may take [`CONFIRM_TIMEOUT`]
+    /// in all. After a failure, events behind it may already be queued and
+    /// reach the broker; the relay sends them again and consumers deduplicate.
     async fn publish_batch(&self, events: &[Event]) -> (usize, Option<anyhow::Error>) {
         if events.is_empty() {
             return (0, None);
         }
-        let mut link = match self.publisher().await {
+        // Held through the batch: one batch at a time on the channel.
+        let (mut link, channel) = match self.publisher().await {
             Ok(link) => link,
             Err(e) => return (0, Some(e)),
         };
-        let Some((_, channel)) = link.as_ref() else { return (0, Some(anyhow::anyhow!("no RabbitMQ channel"))) };
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let exchange = self.settings.exchange();
         let bodies: Vec<Vec<u8>> = events.iter().map(messaging::envelope::encode).collect();
         let mut queued = Vec::with_capacity(events.len());
@@ -373,30 +403,26 @@ impl Bus for RabbitBus {
         for sent in queued {
             let written = match sent {
                 Sent::Written(confirm) => Ok(confirm),
-                Sent::Writing(publish) => publish.await,
+                Sent::Writing(publish) => by(deadline, async { publish.await.context("publishing to RabbitMQ") }).await,
             };
             match written {
                 Ok(confirm) => confirms.push(confirm),
                 Err(e) => {
-                    error = Some(anyhow::Error::from(e).context("publishing to RabbitMQ"));
+                    error = Some(e);
                     break;
                 }
             }
         }
         let mut confirmed = 0;
         for confirm in confirms {
-            let Ok(confirm) = tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await else {
-                error = Some(anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"));
-                break;
-            };
-            match confirm {
+            match by(deadline, async { confirm.await.context("waiting for RabbitMQ's confirmation") }).await {
                 Ok(c) if c.is_ack() => confirmed += 1,
                 Ok(_) => {
                     error = Some(anyhow::anyhow!("RabbitMQ refused an event (nack)"));
                     break;
                 }
                 Err(e) => {
-                    error = Some(anyhow::Error::from(e).context("waiting for RabbitMQ's confirmation"));
+                    error = Some(e);
                     break;
                 }
             }
