@@ -732,8 +732,9 @@ def cpu_between(before, after):
 
 QUIET_SERVER = 0.05  # of one core: the server's idle polling (relay, consumers) stays well below
 # Above the broker's CPU before the load: an idle broker still answers its
-# consumers' polls (tansu spent 70-80 % of a core on the Kafka consumers'
-# 20 ms fetches), and RabbitMQ's schedulers spin a little after work.
+# consumers' polls (tansu spends about a third of a core on the Kafka
+# consumers' 100 ms fetches, 60-98 % at 20 ms), and RabbitMQ's schedulers
+# spin a little after work.
 QUIET_BROKER = 0.15
 QUIET_STEP = 0.1
 QUIET_STEPS = 3  # in a row: one lull is not the end of the work

@@ -87,10 +87,15 @@ impl KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            // The broker answers a fetch as soon as there is a record, or
-            // after this: an event waits at most this long in the broker
-            // (librdkafka's default, 500 ms, is tuned for throughput).
-            .set("fetch.wait.max.ms", "20")
+            // How long the broker may hold a fetch that finds nothing.
+            // Kafka answers as soon as a record arrives; tansu 0.6 answers
+            // when the wait ends, so this is also the latency an event has
+            // there (100 ms: a median of about 0.1 s). At 20 ms the
+            // consumers' fetches alone kept an idle tansu at 60-98 % of a
+            // core, and the shop's checkouts ran 10-19 % slower than
+            // in-process instead of 4-10 % (BENCHMARKS.md, "Kafka records
+            // without headers"). librdkafka's default is 500 ms.
+            .set("fetch.wait.max.ms", "100")
             // A failing event is retried in place, between polls: the group
             // must not take the partition away meanwhile.
             .set("max.poll.interval.ms", self.max_poll_interval_ms().to_string())

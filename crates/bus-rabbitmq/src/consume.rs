@@ -7,7 +7,7 @@
 //! three groups want arrives as three deliveries. On one connection they
 //! come in one read and their acks leave in one write.
 
-use crate::{ATTEMPTS, CLOSE_TIMEOUT, ERROR, Queues, RabbitBus, close, declare, declare_exchange, text};
+use crate::{ATTEMPTS, ERROR, Queues, RabbitBus, close, declare, declare_exchange, text};
 use futures_lite::StreamExt as _;
 use kernel::clock::SharedClock;
 use lapin::message::Delivery;
@@ -95,7 +95,7 @@ impl RabbitBus {
                 }
             }
             if let Some(connection) = bus.consuming.lock().await.take() {
-                close(&connection, "shutting down").await;
+                close(connection.close(200, "shutting down".into())).await;
             }
             if let Some(panic) = panicked {
                 std::panic::resume_unwind(panic);
@@ -111,7 +111,7 @@ impl RabbitBus {
             return Ok(connection.clone());
         }
         if let Some(lost) = link.take() {
-            close(&lost, "reconnecting").await;
+            close(lost.close(200, "reconnecting".into())).await;
         }
         let connection = Arc::new(self.connect().await?);
         *link = Some(connection.clone());
@@ -198,7 +198,11 @@ impl RabbitBus {
         }
         .await;
         if channel.status().connected() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
+            close(channel.close(200, "consumer stopped".into())).await;
+        }
+        // A stop that cut a batch short (a copy not yet confirmed) is a stop.
+        if stop.is_cancelled() {
+            return Ok(());
         }
         result
     }

@@ -53,9 +53,10 @@ impl RabbitBus {
                     Some(wanted) if wanted == letter.id => {
                         let properties = with_attempts(&d.properties, 0, None);
                         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
-                        by(deadline, publish_confirmed(&channel, "", &queues.main, &d.data, properties)).await?;
+                        let publish = publish_confirmed(&channel, "", &queues.main, &d.data, properties, ());
+                        by(deadline, "confirm the replay", publish).await?;
                         d.ack(BasicAckOptions::default()).await?;
-                        close(&connection, "replayed").await;
+                        close(connection.close(200, "replayed".into())).await;
                         return Ok(vec![letter]);
                     }
                     Some(_) => {}
@@ -64,7 +65,7 @@ impl RabbitBus {
             }
         }
         // Closing puts back every message read and not acked.
-        close(&connection, "listed").await;
+        close(connection.close(200, "listed".into())).await;
         Ok(found)
     }
 }

@@ -107,11 +107,14 @@ pub struct Queues {
     per_node: bool,
 }
 
+/// The publisher's connection and confirmed channel, once made.
+type Link = Option<(Connection, Channel)>;
+
 /// The bus: publishes through one confirmed channel, re-made when lost, and
 /// runs consumers (see [`RabbitBus::spawn_consumers`]).
 pub struct RabbitBus {
     settings: RabbitSettings,
-    publisher: tokio::sync::Mutex<Option<(Connection, Channel)>>,
+    publisher: tokio::sync::Mutex<Link>,
     /// The connection this node's consumers share, a channel each (see
     /// `consume.rs`).
     consuming: tokio::sync::Mutex<Option<Arc<Connection>>>,
@@ -199,9 +202,11 @@ impl RabbitBus {
     /// Sends a consumer's copy of a message (to its retry queue or its dead
     /// letters) through the publisher's connection, not the consumers': a
     /// broker under a resource alarm stops reading a connection that
-    /// publishes, and the consumers' acks must still get through. Waits for
-    /// the confirmation until `stop` (see [`CONFIRM_TIMEOUT`]), holding the
-    /// publisher's lock only to get its channel.
+    /// publishes, and the consumers' acks must still get through. Holds the
+    /// publisher's lock only until the copy is queued, then waits for its
+    /// confirmation until `stop` (see [`CONFIRM_TIMEOUT`]). A copy waiting
+    /// through a long alarm may outlive its consumer's channel: the original
+    /// then comes again and is copied again (a duplicate, never a loss).
     pub(crate) async fn republish(
         &self,
         queue: &str,
@@ -210,24 +215,25 @@ impl RabbitBus {
         stop: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<()> {
         let publish = async {
-            let (_, channel) = self.publisher().await?;
-            publish_confirmed(&channel, "", queue, body, properties).await
+            let (link, channel) = self.publisher().await?;
+            publish_confirmed(&channel, "", queue, body, properties, link).await
         };
         tokio::select! {
-            () = stop.cancelled() => anyhow::bail!("stopping before RabbitMQ confirmed a copy to {queue}"),
+            biased;
             published = publish => published,
+            () = stop.cancelled() => anyhow::bail!("stopping before RabbitMQ confirmed a copy to {queue}"),
         }
     }
 
     /// The publishing link, made again if it was lost, and its channel.
-    async fn publisher(&self) -> anyhow::Result<(tokio::sync::MutexGuard<'_, Option<(Connection, Channel)>>, Channel)> {
+    async fn publisher(&self) -> anyhow::Result<(tokio::sync::MutexGuard<'_, Link>, Channel)> {
         let mut link = self.publisher.lock().await;
         if let Some((_, channel)) = link.as_ref().filter(|(c, ch)| c.status().connected() && ch.status().connected()) {
             let channel = channel.clone();
             return Ok((link, channel));
         }
         if let Some((connection, _)) = link.take() {
-            close(&connection, "reconnecting").await;
+            close(connection.close(200, "reconnecting".into())).await;
         }
         let connection = self.connect().await?;
         let channel = self.open(&connection).await?;
@@ -237,19 +243,20 @@ impl RabbitBus {
     }
 }
 
-/// Closes `connection`, waiting at most [`CLOSE_TIMEOUT`].
-pub(crate) async fn close(connection: &Connection, reason: &str) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason.into())).await;
+/// Closes a connection or a channel (`closing`), waiting at most
+/// [`CLOSE_TIMEOUT`].
+pub(crate) async fn close<T>(closing: impl std::future::Future<Output = T>) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }
 
-/// `work`, or an error once `deadline` has passed.
+/// `work`, or an error once `deadline` has passed (RabbitMQ did not
+/// `what` in time).
 pub(crate) async fn by<T>(
     deadline: tokio::time::Instant,
+    what: &str,
     work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    tokio::time::timeout_at(deadline, work)
-        .await
-        .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))?
+    tokio::time::timeout_at(deadline, work).await.map_err(|_| anyhow::anyhow!("RabbitMQ did not {what} in time"))?
 }
 
 async fn declare_exchange(channel: &Channel, settings: &RabbitSettings) -> anyhow::Result<()> {
@@ -312,21 +319,36 @@ fn properties(event: &Event, headers: FieldTable) -> BasicProperties {
         .with_headers(headers)
 }
 
-/// Publishes `body` and waits for the broker's confirmation (callers bound
-/// the wait: see [`CONFIRM_TIMEOUT`]).
-async fn publish_confirmed(
+/// Publishes `body`, releases `lock`, and waits for the broker's
+/// confirmation (callers bound the wait: see [`CONFIRM_TIMEOUT`]).
+///
+/// lapin 4.12 takes a publish's delivery tag and queues its frames on its
+/// first poll, in two steps: two tasks publishing on one channel at once
+/// could put their frames on the wire in the other order than their tags,
+/// and each be told of the other's confirmation. So whoever else may
+/// publish on `channel` holds `lock` until the publish is queued.
+async fn publish_confirmed<L>(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,
     body: &[u8],
     properties: BasicProperties,
+    lock: L,
 ) -> anyhow::Result<()> {
-    let confirm = channel
-        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
-        .await
-        .context("publishing to RabbitMQ")?
-        .await
-        .context("waiting for RabbitMQ's confirmation")?;
+    let mut publish = Box::pin(channel.basic_publish(
+        exchange.into(),
+        routing_key.into(),
+        BasicPublishOptions::default(),
+        body,
+        properties,
+    ));
+    let queued = futures_lite::future::poll_once(&mut publish).await;
+    drop(lock);
+    let written = match queued {
+        Some(written) => written,
+        None => publish.await,
+    };
+    let confirm = written.context("publishing to RabbitMQ")?.await.context("waiting for RabbitMQ's confirmation")?;
     anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused the message (nack)");
     Ok(())
 }
@@ -403,7 +425,9 @@ impl Bus for RabbitBus {
         for sent in queued {
             let written = match sent {
                 Sent::Written(confirm) => Ok(confirm),
-                Sent::Writing(publish) => by(deadline, async { publish.await.context("publishing to RabbitMQ") }).await,
+                Sent::Writing(publish) => {
+                    by(deadline, "take the batch", async { publish.await.context("publishing to RabbitMQ") }).await
+                }
             };
             match written {
                 Ok(confirm) => confirms.push(confirm),
@@ -415,7 +439,8 @@ impl Bus for RabbitBus {
         }
         let mut confirmed = 0;
         for confirm in confirms {
-            match by(deadline, async { confirm.await.context("waiting for RabbitMQ's confirmation") }).await {
+            let confirm = async { confirm.await.context("waiting for RabbitMQ's confirmation") };
+            match by(deadline, "confirm the batch", confirm).await {
                 Ok(c) if c.is_ack() => confirmed += 1,
                 Ok(_) => {
                     error = Some(anyhow::anyhow!("RabbitMQ refused an event (nack)"));
