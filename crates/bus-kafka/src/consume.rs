@@ -92,9 +92,9 @@ impl KafkaBus {
             // when the wait ends, so this is also the latency an event has
             // there (100 ms: a median of about 0.1 s). At 20 ms the
             // consumers' fetches alone kept an idle tansu at 60-98 % of a
-            // core, and the shop's checkouts ran 10-19 % slower than
-            // in-process instead of 4-10 % (BENCHMARKS.md, "Kafka records
-            // without headers"). librdkafka's default is 500 ms.
+            // core, and the shop's checkouts ran a median of 14 % slower
+            // than in-process rather than 10 % (BENCHMARKS.md, "Kafka
+            // records without headers"). librdkafka's default is 500 ms.
             .set("fetch.wait.max.ms", "100")
             // A failing event is retried in place, between polls: the group
             // must not take the partition away meanwhile.
