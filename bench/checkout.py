@@ -528,7 +528,8 @@ def throughput(port, skus, server_pid):
     else:
         sampler.start()
         parts = [load_proc(jobs[0])]
-    load_end = time.monotonic()
+    end = reading(server_pid)
+    load_end = end[0]
     sampler.join()
 
     samples = {s: [] for s in STEPS}
@@ -546,7 +547,7 @@ def throughput(port, skus, server_pid):
             for k, v in x.items():
                 examples.setdefault(k, v)
     result = {"rate": done / duration, "checkouts": done, "paid_total": paid_total,
-              "errors": errors, "examples": examples, "load_end": load_end,
+              "errors": errors, "examples": examples, "load_end": end,
               "wall": load_end - t_begin}
     for name in STEPS:
         values = sorted(samples[name])
@@ -565,11 +566,12 @@ def throughput_compiled(port, skus, server_pid):
     print(f"  {BUYERS} buyers (compiled client), {WARMUP:g} s warm-up + {duration:g} s…", file=sys.stderr)
     t0, broker0, pg0 = time.monotonic(), cpu_seconds_named(*BROKERS), cpu_seconds_named("postgres")
     out = sh(LOADGEN, str(port), ",".join(skus), str(BUYERS), str(WARMUP), str(duration), str(server_pid)).stdout
-    load_end = time.monotonic()
+    end = reading(server_pid)
+    load_end = end[0]
     wall = load_end - t0
     data = json.loads(out)
     result = {"rate": data["done"] / duration, "checkouts": data["done"], "paid_total": data["paid_total"],
-              "errors": Counter(data["errors"]), "examples": data["examples"], "load_end": load_end, "wall": wall}
+              "errors": Counter(data["errors"]), "examples": data["examples"], "load_end": end, "wall": wall}
     for name in STEPS:
         values = sorted(v / 1000 for v in data["samples"].get(name, []))
         result[name] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
@@ -752,8 +754,14 @@ def broker_share(seconds=0.5, readings=4):
     return min(shares)
 
 
+def reading(server_pid):
+    """(now, the server's and the brokers' CPU by thread): where `settle` starts counting."""
+    return time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(pids_named(*BROKERS))
+
+
 def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
-    """Seconds from `since` (the end of the load; now if not given) until
+    """Seconds from `since` (a `reading` at the end of the load; now if
+    not given) until
     the work the load left is done: the outbox published (a PostgreSQL
     run), then the server idle and the broker back within QUIET_BROKER of
     `broker_idle` (its share before the load) for QUIET_STEPS steps in a
@@ -762,9 +770,9 @@ def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
     handles events as the relay publishes them, a broker's consumers after
     it; either may still be behind when the load stops, and this is how
     far."""
-    t0 = since if since is not None else time.monotonic()
+    last = since if since is not None else reading(server_pid)
+    t0 = last[0]
     brokers = pids_named(*BROKERS)
-    last = (time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
     quiet_since, quiet_steps = None, 0
     while time.monotonic() - t0 < timeout:
         time.sleep(QUIET_STEP)
@@ -780,7 +788,7 @@ def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
         else:
             quiet_steps = 0
         if quiet_steps >= QUIET_STEPS:
-            return max(0.0, quiet_since - t0)  # the work ended before the first quiet step began
+            return quiet_since - t0  # the work ended before the first quiet step began
         last = now
     return None
 
