@@ -754,16 +754,17 @@ def broker_share(seconds=0.5, readings=4):
     return min(shares)
 
 
-def reading(server_pid):
-    """(now, the server's and the brokers' CPU by thread): where `settle` starts counting."""
-    return time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(pids_named(*BROKERS))
+def reading(server_pid, brokers=None):
+    """(now, the server's and the brokers' CPU by thread, the brokers' pids):
+    where `settle` starts counting."""
+    brokers = pids_named(*BROKERS) if brokers is None else brokers
+    return time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers), brokers
 
 
 def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
     """Seconds from `since` (a `reading` at the end of the load; now if
-    not given) until
-    the work the load left is done: the outbox published (a PostgreSQL
-    run), then the server idle and the broker back within QUIET_BROKER of
+    not given) until the work the load left is done: the outbox published
+    (a PostgreSQL run), then the server idle and the broker back within QUIET_BROKER of
     `broker_idle` (its share before the load) for QUIET_STEPS steps in a
     row, so every consumer has handled what it was sent; the first quiet
     step's start is when it ended. None on timeout. The in-process bus
@@ -771,12 +772,11 @@ def settle(server_pid, database_url, broker_idle, since=None, timeout=120.0):
     it; either may still be behind when the load stops, and this is how
     far."""
     last = since if since is not None else reading(server_pid)
-    t0 = last[0]
-    brokers = pids_named(*BROKERS)
+    t0, brokers = last[0], last[3]
     quiet_since, quiet_steps = None, 0
     while time.monotonic() - t0 < timeout:
         time.sleep(QUIET_STEP)
-        now = (time.monotonic(), thread_cpu_ns([server_pid]), thread_cpu_ns(brokers))
+        now = reading(server_pid, brokers)
         span = (now[0] - last[0]) * 1e9
         # Quiet CPU while the outbox still holds events is not the end.
         quiet = (cpu_between(last[1], now[1]) / span < QUIET_SERVER

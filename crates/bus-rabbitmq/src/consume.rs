@@ -202,6 +202,9 @@ impl RabbitBus {
         }
         // A stop that cut a batch short (a copy not yet confirmed) is a stop.
         if stop.is_cancelled() {
+            if let Err(e) = &result {
+                tracing::debug!(queue = queues.main, error = format!("{e:#}"), "RabbitMQ consumer stopped mid-batch");
+            }
             return Ok(());
         }
         result
