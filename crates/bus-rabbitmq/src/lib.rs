@@ -335,20 +335,11 @@ async fn publish_confirmed<L>(
     properties: BasicProperties,
     lock: L,
 ) -> anyhow::Result<()> {
-    let mut publish = Box::pin(channel.basic_publish(
-        exchange.into(),
-        routing_key.into(),
-        BasicPublishOptions::default(),
-        body,
-        properties,
-    ));
-    let queued = futures_lite::future::poll_once(&mut publish).await;
+    let publish =
+        channel.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties);
+    let sent = Sent::queue(publish).await;
     drop(lock);
-    let written = match queued {
-        Some(written) => written,
-        None => publish.await,
-    };
-    let confirm = written.context("publishing to RabbitMQ")?.await.context("waiting for RabbitMQ's confirmation")?;
+    let confirm = sent?.written().await?.await.context("waiting for RabbitMQ's confirmation")?;
     anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused the message (nack)");
     Ok(())
 }
@@ -405,31 +396,24 @@ impl Bus for RabbitBus {
         let mut queued = Vec::with_capacity(events.len());
         let mut error = None;
         for (event, body) in events.iter().zip(&bodies) {
-            let mut publish = Box::pin(channel.basic_publish(
+            let publish = channel.basic_publish(
                 exchange.as_str().into(),
                 event.topic.as_str().into(),
                 BasicPublishOptions::default(),
                 body,
                 properties(event, FieldTable::default()),
-            ));
-            match futures_lite::future::poll_once(&mut publish).await {
-                None => queued.push(Sent::Writing(publish)),
-                Some(Ok(confirm)) => queued.push(Sent::Written(confirm)),
-                Some(Err(e)) => {
-                    error = Some(anyhow::Error::from(e).context("publishing to RabbitMQ"));
+            );
+            match Sent::queue(publish).await {
+                Ok(sent) => queued.push(sent),
+                Err(e) => {
+                    error = Some(e);
                     break;
                 }
             }
         }
         let mut confirms = Vec::with_capacity(queued.len());
         for sent in queued {
-            let written = match sent {
-                Sent::Written(confirm) => Ok(confirm),
-                Sent::Writing(publish) => {
-                    by(deadline, "take the batch", async { publish.await.context("publishing to RabbitMQ") }).await
-                }
-            };
-            match written {
+            match by(deadline, "take the batch", sent.written()).await {
                 Ok(confirm) => confirms.push(confirm),
                 Err(e) => {
                     error = Some(e);
@@ -460,9 +444,29 @@ impl Bus for RabbitBus {
     }
 }
 
-/// A publish of a batch: its frames queued, still being written, or
-/// written and waiting for the broker's confirmation.
+/// A publish after its first poll, which took its delivery tag and queued
+/// its frames (lapin 4.12; see `publish_confirmed`): its frames still being
+/// written, or written and waiting for the broker's confirmation.
 enum Sent<F> {
     Writing(std::pin::Pin<Box<F>>),
     Written(lapin::PublisherConfirm),
+}
+
+impl<F: std::future::Future<Output = lapin::Result<lapin::PublisherConfirm>>> Sent<F> {
+    /// Polls `publish` once.
+    async fn queue(publish: F) -> anyhow::Result<Self> {
+        let mut publish = Box::pin(publish);
+        match futures_lite::future::poll_once(&mut publish).await {
+            None => Ok(Sent::Writing(publish)),
+            Some(written) => Ok(Sent::Written(written.context("publishing to RabbitMQ")?)),
+        }
+    }
+
+    /// Once its frames are written: the confirmation to wait for.
+    async fn written(self) -> anyhow::Result<lapin::PublisherConfirm> {
+        match self {
+            Sent::Written(confirm) => Ok(confirm),
+            Sent::Writing(publish) => publish.await.context("publishing to RabbitMQ"),
+        }
+    }
 }
