@@ -65,6 +65,20 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// The keys access tokens are signed with.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the published keys (the current one first).
+    List,
+    /// Make a new key current: tokens signed from now on name it; the old
+    /// key stays published until the tokens it signed have expired.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +217,27 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
             println!("event {id} sent again");
             Ok(())
+        }
+        Command::Keys { command } => {
+            let backend = Backend::open(&settings).await?;
+            let identity = emporium::shop::identity_service(&settings, &backend, Arc::new(SystemClock))?;
+            let result = match command {
+                KeysCommand::Rotate => identity.rotate_signing_key().await.map(|kid| {
+                    println!("the current signing key is now {kid}");
+                    println!("running nodes sign with it within {} s", identity::keys::KEY_REFRESH.as_secs());
+                }),
+                KeysCommand::List => identity.published_keys().await.map(|keys| {
+                    let mut kids = keys.kids().peekable();
+                    if kids.peek().is_none() {
+                        println!("no signing key yet: the first is made when the shop first signs someone in");
+                    }
+                    for (i, kid) in kids.enumerate() {
+                        println!("{kid}  {}", if i == 0 { "current" } else { "retired, still published" });
+                    }
+                }),
+            };
+            backend.close().await;
+            result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))
         }
         Command::User { command: UserCommand::Create { email, password, role, name } } => {
             let backend = Backend::open(&settings).await?;

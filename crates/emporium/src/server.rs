@@ -176,6 +176,7 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
             trusted_proxies: settings.trusted_proxies.clone(),
         },
     };
+    tracing::info!(keys = %shop.identity.key_source(), "access tokens are checked against");
     let services = web::Services {
         identity: shop.identity.clone(),
         catalog: shop.catalog.clone(),

@@ -30,10 +30,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `postgres://…` selects PostgreSQL; unset means SQLite in `data_dir`.
     pub database_url: Option<Secret>,
-    /// HS256 key for access tokens. Generated and kept in the data
-    /// directory when unset; set it when several nodes share a shop.
     /// PostgreSQL connections per process.
     pub database_pool_size: u32,
+    /// The server's HMAC key (browser CSRF tokens). Generated and kept in
+    /// the data directory when unset; set it when several nodes share a
+    /// shop. Access tokens are signed with identity's Ed25519 keys instead.
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
@@ -92,6 +93,10 @@ pub struct Settings {
     /// Where the shop is reached from outside (links in emails); default
     /// `http://<addr>`.
     pub public_url: Option<String>,
+    /// `EMPORIUM_SERVICE_URL_IDENTITY`: check access tokens against the keys
+    /// this identity service publishes at `/.well-known/jwks.json` instead
+    /// of reading them from the local database.
+    pub service_url_identity: Option<String>,
     /// `EMPORIUM_SMTP_URL`, `EMPORIUM_MAIL_*`, `EMPORIUM_SMS_*`: how
     /// notifications leave.
     pub mail: MailSettings,
@@ -263,6 +268,7 @@ impl Settings {
                 retry_delay_ms: 5_000,
             },
             public_url: None,
+            service_url_identity: None,
             mail: MailSettings {
                 smtp_url: None,
                 from: None,
@@ -386,6 +392,7 @@ struct Layered {
     bus_max_attempts: Option<Number<1, 100>>,
     bus_retry_delay_ms: Option<Number<100, 3_600_000>>,
     public_url: Option<Parsed<String, OptionalHttpUrl>>,
+    service_url_identity: Option<Parsed<String, OptionalHttpUrl>>,
     smtp_url: Option<Hidden>,
     mail_from: Option<Text>,
     staff_email: Option<List>,
@@ -644,6 +651,9 @@ impl Settings {
         set(&mut self.bus.retry_delay_ms, l.bus_retry_delay_ms.map(|n| n.0));
         if let Some(url) = l.public_url {
             self.public_url = Some(url.0).filter(|u| !u.is_empty());
+        }
+        if let Some(url) = l.service_url_identity {
+            self.service_url_identity = Some(url.0.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
         }
         let mail = &mut self.mail;
         if let Some(Hidden(url)) = l.smtp_url {
@@ -1027,8 +1037,12 @@ mod tests {
             ("EMPORIUM_STAFF_EMAIL", "ops@shop.test, boss@shop.test"),
             ("EMPORIUM_PUBLIC_URL", "https://shop.example/"),
             ("EMPORIUM_BUS_URL", "kafka://k1:9092,k2:9092"),
+            ("EMPORIUM_SERVICE_URL_IDENTITY", "http://10.0.0.5:8101/"),
         ])
         .expect("good settings");
+        assert_eq!(s.service_url_identity.as_deref(), Some("http://10.0.0.5:8101"));
+        let err = load(&[("EMPORIUM_SERVICE_URL_IDENTITY", "10.0.0.5:8101")]).expect_err("no scheme");
+        assert!(err.to_string().starts_with("EMPORIUM_SERVICE_URL_IDENTITY:"), "{err}");
         assert_eq!(s.mail.staff_email, ["ops@shop.test", "boss@shop.test"]);
         assert_eq!(s.public_url(), "https://shop.example");
         assert_eq!(s.bus.kafka_brokers().as_deref(), Some("k1:9092,k2:9092"));

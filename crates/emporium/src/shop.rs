@@ -260,8 +260,8 @@ impl orders::StockPort for InventoryForOrders {
 }
 
 /// The server's secret: `EMPORIUM_JWT_SECRET`, or a key generated once and
-/// kept in the data directory. It signs access tokens and CSRF tokens (each
-/// under its own label).
+/// kept in the data directory. It keys the browser's CSRF tokens; access
+/// tokens are signed by identity's Ed25519 keys (`identity::keys`).
 pub(crate) fn server_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     match &settings.jwt_secret {
         Some(secret) => Ok(secret.0.as_bytes().to_vec()),
@@ -271,9 +271,7 @@ pub(crate) fn server_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
 
 /// Builds the identity service for `settings` on `backend`.
 pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClock) -> anyhow::Result<IdentityService> {
-    let secret = server_secret(settings)?;
     let config = IdentityConfig {
-        jwt_secret: secret,
         access_ttl: time::Duration::seconds(i64::try_from(settings.access_token_ttl_secs).unwrap_or(900)),
         refresh_ttl: time::Duration::days(i64::try_from(settings.refresh_token_ttl_days).unwrap_or(30)),
         hash: HashParams {
@@ -283,7 +281,11 @@ pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClo
         },
         account_cache_ttl: Duration::from_millis(settings.account_cache_ttl_ms),
     };
-    IdentityService::new(backend.identity(), clock, &config)
+    let identity = IdentityService::new(backend.identity(), clock, &config)?;
+    Ok(match &settings.service_url_identity {
+        Some(url) => identity.with_key_source(Arc::new(clients::IdentityKeys::new(url)?)),
+        None => identity,
+    })
 }
 
 pub const JWT_KEY_FILE: &str = "jwt-signing.key";

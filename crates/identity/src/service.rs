@@ -1,12 +1,13 @@
 //! The identity use cases.
 
 use crate::cache::AccountCache;
+use crate::keys::{KEY_REFRESH, PublicKeys, Signer, SigningKeyRecord};
 use crate::password::{self, HashParams};
-use crate::tokens::{self, RefreshToken, RefreshTokenRecord, TokenError};
+use crate::tokens::{self, KeySource, RefreshToken, RefreshTokenRecord, TokenError, TokenVerifier};
 use crate::user::{AdminUserPatch, validate_full_name};
 use crate::{
     Action, Address, AddressInput, AddressPatch, Email, IdentityError, IdentityStore, PasswordHasher, Resource, Role,
-    RotateOutcome, TokenIssuer, User, UserFilter, UserPatch, topics,
+    RotateOutcome, User, UserFilter, UserPatch, topics,
 };
 use kernel::{Event, FieldErrors, Page, PageSpec, clock::SharedClock};
 use serde_json::json;
@@ -18,7 +19,6 @@ pub type Result<T> = std::result::Result<T, IdentityError>;
 
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
-    pub jwt_secret: Vec<u8>,
     pub access_ttl: time::Duration,
     pub refresh_ttl: time::Duration,
     pub hash: HashParams,
@@ -41,13 +41,48 @@ pub struct IdentityService {
     store: Arc<dyn IdentityStore>,
     clock: SharedClock,
     hasher: PasswordHasher,
-    tokens: TokenIssuer,
+    access_ttl: time::Duration,
+    refresh_ttl: time::Duration,
+    signer: Arc<SignerCache>,
+    verifier: Arc<TokenVerifier>,
     accounts: Arc<AccountCache>,
 }
 
 impl std::fmt::Debug for IdentityService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityService").field("tokens", &self.tokens).finish_non_exhaustive()
+        f.debug_struct("IdentityService")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current signing key, read again from the store after `KEY_REFRESH`
+/// (so every replica signs with the new key soon after a rotation).
+#[derive(Default)]
+struct SignerCache {
+    current: std::sync::RwLock<Option<(Signer, std::time::Instant)>>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+/// Identity's own keys, read from its store: the verifier's source in the
+/// identity process.
+struct StoredKeys {
+    store: Arc<dyn IdentityStore>,
+    clock: SharedClock,
+    retention: time::Duration,
+}
+
+#[async_trait::async_trait]
+impl KeySource for StoredKeys {
+    fn describe(&self) -> String {
+        "identity's own keys".to_owned()
+    }
+
+    async fn fetch(&self) -> anyhow::Result<PublicKeys> {
+        let records = self.store.signing_keys(self.clock.now() - self.retention).await?;
+        PublicKeys::of_records(&records)
     }
 }
 
@@ -59,13 +94,83 @@ pub struct Registration {
 
 impl IdentityService {
     pub fn new(store: Arc<dyn IdentityStore>, clock: SharedClock, config: &IdentityConfig) -> anyhow::Result<Self> {
+        let retention = key_retention(config.access_ttl);
+        let stored = StoredKeys { store: Arc::clone(&store), clock: Arc::clone(&clock), retention };
         Ok(IdentityService {
             store,
             clock,
             hasher: PasswordHasher::new(config.hash)?,
-            tokens: TokenIssuer::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl),
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            signer: Arc::default(),
+            verifier: Arc::new(TokenVerifier::new(Arc::new(stored))),
             accounts: Arc::new(AccountCache::new(config.account_cache_ttl)),
         })
+    }
+
+    /// Checks access tokens against `source` (another process's published
+    /// keys) rather than this process's own.
+    #[must_use]
+    pub fn with_key_source(mut self, source: Arc<dyn KeySource>) -> Self {
+        self.verifier = Arc::new(TokenVerifier::new(source));
+        self
+    }
+
+    /// Where the keys that check access tokens come from.
+    pub fn key_source(&self) -> String {
+        self.verifier.source()
+    }
+
+    /// The keys this identity signs with and has signed live tokens with:
+    /// the document of `/.well-known/jwks.json`, read from the store (so a
+    /// rotation by any replica shows at once).
+    pub async fn published_keys(&self) -> Result<PublicKeys> {
+        let records = self.store.signing_keys(self.clock.now() - key_retention(self.access_ttl)).await?;
+        Ok(PublicKeys::of_records(&records)?)
+    }
+
+    /// Makes a new signing key current. The old one stays published until
+    /// the tokens it signed have expired; older retired keys are deleted.
+    #[instrument(skip_all)]
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let now = self.clock.now();
+        let key = SigningKeyRecord::generate(now)?;
+        self.store.rotate_signing_key(&key, now - key_retention(self.access_ttl)).await?;
+        let signer = Signer::current(std::slice::from_ref(&key))?.ok_or_else(|| anyhow::anyhow!("no current key"))?;
+        if let Ok(mut slot) = self.signer.current.write() {
+            *slot = Some((signer, std::time::Instant::now()));
+        }
+        tracing::info!(kid = %key.kid, "token signing key rotated");
+        Ok(key.kid)
+    }
+
+    /// The current signing key, made on the very first start.
+    async fn signer(&self) -> Result<Signer> {
+        let fresh = |slot: &Option<(Signer, std::time::Instant)>| {
+            slot.as_ref().filter(|(_, at)| at.elapsed() < KEY_REFRESH).map(|(s, _)| s.clone())
+        };
+        if let Some(signer) = self.signer.current.read().ok().and_then(|slot| fresh(&slot)) {
+            return Ok(signer);
+        }
+        let _one = self.signer.loading.lock().await;
+        if let Some(signer) = self.signer.current.read().ok().and_then(|slot| fresh(&slot)) {
+            return Ok(signer);
+        }
+        let cutoff = self.clock.now() - key_retention(self.access_ttl);
+        let mut signer = Signer::current(&self.store.signing_keys(cutoff).await?)?;
+        if signer.is_none() {
+            let key = SigningKeyRecord::generate(self.clock.now())?;
+            self.store.insert_first_signing_key(&key).await?;
+            signer = Signer::current(&self.store.signing_keys(cutoff).await?)?;
+            if signer.as_ref().is_some_and(|s| s.kid == key.kid) {
+                tracing::info!(kid = %key.kid, "made the first token signing key");
+            }
+        }
+        let signer = signer.ok_or_else(|| anyhow::anyhow!("the store kept no current signing key"))?;
+        if let Ok(mut slot) = self.signer.current.write() {
+            *slot = Some((signer.clone(), std::time::Instant::now()));
+        }
+        Ok(signer)
     }
 
     pub async fn ready(&self) -> Result<()> {
@@ -143,25 +248,26 @@ impl IdentityService {
             user_id: user.id,
             token_hash: refresh.hash.clone(),
             created_at: now,
-            expires_at: now + self.tokens.refresh_ttl,
+            expires_at: now + self.refresh_ttl,
         };
         self.store.insert_refresh_token(&record).await?;
-        self.session(user, family, refresh, now)
+        self.session(user, family, refresh, now).await
     }
 
-    fn session(
+    async fn session(
         &self,
         user: User,
         family: Uuid,
         refresh: RefreshToken,
         now: time::OffsetDateTime,
     ) -> Result<AuthSession> {
-        let access_token = self.tokens.issue_access(user.id, family, now)?;
+        let signer = self.signer().await?;
+        let access_token = tokens::sign(&signer, user.id, user.role, family, now, self.access_ttl)?;
         Ok(AuthSession {
             user,
             access_token,
             refresh_token: refresh.plaintext,
-            expires_in: self.tokens.access_ttl.whole_seconds(),
+            expires_in: self.access_ttl.whole_seconds(),
         })
     }
 
@@ -170,7 +276,7 @@ impl IdentityService {
     pub async fn refresh(&self, presented: &str) -> Result<AuthSession> {
         let now = self.clock.now();
         let next = RefreshToken::generate();
-        let expires_at = now + self.tokens.refresh_ttl;
+        let expires_at = now + self.refresh_ttl;
         match self.store.rotate_refresh_token(&tokens::digest(presented), &next.hash, expires_at, now).await? {
             RotateOutcome::Rotated { user_id, family_id } => {
                 let user = self.store.user_by_id(user_id).await?.ok_or(IdentityError::InvalidToken)?;
@@ -178,7 +284,7 @@ impl IdentityService {
                     self.store.revoke_family_of(&next.hash, now).await?;
                     return Err(IdentityError::Suspended);
                 }
-                self.session(user, family_id, next, now)
+                self.session(user, family_id, next, now).await
             }
             RotateOutcome::Reused { user_id } => {
                 tracing::warn!(%user_id, "refresh token re-used; family revoked");
@@ -214,7 +320,7 @@ impl IdentityService {
 
     /// How long a sign-in lasts (the browser session cookie's age).
     pub fn session_ttl(&self) -> time::Duration {
-        self.tokens.refresh_ttl
+        self.refresh_ttl
     }
 
     /// The account behind `id`, through the short-lived account cache.
@@ -231,7 +337,7 @@ impl IdentityService {
 
     /// Resolves a bearer token to a live, unsuspended user.
     pub async fn authenticate(&self, access_token: &str) -> Result<User> {
-        let claims = self.tokens.verify_access(access_token).map_err(|e| match e {
+        let claims = self.verifier.verify(access_token).await.map_err(|e| match e {
             TokenError::Expired => IdentityError::TokenExpired,
             TokenError::Invalid => IdentityError::InvalidToken,
         })?;
@@ -338,7 +444,16 @@ impl IdentityService {
         if target.id == actor.id && (patch.role.is_some_and(|r| r != actor.role) || patch.suspended == Some(true)) {
             return Err(IdentityError::Conflict("you cannot change your own role or suspend yourself"));
         }
-        let updated = self.store.admin_update_user(id, &patch, self.clock.now()).await;
+        let now = self.clock.now();
+        let event = |user: &User| {
+            Event::new(
+                topics::USER_UPDATED,
+                user.id,
+                now,
+                json!({"user_id": user.id, "role": user.role, "suspended": user.suspended}),
+            )
+        };
+        let updated = self.store.admin_update_user(id, &patch, now, &event).await;
         self.accounts.invalidate(id);
         let updated = updated?.ok_or(IdentityError::NotFound("user"))?;
         tracing::info!(role = updated.role.as_str(), suspended = updated.suspended, "user updated by admin");
@@ -347,3 +462,10 @@ impl IdentityService {
 }
 
 pub const MAX_ADDRESSES: usize = 50;
+
+/// How long a retired signing key stays published: a token it signed lives
+/// `access_ttl`, and a replica may sign with it for up to `KEY_REFRESH`
+/// after the rotation; the second `KEY_REFRESH` is for verifiers' caches.
+fn key_retention(access_ttl: time::Duration) -> time::Duration {
+    access_ttl + time::Duration::try_from(KEY_REFRESH * 2).unwrap_or(time::Duration::minutes(1))
+}

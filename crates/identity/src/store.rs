@@ -1,6 +1,7 @@
 //! The storage port. Methods are shaped like use cases: each one that writes
 //! several rows (or a row and its outbox event) is one transaction.
 
+use crate::keys::SigningKeyRecord;
 use crate::tokens::RefreshTokenRecord;
 use crate::user::AdminUserPatch;
 use crate::{Address, Email, Role, User};
@@ -56,13 +57,15 @@ pub trait IdentityStore: Send + Sync + 'static {
 
     async fn update_profile(&self, id: Uuid, full_name: &str, at: OffsetDateTime) -> StoreResult<Option<User>>;
 
-    /// Applies an administrator's change; suspending also revokes every
-    /// refresh token of the user, in the same transaction.
+    /// Applies an administrator's change and writes the event `event` makes
+    /// of the changed account; suspending also revokes every refresh token
+    /// of the user, all in one transaction.
     async fn admin_update_user(
         &self,
         id: Uuid,
         patch: &AdminUserPatch,
         at: OffsetDateTime,
+        event: &(dyn for<'u> Fn(&'u User) -> Event + Send + Sync),
     ) -> StoreResult<Option<User>>;
 
     async fn list_users(&self, filter: &UserFilter, page: PageSpec) -> StoreResult<(Vec<User>, u64)>;
@@ -105,4 +108,21 @@ pub trait IdentityStore: Send + Sync + 'static {
 
     /// Readiness probe.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The current token signing key and the keys retired after
+    /// `retired_after`.
+    async fn signing_keys(&self, retired_after: OffsetDateTime) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    /// Stores `key` as the current key unless there is one already (the
+    /// first start; two replicas starting at once keep one key).
+    async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    /// Retires the current key at `key.created_at`, makes `key` current and
+    /// deletes the keys retired before `delete_retired_before`, in one
+    /// transaction.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        delete_retired_before: OffsetDateTime,
+    ) -> StoreResult<()>;
 }

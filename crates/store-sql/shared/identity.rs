@@ -154,6 +154,7 @@ impl ::identity::IdentityStore for crate::Backend {
         id: ::uuid::Uuid,
         patch: &::identity::AdminUserPatch,
         at: ::time::OffsetDateTime,
+        event: &(dyn for<'u> Fn(&'u ::identity::User) -> ::kernel::Event + Send + Sync),
     ) -> ::identity::store::StoreResult<Option<::identity::User>> {
         let mut tx = self.begin_write().await.map_err(store_error)?;
         let sql = format!(
@@ -178,7 +179,9 @@ impl ::identity::IdentityStore for crate::Backend {
                 .map_err(store_error)?;
         }
         let user = user_from_row(&row).map_err(store_error)?;
+        insert_event(&mut tx, &event(&user)).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
+        self.events_written();
         Ok(Some(user))
     }
 
@@ -448,6 +451,74 @@ impl ::identity::IdentityStore for crate::Backend {
 
     async fn ping(&self) -> ::identity::store::StoreResult<()> {
         ::sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn signing_keys(
+        &self,
+        retired_after: ::time::OffsetDateTime,
+    ) -> ::identity::store::StoreResult<Vec<::identity::SigningKeyRecord>> {
+        use ::sqlx::Row as _;
+        let rows = ::sqlx::query(
+            "SELECT kid, private_key, created_at, retired_at FROM token_signing_keys \
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC",
+        )
+        .bind(retired_after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(::identity::SigningKeyRecord {
+                    kid: row.try_get("kid")?,
+                    private_key: row.try_get("private_key")?,
+                    created_at: row.try_get("created_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                })
+            })
+            .collect::<::std::result::Result<_, ::sqlx::Error>>()
+            .map_err(store_error)
+    }
+
+    async fn insert_first_signing_key(&self, key: &::identity::SigningKeyRecord) -> ::identity::store::StoreResult<()> {
+        // The unique index on the current key makes a second first key a
+        // no-op: two replicas starting together keep whichever came first.
+        ::sqlx::query(
+            "INSERT INTO token_signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        key: &::identity::SigningKeyRecord,
+        delete_retired_before: ::time::OffsetDateTime,
+    ) -> ::identity::store::StoreResult<()> {
+        let mut tx = self.begin_write().await.map_err(store_error)?;
+        ::sqlx::query("UPDATE token_signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        ::sqlx::query("DELETE FROM token_signing_keys WHERE retired_at < $1")
+            .bind(delete_retired_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        ::sqlx::query("INSERT INTO token_signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.kid)
+            .bind(&key.private_key)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
         Ok(())
     }
 }

@@ -84,6 +84,7 @@ fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<axum::http::Head
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api(media::ImagePolicy::default().max_bytes).merge(routes::auth::router()))
+        .merge(routes::keys::router())
         .split_for_parts();
     doc
 }
@@ -99,6 +100,7 @@ pub fn app(state: AppState) -> Router {
 pub fn app_with(state: AppState, site: Router) -> Router {
     let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
+        .merge(routes::keys::router())
         .split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let router = api_router

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cart;
 pub mod docs;
 pub mod health;
+pub mod keys;
 pub mod me;
 pub mod media;
 pub mod products;

@@ -91,4 +91,20 @@ async fn role_changes_follow_the_permission_rules(db: Db) {
         .assert_error(404, "not_found");
     app.admin_update_user(&admin.access, "nope", json!({})).await.assert_error(404, "not_found");
     assert_eq!(app.me(&superadmin.access).await.body["role"], "superadmin");
+
+    // Each change that took is one `user.updated` with the account's new
+    // state, for the services that check tokens alone; refusals wrote none.
+    let updates: Vec<serde_json::Value> = app
+        .texts("SELECT CAST(payload AS TEXT) FROM outbox WHERE topic = $1 ORDER BY id", "user.updated")
+        .await
+        .iter()
+        .map(|p| serde_json::from_str(p).expect("json"))
+        .collect();
+    assert_eq!(
+        updates,
+        vec![
+            json!({"user_id": customer.id, "role": "staff", "suspended": false}),
+            json!({"user_id": customer.id, "role": "admin", "suspended": false}),
+        ]
+    );
 }

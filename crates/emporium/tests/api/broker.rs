@@ -582,7 +582,6 @@ async fn two_nodes_of_one_shop_see_each_others_changes(broker: Broker) {
         s.bus.url = Some(Secret(url.clone()));
         s.bus.prefix = prefix.clone();
         s.bus.node_id = Some("node-a".into());
-        s.jwt_secret = Some(Secret("a shared signing key of forty characters!".into()));
     })
     .await;
     let b = a.spawn_beside(|s| s.bus.node_id = Some("node-b".into())).await;

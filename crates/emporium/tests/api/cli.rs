@@ -50,6 +50,24 @@ fn migrate_and_user_create() {
 }
 
 #[test]
+fn keys_list_and_rotate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = emporium(dir.path()).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run(&["keys", "list"]).contains("no signing key yet"));
+    let first = run(&["keys", "rotate"]);
+    let kid = |out: &str| out.lines().next().and_then(|l| l.rsplit(' ').next()).expect("kid").to_owned();
+    let (a, b) = (kid(&first), kid(&run(&["keys", "rotate"])));
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 43, "a base64url SHA-256 thumbprint: {a}");
+    let list = run(&["keys", "list"]);
+    assert_eq!(list, format!("{b}  current\n{a}  retired, still published\n"));
+}
+
+#[test]
 fn a_bad_setting_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = emporium(dir.path()).env("EMPORIUM_AUTH_RATE_LIMIT", "many").arg("migrate").output().expect("run");

@@ -395,11 +395,20 @@ impl TestApp {
         self.patch(&format!("/api/v1/admin/users/{id}"), Some(token), body).await
     }
 
-    /// The token signing key the app generated in its data directory.
-    pub fn signing_key(&self) -> Vec<u8> {
-        use base64::Engine as _;
-        let text = std::fs::read_to_string(self.settings.data_dir.join("jwt-signing.key")).expect("key file");
-        base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("base64 key")
+    /// The current token signing key in the app's database: its `kid` and
+    /// the PKCS#8 DER of its Ed25519 seed, ready for `EncodingKey::from_ed_der`.
+    pub async fn signing_key(&self) -> (String, Vec<u8>) {
+        use sqlx::Row as _;
+        const SQL: &str = "SELECT kid, private_key FROM token_signing_keys WHERE retired_at IS NULL";
+        let (kid, seed): (String, Vec<u8>) = with_pool!(&self.running().backend, |pool| {
+            let row = sqlx::query(SQL).fetch_one(pool).await.expect("a current signing key");
+            (row.get(0), row.get(1))
+        });
+        // RFC 8410: the fixed PKCS#8 prefix of an Ed25519 private key.
+        let mut der =
+            vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        der.extend_from_slice(&seed);
+        (kid, der)
     }
 
     /// Runs `sql` (one scalar result) against the app's own database.

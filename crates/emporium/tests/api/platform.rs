@@ -93,6 +93,7 @@ async fn openapi_document_and_docs_are_served() {
         "/api/v1/admin/users",
         "/api/v1/admin/users/{id}",
         "/api/v1/admin/notifications",
+        "/.well-known/jwks.json",
     ] {
         assert!(doc.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
