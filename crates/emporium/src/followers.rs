@@ -12,15 +12,23 @@ use messaging::Consumer;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Every consumer of the shop's events, whichever bus feeds them: the
-/// search index (per node), the mailer and the SKU follower. (The event
-/// log is written by the relay as it publishes.)
-pub fn consumers(shop: &Shop) -> Vec<Arc<dyn Consumer>> {
-    vec![
-        Arc::new(shop.feed.clone()),
-        Arc::new(Mailer(shop.notifications.clone())),
-        Arc::new(SkuFollower { catalog: shop.catalog.clone(), inventory: shop.inventory.clone() }),
-    ]
+/// The consumers of the shop's events that go with `served`, whichever bus
+/// feeds them: the search index (per node, with the catalogue or the
+/// pages), the mailer (notifications) and the SKU follower (inventory).
+/// (The event log is written by the relay as it publishes.)
+pub fn consumers(shop: &Shop, served: &web::Served) -> Vec<Arc<dyn Consumer>> {
+    use web::Service;
+    let mut consumers: Vec<Arc<dyn Consumer>> = Vec::new();
+    if served.contains(Service::Catalog) || served.contains(Service::Storefront) {
+        consumers.push(Arc::new(shop.feed.clone()));
+    }
+    if served.contains(Service::Notifications) {
+        consumers.push(Arc::new(Mailer(shop.notifications.clone())));
+    }
+    if served.contains(Service::Inventory) {
+        consumers.push(Arc::new(SkuFollower { catalog: shop.catalog.clone(), inventory: shop.inventory.clone() }));
+    }
+    consumers
 }
 
 /// A consumer group as the broker knows it (name, reach, patterns), for

@@ -34,6 +34,10 @@ enum Command {
         /// Create the demo accounts, and the demo catalogue when the shop has none.
         #[arg(long)]
         demo: bool,
+        /// Run only these services, comma-separated: identity, catalog, inventory, orders,
+        /// payments, notifications, storefront [default: all, or `EMPORIUM_SERVICES`].
+        #[arg(long, value_parser = parse_services)]
+        services: Option<web::Served>,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
@@ -110,6 +114,10 @@ enum UserCommand {
     },
 }
 
+fn parse_services(s: &str) -> Result<web::Served, String> {
+    s.parse()
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse().map_err(|e: identity::role::UnknownRole| e.to_string())
 }
@@ -165,9 +173,13 @@ fn init_tracing(settings: &Settings) {
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve { addr, demo } => {
+        Command::Serve { addr, demo, services } => {
             if let Some(addr) = addr {
                 settings.addr = addr;
+            }
+            if let Some(services) = services {
+                settings.services = services;
+                settings.check_services()?;
             }
             serve(settings, demo).await
         }

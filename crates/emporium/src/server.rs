@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use web::Service;
 
 /// Housekeeping: deletes published events older than `events_before` (with
 /// the consumers' records of them) in batches, and guests' abandoned carts
@@ -153,6 +154,8 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     let shop = Shop::open(settings, clock.clone(), Some(waker.clone())).await?;
     let stop = CancellationToken::new();
     let node = settings.node_id_on(listener.local_addr()?.port());
+    let served = &settings.services;
+    announce(settings, &shop);
     let (bus, consumers) = open_bus(settings, &node, &shop, clock.clone(), stop.clone())?;
     let relay = Relay::new(shop.backend.outbox(), bus.clone(), clock.clone())
         .with_poll_interval(Duration::from_millis(500))
@@ -161,7 +164,9 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
     if options.demo {
         crate::seed::demo(&shop, &mut crate::seed::Quiet).await?;
     }
-    if let Some(n) = shop.feed.ensure_fresh().await? {
+    // The search index is a per-node read model of the catalogue's API and pages.
+    let searches = served.contains(Service::Catalog) || served.contains(Service::Storefront);
+    if searches && let Some(n) = shop.feed.ensure_fresh().await? {
         tracing::info!(documents = n, "search index rebuilt");
     }
     let relay = relay.spawn();
@@ -176,7 +181,6 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
             trusted_proxies: settings.trusted_proxies.clone(),
         },
     };
-    tracing::info!(keys = %shop.identity.key_source(), "access tokens are checked against");
     let services = web::Services {
         identity: shop.identity.clone(),
         catalog: shop.catalog.clone(),
@@ -199,18 +203,39 @@ pub async fn start_with(settings: &Settings, listener: TcpListener, options: Sta
             currency: settings.currency.clone(),
         },
     );
-    let app = web::app_with(state, site);
+    let site = if served.contains(Service::Storefront) { site } else { web::no_pages() };
+    let app = web::app_with(state, site, served);
     let addr = listener.local_addr()?;
     let token = stop.clone();
     let server = tokio::spawn(web::serve(listener, app, async move { token.cancelled().await }));
-    spawn_reservation_sweeper(shop.orders.clone(), Duration::from_secs(settings.reservation_sweep_secs), stop.clone());
+    if served.contains(Service::Orders) {
+        let every = Duration::from_secs(settings.reservation_sweep_secs);
+        spawn_reservation_sweeper(shop.orders.clone(), every, stop.clone());
+    }
     spawn_housekeeping(&shop, settings, clock, stop.clone());
-    let dispatcher = tokio::spawn(shop.dispatcher.clone().run(Duration::from_secs(1), stop.clone()));
-    if settings.solana.rpc_url.is_some() {
+    let dispatcher = if served.contains(Service::Notifications) {
+        tokio::spawn(shop.dispatcher.clone().run(Duration::from_secs(1), stop.clone()))
+    } else {
+        tokio::spawn(async {})
+    };
+    if served.contains(Service::Payments) && settings.solana.rpc_url.is_some() {
         spawn_solana_poller(shop.orders.clone(), Duration::from_secs(settings.solana.poll_secs), stop.clone());
     }
     let Shop { backend, identity, catalog, orders, search, .. } = shop;
     Ok(Running { addr, backend, identity, catalog, orders, search, stop, server, relay, consumers, dispatcher })
+}
+
+/// Says which services this process runs and how it reaches the others.
+fn announce(settings: &Settings, shop: &Shop) {
+    let served = &settings.services;
+    let others: Vec<&str> = served.others().map(Service::as_str).collect();
+    if others.is_empty() {
+        tracing::info!(serves = %served, "serving every service in this process");
+    } else {
+        tracing::info!(serves = %served, others = %others.join(","),
+            "serving these services; the others are reached through the shared database and the broker");
+    }
+    tracing::info!(keys = %shop.identity.key_source(), "access tokens are checked against");
 }
 
 /// A bus and the tasks of its consumers.
@@ -226,7 +251,7 @@ fn open_bus(
     clock: SharedClock,
     stop: CancellationToken,
 ) -> anyhow::Result<OpenBus> {
-    let consumers = crate::followers::consumers(shop);
+    let consumers = crate::followers::consumers(shop, &settings.services);
     if let Some(brokers) = settings.bus.kafka_brokers() {
         let kafka = Arc::new(bus_kafka::KafkaBus::new(kafka_settings(settings, &brokers, node))?);
         let tasks = kafka.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);

@@ -97,6 +97,9 @@ pub struct Settings {
     /// this identity service publishes at `/.well-known/jwks.json` instead
     /// of reading them from the local database.
     pub service_url_identity: Option<String>,
+    /// `EMPORIUM_SERVICES` (`serve --services`): which services this process
+    /// runs; all of them by default.
+    pub services: web::Served,
     /// `EMPORIUM_SMTP_URL`, `EMPORIUM_MAIL_*`, `EMPORIUM_SMS_*`: how
     /// notifications leave.
     pub mail: MailSettings,
@@ -269,6 +272,7 @@ impl Settings {
             },
             public_url: None,
             service_url_identity: None,
+            services: web::Served::all(),
             mail: MailSettings {
                 smtp_url: None,
                 from: None,
@@ -393,6 +397,7 @@ struct Layered {
     bus_retry_delay_ms: Option<Number<100, 3_600_000>>,
     public_url: Option<Parsed<String, OptionalHttpUrl>>,
     service_url_identity: Option<Parsed<String, OptionalHttpUrl>>,
+    services: Option<Text>,
     smtp_url: Option<Hidden>,
     mail_from: Option<Text>,
     staff_email: Option<List>,
@@ -652,6 +657,9 @@ impl Settings {
         if let Some(url) = l.public_url {
             self.public_url = Some(url.0).filter(|u| !u.is_empty());
         }
+        if let Some(Text(list)) = l.services {
+            self.services = list.parse().map_err(|e: String| bad("services", &list, &e))?;
+        }
         if let Some(url) = l.service_url_identity {
             self.service_url_identity = Some(url.0.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
         }
@@ -697,6 +705,19 @@ impl Settings {
         Ok(())
     }
 
+    /// A subset of the services needs a broker: on the in-process bus a
+    /// process's events reach only its own consumers.
+    pub fn check_services(&self) -> Result<(), SettingsError> {
+        if !self.services.is_all() && self.bus.url.is_none() {
+            return Err(SettingsError::invalid(
+                "EMPORIUM_SERVICES",
+                "services run apart need a broker (EMPORIUM_BUS_URL, amqp:// or kafka://): on the in-process bus \
+                 a process's events reach only its own consumers",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), SettingsError> {
         if let Some(url) = &self.database_url
             && !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"))
@@ -714,6 +735,7 @@ impl Settings {
                  kafka://host:port[,host:port…] (Kafka); leave it unset for the in-process bus",
             ));
         }
+        self.check_services()?;
         if self.mail.smtp_url.is_some() && self.mail.from.is_none() {
             return Err(SettingsError::invalid(
                 "EMPORIUM_MAIL_FROM",
@@ -1041,6 +1063,14 @@ mod tests {
         ])
         .expect("good settings");
         assert_eq!(s.service_url_identity.as_deref(), Some("http://10.0.0.5:8101"));
+        assert!(s.services.is_all());
+        let apart = load(&[("EMPORIUM_SERVICES", "orders,inventory"), ("EMPORIUM_BUS_URL", "amqp://h:5672/%2f")])
+            .expect("services");
+        assert_eq!(apart.services.to_string(), "inventory,orders");
+        let err = load(&[("EMPORIUM_SERVICES", "orders")]).expect_err("no broker");
+        assert!(err.to_string().starts_with("EMPORIUM_SERVICES: services run apart need a broker"), "{err}");
+        let err = load(&[("EMPORIUM_SERVICES", "orders,billing")]).expect_err("unknown");
+        assert!(err.to_string().contains("unknown service \"billing\""), "{err}");
         let err = load(&[("EMPORIUM_SERVICE_URL_IDENTITY", "10.0.0.5:8101")]).expect_err("no scheme");
         assert!(err.to_string().starts_with("EMPORIUM_SERVICE_URL_IDENTITY:"), "{err}");
         assert_eq!(s.mail.staff_email, ["ops@shop.test", "boss@shop.test"]);

@@ -9,10 +9,12 @@ mod metrics;
 pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
+pub mod served;
 pub mod state;
 pub mod views;
 
 pub use error::{ApiError, ApiResult};
+pub use served::{Served, Service};
 pub use state::{AppState, Services, WebConfig};
 
 use axum::Router;
@@ -46,22 +48,32 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The `/api/v1` routes with their OpenAPI description.
-fn api(max_image_bytes: usize) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(routes::me::router().layer(no_store()))
-        .merge(routes::addresses::router())
-        .merge(routes::admin_users::router())
-        .merge(routes::admin_notifications::router())
-        .merge(routes::products::router())
-        .merge(routes::storefront::router())
-        .merge(routes::admin_products::router())
-        .merge(routes::admin_images::router(max_image_bytes))
-        .merge(routes::admin_taxonomy::router())
-        .merge(routes::admin_stores_reviews::router())
-        .merge(routes::admin_inventory::router())
-        .merge(routes::admin_orders::router())
-        .merge(routes::cart::router())
+/// The `/api/v1` routes of the services in `served`, with their OpenAPI
+/// description (authentication's rate limit is added by `app_with`).
+fn api(max_image_bytes: usize, served: &Served, auth: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    let mut api = OpenApiRouter::new();
+    for service in served.iter() {
+        api = match service {
+            Service::Identity => api
+                .merge(auth.clone())
+                .merge(routes::me::router().layer(no_store()))
+                .merge(routes::addresses::router())
+                .merge(routes::admin_users::router()),
+            Service::Catalog => api
+                .merge(routes::products::router())
+                .merge(routes::storefront::router())
+                .merge(routes::admin_products::router())
+                .merge(routes::admin_images::router(max_image_bytes))
+                .merge(routes::admin_taxonomy::router())
+                .merge(routes::admin_stores_reviews::router()),
+            Service::Inventory => api.merge(routes::admin_inventory::router()),
+            Service::Orders => api.merge(routes::admin_orders::router()).merge(routes::cart::router()),
+            Service::Payments => api.merge(routes::cart::payments_router()),
+            Service::Notifications => api.merge(routes::admin_notifications::router()),
+            Service::Storefront => api,
+        };
+    }
+    api
 }
 
 /// The authentication routes, which are rate limited per client.
@@ -80,32 +92,44 @@ fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<axum::http::Head
     )
 }
 
-/// The OpenAPI document, as served at `/api/openapi.json`.
+/// The OpenAPI document of every service, as served at `/api/openapi.json`
+/// by a process that runs them all.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api(media::ImagePolicy::default().max_bytes).merge(routes::auth::router()))
-        .merge(routes::keys::router())
-        .split_for_parts();
+    let (_, doc) =
+        routers(media::ImagePolicy::default().max_bytes, &Served::all(), routes::auth::router()).split_for_parts();
     doc
+}
+
+/// The routes of `served` under their paths, with the OpenAPI description.
+fn routers(max_image_bytes: usize, served: &Served, auth: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api(max_image_bytes, served, auth));
+    if served.contains(Service::Identity) { router.merge(routes::keys::router()) } else { router }
 }
 
 /// The whole application for `state`: the API alone, answering unknown
 /// paths with a JSON 404.
 pub fn app(state: AppState) -> Router {
-    app_with(state, Router::new().fallback(middleware::not_found))
+    app_with(state, no_pages(), &Served::all())
 }
 
-/// The API beside `site`, a router of pages that owns the fallback (for
-/// unknown paths) and may not reuse the API's paths.
-pub fn app_with(state: AppState, site: Router) -> Router {
-    let (api_router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api(state.image_policy.max_bytes).merge(auth_api(&state)))
-        .merge(routes::keys::router())
-        .split_for_parts();
+/// In place of the pages (a process without the storefront): every path the
+/// API does not serve is a JSON 404.
+pub fn no_pages() -> Router {
+    Router::new().fallback(middleware::not_found)
+}
+
+/// The API of the services in `served` beside `site`, a router of pages
+/// that owns the fallback (for unknown paths) and may not reuse the API's
+/// paths. Health, metrics and the OpenAPI document (of what this process
+/// serves) are on every process; the images go with the catalogue.
+pub fn app_with(state: AppState, site: Router, served: &Served) -> Router {
+    let (api_router, doc) = routers(state.image_policy.max_bytes, served, auth_api(&state)).split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
-    let router = api_router
-        .merge(routes::health::router())
-        .merge(routes::media::router())
+    let mut router = api_router.merge(routes::health::router());
+    if served.contains(Service::Catalog) {
+        router = router.merge(routes::media::router());
+    }
+    let router = router
         .route_layer(axum::middleware::from_fn(metrics::track))
         .merge(routes::docs::router(doc))
         .with_state(state.clone())

@@ -616,3 +616,80 @@ async fn two_nodes_of_one_shop_see_each_others_changes(broker: Broker) {
     let ready = b.get("/health/ready", None).await;
     assert_eq!(ready.body["checks"], json!({"database": "ok", "broker": "ok"}), "{}", ready.text);
 }
+
+/// `serve --services`: identity in one process, everything else in another,
+/// on one PostgreSQL and RabbitMQ. Each serves only its own routes (the
+/// others are JSON 404s, the pages only where the storefront runs), tokens
+/// signed by identity are checked by the other against identity's published
+/// keys, and an event written by one process is handled by the consumer
+/// that lives in the other (the welcome email of a sign-up on identity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_apart_serve_their_own_routes_and_reach_each_other() {
+    let Some(url) = Broker::RabbitMq.url(module_path!()) else { return };
+    if postgres_url().is_none() {
+        return skipped(module_path!(), "EMPORIUM_TEST_POSTGRES_URL");
+    }
+    let prefix = prefix();
+    let identity = TestApp::spawn_with(Db::Postgres, |s| {
+        s.bus.url = Some(Secret(url.clone()));
+        s.bus.prefix = prefix.clone();
+        s.bus.node_id = Some("identity-1".into());
+        s.services = "identity".parse().expect("services");
+    })
+    .await;
+    let shop = identity
+        .spawn_beside(|s| {
+            s.bus.node_id = Some("shop-1".into());
+            s.services = "catalog,inventory,orders,payments,notifications,storefront".parse().expect("services");
+            s.service_url_identity = Some(identity.url(""));
+        })
+        .await;
+
+    // Routes: each process answers its own paths, and 404s the others'.
+    identity.get("/.well-known/jwks.json", None).await.assert(200);
+    // (the pages' own 404 outside `/api`, where the storefront runs)
+    shop.get("/.well-known/jwks.json", None).await.assert(404);
+    identity.get("/api/v1/products", None).await.assert_error(404, "not_found");
+    identity.get("/api/v1/cart", None).await.assert_error(404, "not_found");
+    shop.get("/api/v1/products", None).await.assert(200);
+    shop.post("/api/v1/auth/login", None, json!({"email": "a@b.c", "password": "x"}))
+        .await
+        .assert_error(404, "not_found");
+    let page = identity.client.get(identity.url("/")).header("accept", "text/html").send().await.expect("get");
+    assert_eq!(page.status(), 404, "no pages without the storefront");
+    let page = shop.client.get(shop.url("/")).header("accept", "text/html").send().await.expect("get");
+    assert_eq!(page.status(), 200);
+    for (app, present, absent) in
+        [(&identity, "/api/v1/auth/login", "/api/v1/checkout"), (&shop, "/api/v1/checkout", "/api/v1/auth/login")]
+    {
+        let doc = app.get("/api/openapi.json", None).await;
+        assert!(doc.body["paths"].get(present).is_some(), "{present} in {}", app.url(""));
+        assert!(doc.body["paths"].get(absent).is_none(), "{absent} not in {}", app.url(""));
+    }
+
+    // A customer signs up on identity and uses the shop with that token.
+    let customer = identity.register().await;
+    let cart = shop.get("/api/v1/cart", Some(&customer.access)).await;
+    cart.assert(200);
+    shop.get("/api/v1/orders", Some(&customer.access)).await.assert(200);
+    shop.get("/api/v1/orders", Some("not a token")).await.assert_error(401, "invalid_token");
+
+    // `user.registered`, written on identity, is handled by notifications in
+    // the other process: one welcome message.
+    let start = Instant::now();
+    let welcomes = loop {
+        let n = shop
+            .scalar_i64(
+                "SELECT COUNT(*) FROM notifications WHERE recipient = $1 AND template = 'welcome'",
+                &customer.email,
+            )
+            .await;
+        if n > 0 || start.elapsed() > Duration::from_secs(15) {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(welcomes, 1, "the welcome went out once, from the notifications process");
+    shop.shutdown().await;
+    identity.shutdown().await;
+}

@@ -70,6 +70,17 @@ fn keys_list_and_rotate() {
 #[test]
 fn a_bad_setting_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let out = emporium(dir.path()).args(["serve", "--services", "orders"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("EMPORIUM_SERVICES: services run apart need a broker"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = emporium(dir.path()).args(["serve", "--services", "orders,billing"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown service \"billing\""));
+
     let out = emporium(dir.path()).env("EMPORIUM_AUTH_RATE_LIMIT", "many").arg("migrate").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("EMPORIUM_AUTH_RATE_LIMIT"));
@@ -207,7 +218,8 @@ async fn consumer_groups_are_the_consumers() {
     let db = crate::helpers::TestDatabase::new(crate::helpers::Db::Sqlite).await;
     let shop = emporium::Shop::open(&db.settings, std::sync::Arc::new(kernel::SystemClock), None).await.expect("shop");
     let described = |c: &dyn messaging::Consumer| (c.name().to_owned(), c.reach(), c.patterns());
-    let consumers: Vec<_> = emporium::followers::consumers(&shop).iter().map(|c| described(c.as_ref())).collect();
+    let consumers: Vec<_> =
+        emporium::followers::consumers(&shop, &web::Served::all()).iter().map(|c| described(c.as_ref())).collect();
     let groups: Vec<_> = emporium::followers::groups().iter().map(|g| described(g)).collect();
     assert_eq!(consumers, groups);
 }

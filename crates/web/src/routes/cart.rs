@@ -31,11 +31,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_orders))
         .routes(routes!(my_order))
         .routes(routes!(cancel_order))
+        .routes(routes!(shipping_methods))
+}
+
+/// The payments service's routes: a payment's status, confirmation and
+/// verification, and Stripe's webhook.
+pub fn payments_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(get_payment))
         .routes(routes!(confirm_payment))
         .routes(routes!(verify_payment))
         .routes(routes!(stripe_webhook))
-        .routes(routes!(shipping_methods))
 }
 
 /// The signed-in customer, if the request carries a bearer token (an
