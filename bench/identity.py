@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Issue 2 benchmarks: auth + one read vs. a bare endpoint, login throughput,
-idle memory and time to ready, on SQLite and (when reachable) PostgreSQL.
+idle memory and time to ready, on SQLite and (when reachable) PostgreSQL;
+and what one access-token check costs (HS256 of before beside EdDSA).
 
     python3 bench/identity.py            # builds the release binary first
+    BENCH_BIN=/tmp/old/emporium BENCH_NO_BUILD=1 python3 bench/identity.py   # another build, A/B
 
 The load generator is wrk (Debian package `wrk`) on the same machine,
 64 connections, 2 threads. Figures are printed as a Markdown table for
@@ -71,14 +73,18 @@ def bench_backend(name, database_url):
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    print("building the release binary…", file=sys.stderr)
-    sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    if not os.environ.get("BENCH_NO_BUILD"):
+        print("building the release binary…", file=sys.stderr)
+        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
     hash_line = sh("cargo", "run", "--release", "-q", "-p", "identity", "--example", "hash_timing", cwd=ROOT).stdout.strip()
+    tokens_table = sh("cargo", "run", "--release", "-q", "-p", "identity", "--example", "token_timing",
+                      cwd=ROOT).stdout.strip()
     backends = [("SQLite", None)]
     pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if pg:
         backends.append(("PostgreSQL", pg))
     results = [bench_backend(n, u) for n, u in backends]
+    print(f"\nserver: {BIN}")
     print(f"\nwrk -t2 -c64 -d{DURATION} --latency, on {os.cpu_count()} cores, server and load generator on one machine\n")
     print("| backend | endpoint | req/s | p50 | p99 | vs /health/live |")
     print("|---|---|---:|---:|---:|---:|")
@@ -96,6 +102,7 @@ def main():
     for r in results:
         print(f"| {r['name']} | {r['ready_ms']:.0f} ms | {r['idle_rss']:.1f} MiB | {r['loaded_rss']:.1f} MiB |")
     print(f"\n{hash_line}")
+    print(f"\nAccess token checks (cargo run --release -p identity --example token_timing):\n\n{tokens_table}")
 
 
 if __name__ == "__main__":

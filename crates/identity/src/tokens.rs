@@ -175,7 +175,7 @@ impl TokenVerifier {
         if fetched.started.is_some_and(|s| asked.duration_since(s) < crate::keys::KEY_REFRESH) {
             return fetched.keys.clone();
         }
-        self.refresh(asked).await.keys.clone()
+        self.refresh(asked, None).await.keys.clone()
     }
 
     fn fetched(&self) -> Arc<Fetched> {
@@ -189,17 +189,20 @@ impl TokenVerifier {
         if fresh && let Some(key) = fetched.keys.get(kid) {
             return Some(key);
         }
-        self.refresh(asked).await.keys.get(kid)
+        self.refresh(asked, Some(kid)).await.keys.get(kid)
     }
 
-    /// Fetches the keys unless a fetch started since `asked` (then its
-    /// answer is the one to use), waiting first until `MIN_REFETCH` has
-    /// passed since the last one.
-    async fn refresh(&self, asked: Instant) -> Arc<Fetched> {
+    /// Fetches the keys, unless the fetch another request made while this
+    /// one waited for its turn answers it (it started since `asked`, or it
+    /// is fresh and has `kid`), waiting first until `MIN_REFETCH` has passed
+    /// since the last fetch.
+    async fn refresh(&self, asked: Instant, kid: Option<&str>) -> Arc<Fetched> {
         let _one = self.refreshing.lock().await;
         let fetched = self.fetched();
         if let Some(started) = fetched.started {
-            if started >= asked {
+            let fresh = started.elapsed() < crate::keys::KEY_REFRESH;
+            let has_kid = kid.is_none_or(|kid| fetched.keys.get(kid).is_some());
+            if started >= asked || (fresh && has_kid) {
                 return fetched;
             }
             tokio::time::sleep_until((started + MIN_REFETCH).into()).await;
@@ -384,6 +387,43 @@ mod tests {
         held.down.store(true, Ordering::SeqCst);
         assert_eq!(verifier.verify(&forged).await.err(), Some(TokenError::Invalid));
         verifier.verify_signed(&new).await.expect("known keys work while the source is down");
+    }
+
+    /// A source that takes a while to answer.
+    struct Slow(Held);
+
+    #[async_trait::async_trait]
+    impl KeySource for Slow {
+        fn describe(&self) -> String {
+            "slow".to_owned()
+        }
+        async fn fetch(&self) -> anyhow::Result<PublicKeys> {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.0.fetch().await
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_that_arrive_during_the_first_fetch_use_it() {
+        let now = OffsetDateTime::now_utc();
+        let key = SigningKeyRecord::generate(now).expect("key");
+        let slow = Arc::new(Slow(Held::default()));
+        slow.0.records.lock().expect("lock").push(key.clone());
+        let verifier = Arc::new(TokenVerifier::new(slow.clone()));
+        // Twenty distinct tokens (none remembered), asked while the first
+        // fetch is under way.
+        let mut checks = Vec::new();
+        for _ in 0..20 {
+            let token =
+                sign(&signer(&key), kernel::new_id(), Role::Customer, kernel::new_id(), now, TTL).expect("sign");
+            let verifier = Arc::clone(&verifier);
+            checks.push(tokio::spawn(async move { verifier.verify(&token).await }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for check in checks {
+            check.await.expect("join").expect("valid");
+        }
+        assert_eq!(slow.0.fetches.load(Ordering::SeqCst), 1, "one fetch answered them all");
     }
 
     #[tokio::test]

@@ -24,6 +24,7 @@ mod events;
 mod fake_s3;
 mod fake_solana;
 mod fake_stripe;
+mod gateway;
 mod inventory;
 mod mail;
 mod me;
