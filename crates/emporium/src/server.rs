@@ -261,6 +261,13 @@ fn open_bus(
     match &settings.bus.url {
         Some(url) if settings.bus.is_rabbitmq() => {
             let rabbit = Arc::new(bus_rabbitmq::RabbitBus::new(rabbit_settings(settings, &url.0, node)));
+            // Every per-shop group's queue, whether or not its consumer runs
+            // here: the exchange drops a message no queue is bound for, and
+            // with the services apart the publisher may be a process that
+            // runs none of them (Kafka keeps every topic, so it needs none).
+            for group in crate::followers::groups().iter().filter(|g| g.reach == messaging::Reach::PerShop) {
+                rabbit.register(group);
+            }
             let tasks = rabbit.spawn_consumers(consumers, shop.backend.outbox(), clock, stop);
             tracing::info!(node, "events go through RabbitMQ");
             Ok((rabbit, tasks))

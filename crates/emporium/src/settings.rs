@@ -705,14 +705,21 @@ impl Settings {
         Ok(())
     }
 
-    /// A subset of the services needs a broker: on the in-process bus a
-    /// process's events reach only its own consumers.
+    /// A subset of the services needs a broker (on the in-process bus a
+    /// process's events reach only its own consumers) and PostgreSQL.
     pub fn check_services(&self) -> Result<(), SettingsError> {
         if !self.services.is_all() && self.bus.url.is_none() {
             return Err(SettingsError::invalid(
                 "EMPORIUM_SERVICES",
                 "services run apart need a broker (EMPORIUM_BUS_URL, amqp:// or kafka://): on the in-process bus \
                  a process's events reach only its own consumers",
+            ));
+        }
+        if !self.services.is_all() && self.database_url.is_none() {
+            return Err(SettingsError::invalid(
+                "EMPORIUM_SERVICES",
+                "services run apart share one PostgreSQL database for now (EMPORIUM_DATABASE_URL): the embedded \
+                 SQLite database belongs to one process's data directory",
             ));
         }
         Ok(())
@@ -1064,11 +1071,18 @@ mod tests {
         .expect("good settings");
         assert_eq!(s.service_url_identity.as_deref(), Some("http://10.0.0.5:8101"));
         assert!(s.services.is_all());
-        let apart = load(&[("EMPORIUM_SERVICES", "orders,inventory"), ("EMPORIUM_BUS_URL", "amqp://h:5672/%2f")])
-            .expect("services");
+        let apart = load(&[
+            ("EMPORIUM_SERVICES", "orders,inventory"),
+            ("EMPORIUM_BUS_URL", "amqp://h:5672/%2f"),
+            ("EMPORIUM_DATABASE_URL", "postgres://h/shop"),
+        ])
+        .expect("services");
         assert_eq!(apart.services.to_string(), "inventory,orders");
         let err = load(&[("EMPORIUM_SERVICES", "orders")]).expect_err("no broker");
         assert!(err.to_string().starts_with("EMPORIUM_SERVICES: services run apart need a broker"), "{err}");
+        let err =
+            load(&[("EMPORIUM_SERVICES", "orders"), ("EMPORIUM_BUS_URL", "amqp://h:5672/%2f")]).expect_err("SQLite");
+        assert!(err.to_string().contains("one PostgreSQL database"), "{err}");
         let err = load(&[("EMPORIUM_SERVICES", "orders,billing")]).expect_err("unknown");
         assert!(err.to_string().contains("unknown service \"billing\""), "{err}");
         let err = load(&[("EMPORIUM_SERVICE_URL_IDENTITY", "10.0.0.5:8101")]).expect_err("no scheme");

@@ -290,8 +290,8 @@ pub fn identity_service(settings: &Settings, backend: &Backend, clock: SharedClo
 
 pub const JWT_KEY_FILE: &str = "jwt-signing.key";
 
-/// The token signing key kept in the data directory, generated on first
-/// start (64 random bytes, readable by the owner only).
+/// The server's HMAC key kept in the data directory (the CSRF tokens'),
+/// generated on first start (64 random bytes, readable by the owner only).
 fn load_or_create_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let engine = base64::engine::general_purpose::STANDARD;
     let path = data_dir.join(JWT_KEY_FILE);
@@ -304,7 +304,7 @@ fn load_or_create_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let mut key = vec![0u8; 64];
     rand::rng().fill_bytes(&mut key);
     write_private(&path, engine.encode(&key).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a new token signing key");
+    tracing::info!(path = %path.display(), "generated a new server key");
     Ok(key)
 }
 

@@ -239,6 +239,8 @@ impl IdentityService {
     }
 
     async fn start_session(&self, user: User) -> Result<AuthSession> {
+        // The key first: nothing is stored when no token can be signed.
+        let signer = self.signer().await?;
         let now = self.clock.now();
         let family = kernel::new_id();
         let refresh = RefreshToken::generate();
@@ -251,18 +253,18 @@ impl IdentityService {
             expires_at: now + self.refresh_ttl,
         };
         self.store.insert_refresh_token(&record).await?;
-        self.session(user, family, refresh, now).await
+        self.session(&signer, user, family, refresh, now)
     }
 
-    async fn session(
+    fn session(
         &self,
+        signer: &Signer,
         user: User,
         family: Uuid,
         refresh: RefreshToken,
         now: time::OffsetDateTime,
     ) -> Result<AuthSession> {
-        let signer = self.signer().await?;
-        let access_token = tokens::sign(&signer, user.id, user.role, family, now, self.access_ttl)?;
+        let access_token = tokens::sign(signer, user.id, user.role, family, now, self.access_ttl)?;
         Ok(AuthSession {
             user,
             access_token,
@@ -274,6 +276,10 @@ impl IdentityService {
     /// Spends `presented` and returns a new pair in the same family.
     #[instrument(skip_all)]
     pub async fn refresh(&self, presented: &str) -> Result<AuthSession> {
+        // The key before the presented token is spent: a client that got no
+        // new pair can retry with the old token rather than look like a
+        // thief re-using it.
+        let signer = self.signer().await?;
         let now = self.clock.now();
         let next = RefreshToken::generate();
         let expires_at = now + self.refresh_ttl;
@@ -284,7 +290,7 @@ impl IdentityService {
                     self.store.revoke_family_of(&next.hash, now).await?;
                     return Err(IdentityError::Suspended);
                 }
-                self.session(user, family_id, next, now).await
+                self.session(&signer, user, family_id, next, now)
             }
             RotateOutcome::Reused { user_id } => {
                 tracing::warn!(%user_id, "refresh token re-used; family revoked");
@@ -443,6 +449,10 @@ impl IdentityService {
         }
         if target.id == actor.id && (patch.role.is_some_and(|r| r != actor.role) || patch.suspended == Some(true)) {
             return Err(IdentityError::Conflict("you cannot change your own role or suspend yourself"));
+        }
+        if patch.role.is_none_or(|r| r == target.role) && patch.suspended.is_none_or(|s| s == target.suspended) {
+            // Nothing changes: nothing is written and no `user.updated` goes out.
+            return Ok(target);
         }
         let now = self.clock.now();
         let event = |user: &User| {

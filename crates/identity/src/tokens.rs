@@ -32,8 +32,9 @@ pub struct Claims {
     pub iss: String,
     /// Refresh-token family the session belongs to.
     pub sid: Uuid,
-    /// The account's role when the token was issued (a service that does not
-    /// run identity learns of a later change from `user.updated`).
+    /// The account's role when the token was issued. Authentication reads
+    /// the live account today; for services with their own database, a
+    /// later change is meant to reach them as `user.updated`.
     pub role: Role,
 }
 
@@ -79,19 +80,28 @@ pub trait KeySource: Send + Sync + 'static {
 /// Checks access tokens against the keys of a `KeySource`, kept in memory
 /// and fetched again after `KEY_REFRESH`, or at once (at most every
 /// `MIN_REFETCH`) when a token names a `kid` the last fetch did not have.
+/// A known `kid` is never kept waiting: when the keys are older than
+/// `KEY_REFRESH` the ones it has answer and a fetch runs in the background.
 /// When the source cannot be reached it goes on with the keys it has.
 ///
 /// A token it has checked is remembered until it expires, so a client that
 /// sends the same token on every request pays for one Ed25519 verification,
 /// not one per request (BENCHMARKS.md, "Access tokens").
 pub struct TokenVerifier {
-    source: Arc<dyn KeySource>,
+    keys: Arc<Keys>,
     validation: Validation,
-    fetched: RwLock<Arc<Fetched>>,
-    /// One fetch at a time; who waited for it uses its answer.
-    refreshing: tokio::sync::Mutex<()>,
     /// Tokens already verified, with their claims.
     verified: std::sync::Mutex<HashMap<String, Claims>>,
+}
+
+/// The keys as last fetched, shared with the background refresh.
+struct Keys {
+    source: Arc<dyn KeySource>,
+    /// How old the keys may get before a fetch (`KEY_REFRESH`).
+    max_age: Duration,
+    fetched: RwLock<Arc<Fetched>>,
+    /// One fetch at a time; who waited for it uses its answer.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The most verified tokens remembered (about 0.5 KiB each).
@@ -106,7 +116,7 @@ struct Fetched {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("source", &self.source.describe()).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier").field("source", &self.keys.source.describe()).finish_non_exhaustive()
     }
 }
 
@@ -118,17 +128,30 @@ impl TokenVerifier {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 0;
-        TokenVerifier {
+        let keys = Arc::new(Keys {
             source,
-            validation,
+            max_age: crate::keys::KEY_REFRESH,
             fetched: RwLock::new(Arc::default()),
-            refreshing: tokio::sync::Mutex::new(()),
-            verified: std::sync::Mutex::new(HashMap::new()),
-        }
+            refreshing: Arc::default(),
+        });
+        TokenVerifier { keys, validation, verified: std::sync::Mutex::new(HashMap::new()) }
     }
 
     pub fn source(&self) -> String {
-        self.source.describe()
+        self.keys.source.describe()
+    }
+
+    /// Fetches the keys again once they are older than `max_age` (rather
+    /// than `KEY_REFRESH`).
+    #[must_use]
+    pub fn with_max_age(self, max_age: Duration) -> Self {
+        let keys = Keys {
+            source: Arc::clone(&self.keys.source),
+            max_age,
+            fetched: RwLock::new(Arc::default()),
+            refreshing: Arc::default(),
+        };
+        TokenVerifier { keys: Arc::new(keys), ..self }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -167,53 +190,62 @@ impl TokenVerifier {
         })
     }
 
-    /// The published keys, fetched first when the last fetch is older than
-    /// `KEY_REFRESH`.
-    pub async fn keys(&self) -> PublicKeys {
+    async fn key(&self, kid: &str) -> Option<Arc<jsonwebtoken::DecodingKey>> {
         let asked = Instant::now();
-        let fetched = self.fetched();
-        if fetched.started.is_some_and(|s| asked.duration_since(s) < crate::keys::KEY_REFRESH) {
-            return fetched.keys.clone();
+        let fetched = self.keys.fetched();
+        if let Some(key) = fetched.keys.get(kid) {
+            if fetched.started.is_none_or(|s| asked.duration_since(s) >= self.keys.max_age) {
+                Keys::refresh_in_background(&self.keys);
+            }
+            return Some(key);
         }
-        self.refresh(asked, None).await.keys.clone()
+        self.keys.refresh(asked, kid).await.keys.get(kid)
     }
+}
 
+impl Keys {
     fn fetched(&self) -> Arc<Fetched> {
         self.fetched.read().map(|f| Arc::clone(&f)).unwrap_or_default()
     }
 
-    async fn key(&self, kid: &str) -> Option<Arc<jsonwebtoken::DecodingKey>> {
-        let asked = Instant::now();
-        let fetched = self.fetched();
-        let fresh = fetched.started.is_some_and(|s| asked.duration_since(s) < crate::keys::KEY_REFRESH);
-        if fresh && let Some(key) = fetched.keys.get(kid) {
-            return Some(key);
-        }
-        self.refresh(asked, Some(kid)).await.keys.get(kid)
+    /// Fetches the keys unless a fetch is under way already.
+    fn refresh_in_background(keys: &Arc<Keys>) {
+        let Ok(one) = Arc::clone(&keys.refreshing).try_lock_owned() else { return };
+        let keys = Arc::clone(keys);
+        tokio::spawn(async move {
+            let previous = keys.fetched();
+            keys.fetch(&previous).await;
+            drop(one);
+        });
     }
 
-    /// Fetches the keys, unless the fetch another request made while this
-    /// one waited for its turn answers it (it started since `asked`, or it
-    /// is fresh and has `kid`), waiting first until `MIN_REFETCH` has passed
-    /// since the last fetch.
-    async fn refresh(&self, asked: Instant, kid: Option<&str>) -> Arc<Fetched> {
+    /// Fetches the keys for an unknown `kid`, unless the fetch another
+    /// request made while this one waited for its turn answers it (it
+    /// started since `asked`, or it is fresh and has `kid`), waiting first
+    /// until `MIN_REFETCH` has passed since the last fetch.
+    async fn refresh(&self, asked: Instant, kid: &str) -> Arc<Fetched> {
         let _one = self.refreshing.lock().await;
         let fetched = self.fetched();
         if let Some(started) = fetched.started {
-            let fresh = started.elapsed() < crate::keys::KEY_REFRESH;
-            let has_kid = kid.is_none_or(|kid| fetched.keys.get(kid).is_some());
-            if started >= asked || (fresh && has_kid) {
+            let fresh = started.elapsed() < self.max_age;
+            if started >= asked || (fresh && fetched.keys.get(kid).is_some()) {
                 return fetched;
             }
             tokio::time::sleep_until((started + MIN_REFETCH).into()).await;
         }
+        self.fetch(&fetched).await
+    }
+
+    /// One fetch (the caller holds `refreshing`); on failure the keys of
+    /// `previous` stay.
+    async fn fetch(&self, previous: &Fetched) -> Arc<Fetched> {
         let started = Instant::now();
         let keys = match self.source.fetch().await {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(source = %self.source.describe(), error = %format!("{e:#}"),
                     "cannot fetch the token keys; going on with the ones already known");
-                fetched.keys.clone()
+                previous.keys.clone()
             }
         };
         let next = Arc::new(Fetched { keys, started: Some(started) });
@@ -387,6 +419,33 @@ mod tests {
         held.down.store(true, Ordering::SeqCst);
         assert_eq!(verifier.verify(&forged).await.err(), Some(TokenError::Invalid));
         verifier.verify_signed(&new).await.expect("known keys work while the source is down");
+    }
+
+    #[tokio::test]
+    async fn old_keys_answer_at_once_while_they_are_fetched_again() {
+        let now = OffsetDateTime::now_utc();
+        let (first, second) =
+            (SigningKeyRecord::generate(now).expect("key"), SigningKeyRecord::generate(now).expect("key"));
+        let slow = Arc::new(Slow(Held::default()));
+        slow.0.records.lock().expect("lock").extend([first.clone(), second.clone()]);
+        let verifier = TokenVerifier::new(slow.clone()).with_max_age(Duration::from_millis(300));
+        let token =
+            |key| sign(&signer(key), kernel::new_id(), Role::Customer, kernel::new_id(), now, TTL).expect("sign");
+        verifier.verify_signed(&token(&first)).await.expect("valid");
+        assert_eq!(slow.0.fetches.load(Ordering::SeqCst), 1);
+        // The first key is deleted at the source; the keys grow old.
+        slow.0.records.lock().expect("lock").retain(|r| r.kid == second.kid);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Old keys still answer (no waiting on the slow source) and one
+        // fetch starts behind them, however many ask.
+        for _ in 0..5 {
+            verifier.verify_signed(&token(&first)).await.expect("the keys held answer");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(slow.0.fetches.load(Ordering::SeqCst), 2, "one background fetch");
+        // After it, the deleted key is gone and the other still works.
+        assert_eq!(verifier.verify_signed(&token(&first)).await.err(), Some(TokenError::Invalid));
+        verifier.verify_signed(&token(&second)).await.expect("valid");
     }
 
     /// A source that takes a while to answer.

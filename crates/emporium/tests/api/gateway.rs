@@ -103,6 +103,20 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The log once `done` holds of it (nginx writes a request's line after
+    /// the answer has gone, so a client can be ahead of it), or as it is
+    /// after 10 s.
+    async fn logged_when(&self, done: impl Fn(&[(String, String, String)]) -> bool) -> Vec<(String, String, String)> {
+        let start = Instant::now();
+        loop {
+            let logged = self.logged();
+            if done(&logged) || start.elapsed() > Duration::from_secs(10) {
+                return logged;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `(request path, request id, upstream)` of every logged request.
     fn logged(&self) -> Vec<(String, String, String)> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -195,7 +209,9 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
         let res = client.get(gateway.url(path)).send().await.expect("through the gateway");
         assert!(res.status().as_u16() < 500, "GET {path} through the gateway: {}", res.status());
     }
-    let logged: HashMap<String, String> = gateway.logged().into_iter().map(|(p, _, up)| (p, up)).collect();
+    let logged =
+        gateway.logged_when(|log| expected.iter().all(|(path, _)| log.iter().any(|(p, _, _)| p == path))).await;
+    let logged: HashMap<String, String> = logged.into_iter().map(|(p, _, up)| (p, up)).collect();
     for (path, replicas) in &expected {
         let upstream = logged.get(path).unwrap_or_else(|| panic!("{path} not in the gateway's log"));
         assert!(replicas.contains(upstream), "{path} went to {upstream}, not to one of {replicas:?}");
@@ -205,8 +221,12 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
     for _ in 0..10 {
         client.get(gateway.url("/api/v1/products?per_page=1")).send().await.expect("get");
     }
+    let products = |log: &[(String, String, String)]| {
+        log.iter().filter(|(p, _, _)| p == "/api/v1/products?per_page=1").count() == 10
+    };
     let catalog_hits: HashSet<String> = gateway
-        .logged()
+        .logged_when(products)
+        .await
         .into_iter()
         .filter(|(p, _, _)| p == "/api/v1/products?per_page=1")
         .map(|(_, _, up)| up)
@@ -219,7 +239,9 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
         client.get(gateway.url("/api/v1/categories")).header("x-request-id", "spoofed").send().await.expect("get");
     let rid = res.headers()["x-request-id"].to_str().expect("ascii").to_owned();
     assert!(rid.len() == 32 && rid.chars().all(|c| c.is_ascii_hexdigit()), "nginx's $request_id: {rid}");
-    assert!(gateway.logged().iter().any(|(p, r, _)| p == "/api/v1/categories" && *r == rid));
+    let with_rid =
+        |log: &[(String, String, String)]| log.iter().any(|(p, r, _)| p == "/api/v1/categories" && *r == rid);
+    assert!(with_rid(&gateway.logged_when(with_rid).await), "the log names request {rid}");
 
     // A customer signs up and uses the shop, all through the gateway.
     let email = crate::helpers::unique_email("gateway");
@@ -243,9 +265,11 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
     }
     let unknown = client.get(gateway.url("/api/v1/nothing-here")).send().await.expect("get");
     assert_eq!(unknown.json::<Value>().await.expect("json")["error"]["code"], "not_found");
-    let before = gateway.logged().len();
-    client.get(gateway.url("/internal/stock/reserve")).send().await.expect("get");
-    let internal = gateway.logged().into_iter().skip(before).find(|(p, _, _)| p == "/internal/stock/reserve");
+    let internal = gateway
+        .logged_when(|log| log.iter().any(|(p, _, _)| p == "/internal/stock/reserve"))
+        .await
+        .into_iter()
+        .find(|(p, _, _)| p == "/internal/stock/reserve");
     assert_eq!(internal.map(|(_, _, up)| up).as_deref(), Some("-"), "no service saw the internal path");
 
     // Sign-in is rate limited per client: a JSON 429 with Retry-After.

@@ -47,7 +47,9 @@ async fn bad_access_tokens_are_401(db: Db) {
     // with the server's HMAC secret.
     let jwks = app.get("/.well-known/jwks.json", None).await;
     let x = jwks.assert(200).body["keys"][0]["x"].as_str().expect("x").to_owned();
-    for secret in [x.into_bytes(), std::fs::read(app.settings.data_dir.join("jwt-signing.key")).expect("key file")] {
+    let hmac_key = std::fs::read_to_string(app.settings.data_dir.join("jwt-signing.key")).expect("key file");
+    let hmac_key = base64::engine::general_purpose::STANDARD.decode(hmac_key.trim()).expect("base64");
+    for secret in [x.into_bytes(), hmac_key] {
         let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         hs.kid = Some(kid.clone());
         let token = jsonwebtoken::encode(&hs, &claims(now, now + 60), &jsonwebtoken::EncodingKey::from_secret(&secret))
