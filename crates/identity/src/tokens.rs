@@ -239,12 +239,15 @@ impl Keys {
     /// One fetch (the caller holds `refreshing`); on failure the keys of
     /// `previous` stay.
     async fn fetch(&self, previous: &Fetched) -> Arc<Fetched> {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let keys = match self.source.fetch().await {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(source = %self.source.describe(), error = %format!("{e:#}"),
                     "cannot fetch the token keys; going on with the ones already known");
+                // Counted from the failure, so a source that takes
+                // `max_age` to fail is not asked again back to back.
+                started = Instant::now();
                 previous.keys.clone()
             }
         };

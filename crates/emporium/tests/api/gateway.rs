@@ -47,7 +47,17 @@ struct Gateway {
 }
 
 impl Drop for Gateway {
+    /// SIGQUIT, so the master takes its worker with it (a killed master
+    /// leaves the worker listening), then SIGKILL if it is still there.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-QUIT").arg(self.child.id().to_string()).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -91,12 +101,15 @@ impl Gateway {
             .spawn()
             .expect("start nginx");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut gateway = Gateway { child, addr, log, _dir: dir };
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
+            let exited = gateway.child.try_wait().expect("nginx");
+            assert!(exited.is_none(), "nginx exited ({exited:?}): was port {port} taken meanwhile?");
             assert!(start.elapsed() < Duration::from_secs(10), "nginx did not listen on {addr}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Gateway { child, addr, log, _dir: dir }
+        gateway
     }
 
     fn url(&self, path: &str) -> String {
@@ -205,7 +218,11 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
     }
     expected.push(("/".to_owned(), upstreams["storefront"].iter().map(ToString::to_string).collect()));
     assert!(expected.len() > 60, "the services document their paths: {}", expected.len());
-    for (path, _) in &expected {
+    for (n, (path, _)) in expected.iter().enumerate() {
+        if n % 40 == 39 {
+            // Within the API's rate limit (50/s, burst 100).
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let res = client.get(gateway.url(path)).send().await.expect("through the gateway");
         assert!(res.status().as_u16() < 500, "GET {path} through the gateway: {}", res.status());
     }
@@ -296,6 +313,8 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
     inventory.shutdown().await;
     let res = client.get(gateway.url("/api/v1/admin/inventory")).send().await.expect("get");
     assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.json::<Value>().await.expect("json")["error"]["code"], "service_unavailable");
 
     drop(gateway);
@@ -303,4 +322,104 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
         app.shutdown().await;
     }
     identity.shutdown().await;
+}
+
+/// Seven consecutive free ports on loopback (the cluster's services).
+fn free_run(n: u16) -> u16 {
+    for _ in 0..50 {
+        let base = 20_000 + u16::try_from(rand::random::<u32>() % 20_000).expect("fits");
+        let all_free = (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports");
+}
+
+/// `deploy/cluster up`, `status` and `down`: the whole topology from one
+/// command, reached through its gateway, and gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_cluster_brings_the_topology_up_and_down() {
+    let Some(_) = nginx_binary() else { return skipped("no nginx: apt-get install nginx-light") };
+    let Some(rabbit) = std::env::var("EMPORIUM_TEST_RABBITMQ_URL").ok().filter(|u| !u.is_empty()) else {
+        return skipped("EMPORIUM_TEST_RABBITMQ_URL is not set");
+    };
+    let Some(pg) = postgres_url() else { return skipped("EMPORIUM_TEST_POSTGRES_URL is not set") };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("emporium_cluster_{}", &kernel::new_id().simple().to_string()[20..]);
+    let database_url = format!("{}/{database}", pg.rsplit_once('/').expect("a database in the URL").0);
+    let first = free_run(7);
+    let gateway = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/cluster");
+    let cluster = |args: &[&str]| {
+        let mut cmd = Command::new(script);
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("EMPORIUM_")) {
+            cmd.env_remove(key);
+        }
+        cmd.args(args)
+            .env("EMPORIUM_BIN", env!("CARGO_BIN_EXE_emporium"))
+            .env("EMPORIUM_CLUSTER_DIR", dir.path())
+            .env("EMPORIUM_CLUSTER_DATABASE_URL", &database_url)
+            .env("EMPORIUM_CLUSTER_RABBITMQ_URL", &rabbit)
+            .env("EMPORIUM_CLUSTER_PORT", gateway.to_string())
+            .env("EMPORIUM_CLUSTER_SERVICE_PORT", first.to_string())
+            .env("EMPORIUM_BUS_PREFIX", format!("test-{}", kernel::new_id().simple()))
+            .env("EMPORIUM_LOG", "warn")
+            .env("EMPORIUM_ARGON2_MEMORY_KIB", "1024")
+            .env("EMPORIUM_ARGON2_ITERATIONS", "1")
+            .output()
+            .expect("run deploy/cluster")
+    };
+    let text = |out: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+
+    let up = cluster(&["up", "--bus", "rabbitmq"]);
+    assert!(up.status.success(), "up: {}", text(&up));
+    assert!(text(&up).contains(&format!("open http://127.0.0.1:{gateway}")), "{}", text(&up));
+    let again = cluster(&["up"]);
+    assert!(!again.status.success() && text(&again).contains("already up"), "{}", text(&again));
+
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{gateway}{path}");
+    let products = client.get(url("/api/v1/products")).send().await.expect("get");
+    assert_eq!(products.status(), 200);
+    let email = crate::helpers::unique_email("cluster");
+    let res = client
+        .post(url("/api/v1/auth/register"))
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD, "full_name": "Clu Ster"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    let token = res.json::<Value>().await.expect("json")["access_token"].as_str().expect("token").to_owned();
+    for path in ["/api/v1/users/me", "/api/v1/cart"] {
+        let res = client.get(url(path)).bearer_auth(&token).send().await.expect("get");
+        assert_eq!(res.status(), 200, "{path}");
+    }
+
+    let status = cluster(&["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let status_text = text(&status);
+    assert_eq!(status_text.lines().filter(|l| l.contains(" ready")).count(), 8, "{status_text}");
+
+    let down = cluster(&["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(text(&down).contains("stopped 8 processes"), "{}", text(&down));
+    let status = cluster(&["status"]);
+    assert!(!status.status.success(), "nothing runs: {}", text(&status));
+    assert_eq!(text(&status).lines().filter(|l| l.ends_with("stopped")).count(), 8, "{}", text(&status));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", gateway)).is_ok() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the gateway still listens after down");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for port in first..first + 7 {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "a service still listens on {port}");
+    }
+    let _ = Command::new("psql")
+        .arg(&pg)
+        .arg("-qc")
+        .arg(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .status();
 }
