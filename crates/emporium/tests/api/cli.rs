@@ -2,6 +2,7 @@
 //! graceful shutdown.
 
 use std::io::{BufRead as _, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -222,4 +223,65 @@ async fn consumer_groups_are_the_consumers() {
         emporium::followers::consumers(&shop, &web::Served::all()).iter().map(|c| described(c.as_ref())).collect();
     let groups: Vec<_> = emporium::followers::groups().iter().map(|g| described(g)).collect();
     assert_eq!(consumers, groups);
+}
+
+/// `deploy/env/*.env` as `KEY=value` pairs (comments and blank lines left out).
+fn env_file(name: &str) -> Vec<(String, String)> {
+    let path = format!("{}/../../deploy/env/{name}.env", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("{path}: not KEY=value: {l}"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Each service's unit (`deploy/systemd/emporium@.service`) passes
+/// `systemd-analyze verify` without a warning, and its env files are
+/// settings the binary accepts, with the address and identity URL the
+/// layout says.
+#[test]
+fn the_shipped_units_and_env_files_are_valid() {
+    let services = ["identity", "catalog", "inventory", "orders", "payments", "notifications", "storefront"];
+    let data = tempfile::tempdir().expect("tempdir");
+    for (i, service) in services.iter().enumerate() {
+        let mut env = env_file("common");
+        env.extend(env_file(service));
+        let settings = emporium::settings::Settings::load(data.path().to_owned(), &env)
+            .unwrap_or_else(|e| panic!("{service}.env with common.env: {e}"));
+        assert_eq!(settings.addr.port(), 8101 + u16::try_from(i).expect("small"), "{service}");
+        assert_eq!(settings.service_url_identity.is_none(), *service == "identity", "{service}");
+        assert!(settings.bus.url.is_some() && settings.database_url.is_some());
+    }
+
+    let Some(analyze) =
+        ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "skipped: {} (no systemd-analyze)", module_path!());
+        return;
+    };
+    let units = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy")).expect("deploy/");
+    let root = root.display();
+    let shipped = std::fs::read_to_string(format!("{root}/systemd/emporium@.service")).expect("unit");
+    // The paths of an installed machine, pointed at this checkout and this build.
+    let unit = shipped
+        .replace("/usr/local/bin/emporium", env!("CARGO_BIN_EXE_emporium"))
+        .replace("/etc/emporium/", &format!("{root}/env/"));
+    assert_ne!(unit, shipped);
+    std::fs::write(units.path().join("emporium@.service"), unit).expect("write");
+    for service in services {
+        let out = Command::new(analyze)
+            .arg("verify")
+            .arg(units.path().join(format!("emporium@{service}.service")))
+            .env("SYSTEMD_UNIT_PATH", format!("{}:", units.path().display()))
+            .output()
+            .expect("systemd-analyze");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.trim().is_empty(), "emporium@{service}: {stderr}");
+    }
 }
