@@ -253,6 +253,7 @@ fn the_shipped_units_and_env_files_are_valid() {
         let settings = emporium::settings::Settings::load(data.path().to_owned(), &env)
             .unwrap_or_else(|e| panic!("{service}.env with common.env: {e}"));
         assert_eq!(settings.addr.port(), 8101 + u16::try_from(i).expect("small"), "{service}");
+        assert_eq!(settings.services.to_string(), *service);
         assert_eq!(settings.service_url_identity.is_none(), *service == "identity", "{service}");
         assert!(settings.bus.url.is_some() && settings.database_url.is_some());
     }
