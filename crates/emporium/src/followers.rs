@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 /// The consumers of the shop's events that go with `served`, whichever bus
 /// feeds them: the search index (per node, with the catalogue or the
-/// pages), the mailer (notifications) and the SKU follower (inventory).
+/// pages), the mailer (notifications), the SKU follower (inventory) and,
+/// on every node, the account follower.
 /// (The event log is written by the relay as it publishes.)
 pub fn consumers(shop: &Shop, served: &web::Served) -> Vec<Arc<dyn Consumer>> {
     use web::Service;
@@ -28,6 +29,8 @@ pub fn consumers(shop: &Shop, served: &web::Served) -> Vec<Arc<dyn Consumer>> {
     if served.contains(Service::Inventory) {
         consumers.push(Arc::new(SkuFollower { catalog: shop.catalog.clone(), inventory: shop.inventory.clone() }));
     }
+    // Every process checks tokens, so every one follows account changes.
+    consumers.push(Arc::new(AccountFollower(shop.identity.clone())));
     consumers
 }
 
@@ -66,6 +69,7 @@ pub fn groups() -> Vec<Group> {
         Group { name: "search-index", reach: PerNode, patterns: search::CatalogFeed::PATTERNS.to_vec() },
         Group { name: "notifications", reach: PerShop, patterns: notifications::TOPICS.to_vec() },
         Group { name: "inventory-sku", reach: PerShop, patterns: vec![catalog::topics::PRODUCT_UPDATED] },
+        Group { name: "accounts", reach: PerNode, patterns: AccountFollower::TOPICS.to_vec() },
     ]
 }
 
@@ -109,6 +113,46 @@ impl Consumer for SkuFollower {
         };
         let Some(variant) = product.variants.iter().find(|v| v.id == variant_id) else { return Ok(()) };
         self.inventory.follow_sku(variant_id, &variant.sku).await?;
+        Ok(())
+    }
+}
+
+/// On every node: an account changed or erased on identity is forgotten by
+/// this node's account cache, so a suspension or a role change applies to
+/// the next request here, within the event's delivery time, instead of
+/// after `EMPORIUM_ACCOUNT_CACHE_TTL_MS`.
+pub struct AccountFollower(pub identity::IdentityService);
+
+impl AccountFollower {
+    pub const TOPICS: [&'static str; 2] = [identity::topics::USER_UPDATED, identity::topics::USER_DELETED];
+}
+
+#[async_trait]
+impl Consumer for AccountFollower {
+    fn name(&self) -> &str {
+        "accounts"
+    }
+
+    fn wants(&self, topic: &str) -> bool {
+        Self::TOPICS.contains(&topic)
+    }
+
+    fn reach(&self) -> messaging::Reach {
+        messaging::Reach::PerNode
+    }
+
+    fn patterns(&self) -> Vec<&'static str> {
+        Self::TOPICS.to_vec()
+    }
+
+    /// Forgetting twice is forgetting once.
+    fn naturally_idempotent(&self) -> bool {
+        true
+    }
+
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        // The subject of a `user.*` event is the user.
+        self.0.forget_account(event.aggregate_id);
         Ok(())
     }
 }

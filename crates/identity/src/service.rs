@@ -341,6 +341,14 @@ impl IdentityService {
         Ok(user)
     }
 
+    /// Drops what this process remembers of the account, so the next
+    /// request reads it again: how a change made by another process (an
+    /// administrator's suspension on identity, `user.updated`) takes effect
+    /// here at once rather than after the account cache's TTL.
+    pub fn forget_account(&self, id: Uuid) {
+        self.accounts.invalidate(id);
+    }
+
     /// Resolves a bearer token to a live, unsuspended user.
     pub async fn authenticate(&self, access_token: &str) -> Result<User> {
         let claims = self.verifier.verify(access_token).await.map_err(|e| match e {

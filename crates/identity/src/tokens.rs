@@ -33,8 +33,8 @@ pub struct Claims {
     /// Refresh-token family the session belongs to.
     pub sid: Uuid,
     /// The account's role when the token was issued. Authentication reads
-    /// the live account today; for services with their own database, a
-    /// later change is meant to reach them as `user.updated`.
+    /// the live account (a change reaches other processes as
+    /// `user.updated`); this is for a service without identity's database.
     pub role: Role,
 }
 

@@ -705,3 +705,50 @@ async fn services_apart_serve_their_own_routes_and_reach_each_other() {
     shop.shutdown().await;
     identity.shutdown().await;
 }
+
+/// A customer suspended on identity is refused by another process within
+/// the event's delivery time: `user.updated` makes every node forget the
+/// account, though each remembers accounts for ten minutes here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_on_identity_reaches_another_process_through_its_event() {
+    let Some(url) = Broker::RabbitMq.url(module_path!()) else { return };
+    if postgres_url().is_none() {
+        return skipped(module_path!(), "EMPORIUM_TEST_POSTGRES_URL");
+    }
+    let prefix = prefix();
+    let identity = TestApp::spawn_with(Db::Postgres, |s| {
+        s.bus.url = Some(Secret(url.clone()));
+        s.bus.prefix = prefix.clone();
+        s.bus.node_id = Some("identity-1".into());
+        s.services = "identity".parse().expect("services");
+        s.account_cache_ttl_ms = 600_000;
+    })
+    .await;
+    let orders = identity
+        .spawn_beside(|s| {
+            s.bus.node_id = Some("orders-1".into());
+            s.services = "orders".parse().expect("services");
+            s.service_url_identity = Some(identity.url(""));
+        })
+        .await;
+    let admin = identity.account_with_role(Role::Admin).await;
+    let customer = identity.register().await;
+    // Remembered by the orders process from here on.
+    orders.get("/api/v1/orders", Some(&customer.access)).await.assert(200);
+    orders.get("/api/v1/orders", Some(&customer.access)).await.assert(200);
+
+    identity.admin_update_user(&admin.access, &customer.id, json!({"suspended": true})).await.assert(200);
+    let start = Instant::now();
+    loop {
+        let res = orders.get("/api/v1/orders", Some(&customer.access)).await;
+        if res.status == 403 {
+            res.assert_error(403, "account_suspended");
+            break;
+        }
+        res.assert(200);
+        assert!(start.elapsed() < Duration::from_secs(15), "the suspension never reached the orders process");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    orders.shutdown().await;
+    identity.shutdown().await;
+}
