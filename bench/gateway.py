@@ -8,7 +8,7 @@ replica: the figure to read is where the CPU goes).
     python3 bench/gateway.py              # builds the release binary first
     BENCH_NO_BUILD=1 BENCH_ROUNDS=3 python3 bench/gateway.py
 
-Needs wrk, nginx (apt-get install nginx-light), PostgreSQL
+Needs wrk, curl, pgrep (procps), nginx (apt-get install nginx-light), PostgreSQL
 (EMPORIUM_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres;
 a fresh database per run) and RabbitMQ (EMPORIUM_BENCH_RABBITMQ_URL, default
 amqp://guest:guest@127.0.0.1:5672/%2f).
@@ -43,8 +43,9 @@ def children(pid):
     return [int(p) for p in out.split()]
 
 
-def gateway(workdir, name, upstreams):
-    """nginx with the shipped file, `upstreams` {service: [port, …]}; returns (proc, port)."""
+def gateway(workdir, name, upstreams, procs):
+    """nginx with the shipped file, `upstreams` {service: [port, …]}, added to
+    `procs` at once (stopped however the run ends); returns (proc, port)."""
     port = free_port()
     d = os.path.join(workdir, name)
     os.makedirs(d)
@@ -67,6 +68,7 @@ def gateway(workdir, name, upstreams):
                 f"  scgi_temp_path {d}/s;\n  include {d}/emporium.conf;\n}}\n")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     proc = subprocess.Popen([nginx, "-c", f"{d}/nginx.conf", "-p", d])
+    procs.append(proc)
     for _ in range(200):
         try:
             sh("curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{port}/health/live")
@@ -122,9 +124,8 @@ def main():
         cat2 = serve("catalog-2", "catalog")
         # Everything else to identity: this benchmark reads the catalogue only.
         base = {s: [ports["identity"]] for s in SERVICES}
-        gw1, gw1_port = gateway(workdir, "one", dict(base, catalog=[ports["catalog-1"]]))
-        gw2, gw2_port = gateway(workdir, "two", dict(base, catalog=[ports["catalog-1"], ports["catalog-2"]]))
-        procs += [gw1, gw2]
+        gw1, gw1_port = gateway(workdir, "one", dict(base, catalog=[ports["catalog-1"]]), procs)
+        gw2, gw2_port = gateway(workdir, "two", dict(base, catalog=[ports["catalog-1"], ports["catalog-2"]]), procs)
         pids = {
             "catalog-1": [cat1.pid], "catalog-2": [cat2.pid],
             "nginx": [gw1.pid, *children(gw1.pid), gw2.pid, *children(gw2.pid)],

@@ -3,8 +3,11 @@
 //! Every authenticated request needs the live account (to honour a
 //! suspension or a role change at once), which would otherwise be a database
 //! read per request. Writes made through this process invalidate the entry
-//! immediately; writes made by another node are seen after at most the TTL
-//! (`EMPORIUM_ACCOUNT_CACHE_TTL_MS`, 0 turns the cache off).
+//! immediately; a node that follows `user.updated` / `user.deleted` through
+//! a broker forgets the account when the event arrives (the emporium
+//! crate's `AccountFollower`), and any other change made by another node
+//! is seen after at most the TTL (`EMPORIUM_ACCOUNT_CACHE_TTL_MS`, 0 turns
+//! the cache off).
 
 use crate::User;
 use std::collections::HashMap;
