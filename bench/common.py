@@ -66,6 +66,13 @@ def start(env, data_dir, port, timeout=300):
         time.sleep(0.002)
 
 
+def build_release():
+    """`cargo build --release -p emporium`, unless BENCH_NO_BUILD is set."""
+    if not os.environ.get("BENCH_NO_BUILD"):
+        print("building the release binary…", file=sys.stderr)
+        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+
+
 def with_database(url, name):
     """`url` with its database name replaced by `name`."""
     scheme, rest = url.split("://", 1)

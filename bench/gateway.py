@@ -23,7 +23,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import BIN, DURATION, ROOT, free_port, sh, start, with_database, wrk  # noqa: E402
+from common import BIN, DURATION, ROOT, build_release, free_port, sh, start, with_database, wrk  # noqa: E402
 
 PATH = "/api/v1/products?per_page=20"
 SERVICES = ["identity", "catalog", "inventory", "orders", "payments", "notifications", "storefront"]
@@ -91,9 +91,7 @@ def measure(url, pids):
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    if not os.environ.get("BENCH_NO_BUILD"):
-        print("building the release binary…", file=sys.stderr)
-        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    build_release()
     pg = os.environ.get("EMPORIUM_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     rabbit = os.environ.get("EMPORIUM_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
     rounds = int(os.environ.get("BENCH_ROUNDS", "2"))

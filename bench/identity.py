@@ -22,7 +22,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import BIN, DURATION, ROOT, http, rss_mib, sh, start, with_database, wrk, free_port  # noqa: E402
+from common import BIN, DURATION, ROOT, build_release, http, rss_mib, sh, start, with_database, wrk, free_port  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -73,9 +73,7 @@ def bench_backend(name, database_url):
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    if not os.environ.get("BENCH_NO_BUILD"):
-        print("building the release binary…", file=sys.stderr)
-        sh("cargo", "build", "--release", "-p", "emporium", cwd=ROOT)
+    build_release()
     hash_line = sh("cargo", "run", "--release", "-q", "-p", "identity", "--example", "hash_timing", cwd=ROOT).stdout.strip()
     tokens_table = sh("cargo", "run", "--release", "-q", "-p", "identity", "--example", "token_timing",
                       cwd=ROOT).stdout.strip()

@@ -67,7 +67,8 @@ impl SigningKeyRecord {
     }
 }
 
-fn pkcs8(seed: &[u8]) -> Vec<u8> {
+/// The PKCS#8 DER of an Ed25519 seed, as `EncodingKey::from_ed_der` takes it.
+pub fn pkcs8(seed: &[u8]) -> Vec<u8> {
     let mut der = PKCS8_ED25519_PREFIX.to_vec();
     der.extend_from_slice(seed);
     der

@@ -44,6 +44,8 @@ pub struct IdentityService {
     access_ttl: time::Duration,
     refresh_ttl: time::Duration,
     signer: Arc<SignerCache>,
+    /// Identity's own keys, which it signs with.
+    keys: Arc<StoredKeys>,
     verifier: Arc<TokenVerifier>,
     accounts: Arc<AccountCache>,
 }
@@ -81,8 +83,14 @@ impl KeySource for StoredKeys {
     }
 
     async fn fetch(&self) -> anyhow::Result<PublicKeys> {
-        let records = self.store.signing_keys(self.clock.now() - self.retention).await?;
-        PublicKeys::of_records(&records)
+        PublicKeys::of_records(&self.records().await?)
+    }
+}
+
+impl StoredKeys {
+    /// The current key and the retired ones still published.
+    async fn records(&self) -> std::result::Result<Vec<SigningKeyRecord>, crate::StoreError> {
+        self.store.signing_keys(self.clock.now() - self.retention).await
     }
 }
 
@@ -95,7 +103,7 @@ pub struct Registration {
 impl IdentityService {
     pub fn new(store: Arc<dyn IdentityStore>, clock: SharedClock, config: &IdentityConfig) -> anyhow::Result<Self> {
         let retention = key_retention(config.access_ttl);
-        let stored = StoredKeys { store: Arc::clone(&store), clock: Arc::clone(&clock), retention };
+        let keys = Arc::new(StoredKeys { store: Arc::clone(&store), clock: Arc::clone(&clock), retention });
         Ok(IdentityService {
             store,
             clock,
@@ -103,7 +111,8 @@ impl IdentityService {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             signer: Arc::default(),
-            verifier: Arc::new(TokenVerifier::new(Arc::new(stored))),
+            verifier: Arc::new(TokenVerifier::new(Arc::clone(&keys) as Arc<dyn KeySource>)),
+            keys,
             accounts: Arc::new(AccountCache::new(config.account_cache_ttl)),
         })
     }
@@ -125,8 +134,7 @@ impl IdentityService {
     /// the document of `/.well-known/jwks.json`, read from the store (so a
     /// rotation by any replica shows at once).
     pub async fn published_keys(&self) -> Result<PublicKeys> {
-        let records = self.store.signing_keys(self.clock.now() - key_retention(self.access_ttl)).await?;
-        Ok(PublicKeys::of_records(&records)?)
+        Ok(self.keys.fetch().await?)
     }
 
     /// Makes a new signing key current. The old one stays published until
@@ -135,7 +143,7 @@ impl IdentityService {
     pub async fn rotate_signing_key(&self) -> Result<String> {
         let now = self.clock.now();
         let key = SigningKeyRecord::generate(now)?;
-        self.store.rotate_signing_key(&key, now - key_retention(self.access_ttl)).await?;
+        self.store.rotate_signing_key(&key, now - self.keys.retention).await?;
         let signer = Signer::current(std::slice::from_ref(&key))?.ok_or_else(|| anyhow::anyhow!("no current key"))?;
         if let Ok(mut slot) = self.signer.current.write() {
             *slot = Some((signer, std::time::Instant::now()));
@@ -156,12 +164,11 @@ impl IdentityService {
         if let Some(signer) = self.signer.current.read().ok().and_then(|slot| fresh(&slot)) {
             return Ok(signer);
         }
-        let cutoff = self.clock.now() - key_retention(self.access_ttl);
-        let mut signer = Signer::current(&self.store.signing_keys(cutoff).await?)?;
+        let mut signer = Signer::current(&self.keys.records().await?)?;
         if signer.is_none() {
             let key = SigningKeyRecord::generate(self.clock.now())?;
             self.store.insert_first_signing_key(&key).await?;
-            signer = Signer::current(&self.store.signing_keys(cutoff).await?)?;
+            signer = Signer::current(&self.keys.records().await?)?;
             if signer.as_ref().is_some_and(|s| s.kid == key.kid) {
                 tracing::info!(kid = %key.kid, "made the first token signing key");
             }

@@ -629,14 +629,7 @@ async fn services_apart_serve_their_own_routes_and_reach_each_other() {
     if postgres_url().is_none() {
         return skipped(module_path!(), "EMPORIUM_TEST_POSTGRES_URL");
     }
-    let prefix = prefix();
-    let identity = TestApp::spawn_with(Db::Postgres, |s| {
-        s.bus.url = Some(Secret(url.clone()));
-        s.bus.prefix = prefix.clone();
-        s.bus.node_id = Some("identity-1".into());
-        s.services = "identity".parse().expect("services");
-    })
-    .await;
+    let identity = TestApp::spawn_identity_apart(&url, |_| {}).await;
     // A customer signs up before any process that consumes the event has
     // started: identity alone publishes it, and the notifications queue
     // must still get it.
@@ -650,13 +643,8 @@ async fn services_apart_serve_their_own_routes_and_reach_each_other() {
         assert!(start.elapsed() < Duration::from_secs(15), "identity published the sign-up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let shop = identity
-        .spawn_beside(|s| {
-            s.bus.node_id = Some("shop-1".into());
-            s.services = "catalog,inventory,orders,payments,notifications,storefront".parse().expect("services");
-            s.service_url_identity = Some(identity.url(""));
-        })
-        .await;
+    let shop =
+        identity.spawn_service_beside("shop-1", "catalog,inventory,orders,payments,notifications,storefront").await;
 
     // Routes: each process answers its own paths, and 404s the others'.
     identity.get("/.well-known/jwks.json", None).await.assert(200);
@@ -715,22 +703,8 @@ async fn a_suspension_on_identity_reaches_another_process_through_its_event() {
     if postgres_url().is_none() {
         return skipped(module_path!(), "EMPORIUM_TEST_POSTGRES_URL");
     }
-    let prefix = prefix();
-    let identity = TestApp::spawn_with(Db::Postgres, |s| {
-        s.bus.url = Some(Secret(url.clone()));
-        s.bus.prefix = prefix.clone();
-        s.bus.node_id = Some("identity-1".into());
-        s.services = "identity".parse().expect("services");
-        s.account_cache_ttl_ms = 600_000;
-    })
-    .await;
-    let orders = identity
-        .spawn_beside(|s| {
-            s.bus.node_id = Some("orders-1".into());
-            s.services = "orders".parse().expect("services");
-            s.service_url_identity = Some(identity.url(""));
-        })
-        .await;
+    let identity = TestApp::spawn_identity_apart(&url, |s| s.account_cache_ttl_ms = 600_000).await;
+    let orders = identity.spawn_service_beside("orders-1", "orders").await;
     let admin = identity.account_with_role(Role::Admin).await;
     let customer = identity.register().await;
     // Remembered by the orders process from here on.

@@ -6,8 +6,7 @@
 //! JSON 429, and a service that is down is a JSON 503. Skipped without
 //! nginx, PostgreSQL or RabbitMQ.
 
-use crate::helpers::{Db, TestApp, postgres_url};
-use emporium::settings::Secret;
+use crate::helpers::{TestApp, postgres_url};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -170,16 +169,8 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
     if postgres_url().is_none() {
         return skipped("EMPORIUM_TEST_POSTGRES_URL is not set");
     }
-    let prefix = format!("test-{}", kernel::new_id().simple());
-    let identity = TestApp::spawn_with(Db::Postgres, |s| {
-        s.bus.url = Some(Secret(rabbit.clone()));
-        s.bus.prefix = prefix.clone();
-        s.bus.node_id = Some("identity-1".into());
-        s.services = "identity".parse().expect("services");
-        // Eight processes on one PostgreSQL beside the other tests.
-        s.database_pool_size = 3;
-    })
-    .await;
+    // Eight processes on one PostgreSQL beside the other tests.
+    let identity = TestApp::spawn_identity_apart(&rabbit, |s| s.database_pool_size = 3).await;
     let mut apps: Vec<(&str, TestApp)> = Vec::new();
     for (service, node) in [
         ("catalog", "catalog-1"),
@@ -190,14 +181,7 @@ async fn the_shipped_gateway_routes_every_path_to_its_service() {
         ("notifications", "notifications-1"),
         ("storefront", "storefront-1"),
     ] {
-        let app = identity
-            .spawn_beside(|s| {
-                s.bus.node_id = Some(node.into());
-                s.services = service.parse().expect("services");
-                s.service_url_identity = Some(identity.url(""));
-            })
-            .await;
-        apps.push((service, app));
+        apps.push((service, identity.spawn_service_beside(node, service).await));
     }
     let mut upstreams: HashMap<&str, Vec<SocketAddr>> = HashMap::from([("identity", vec![identity.addr])]);
     for (service, app) in &apps {

@@ -249,6 +249,33 @@ impl TestApp {
         }
     }
 
+    /// The identity service alone (`--services identity`, node
+    /// `identity-1`) on PostgreSQL and the broker at `bus_url` with a bus
+    /// prefix of its own, then `configure`: the first process of a split
+    /// shop, for [`TestApp::spawn_service_beside`].
+    pub async fn spawn_identity_apart(bus_url: &str, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let prefix = format!("test-{}", kernel::new_id().simple());
+        Self::spawn_with(Db::Postgres, |s| {
+            s.bus.url = Some(emporium::settings::Secret(bus_url.to_owned()));
+            s.bus.prefix = prefix;
+            s.bus.node_id = Some("identity-1".into());
+            s.services = "identity".parse().expect("services");
+            configure(s);
+        })
+        .await
+    }
+
+    /// `services` in a process of its own (node `node`) beside this
+    /// identity process, checking tokens against its published keys.
+    pub async fn spawn_service_beside(&self, node: &str, services: &str) -> TestApp {
+        self.spawn_beside(|s| {
+            s.bus.node_id = Some(node.into());
+            s.services = services.parse().expect("services");
+            s.service_url_identity = Some(self.url(""));
+        })
+        .await
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("running")
     }
@@ -404,11 +431,7 @@ impl TestApp {
             let row = sqlx::query(SQL).fetch_one(pool).await.expect("a current signing key");
             (row.get(0), row.get(1))
         });
-        // RFC 8410: the fixed PKCS#8 prefix of an Ed25519 private key.
-        let mut der =
-            vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-        der.extend_from_slice(&seed);
-        (kid, der)
+        (kid, identity::keys::pkcs8(&seed))
     }
 
     /// Runs `sql` (one scalar result) against the app's own database.
